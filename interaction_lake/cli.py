@@ -1,0 +1,150 @@
+"""The ``interaction-lake`` command line: generate sample feeds, land them, show what landed.
+
+User mistakes (a missing directory, a bad date, an unknown source) end with one line on stderr
+and exit code 2; a failure inside a job exits 1 with the error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from interaction_lake.config import ConfigError, Settings
+from interaction_lake.generator import SOURCES
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called; reported in one line, no traceback."""
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env().with_paths(getattr(args, "lake", None), getattr(args, "landing", None))
+
+
+def default_run_id() -> str:
+    """Airflow's run id when Airflow runs us, else a manual one that sorts by time."""
+    return os.environ.get("AIRFLOW_CTX_DAG_RUN_ID") or f"manual__{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from interaction_lake.generator import generate
+
+    try:
+        manifest = generate(args.out, customers=args.customers, days=args.days, seed=args.seed, start=args.start, fault_rate=args.fault_rate)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    total = sum(s.lines for s in manifest.sources.values())
+    print(f"wrote {total} records for {args.customers} customers over {args.days} days to {Path(args.out).absolute()}")
+    for source, stats in manifest.sources.items():
+        print(f"  {source:16} {stats.lines:>8} records in {stats.files} files  (faults: {stats.malformed} malformed, "
+              f"{stats.wrong_type} wrong type, {stats.unknown_event_type} unknown type, {stats.duplicate_events} duplicates, "
+              f"{stats.late_events} late, {stats.duplicate_files} resent files, {stats.empty_files} empty)")
+    return 0
+
+
+def cmd_land(args: argparse.Namespace) -> int:
+    from interaction_lake.engine import get_spark
+    from jobs.bronze.land import land_source
+
+    settings = _settings(args)
+    if not settings.landing_root.is_dir():
+        raise UsageError(f"landing directory {settings.landing_root} does not exist (run 'interaction-lake generate' or pass --landing)")
+    spark = get_spark(settings)
+    run_id = args.run_id or default_run_id()
+    reports = [land_source(spark, settings, source, run_id) for source in (args.source or SOURCES)]
+    if args.json:
+        print(json.dumps([r.as_dict() for r in reports], indent=2))
+    else:
+        print(f"run {run_id}")
+        print(f"  {'source':16} {'new files':>9} {'skipped':>7} {'resent':>6} {'empty':>5} {'landed':>8} {'quarant.':>8} {'dup ids':>7}")
+        for r in reports:
+            print(f"  {r.source:16} {r.files_new:>9} {r.files_already_landed:>7} {r.files_duplicate:>6} {r.files_empty:>5} "
+                  f"{r.records_landed:>8} {r.records_quarantined:>8} {r.duplicate_events_in_batch:>7}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from interaction_lake.summary import print_summary
+
+    settings = _settings(args)
+    if not settings.lake_root.is_dir():
+        raise UsageError(f"lake directory {settings.lake_root} does not exist (land something first, or pass --lake)")
+    print_summary(settings)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if not any(settings.landing_root.glob("*/*")):
+        print(f"== generating a sample bank into {settings.landing_root}")
+        cmd_generate(argparse.Namespace(out=settings.landing_root, customers=args.customers, days=args.days, seed=args.seed,
+                                        start=args.start, fault_rate=args.fault_rate))
+    print("\n== landing every source into bronze")
+    cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False))
+    print("\n== landing again: already-landed files are skipped (exactly once)")
+    cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False))
+    print()
+    return cmd_summary(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="interaction-lake", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def paths(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--lake", help="lake root (default: $INTERACTION_LAKE_LAKE_ROOT or ./lake)")
+        p.add_argument("--landing", help="landing zone (default: $INTERACTION_LAKE_LANDING_ROOT or ./landing)")
+
+    def sample(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--customers", type=int, default=2000)
+        p.add_argument("--days", type=int, default=7)
+        p.add_argument("--seed", type=int, default=42)
+        p.add_argument("--start", type=_date, default=dt.date(2026, 11, 2), help="first day, YYYY-MM-DD")
+        p.add_argument("--fault-rate", type=float, default=0.01, help="share of records given each kind of fault (0 to 0.2)")
+
+    g = sub.add_parser("generate", help="write a seeded sample bank's landing files")
+    g.add_argument("--out", type=Path, default=Path("landing"))
+    sample(g)
+    g.set_defaults(func=cmd_generate)
+
+    land = sub.add_parser("land", help="land new landing files into bronze (exactly once)")
+    paths(land)
+    land.add_argument("--source", action="append", choices=SOURCES, help="only this source (repeatable); default all")
+    land.add_argument("--run-id", help="run id recorded in lineage (default: Airflow's, or a generated one)")
+    land.add_argument("--json", action="store_true", help="print the landing reports as JSON")
+    land.set_defaults(func=cmd_land)
+
+    s = sub.add_parser("summary", help="print what the lake holds and where")
+    paths(s)
+    s.set_defaults(func=cmd_summary)
+
+    d = sub.add_parser("demo", help="generate a sample (if the landing zone is empty), land it twice, summarise")
+    paths(d)
+    sample(d)
+    d.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, ConfigError) as error:
+        print(f"interaction-lake: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

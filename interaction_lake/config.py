@@ -1,0 +1,63 @@
+"""Runtime configuration, read from environment variables (one place, one prefix).
+
+Every setting has a default that works on a laptop: the embedded engine, a lake under
+``./lake`` and a landing zone under ``./landing``. Deployments override with
+``INTERACTION_LAKE_*`` variables (see README, "Configuration").
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PREFIX = "INTERACTION_LAKE_"
+ENGINES = ("embedded", "spark")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or has a value the project cannot use."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(PREFIX + name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the lake lives and which engine runs the jobs."""
+
+    lake_root: Path = Path("lake")
+    landing_root: Path = Path("landing")
+    engine: str = "embedded"
+    # engine=spark: a Spark Connect URL (sc://host:15002) or a classic master URL (local[*], spark://...).
+    spark_remote: str | None = None
+    spark_master: str = "local[*]"
+    # engine=spark, classic: a directory holding delta-spark jars (air-gapped banks); else Maven coordinates.
+    delta_jars_dir: Path | None = None
+    delta_package: str = "io.delta:delta-spark_2.13:4.1.0"
+    extra_spark_conf: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        engine = _env("ENGINE", "embedded")
+        if engine not in ENGINES:
+            raise ConfigError(f"{PREFIX}ENGINE must be one of {', '.join(ENGINES)}, not {engine!r}")
+        jars = _env("DELTA_JARS_DIR")
+        return cls(
+            lake_root=Path(_env("LAKE_ROOT", "lake")).absolute(),
+            landing_root=Path(_env("LANDING_ROOT", "landing")).absolute(),
+            engine=engine,
+            spark_remote=_env("SPARK_REMOTE"),
+            spark_master=_env("SPARK_MASTER", "local[*]"),
+            delta_jars_dir=Path(jars).absolute() if jars else None,
+            delta_package=_env("DELTA_PACKAGE", cls.delta_package),
+        )
+
+    def with_paths(self, lake_root: Path | str | None = None, landing_root: Path | str | None = None) -> "Settings":
+        return replace(
+            self,
+            lake_root=Path(lake_root).absolute() if lake_root else self.lake_root,
+            landing_root=Path(landing_root).absolute() if landing_root else self.landing_root,
+        )

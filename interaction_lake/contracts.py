@@ -1,0 +1,227 @@
+"""Event contracts: load the JSON Schemas in ``schemas/``, validate records, derive Spark schemas.
+
+The JSON Schema files are the single source of truth. Validation uses them as they are
+(jsonschema, draft 2020-12) and the Spark schema of a contract is derived from the same
+``properties``, so the two cannot drift apart. Contracts live at
+``schemas/<source>/v<N>.json`` and all reference ``schemas/envelope.v1.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+from pyspark.sql import types as T
+
+SCHEMAS_DIR = Path(os.environ.get("INTERACTION_LAKE_SCHEMAS_DIR", Path(__file__).resolve().parents[1] / "schemas"))
+ENVELOPE_FIELDS = ("event_id", "event_type", "schema_version", "occurred_at", "source_system", "customer_ref")
+
+# Why a record was refused. The code is stable (dashboards and tests key on it); the detail is for people.
+MISSING_FIELD = "missing_field"
+WRONG_TYPE = "wrong_type"
+INVALID_VALUE = "invalid_value"
+UNKNOWN_EVENT_TYPE = "unknown_event_type"
+UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
+MALFORMED_JSON = "malformed_json"
+MALFORMED_CSV = "malformed_csv"
+NOT_AN_OBJECT = "not_an_object"
+ENCODING_ERROR = "encoding_error"
+UNREADABLE_FILE = "unreadable_file"
+REASONS = (
+    MISSING_FIELD, WRONG_TYPE, INVALID_VALUE, UNKNOWN_EVENT_TYPE, UNSUPPORTED_SCHEMA_VERSION,
+    MALFORMED_JSON, MALFORMED_CSV, NOT_AN_OBJECT, ENCODING_ERROR, UNREADABLE_FILE,
+)
+_ERROR_RANK = {"required": (0, MISSING_FIELD), "type": (1, WRONG_TYPE)}
+
+
+class ContractError(RuntimeError):
+    """The contract files themselves are missing or inconsistent (a bug, not bad data)."""
+
+
+def parse_timestamp(value: str) -> dt.datetime:
+    """RFC 3339 date-time with an offset, returned in UTC. Naive times are refused: event time must be unambiguous."""
+    parsed = dt.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset")
+    return parsed.astimezone(dt.timezone.utc)
+
+
+_FORMATS = FormatChecker(formats=())
+
+
+@_FORMATS.checks("date-time", raises=(ValueError, TypeError))
+def _is_datetime(value: object) -> bool:
+    return not isinstance(value, str) or bool(parse_timestamp(value))
+
+
+@_FORMATS.checks("date", raises=(ValueError, TypeError))
+def _is_date(value: object) -> bool:
+    return not isinstance(value, str) or (re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) is not None and bool(dt.date.fromisoformat(value)))
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Contract:
+    source: str
+    version: int
+    schema: dict[str, Any]
+    properties: dict[str, dict[str, Any]]  # envelope + source fields, in declaration order
+    required: frozenset[str]  # required for every event type (envelope + source)
+    validator: Draft202012Validator
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        return tuple(self.properties["event_type"]["enum"])
+
+    @property
+    def pii_fields(self) -> tuple[str, ...]:
+        """Fields that must not leave bronze (``x-pii: true``) or must be scrubbed (``x-pii: scrub``)."""
+        return tuple(name for name, spec in self.properties.items() if spec.get("x-pii"))
+
+    def spark_schema(self) -> T.StructType:
+        return T.StructType([
+            T.StructField(name, spark_type(spec), nullable=name not in self.required or allows_null(spec))
+            for name, spec in self.properties.items()
+        ])
+
+    def check(self, record: dict[str, Any]) -> Rejection | None:
+        """None if the record meets the contract, else the most telling reason."""
+        errors = list(self.validator.iter_errors(record))
+        if not errors:
+            return None
+        rank, reason = min(_ERROR_RANK.get(e.validator, (2, INVALID_VALUE)) for e in errors)
+        first = next(e for e in errors if _ERROR_RANK.get(e.validator, (2, INVALID_VALUE))[0] == rank)
+        where = ".".join(str(p) for p in first.absolute_path) or "record"
+        return Rejection(reason, f"{where}: {first.message}"[:500])
+
+
+def allows_null(spec: dict[str, Any]) -> bool:
+    kind = spec.get("type")
+    return kind == "null" or (isinstance(kind, list) and "null" in kind) or None in spec.get("enum", ())
+
+
+def base_type(spec: dict[str, Any]) -> str:
+    kind = spec.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        if len(kinds) != 1:
+            raise ContractError(f"cannot derive one Spark type from {kind}")
+        return kinds[0]
+    if kind is None and "enum" in spec:
+        values = {type(v) for v in spec["enum"] if v is not None}
+        if values == {str}:
+            return "string"
+        raise ContractError(f"enum without a type must hold strings: {spec['enum']}")
+    if kind is None:
+        raise ContractError(f"property without a type: {spec}")
+    return kind
+
+
+def spark_type(spec: dict[str, Any]) -> T.DataType:
+    """The Spark type of one JSON Schema property."""
+    kind = base_type(spec)
+    if kind == "string":
+        return {"date-time": T.TimestampType(), "date": T.DateType()}.get(spec.get("format"), T.StringType())
+    if kind == "integer":
+        return T.LongType()
+    if kind == "number":
+        return T.DoubleType()
+    if kind == "boolean":
+        return T.BooleanType()
+    if kind == "array":
+        return T.ArrayType(spark_type(spec["items"]))
+    if kind == "object":
+        required = set(spec.get("required", ()))
+        return T.StructType([
+            T.StructField(name, spark_type(sub), nullable=name not in required or allows_null(sub))
+            for name, sub in spec.get("properties", {}).items()
+        ])
+    raise ContractError(f"unsupported JSON type {kind!r}")
+
+
+@cache
+def _registry() -> tuple[Registry, dict[str, dict[str, Any]]]:
+    if not SCHEMAS_DIR.is_dir():
+        raise ContractError(f"schema directory {SCHEMAS_DIR} not found (INTERACTION_LAKE_SCHEMAS_DIR)")
+    documents = {}
+    for path in sorted(SCHEMAS_DIR.rglob("*.json")):
+        document = json.loads(path.read_text())
+        Draft202012Validator.check_schema(document)
+        documents[document["$id"]] = document
+    registry = Registry().with_resources((uri, Resource.from_contents(doc)) for uri, doc in documents.items())
+    return registry, documents
+
+
+def _referenced(schema: dict[str, Any], documents: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [documents[part["$ref"]] for part in schema.get("allOf", ()) if "$ref" in part] + [schema]
+
+
+def _merged_properties(schema: dict[str, Any], documents: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    for part in _referenced(schema, documents):
+        for name, spec in part.get("properties", {}).items():
+            # A contract may narrow an envelope field (event_type's enum): keep the envelope's type, add the narrowing.
+            merged[name] = {**merged.get(name, {}), **spec}
+    return merged
+
+
+@cache
+def contracts(source: str) -> dict[int, Contract]:
+    """All versions of a source's contract, by version number."""
+    registry, documents = _registry()
+    found = {}
+    for uri, schema in documents.items():
+        if schema.get("x-source") != source:
+            continue
+        version = int(schema["x-version"])
+        found[version] = Contract(
+            source=source,
+            version=version,
+            schema=schema,
+            properties=_merged_properties(schema, documents),
+            required=frozenset(name for part in _referenced(schema, documents) for name in part.get("required", ())),
+            validator=Draft202012Validator(schema, registry=registry, format_checker=_FORMATS),
+        )
+    if not found:
+        raise ContractError(f"no contract for source {source!r} under {SCHEMAS_DIR}")
+    return dict(sorted(found.items()))
+
+
+def latest(source: str) -> Contract:
+    return contracts(source)[max(contracts(source))]
+
+
+def envelope_contract() -> dict[str, dict[str, Any]]:
+    _, documents = _registry()
+    return next(doc for doc in documents.values() if doc["$id"].endswith("/envelope.v1.json"))["properties"]
+
+
+def validate(source: str, record: Any) -> Rejection | None:
+    """Check one parsed record against its source's contract, picking the version it declares."""
+    if not isinstance(record, dict):
+        return Rejection(NOT_AN_OBJECT, f"expected a JSON object, got {type(record).__name__}")
+    versions = contracts(source)
+    version = record.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version not in versions:
+        return Rejection(
+            UNSUPPORTED_SCHEMA_VERSION,
+            f"schema_version {version} is not one of {sorted(versions)} for source {source!r}",
+        )
+    contract = versions.get(version) if isinstance(version, int) else latest(source)
+    event_type = record.get("event_type")
+    if isinstance(event_type, str) and event_type and event_type not in contract.event_types:
+        return Rejection(UNKNOWN_EVENT_TYPE, f"event_type {event_type!r} is not in the {source} v{contract.version} contract")
+    return contract.check(record)

@@ -1,0 +1,105 @@
+"""The single Spark session factory: picks the engine from configuration.
+
+``embedded`` (default) starts Sail -- a Rust engine that speaks Spark Connect and reads and
+writes Delta natively -- inside this process and connects a PySpark Connect client to it. It
+needs nothing but PyPI packages (no JVM, no Maven). ``spark`` connects to a real Apache Spark
+with delta-spark: either a Spark Connect endpoint (``sc://...``) or a classic session whose
+Delta jars come from a local directory (air-gapped banks) or from Maven coordinates.
+Why Sail is the default is recorded in docs/adr/0001-engine.md.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from interaction_lake.config import ConfigError, Settings
+
+# Event time is UTC everywhere; the session must not reinterpret timestamps in local time.
+BASE_CONF = {"spark.sql.session.timeZone": "UTC"}
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+_lock = threading.Lock()
+_embedded_server = None
+_session: SparkSession | None = None
+
+
+def get_spark(settings: Settings | None = None) -> SparkSession:
+    """Return the process-wide session for the configured engine (created on first use)."""
+    global _session
+    settings = settings or Settings.from_env()
+    with _lock:
+        if _session is None:
+            _session = _build(settings)
+        return _session
+
+
+def stop_spark() -> None:
+    """Stop the session and, for the embedded engine, the in-process server."""
+    global _session, _embedded_server
+    with _lock:
+        if _session is not None:
+            _session.stop()
+            _session = None
+        if _embedded_server is not None:
+            _embedded_server.stop()
+            _embedded_server = None
+
+
+atexit.register(stop_spark)
+
+
+def _build(settings: Settings) -> SparkSession:
+    if settings.engine == "embedded":
+        return _builder_with_conf(SparkSession.builder.remote(_embedded_url()), settings).getOrCreate()
+    if settings.engine == "spark":
+        if settings.spark_remote:
+            return _builder_with_conf(SparkSession.builder.remote(settings.spark_remote), settings).getOrCreate()
+        conf = classic_spark_conf(settings)
+        builder = SparkSession.builder.master(settings.spark_master).appName("interaction-lake")
+        return _builder_with_conf(builder, settings, conf).getOrCreate()
+    raise ConfigError(f"unknown engine {settings.engine!r}")
+
+
+def _builder_with_conf(builder, settings: Settings, conf: dict[str, str] | None = None):
+    for key, value in {**BASE_CONF, **(conf or {}), **settings.extra_spark_conf}.items():
+        builder = builder.config(key, value)
+    return builder
+
+
+def _embedded_url() -> str:
+    global _embedded_server
+    if _embedded_server is None:
+        from pysail.spark import SparkConnectServer
+
+        server = SparkConnectServer(ip="127.0.0.1", port=0)
+        server.start(background=True)
+        _embedded_server = server
+    _, port = _embedded_server.listening_address
+    return f"sc://127.0.0.1:{port}"
+
+
+def classic_spark_conf(settings: Settings) -> dict[str, str]:
+    """Spark conf for a classic (JVM) session with Delta: local jars if given, else Maven.
+
+    A jar directory that holds no delta-spark jar is a configuration error, raised here with
+    the path, rather than a ClassNotFoundException deep inside the JVM later.
+    """
+    conf = dict(DELTA_CONF)
+    if settings.delta_jars_dir is not None:
+        jars = sorted(Path(settings.delta_jars_dir).glob("*.jar"))
+        if not any(jar.name.startswith(("delta-spark", "delta-core")) for jar in jars):
+            raise ConfigError(
+                f"no delta-spark jar in {settings.delta_jars_dir} (INTERACTION_LAKE_DELTA_JARS_DIR); "
+                "put delta-spark_2.13-<version>.jar and delta-storage-<version>.jar there"
+            )
+        conf["spark.jars"] = ",".join(str(jar) for jar in jars)
+    else:
+        conf["spark.jars.packages"] = settings.delta_package
+    return conf

@@ -1,0 +1,154 @@
+"""Find landing files and split them into contract-checked records, keeping every line's fate.
+
+Pure functions over bytes: no Spark, no I/O beyond reading the file. Each physical line (JSON
+lines) or data row (CSV) becomes either an accepted record or a rejection with a reason; blank
+lines are counted. A file that cannot be read as text at all is rejected whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from interaction_lake import contracts
+from interaction_lake.contracts import Rejection
+
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
+CSV_SUFFIXES = (".csv",)
+SUPPORTED_SUFFIXES = JSON_SUFFIXES + CSV_SUFFIXES
+# Producers write under a temporary name and rename when done; these are not files yet.
+_IN_PROGRESS = re.compile(r"(^[._])|(\.(tmp|part|inprogress)$)")
+_INT = re.compile(r"[+-]?\d+")
+
+
+@dataclass(frozen=True)
+class Line:
+    line_number: int | None  # 1-based physical line; None for a whole-file rejection
+    raw_line: str
+    record: dict[str, Any] | None = None
+    rejection: Rejection | None = None
+
+
+@dataclass
+class ParsedFile:
+    lines: list[Line] = field(default_factory=list)
+    blank_lines: int = 0
+
+    @property
+    def accepted(self) -> list[Line]:
+        return [line for line in self.lines if line.rejection is None]
+
+    @property
+    def rejected(self) -> list[Line]:
+        return [line for line in self.lines if line.rejection is not None]
+
+
+def discover(source_dir: Path) -> list[Path]:
+    """Landing files of one source, oldest name first (names carry the extract date)."""
+    if not source_dir.is_dir():
+        return []
+    return sorted(
+        path for path in source_dir.rglob("*")
+        if path.is_file() and not _IN_PROGRESS.search(path.name) and path.suffix.lower() in SUPPORTED_SUFFIXES
+    )
+
+
+def checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_file(source: str, name: str, data: bytes) -> ParsedFile:
+    if b"\x00" in data:
+        return ParsedFile([Line(None, "", rejection=Rejection(contracts.UNREADABLE_FILE, f"{name} holds NUL bytes: binary or corrupt, not text"))])
+    if name.lower().endswith(CSV_SUFFIXES):
+        return _parse_csv(source, data)
+    return _parse_json_lines(source, data)
+
+
+def _decode(raw: bytes) -> tuple[str, Rejection | None]:
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as error:
+        return raw.decode("utf-8", errors="backslashreplace"), Rejection(contracts.ENCODING_ERROR, f"not UTF-8: {error.reason} at byte {error.start}")
+
+
+def _parse_json_lines(source: str, data: bytes) -> ParsedFile:
+    parsed = ParsedFile()
+    for number, raw in enumerate(data.splitlines(), start=1):
+        text, rejection = _decode(raw)
+        if rejection is None and not text.strip():
+            parsed.blank_lines += 1
+            continue
+        if rejection is None:
+            try:
+                record = json.loads(text)
+            except (json.JSONDecodeError, RecursionError) as error:
+                rejection = Rejection(contracts.MALFORMED_JSON, f"not valid JSON: {error}"[:500])
+            else:
+                rejection = contracts.validate(source, record)
+                if rejection is None:
+                    parsed.lines.append(Line(number, text, record=record))
+                    continue
+        parsed.lines.append(Line(number, text, rejection=rejection))
+    return parsed
+
+
+def _parse_csv(source: str, data: bytes) -> ParsedFile:
+    text, rejection = _decode(data)
+    if rejection is not None:
+        return ParsedFile([Line(None, "", rejection=rejection)])
+    parsed = ParsedFile()
+    properties = contracts.latest(source).properties
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    physical = text.splitlines()
+    try:
+        for row in reader:
+            number = reader.line_num
+            raw = physical[number - 1] if 0 < number <= len(physical) else ""
+            if not any((value or "").strip() for value in row.values() if isinstance(value, str)):
+                parsed.blank_lines += 1
+                continue
+            if None in row:  # more cells than header columns
+                parsed.lines.append(Line(number, raw, rejection=Rejection(
+                    contracts.MALFORMED_CSV,
+                    f"row has {len(row) - 1 + len(row[None])} cells, header has {len(reader.fieldnames or [])}")))
+                continue
+            record = coerce_csv_row(row, properties)
+            rejection = contracts.validate(source, record)
+            parsed.lines.append(Line(number, raw, record=None if rejection else record, rejection=rejection))
+    except csv.Error as error:
+        parsed.lines.append(Line(reader.line_num, "", rejection=Rejection(contracts.MALFORMED_CSV, f"malformed CSV: {error}")))
+    return parsed
+
+
+def coerce_csv_row(row: dict[str, str | None], properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Give CSV cells the JSON types their contract declares; leave what does not convert for the contract to refuse."""
+    record: dict[str, Any] = {}
+    for name, cell in row.items():
+        spec = properties.get(name, {})
+        if cell is None or cell == "":
+            if contracts.allows_null(spec):
+                record[name] = None
+            continue  # an empty cell is an absent value: the contract decides if it was required
+        kind = contracts.base_type(spec) if spec else "string"
+        record[name] = _convert(cell, kind)
+    return record
+
+
+def _convert(cell: str, kind: str) -> Any:
+    if kind == "integer" and _INT.fullmatch(cell.strip()):
+        return int(cell)
+    if kind == "number":
+        try:
+            return float(cell)
+        except ValueError:
+            return cell
+    if kind == "boolean" and cell.strip().lower() in ("true", "false"):
+        return cell.strip().lower() == "true"
+    return cell

@@ -1,0 +1,81 @@
+"""The landing ledger: an append-only Delta table recording each landing file's fate.
+
+A file's state is its latest ledger row for (source, path, checksum):
+
+* ``pending``   -- a batch was started with it; its bronze/quarantine rows may or may not be written.
+* ``committed`` -- its records are in bronze and quarantine; re-landing it is a no-op.
+* ``duplicate_file`` -- same bytes (checksum) as a file already landed under another name; skipped.
+* ``empty``     -- no records; nothing to land.
+
+Landing writes ``pending`` rows before any data and ``committed`` rows after, so a run that died in
+between is finished by the next run with the same batch id (see jobs/bronze/land.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql import types as T
+
+from interaction_lake import lake
+
+PENDING, COMMITTED, DUPLICATE_FILE, EMPTY = "pending", "committed", "duplicate_file", "empty"
+SCHEMA = T.StructType([
+    T.StructField("source", T.StringType(), False),
+    T.StructField("file_path", T.StringType(), False),
+    T.StructField("file_checksum", T.StringType(), False),
+    T.StructField("file_size", T.LongType(), False),
+    T.StructField("status", T.StringType(), False),
+    T.StructField("batch_id", T.StringType(), True),
+    T.StructField("records_landed", T.LongType(), True),
+    T.StructField("records_quarantined", T.LongType(), True),
+    T.StructField("blank_lines", T.LongType(), True),
+    T.StructField("ingested_at", T.TimestampType(), False),
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("recorded_at", T.TimestampType(), False),
+])
+
+
+@dataclass(frozen=True)
+class Entry:
+    source: str
+    file_path: str
+    file_checksum: str
+    file_size: int
+    status: str
+    batch_id: str | None
+    records_landed: int | None
+    records_quarantined: int | None
+    blank_lines: int | None
+    ingested_at: dt.datetime
+    run_id: str
+    recorded_at: dt.datetime
+
+
+def latest_entries(spark: SparkSession, lake_root: Path, source: str) -> dict[tuple[str, str], Entry]:
+    """Latest ledger entry per (file_path, file_checksum) of one source."""
+    table = lake.read(spark, lake.landing_ledger_table(lake_root))
+    if table is None:
+        return {}
+    latest: dict[tuple[str, str], Entry] = {}
+    rank = {PENDING: 0, EMPTY: 1, DUPLICATE_FILE: 1, COMMITTED: 2}
+    for row in table.where(table.source == source).collect():
+        values = row.asDict()
+        # Spark hands timestamps back naive, in the session time zone (UTC); make them explicit again.
+        for name in ("ingested_at", "recorded_at"):
+            values[name] = values[name].replace(tzinfo=dt.timezone.utc)
+        entry = Entry(**values)
+        key = (entry.file_path, entry.file_checksum)
+        current = latest.get(key)
+        if current is None or (entry.recorded_at, rank[entry.status]) >= (current.recorded_at, rank[current.status]):
+            latest[key] = entry
+    return latest
+
+
+def record(spark: SparkSession, lake_root: Path, entries: list[Entry], metadata: dict[str, str]) -> None:
+    if entries:
+        df = spark.createDataFrame([tuple(asdict(e).values()) for e in entries], SCHEMA)
+        lake.append(df, lake.landing_ledger_table(lake_root), metadata)

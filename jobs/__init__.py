@@ -1,0 +1,1 @@
+"""Spark jobs: pure DataFrame/row transformations plus a thin I/O shell per job."""

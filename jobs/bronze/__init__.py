@@ -1,0 +1,1 @@
+"""Bronze: land raw events from the landing zone into append-only Delta tables."""
