@@ -199,7 +199,8 @@ def _answer(source, bank, rng, ids, pools, queue, call, ref, queued, reason, cus
                      wrap_seconds=round(wrap, 1), contact_reason=reason, resolution=resolution))
     served.append(("callcentre", call, ref, ended, (answered - queued).total_seconds(), None))
     if resolution != "resolved" and customer is not None and rng.random() < 0.6:
-        repeat_callers.append((ended + dt.timedelta(days=rng.uniform(0.5, 6.5)), customer, reason))
+        again = (ended + dt.timedelta(days=rng.randint(1, 6))).date()
+        repeat_callers.append((dt.datetime.combine(again, dt.time(8), UTC) + dt.timedelta(hours=rng.uniform(0, 11)), customer, reason))
 
 
 def surveys(served: list[tuple], rng: random.Random, ids: Ids, customers: dict[str, Customer], out: list[dict]) -> None:

@@ -1,0 +1,45 @@
+"""Shared fixtures. Tests under tests/unit are marked ``unit``; under tests/integration, ``integration``.
+
+Integration tests share one embedded engine (Sail, in-process) per test session and write real
+Delta tables into pytest's temporary directories.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from interaction_lake.config import Settings
+
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        layer = Path(item.fspath).relative_to(TESTS).parts[0]
+        if layer in ("unit", "integration"):
+            item.add_marker(getattr(pytest.mark, layer))
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from interaction_lake.engine import get_spark, stop_spark
+
+    session = get_spark(Settings())
+    yield session
+    stop_spark()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings().with_paths(lake_root=tmp_path / "lake", landing_root=tmp_path / "landing")
+
+
+@pytest.fixture
+def small_bank(settings: Settings):
+    """A small generated landing zone with every kind of fault, and its manifest."""
+    from interaction_lake.generator import generate
+
+    return generate(settings.landing_root, customers=300, days=3, seed=7, start=dt.date(2026, 11, 2), fault_rate=0.05)

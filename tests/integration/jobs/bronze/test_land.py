@@ -1,0 +1,157 @@
+"""Bronze landing on the real embedded engine: counts reconcile, exactly once, crash-safe, quarantined with reasons."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+from interaction_lake import lake, ledger
+from interaction_lake.generator import SOURCES, fault_summary
+from jobs.bronze.land import land_source
+
+
+def rows(path: Path, columns: list[str] | None = None) -> list[dict]:
+    return DeltaTable(str(path)).to_pyarrow_table(columns=columns).to_pylist()
+
+
+def version(path: Path) -> int:
+    return DeltaTable(str(path)).version()
+
+
+def land_all(spark, settings, run_id: str) -> dict:
+    return {source: land_source(spark, settings, source, run_id) for source in SOURCES}
+
+
+def test_landing_reconciles_with_what_was_sent(spark, settings, small_bank):
+    reports = land_all(spark, settings, "run-1")
+    expected_reasons = fault_summary(small_bank)
+    for source in SOURCES:
+        stats, report = small_bank.sources[source], reports[source]
+        refused = sum(expected_reasons[source].values())
+        assert report.records_quarantined == refused
+        assert report.records_landed == stats.lines - refused
+        assert report.quarantine_reasons == expected_reasons[source]
+        assert report.files_new == stats.files
+        assert report.files_duplicate == stats.duplicate_files
+        assert report.files_empty == stats.empty_files
+        bronze = rows(lake.bronze_table(settings.lake_root, source), ["event_id", "_file_checksum", "_line_number"])
+        assert len(bronze) == report.records_landed
+        # Duplicate events are kept raw in bronze (silver deduplicates) and counted.
+        assert len(bronze) - len({r["event_id"] for r in bronze}) == stats.duplicate_events == report.duplicate_events_in_batch
+        assert len({(r["_file_checksum"], r["_line_number"]) for r in bronze}) == len(bronze)
+
+
+def test_quarantine_keeps_raw_line_reason_and_lineage(spark, settings, small_bank):
+    land_source(spark, settings, "counter", "run-q")
+    quarantined = rows(lake.landing_quarantine_table(settings.lake_root))
+    assert quarantined
+    for r in quarantined:
+        assert r["source"] == "counter" and r["reason"] and r["detail"]
+        source_line = Path(r["_source_file"]).read_text().splitlines()[r["_line_number"] - 1]
+        assert r["raw_line"] == source_line
+        assert r["_run_id"] == "run-q" and len(r["_file_checksum"]) == 64
+
+
+def test_landing_twice_changes_nothing(spark, settings, small_bank):
+    land_source(spark, settings, "survey", "first")
+    tables = [t for t in (lake.bronze_table(settings.lake_root, "survey"), lake.landing_quarantine_table(settings.lake_root),
+                          lake.landing_ledger_table(settings.lake_root)) if lake.exists(t)]
+    assert lake.bronze_table(settings.lake_root, "survey") in tables
+    before = [version(t) for t in tables]
+    again = land_source(spark, settings, "survey", "second")
+    assert [version(t) for t in tables] == before
+    assert again.files_new == again.records_landed == again.files_duplicate == 0
+    assert again.files_already_landed == small_bank.sources["survey"].files + small_bank.sources["survey"].duplicate_files + 1
+
+
+def test_only_new_files_land_on_the_next_run(spark, settings, small_bank):
+    land_source(spark, settings, "counter", "day-1")
+    before = len(rows(lake.bronze_table(settings.lake_root, "counter")))
+    extra = settings.landing_root / "counter" / "2026-11-09" / "counter_20261109_events.jsonl"
+    extra.parent.mkdir()
+    template = next((settings.landing_root / "counter").glob("*/counter_*_events.jsonl")).read_text().splitlines()
+    extra.write_text("\n".join(line.replace('"event_id":"evt-', '"event_id":"new-') for line in template) + "\n")
+    report = land_source(spark, settings, "counter", "day-2")
+    assert report.files_new == 1
+    assert len(rows(lake.bronze_table(settings.lake_root, "counter"))) == before + report.records_landed
+
+
+def test_same_bytes_under_a_new_name_is_a_duplicate_file(spark, settings, small_bank):
+    land_source(spark, settings, "account_manager", "r1")
+    original = sorted((settings.landing_root / "account_manager").glob("*/*_events.jsonl"))[0]
+    shutil.copy(original, original.with_name("renamed_by_ops.jsonl"))
+    report = land_source(spark, settings, "account_manager", "r2")
+    assert report.files_duplicate == 1 and report.records_landed == 0
+    fates = {e.file_path: e.status for e in ledger.latest_entries(spark, settings.lake_root, "account_manager").values()}
+    assert fates[str(original.with_name("renamed_by_ops.jsonl"))] == ledger.DUPLICATE_FILE
+
+
+def _land_in_subprocess(settings, source: str, crash_at: str | None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "INTERACTION_LAKE_LAKE_ROOT": str(settings.lake_root), "INTERACTION_LAKE_LANDING_ROOT": str(settings.landing_root)}
+    env.pop("INTERACTION_LAKE_CRASH_AT", None)
+    if crash_at:
+        env["INTERACTION_LAKE_CRASH_AT"] = crash_at
+    return subprocess.run([sys.executable, "-m", "interaction_lake", "land", "--source", source, "--run-id", f"crash-{crash_at}"],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("crash_at", ["after_pending", "after_bronze", "after_quarantine"])
+def test_killed_mid_batch_then_rerun_leaves_no_duplicates_and_no_gaps(spark, settings, small_bank, crash_at):
+    killed = _land_in_subprocess(settings, "callcentre", crash_at)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    states = {e.status for e in ledger.latest_entries(spark, settings.lake_root, "callcentre").values()}
+    assert states == {ledger.PENDING}
+
+    rerun = land_source(spark, settings, "callcentre", "rerun")
+    assert rerun.files_recovered == small_bank.sources["callcentre"].files
+
+    refused = sum(fault_summary(small_bank)["callcentre"].values())
+    bronze = rows(lake.bronze_table(settings.lake_root, "callcentre"), ["_file_checksum", "_line_number", "_batch_id"])
+    quarantine = rows(lake.landing_quarantine_table(settings.lake_root), ["_file_checksum", "_line_number"])
+    assert len(bronze) == len({(r["_file_checksum"], r["_line_number"]) for r in bronze}) == small_bank.sources["callcentre"].lines - refused
+    assert len(quarantine) == len({(r["_file_checksum"], r["_line_number"]) for r in quarantine}) == refused
+    assert len({r["_batch_id"] for r in bronze}) == 1  # finished under the batch id it started with
+    assert {e.status for e in ledger.latest_entries(spark, settings.lake_root, "callcentre").values()} <= {
+        ledger.COMMITTED, ledger.DUPLICATE_FILE, ledger.EMPTY}
+
+
+def test_a_file_changed_while_its_batch_was_unfinished_stops_the_run(spark, settings, small_bank):
+    assert _land_in_subprocess(settings, "survey", "after_pending").returncode == -9
+    victim = sorted((settings.landing_root / "survey").glob("*/*_events.jsonl"))[0]
+    victim.write_text(victim.read_text() + "\n")
+    with pytest.raises(RuntimeError, match="changed since its landing batch started"):
+        land_source(spark, settings, "survey", "rerun")
+
+
+def test_commits_carry_the_run_and_batch(spark, settings, small_bank):
+    report = land_source(spark, settings, "counter", "scheduled__2026-11-03")
+    history = DeltaTable(str(lake.bronze_table(settings.lake_root, "counter"))).history()
+    import json
+
+    meta = json.loads(history[0]["userMetadata"])
+    assert meta == {"job": "bronze.land", "run_id": "scheduled__2026-11-03", "source": "counter", "batch_id": report.batch_id, "step": "bronze"}
+
+
+def test_cli_reports_missing_landing_directory_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "interaction_lake", "land", "--landing", str(tmp_path / "nowhere"), "--lake", str(tmp_path / "lake")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"interaction-lake: error: landing directory {tmp_path / 'nowhere'} does not exist "
+                                                "(run 'interaction-lake generate' or pass --landing)"]
+
+
+def test_unreadable_file_is_quarantined_whole(spark, settings):
+    folder = settings.landing_root / "counter" / "2026-11-02"
+    folder.mkdir(parents=True)
+    (folder / "counter_20261102_events.jsonl").write_bytes(b"\x1f\x8b\x08\x00\x00\x00binary\x00junk")
+    report = land_source(spark, settings, "counter", "r")
+    assert report.quarantine_reasons == Counter({"unreadable_file": 1})
+    [row] = rows(lake.landing_quarantine_table(settings.lake_root))
+    assert row["_line_number"] is None and "NUL" in row["detail"]

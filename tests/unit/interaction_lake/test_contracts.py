@@ -1,0 +1,122 @@
+"""Contract validation: one good record per event type passes; each kind of bad record gets its reason."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from pyspark.sql import types as T
+
+from interaction_lake import contracts
+from interaction_lake.generator import SOURCES
+
+GOOD = {
+    "event_id": "evt-1", "event_type": "ticket_issued", "schema_version": 1, "occurred_at": "2026-11-02T12:01:02.500+01:00",
+    "source_system": "qmatic-branch", "customer_ref": "C00000001", "ticket_id": "BR001-20261102-0001", "branch_id": "BR001",
+    "service_type": "cash", "queue_position": 3,
+}
+
+
+def test_good_record_passes():
+    assert contracts.validate("counter", GOOD) is None
+
+
+def test_unidentified_customer_is_allowed():
+    assert contracts.validate("counter", {**GOOD, "customer_ref": None}) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason", "mentions"),
+    [
+        (lambda r: r.pop("branch_id"), contracts.MISSING_FIELD, "branch_id"),
+        (lambda r: r.pop("event_id"), contracts.MISSING_FIELD, "event_id"),
+        (lambda r: r.update(queue_position="three"), contracts.WRONG_TYPE, "queue_position"),
+        (lambda r: r.update(event_id=12345), contracts.WRONG_TYPE, "event_id"),
+        (lambda r: r.update(schema_version="1"), contracts.WRONG_TYPE, "schema_version"),
+        (lambda r: r.update(service_type="mortgage_chat"), contracts.INVALID_VALUE, "service_type"),
+        (lambda r: r.update(queue_position=-1), contracts.INVALID_VALUE, "queue_position"),
+        (lambda r: r.update(occurred_at="2026-11-02 12:01"), contracts.INVALID_VALUE, "occurred_at"),
+        (lambda r: r.update(occurred_at="2026-11-02T12:01:02"), contracts.INVALID_VALUE, "occurred_at"),  # no offset
+        (lambda r: r.update(event_type="ticket_reprinted"), contracts.UNKNOWN_EVENT_TYPE, "ticket_reprinted"),
+        (lambda r: r.update(schema_version=7), contracts.UNSUPPORTED_SCHEMA_VERSION, "7"),
+        (lambda r: r.update(event_type="ticket_called"), contracts.MISSING_FIELD, "counter_id"),  # per-type requirement
+    ],
+)
+def test_bad_records_get_a_reason(change, reason, mentions):
+    record = copy.deepcopy(GOOD)
+    change(record)
+    rejection = contracts.validate("counter", record)
+    assert rejection is not None
+    assert rejection.reason == reason
+    assert mentions in rejection.detail
+
+
+@pytest.mark.parametrize("value", [[GOOD], "text", 42, None])
+def test_non_objects_are_refused(value):
+    assert contracts.validate("counter", value).reason == contracts.NOT_AN_OBJECT
+
+
+def test_nested_object_is_checked():
+    record = {"event_id": "e", "event_type": "contact_completed", "schema_version": 1, "occurred_at": "2026-11-02T09:00:00Z",
+              "source_system": "crm", "customer_ref": "C1", "contact_id": "c", "am_id": "AM001", "channel": "visit",
+              "outcome": "achieved", "new_info_captured": True, "opportunity": {"product_family": "loan", "estimated_value": 10.0}}
+    assert contracts.validate("account_manager", record) is None
+    record["opportunity"]["estimated_value"] = "lots"
+    assert contracts.validate("account_manager", record).reason == contracts.WRONG_TYPE
+
+
+def test_timestamps_are_normalised_to_utc():
+    assert contracts.parse_timestamp("2026-11-02T12:01:02.500+01:00").isoformat() == "2026-11-02T11:01:02.500000+00:00"
+    with pytest.raises(ValueError):
+        contracts.parse_timestamp("2026-11-02T12:01:02")
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_contract_carries_the_envelope(source):
+    contract = contracts.latest(source)
+    envelope = contracts.envelope_contract()
+    assert set(contracts.ENVELOPE_FIELDS) <= contract.required
+    for name in contracts.ENVELOPE_FIELDS:
+        assert contract.properties[name]["description"] == envelope[name]["description"]
+    assert contract.event_types, "a contract must enumerate its event types"
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_spark_schema_is_derived_from_the_same_properties(source):
+    contract = contracts.latest(source)
+    schema = contract.spark_schema()
+    assert schema.fieldNames() == list(contract.properties)
+    assert schema["occurred_at"].dataType == T.TimestampType()
+    assert schema["schema_version"].dataType == T.LongType()
+    assert not schema["event_id"].nullable
+    assert schema["customer_ref"].nullable
+
+
+def test_spark_types_follow_json_schema_types():
+    schema = contracts.latest("account_manager").spark_schema()
+    assert schema["planned_for"].dataType == T.DateType()
+    assert schema["new_info_captured"].dataType == T.BooleanType()
+    opportunity = schema["opportunity"].dataType
+    assert isinstance(opportunity, T.StructType)
+    assert opportunity["estimated_value"].dataType == T.DoubleType()
+    assert not opportunity["product_family"].nullable
+
+
+def test_pii_fields_are_declared_in_the_contracts():
+    assert "customer_name" in contracts.latest("counter").pii_fields
+    assert "caller_phone" in contracts.latest("callcentre").pii_fields
+    assert {"customer_name", "phone"} <= set(contracts.latest("holdings").pii_fields)
+    assert "comment" in contracts.latest("survey").pii_fields
+
+
+def test_contract_files_are_valid_json_schema():
+    for path in contracts.SCHEMAS_DIR.rglob("*.json"):
+        from jsonschema import Draft202012Validator
+
+        Draft202012Validator.check_schema(json.loads(path.read_text()))
+
+
+def test_unknown_source_is_a_contract_error():
+    with pytest.raises(contracts.ContractError):
+        contracts.contracts("telex")

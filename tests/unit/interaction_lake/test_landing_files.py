@@ -1,0 +1,81 @@
+"""Splitting landing files into records: every line is accepted, refused with a reason, or counted blank."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from interaction_lake import contracts
+from interaction_lake.landing_files import coerce_csv_row, discover, parse_file
+
+RECORD = {"event_id": "evt-1", "event_type": "call_offered", "schema_version": 1, "occurred_at": "2026-11-02T09:00:00Z",
+          "source_system": "genesys-acd", "customer_ref": "C1", "call_id": "call-1", "caller_phone": "+44 20 1234567"}
+
+
+def lines(*items: object) -> bytes:
+    return "\n".join(i if isinstance(i, str) else json.dumps(i) for i in items).encode()
+
+
+def test_each_line_keeps_its_number_and_fate():
+    data = lines(RECORD, "", '{"event_id": "evt-2", "event_type": "call_off', {**RECORD, "event_id": 7}, [1, 2], {**RECORD, "event_type": "call_parked"})
+    parsed = parse_file("callcentre", "calls.jsonl", data)
+    assert parsed.blank_lines == 1
+    assert [(line.line_number, line.rejection.reason if line.rejection else "ok") for line in parsed.lines] == [
+        (1, "ok"), (3, contracts.MALFORMED_JSON), (4, contracts.WRONG_TYPE), (5, contracts.NOT_AN_OBJECT), (6, contracts.UNKNOWN_EVENT_TYPE),
+    ]
+    assert parsed.rejected[0].raw_line == '{"event_id": "evt-2", "event_type": "call_off'
+
+
+def test_invalid_utf8_is_an_encoding_error_not_a_crash():
+    data = json.dumps(RECORD).encode() + b"\n" + b'{"event_id": "caf\xe9"}\n'
+    parsed = parse_file("callcentre", "calls.jsonl", data)
+    assert len(parsed.accepted) == 1
+    assert parsed.rejected[0].rejection.reason == contracts.ENCODING_ERROR
+    assert "\\xe9" in parsed.rejected[0].raw_line
+
+
+def test_binary_file_is_refused_whole():
+    parsed = parse_file("callcentre", "calls.jsonl", b"\x1f\x8b\x08\x00\x00binary")
+    assert [line.rejection.reason for line in parsed.lines] == [contracts.UNREADABLE_FILE]
+
+
+def test_empty_file_has_no_records():
+    parsed = parse_file("callcentre", "calls.jsonl", b"")
+    assert parsed.lines == [] and parsed.blank_lines == 0
+
+
+def test_crlf_and_missing_final_newline_are_fine():
+    data = (json.dumps(RECORD) + "\r\n" + json.dumps({**RECORD, "event_id": "evt-2"})).encode()
+    assert len(parse_file("callcentre", "calls.jsonl", data).accepted) == 2
+
+
+CSV_HEADER = "event_id,event_type,schema_version,occurred_at,source_system,customer_ref,snapshot_date,product_code,product_family,balance,monthly_fees,interest_margin_rate"
+
+
+def test_csv_rows_are_typed_by_the_contract():
+    data = "\n".join([
+        CSV_HEADER,
+        "e1,product_holding_snapshot,1,2026-11-02T02:00:00Z,core,C1,2026-11-01,CUR-STD,deposit,1200.5,3.0,0.02",
+        "e2,product_holding_snapshot,1,2026-11-02T02:00:00Z,core,C1,2026-11-01,CUR-STD,deposit,n/a,3.0,0.02",
+        "e3,product_holding_snapshot,1,2026-11-02T02:00:00Z,core,C1,2026-11-01,CUR-STD,deposit,1.0,3.0,0.02,extra",
+        "e4,product_holding_snapshot,1,2026-11-02T02:00:00Z,core,C1,2026-11-01,CUR-STD,,1.0,3.0,0.02",
+    ]).encode()
+    parsed = parse_file("holdings", "products.csv", data)
+    assert parsed.accepted[0].record["balance"] == 1200.5
+    assert parsed.accepted[0].record["schema_version"] == 1
+    assert [(line.line_number, line.rejection.reason) for line in parsed.rejected] == [
+        (3, contracts.WRONG_TYPE), (4, contracts.MALFORMED_CSV), (5, contracts.MISSING_FIELD)]
+    assert parsed.rejected[0].raw_line.startswith("e2,")
+
+
+def test_csv_empty_cell_is_null_where_the_contract_allows_it():
+    properties = contracts.latest("holdings").properties
+    assert coerce_csv_row({"am_id": "", "birth_year": "1980", "balance": "12"}, properties) == {"am_id": None, "birth_year": 1980, "balance": 12.0}
+
+
+def test_discover_skips_in_progress_and_foreign_files(tmp_path: Path):
+    for name in ("a.jsonl", "b.csv", ".c.jsonl", "_d.jsonl", "e.jsonl.tmp", "f.parquet", "sub/g.ndjson"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    assert [p.relative_to(tmp_path).as_posix() for p in discover(tmp_path)] == ["a.jsonl", "b.csv", "sub/g.ndjson"]
+    assert discover(tmp_path / "missing") == []
