@@ -48,7 +48,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     total = sum(s.lines for s in manifest.sources.values())
     print(f"wrote {total} records for {args.customers} customers over {args.days} days to {Path(args.out).absolute()}")
     for source, stats in manifest.sources.items():
-        print(f"  {source:16} {stats.lines:>8} records in {stats.files} files  (faults: {stats.malformed} malformed, "
+        print(f"  {source:16} {stats.lines:>8} records in {stats.files} files  (faults: {stats.malformed + stats.malformed_csv} malformed, "
               f"{stats.wrong_type} wrong type, {stats.unknown_event_type} unknown type, {stats.duplicate_events} duplicates, "
               f"{stats.late_events} late, {stats.duplicate_files} resent files, {stats.empty_files} empty)")
     return 0

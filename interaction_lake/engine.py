@@ -11,6 +11,7 @@ Why Sail is the default is recorded in docs/adr/0001-engine.md.
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 from pathlib import Path
 
@@ -76,6 +77,8 @@ def _builder_with_conf(builder, settings: Settings, conf: dict[str, str] | None 
 def _embedded_url() -> str:
     global _embedded_server
     if _embedded_server is None:
+        # Sail logs every server start at INFO; keep the console for the pipeline's own output unless asked.
+        os.environ.setdefault("RUST_LOG", "warn")
         from pysail.spark import SparkConnectServer
 
         server = SparkConnectServer(ip="127.0.0.1", port=0)
