@@ -14,6 +14,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from interaction_lake import lake
 from interaction_lake.config import ConfigError, Settings
 from interaction_lake.generator import SOURCES
 
@@ -75,6 +76,23 @@ def cmd_land(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_silver(args: argparse.Namespace) -> int:
+    from interaction_lake.engine import get_spark
+    from jobs.silver.build import build_silver
+
+    settings = _settings(args)
+    if not lake.exists(lake.landing_ledger_table(settings.lake_root)):
+        raise UsageError(f"nothing landed under {settings.lake_root} yet (run 'interaction-lake land' first, or pass --lake)")
+    run_id = args.run_id or default_run_id()
+    reports = build_silver(get_spark(settings), settings, run_id, tuple(args.source or SOURCES), full=args.full)
+    print(f"run {run_id}{' (full replay of bronze)' if args.full else ''}")
+    print(f"  {'source':16} {'batches':>7} {'events':>8} {'new':>8} {'dupes':>6}  facts (keys recomputed)")
+    for r in reports:
+        facts = ", ".join(f"{name} {n}" for name, n in r.facts.items())
+        print(f"  {r.source:16} {r.batches:>7} {r.events_in:>8} {r.events_inserted:>8} {r.duplicates_suppressed:>6}  {facts}")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from interaction_lake.summary import print_summary
 
@@ -95,6 +113,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False))
     print("\n== landing again: already-landed files are skipped (exactly once)")
     cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False))
+    print("\n== building silver from the new bronze batches (typed, deduplicated, pseudonymised, lifecycles)")
+    cmd_silver(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, full=False))
     print()
     return cmd_summary(args)
 
@@ -126,11 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
     land.add_argument("--json", action="store_true", help="print the landing reports as JSON")
     land.set_defaults(func=cmd_land)
 
+    sv = sub.add_parser("build-silver", help="build silver from bronze batches not yet processed")
+    paths(sv)
+    sv.add_argument("--source", action="append", choices=SOURCES, help="only this source (repeatable); default all")
+    sv.add_argument("--run-id", help="run id recorded in commit metadata")
+    sv.add_argument("--full", action="store_true", help="drop silver and rebuild it by replaying every bronze batch")
+    sv.set_defaults(func=cmd_silver)
+
     s = sub.add_parser("summary", help="print what the lake holds and where")
     paths(s)
     s.set_defaults(func=cmd_summary)
 
-    d = sub.add_parser("demo", help="generate a sample (if the landing zone is empty), land it twice, summarise")
+    d = sub.add_parser("demo", help="generate a sample (if the landing zone is empty), land it twice, build silver, summarise")
     paths(d)
     sample(d)
     d.set_defaults(func=cmd_demo)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import signal
 from collections import Counter
@@ -57,9 +58,17 @@ PARTITION = ("_ingest_date",)
 
 
 def bronze_schema(source: str) -> T.StructType:
-    """Envelope columns typed by the contract, the raw line verbatim, then lineage."""
+    """Envelope columns typed by the contract, the raw line verbatim, the checked record as JSON, then lineage.
+
+    ``record_json`` is what silver parses: for JSON sources it is the line re-serialised, for CSV
+    sources the row with the contract's types (a CSV line is not JSON).
+    """
     envelope = contracts.latest(source).spark_schema()
-    return T.StructType([envelope[name] for name in contracts.ENVELOPE_FIELDS] + [T.StructField("raw_line", T.StringType(), False), *LINEAGE_FIELDS])
+    return T.StructType([envelope[name] for name in contracts.ENVELOPE_FIELDS] + [
+        T.StructField("raw_line", T.StringType(), False),
+        T.StructField("record_json", T.StringType(), False),
+        *LINEAGE_FIELDS,
+    ])
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,8 @@ def bronze_rows(lines: list[Line], lineage: Lineage) -> list[tuple]:
     for line in lines:
         r = line.record
         rows.append((r["event_id"], r["event_type"], r["schema_version"], parse_timestamp(r["occurred_at"]),
-                     r["source_system"], r["customer_ref"], line.raw_line, *lineage.values(line.line_number)))
+                     r["source_system"], r["customer_ref"], line.raw_line, json.dumps(r, ensure_ascii=False, separators=(",", ":")),
+                     *lineage.values(line.line_number)))
     return rows
 
 

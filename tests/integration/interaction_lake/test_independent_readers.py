@@ -18,7 +18,7 @@ def test_bronze_reads_with_deltalake_and_duckdb(spark, settings, small_bank):
     assert table.metadata().partition_columns == ["_ingest_date"]
     names = [field.name for field in table.schema().fields]
     assert names[:6] == list(contracts.ENVELOPE_FIELDS)
-    assert {"raw_line", "_source_file", "_file_checksum", "_line_number", "_batch_id", "_run_id", "_ingested_at"} <= set(names)
+    assert {"raw_line", "record_json", "_source_file", "_file_checksum", "_line_number", "_batch_id", "_run_id", "_ingested_at"} <= set(names)
 
     arrow = table.to_pyarrow_table()
     assert arrow.num_rows == report.records_landed

@@ -1,0 +1,1 @@
+"""Silver: typed, deduplicated, pseudonymised events and the lifecycle facts and dimensions built from them."""

@@ -1,0 +1,69 @@
+"""Bronze rows -> silver events: typed by the contract, PII removed, customer pseudonymised, deduplicated.
+
+Pure DataFrame functions. The contract's derived Spark schema parses ``raw_line``; fields marked
+``x-pii: true`` are dropped, ``x-pii: scrub`` free text is scrubbed, and ``customer_ref`` becomes
+``customer_key`` (keyed hash). Bronze lineage columns are kept so any silver row traces back to
+its file and line.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from interaction_lake import contracts
+from interaction_lake.privacy import pseudonym, scrub
+
+LINEAGE = ("_source_file", "_file_checksum", "_line_number", "_batch_id", "_ingested_at")
+ENVELOPE_KEPT = ("event_id", "event_type", "schema_version", "occurred_at", "source_system")
+
+
+def payload_schema(source: str) -> T.StructType:
+    """Union of payload fields over all contract versions (a later version may add optional fields).
+
+    Timestamps are read as strings: occurred_at is taken already typed from bronze.
+    """
+    fields: dict[str, T.StructField] = {}
+    for contract in contracts.contracts(source).values():
+        for field in contract.spark_schema().fields:
+            if field.name not in contracts.ENVELOPE_FIELDS:
+                fields[field.name] = T.StructField(field.name, _nullable(field.dataType), True)
+    return T.StructType(list(fields.values()))
+
+
+def _nullable(data_type: T.DataType) -> T.DataType:
+    """Parsing schemas are nullable all the way down: a null object must not break its required sub-fields."""
+    if isinstance(data_type, T.StructType):
+        return T.StructType([T.StructField(f.name, _nullable(f.dataType), True) for f in data_type.fields])
+    if isinstance(data_type, T.ArrayType):
+        return T.ArrayType(_nullable(data_type.elementType), True)
+    return data_type
+
+
+def silver_columns(source: str) -> list[str]:
+    contract = contracts.latest(source)
+    kept = [name for name in payload_schema(source).fieldNames() if contract.properties.get(name, {}).get("x-pii") is not True]
+    return [*ENVELOPE_KEPT, "event_date", "customer_key", *kept, *LINEAGE]
+
+
+def conform(bronze: DataFrame, source: str, secret: bytes) -> DataFrame:
+    contract = contracts.latest(source)
+    parsed = bronze.withColumn("_payload", F.from_json("record_json", payload_schema(source)))
+    columns = {
+        "event_date": F.to_date("occurred_at"),
+        "customer_key": pseudonym(F.col("customer_ref"), secret),
+    }
+    for name in payload_schema(source).fieldNames():
+        marking = contract.properties.get(name, {}).get("x-pii")
+        if marking is True:
+            continue
+        value = F.col("_payload").getField(name)
+        columns[name] = scrub(value) if marking == "scrub" else value
+    return parsed.select(*ENVELOPE_KEPT, *[expr.alias(name) for name, expr in columns.items()], *LINEAGE)
+
+
+def first_landed(events: DataFrame) -> DataFrame:
+    """One row per event_id: the copy that landed first (ingest time, then file and line)."""
+    order = Window.partitionBy("event_id").orderBy("_ingested_at", "_source_file", "_line_number")
+    return events.withColumn("_copy", F.row_number().over(order)).where("_copy = 1").drop("_copy")
