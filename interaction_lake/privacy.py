@@ -26,7 +26,7 @@ _BLOCK = 64  # SHA-256 block size in bytes
 # Phone numbers, e-mail addresses and IBAN-like account numbers in free text.
 SCRUB_PATTERNS = (
     (r"[\w.+-]+@[\w-]+(\.[\w-]+)+", "[email]"),
-    (r"\b[A-Z]{2}\d{2}[A-Z0-9 ]{11,30}\b", "[account]"),
+    (r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b", "[account]"),
     (r"\+?\d[\d ()-]{6,}\d", "[phone]"),
 )
 

@@ -174,7 +174,7 @@ def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched
         current_key, new_key = composite_key(fact.keys), composite_key(fact.keys)
         retired = current.withColumn(KEY, current_key).join(rows.select(new_key).distinct(), KEY, "left_anti").drop(KEY)
         source = source.unionByName(retired.select(*columns).withColumn("_retire", F.lit(True)))
-    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in fact.keys)
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in fact.keys)  # keys are never null (filtered above)
     assign = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
     names = ", ".join(f"`{c}`" for c in columns)
     values = ", ".join(f"s.`{c}`" for c in columns)

@@ -178,9 +178,16 @@ def product_holding(events: DataFrame) -> DataFrame:
     holdings = events.where(F.col("event_type") == "product_holding_snapshot")
     return (
         holdings.groupBy("customer_key", "snapshot_date", "product_code")
-        .agg(*[F.max_by(c, "occurred_at").alias(c) for c in ("product_family", "balance", "monthly_fees", "interest_margin_rate")])
+        .agg(*[newest(c) for c in ("product_family", "balance", "monthly_fees", "interest_margin_rate")])
         .withColumn("month", F.trunc("snapshot_date", "month"))
     )
+
+
+def newest(column: str) -> Column:
+    """The column's value on the newest event; ties on event time broken by landing order, then event id (deterministic)."""
+    order = F.concat_ws("|", F.date_format("occurred_at", "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"),
+                        F.date_format("_ingested_at", "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"), F.col("event_id"))
+    return F.max_by(F.col(column), order).alias(column)
 
 
 PROFILE_ATTRIBUTES = ("segment", "home_branch_id", "am_id", "birth_year", "customer_since")
@@ -193,7 +200,7 @@ def customer_scd2(events: DataFrame) -> DataFrame:
     snaps = (
         events.where(F.col("event_type") == "customer_profile_snapshot")
         .groupBy("customer_key", "snapshot_date")
-        .agg(*[F.max_by(c, "occurred_at").alias(c) for c in PROFILE_ATTRIBUTES])
+        .agg(*[newest(c) for c in PROFILE_ATTRIBUTES])
     )
     by_time = Window.partitionBy("customer_key").orderBy("snapshot_date")
     signature = F.to_json(F.struct(*PROFILE_ATTRIBUTES))

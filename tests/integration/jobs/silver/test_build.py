@@ -1,0 +1,191 @@
+"""Silver on the real engine: replay equals incremental, late and out-of-order events, dedup, SCD2, no PII."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+from interaction_lake import contracts, lake
+from interaction_lake.generator import SOURCES, generate
+from interaction_lake.privacy import pseudonym_py, secret_for
+from jobs.bronze.land import land_source
+from jobs.silver.build import build_silver, fact_table, silver_events_table
+from jobs.silver.lifecycles import FACTS
+
+FACT = {fact.name: fact for fact in FACTS}
+
+
+def table_rows(path: Path) -> list[dict]:
+    rows = DeltaTable(str(path)).to_pyarrow_table().to_pylist()
+    return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+
+def silver_tables(lake_root: Path) -> dict[str, list[dict]]:
+    return {p.name: table_rows(p) for p in sorted((lake_root / "silver").iterdir())}
+
+
+def land_and_build(spark, settings, run_id: str):
+    for source in SOURCES:
+        land_source(spark, settings, source, run_id)
+    return {r.source: r for r in build_silver(spark, settings, run_id)}
+
+
+def test_incremental_daily_runs_equal_a_full_replay(spark, settings, tmp_path):
+    sent = tmp_path / "sent"
+    generate(sent, customers=300, days=4, seed=21, start=dt.date(2026, 11, 28), fault_rate=0.03)
+    days = sorted({p.name for p in sent.glob("*/*") if p.is_dir()})
+    assert len(days) >= 4
+    for day in days:  # each day's files arrive, land, and silver runs incrementally
+        for folder in sent.glob(f"*/{day}"):
+            shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
+        land_and_build(spark, settings, f"daily-{day}")
+    incremental = silver_tables(settings.lake_root)
+    assert incremental["counter_visit"] and incremental["call"] and incremental["customer_dim"]
+
+    build_silver(spark, settings, "replay", full=True)
+    assert silver_tables(settings.lake_root) == incremental
+
+
+def test_duplicates_are_suppressed_and_counted(spark, settings, small_bank):
+    reports = land_and_build(spark, settings, "r1")
+    for source in SOURCES:
+        events = DeltaTable(str(silver_events_table(settings.lake_root, source))).to_pyarrow_table(columns=["event_id"]).to_pylist()
+        assert len(events) == len({e["event_id"] for e in events})
+        assert reports[source].duplicates_suppressed == small_bank.sources[source].duplicate_events
+    again = land_and_build(spark, settings, "r2")
+    assert all(r.batches == 0 for r in again.values())
+
+
+def envelope(event_type: str, at: str, customer: str | None, **fields) -> dict:
+    return {"event_id": f"evt-{event_type}-{fields.get('ticket_id', fields.get('call_id', ''))}-{at}", "event_type": event_type,
+            "schema_version": 1, "occurred_at": at, "source_system": "test", "customer_ref": customer, **fields}
+
+
+def drop(settings, source: str, name: str, records: list[dict]) -> None:
+    path = settings.landing_root / source / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def visits(settings) -> dict[str, dict]:
+    return {r["ticket_id"]: r for r in table_rows(fact_table(settings.lake_root, FACT["counter_visit"]))}
+
+
+def test_late_event_closes_the_open_lifecycle_and_touches_only_it(spark, settings):
+    t = dict(branch_id="BR001", counter_id="BR001-C1", teller_id="T001")
+    drop(settings, "counter", "d1.jsonl", [
+        envelope("ticket_issued", "2026-11-02T12:00:00Z", "C1", ticket_id="A", branch_id="BR001", service_type="cash"),
+        envelope("ticket_issued", "2026-11-02T12:01:00Z", "C2", ticket_id="B", branch_id="BR001", service_type="loans"),
+        envelope("ticket_called", "2026-11-02T12:03:00Z", "C2", ticket_id="B", **t),
+        envelope("service_started", "2026-11-02T12:03:30Z", "C2", ticket_id="B", **t),
+        envelope("service_completed", "2026-11-02T12:10:00Z", "C2", ticket_id="B", **t),
+    ])
+    land_and_build(spark, settings, "day-1")
+    first = visits(settings)
+    assert first["A"]["status"] == "open" and first["A"]["wait_seconds"] is None
+    assert first["B"]["status"] == "completed" and first["B"]["wait_seconds"] == 120.0 and first["B"]["service_seconds"] == 390.0
+
+    # A's closing events arrive two days late, newest first.
+    drop(settings, "counter", "d3.jsonl", [
+        envelope("service_completed", "2026-11-02T12:20:00Z", "C1", ticket_id="A", **t),
+        envelope("service_started", "2026-11-02T12:15:00Z", "C1", ticket_id="A", **t),
+        envelope("ticket_called", "2026-11-02T12:14:00.500Z", "C1", ticket_id="A", **t),
+    ])
+    report = land_and_build(spark, settings, "day-3")["counter"]
+    assert report.facts == {"counter_visit": 1}
+    after = visits(settings)
+    assert after["A"]["status"] == "completed"
+    assert after["A"]["wait_seconds"] == 840.5 and after["A"]["service_seconds"] == 300.0
+    assert after["A"]["visit_date"] == dt.date(2026, 11, 2) and after["A"]["teller_id"] == "T001"
+    assert after["B"] == first["B"]
+
+
+def test_out_of_order_call_lifecycle_is_assembled_by_event_time(spark, settings):
+    call = [
+        envelope("call_offered", "2026-11-02T09:00:00Z", "C9", call_id="K", caller_phone="+44 20 7946 0000"),
+        envelope("ivr_exited", "2026-11-02T09:00:40Z", "C9", call_id="K", ivr_outcome="to_agent"),
+        envelope("call_queued", "2026-11-02T09:00:40Z", "C9", call_id="K", queue_id="cards", priority=3),
+        envelope("call_answered", "2026-11-02T09:02:10Z", "C9", call_id="K", queue_id="cards", agent_id="AG1"),
+        envelope("call_transferred", "2026-11-02T09:03:00Z", "C9", call_id="K", agent_id="AG1", queue_id="cards", to_queue_id="loans"),
+        envelope("call_answered", "2026-11-02T09:04:00Z", "C9", call_id="K", queue_id="loans", agent_id="AG2"),
+        envelope("call_ended", "2026-11-02T09:09:00Z", "C9", call_id="K", agent_id="AG2", talk_seconds=280, hold_seconds=20),
+        envelope("call_wrapped_up", "2026-11-02T09:10:00Z", "C9", call_id="K", agent_id="AG2", wrap_seconds=60,
+                 contact_reason="loan_enquiry", resolution="resolved"),
+    ]
+    drop(settings, "callcentre", "calls.jsonl", list(reversed(call)))
+    land_and_build(spark, settings, "r")
+    [row] = table_rows(fact_table(settings.lake_root, FACT["call"]))
+    assert row["queue_id"] == "cards" and row["agent_id"] == "AG2" and row["transfers"] == 1
+    assert row["queue_wait_seconds"] == 90.0 and row["talk_seconds"] == 280 and row["wrap_seconds"] == 60
+    assert row["status"] == "ended" and row["abandoned_in"] is None and row["resolution"] == "resolved"
+
+
+def profile(customer: str, snapshot: str, segment: str, n: int, taken: str | None = None) -> dict:
+    return {"event_id": f"p-{customer}-{snapshot}-{n}", "event_type": "customer_profile_snapshot", "schema_version": 1,
+            "occurred_at": taken or f"{snapshot}T23:00:00Z", "source_system": "core", "customer_ref": customer, "snapshot_date": snapshot,
+            "segment": segment, "home_branch_id": "BR001", "am_id": None, "customer_name": "Jan Nowak", "phone": "+44 7700 900123"}
+
+
+def test_customer_dimension_keeps_scd2_history_and_absorbs_a_late_snapshot(spark, settings):
+    drop(settings, "holdings", "m.jsonl", [profile("C1", "2026-08-31", "mass", 1), profile("C1", "2026-09-30", "mass", 2),
+                                          profile("C1", "2026-10-31", "affluent", 3), profile("C2", "2026-10-31", "sme", 4)])
+    land_and_build(spark, settings, "r1")
+    dim = table_rows(fact_table(settings.lake_root, FACT["customer_dim"]))
+    secret = secret_for(settings.lake_root)
+    c1 = sorted((r for r in dim if r["customer_key"] == pseudonym_py("C1", secret)), key=lambda r: r["valid_from"])
+    assert [(r["segment"], str(r["valid_from"]), str(r["valid_to"]), r["is_current"]) for r in c1] == [
+        ("mass", "2026-08-31", "2026-10-31", False), ("affluent", "2026-10-31", "None", True)]
+
+    # A corrected September snapshot arrives late: the change happened a month earlier.
+    drop(settings, "holdings", "late.jsonl", [profile("C1", "2026-09-30", "affluent", 5, taken="2026-11-15T08:00:00Z")])
+    land_and_build(spark, settings, "r2")
+    dim = table_rows(fact_table(settings.lake_root, FACT["customer_dim"]))
+    c1 = sorted((r for r in dim if r["customer_key"] == pseudonym_py("C1", secret)), key=lambda r: r["valid_from"])
+    assert [(r["segment"], str(r["valid_from"]), str(r["valid_to"]), r["is_current"]) for r in c1] == [
+        ("mass", "2026-08-31", "2026-09-30", False), ("affluent", "2026-09-30", "None", True)]
+    assert sum(r["is_current"] for r in dim) == 2  # one current version per customer
+
+
+PII_PATTERN = re.compile(r"(\+44[\d ]{6,})|(@example\.com)|(\bC\d{8}\b)|(Nowak)")
+
+
+def test_silver_holds_no_pii(spark, settings, small_bank):
+    land_and_build(spark, settings, "r")
+    pii_names = {name for source in SOURCES for name in contracts.latest(source).pii_fields if contracts.latest(source).properties[name]["x-pii"] is True}
+    for table in (settings.lake_root / "silver").iterdir():
+        schema = DeltaTable(str(table)).schema()
+        names = {f.name for f in schema.fields}
+        assert not names & (pii_names | {"customer_ref", "raw_line", "record_json"}), table.name
+        for row in DeltaTable(str(table)).to_pyarrow_table().to_pylist():
+            for column, value in row.items():
+                if isinstance(value, str) and not column.startswith("_"):
+                    assert not PII_PATTERN.search(value), (table.name, column, value)
+
+
+def test_pseudonym_is_the_keyed_hash_of_the_customer_number(spark, settings, small_bank):
+    land_and_build(spark, settings, "r")
+    bronze = DeltaTable(str(lake.bronze_table(settings.lake_root, "counter"))).to_pyarrow_table(columns=["event_id", "customer_ref"]).to_pylist()
+    silver = {r["event_id"]: r["customer_key"] for r in table_rows(silver_events_table(settings.lake_root, "counter"))}
+    secret = secret_for(settings.lake_root)
+    for row in bronze:
+        expected = pseudonym_py(row["customer_ref"], secret) if row["customer_ref"] else None
+        assert silver[row["event_id"]] == expected
+
+
+@pytest.mark.parametrize("text, scrubbed", [
+    ("Call me back on +44 7700 912345.", "Call me back on [phone]."),
+    ("My email is alex.smith@example.com", "My email is [email]"),
+    ("Refund to GB29 NWBK 6016 1331 9268 19 please", "Refund to [account] please"),
+    ("Waited 20 minutes", "Waited 20 minutes"),
+])
+def test_free_text_is_scrubbed(spark, text, scrubbed):
+    from interaction_lake.privacy import scrub
+    from pyspark.sql import functions as F
+
+    assert spark.createDataFrame([(text,)], "t string").select(scrub(F.col("t")).alias("t")).collect()[0].t == scrubbed
