@@ -139,17 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     sample(g)
     g.set_defaults(func=cmd_generate)
 
+    def job(p: argparse.ArgumentParser) -> None:
+        paths(p)
+        p.add_argument("--source", action="append", choices=SOURCES, help="only this source (repeatable); default all")
+        p.add_argument("--run-id", help="run id recorded in lineage and commits (default: Airflow's, or a generated one)")
+
     land = sub.add_parser("land", help="land new landing files into bronze (exactly once)")
-    paths(land)
-    land.add_argument("--source", action="append", choices=SOURCES, help="only this source (repeatable); default all")
-    land.add_argument("--run-id", help="run id recorded in lineage (default: Airflow's, or a generated one)")
+    job(land)
     land.add_argument("--json", action="store_true", help="print the landing reports as JSON")
     land.set_defaults(func=cmd_land)
 
     sv = sub.add_parser("build-silver", help="build silver from bronze batches not yet processed")
-    paths(sv)
-    sv.add_argument("--source", action="append", choices=SOURCES, help="only this source (repeatable); default all")
-    sv.add_argument("--run-id", help="run id recorded in commit metadata")
+    job(sv)
     sv.add_argument("--full", action="store_true", help="drop silver and rebuild it by replaying every bronze batch")
     sv.set_defaults(func=cmd_silver)
 

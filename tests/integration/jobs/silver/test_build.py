@@ -189,3 +189,13 @@ def test_free_text_is_scrubbed(spark, text, scrubbed):
     from pyspark.sql import functions as F
 
     assert spark.createDataFrame([(text,)], "t string").select(scrub(F.col("t")).alias("t")).collect()[0].t == scrubbed
+
+
+@pytest.mark.parametrize("secret", [b"short", b"k" * 64, b"a-very-long-secret-from-a-vault-" * 4])
+def test_spark_pseudonym_equals_python_hmac_for_any_key_length(spark, secret):
+    from interaction_lake.privacy import pseudonym
+    from pyspark.sql import functions as F
+
+    refs = ["C00000001", "C99999999", "ü-ref", None]
+    got = [r.k for r in spark.createDataFrame([(r,) for r in refs], "ref string").select(pseudonym(F.col("ref"), secret).alias("k")).collect()]
+    assert got == [pseudonym_py(r, secret) if r else None for r in refs]
