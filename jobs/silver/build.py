@@ -106,7 +106,8 @@ def _build_source(spark: SparkSession, settings: Settings, source: str, run_id: 
 
     target = silver_events_table(settings.lake_root, source)
     before = _count(spark, target)
-    insert_new(spark, events, target, ("event_id",), {**meta, "table": f"{source}_events"}, partition="event_date")
+    insert_new(spark, events, target, ("event_id",), {**meta, "table": f"{source}_events"}, partition="event_date",
+               prune_to=sorted(r.event_date for r in events.select("event_date").distinct().collect()))
     report.events_inserted = _count(spark, target) - before
     report.duplicates_suppressed = report.events_in - report.events_inserted
 
@@ -153,12 +154,21 @@ def _write_new(df: DataFrame, path: Path, metadata: dict[str, str], partition: s
     lake.append(df, path, metadata, (partition,) if partition else ())
 
 
-def insert_new(spark: SparkSession, rows: DataFrame, path: Path, keys: tuple[str, ...], metadata: dict[str, str], partition: str | None) -> None:
-    """Insert rows whose key is not in the table yet (events are immutable: never update)."""
+def insert_new(spark: SparkSession, rows: DataFrame, path: Path, keys: tuple[str, ...], metadata: dict[str, str], partition: str | None,
+               prune_to: list[dt.date] | None = None) -> None:
+    """Insert rows whose key is not in the table yet (events are immutable: never update).
+
+    ``prune_to`` limits the target to the listed partitions with literals the engine can prune on, so the
+    MERGE does not read all of history. For events this is exact: a copy of an event has the same event
+    time, hence the same ``event_date``.
+    """
     if not lake.exists(path):
         _write_new(rows, path, metadata, partition)
         return
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    if partition and prune_to:
+        dates = ", ".join(f"DATE'{d.isoformat()}'" for d in prune_to)
+        on += f" AND t.`{partition}` IN ({dates})"
     spark.sql(f"MERGE INTO delta.`{path}` t USING {_view(rows)} s ON {on} WHEN NOT MATCHED THEN INSERT *")
 
 
