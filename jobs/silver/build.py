@@ -97,25 +97,28 @@ def _build_source(spark: SparkSession, settings: Settings, source: str, run_id: 
     if not batches:
         return report
     report.batches = len(batches)
+    batch_ids = [b for b, _ in batches]
     bronze = lake.read(spark, lake.bronze_table(settings.lake_root, source)).where(
-        F.col("_ingest_date").isin(*sorted({d for _, d in batches})) & F.col("_batch_id").isin(*[b for b, _ in batches]))
+        F.col("_ingest_date").isin(*sorted({d for _, d in batches})) & F.col("_batch_id").isin(*batch_ids))
     conformed = conform(bronze, source, secret)
-    events = first_landed(conformed)
     report.events_in = conformed.count()
+    events = first_landed(conformed)
+    dates = sorted(r.event_date for r in events.select("event_date").distinct().collect())
     meta = lake.commit_metadata(JOB, run_id, source=source)
 
     target = silver_events_table(settings.lake_root, source)
-    before = _count(spark, target)
-    insert_new(spark, events, target, ("event_id",), {**meta, "table": f"{source}_events"}, partition="event_date",
-               prune_to=sorted(r.event_date for r in events.select("event_date").distinct().collect()))
-    report.events_inserted = _count(spark, target) - before
+    insert_new(spark, events, target, ("event_id",), {**meta, "table": f"{source}_events"}, partition="event_date", prune_to=dates)
+    all_events = lake.read(spark, target)
+    # The batches' events as silver now holds them (a copy that lost to an earlier landing is not among
+    # them, and changes no fact): read back partition-pruned instead of re-parsing bronze per use.
+    new_events = all_events.where(F.col("event_date").isin(*dates) & F.col("_batch_id").isin(*batch_ids))
+    report.events_inserted = new_events.count()
     report.duplicates_suppressed = report.events_in - report.events_inserted
 
-    span = events.agg(F.min("event_date").alias("lo"), F.max("event_date").alias("hi")).collect()[0]
-    all_events = lake.read(spark, target)
     for fact in (f for f in FACTS if f.source == source):
-        keys = events.where(_present(fact.key_columns)).select(composite_key(fact.key_columns)).distinct()
-        window = all_events.where(F.col("event_date").between(span.lo - dt.timedelta(days=fact.span_days), span.hi + dt.timedelta(days=fact.span_days)))
+        keys = new_events.where(_present(fact.key_columns)).select(composite_key(fact.key_columns)).distinct()
+        span = dt.timedelta(days=fact.span_days)
+        window = all_events.where(F.col("event_date").between(dates[0] - span, dates[-1] + span))
         rows = fact.build(window.withColumn(KEY, composite_key(fact.key_columns)).join(keys, KEY, "left_semi").drop(KEY))
         rows = rows.where(_present(fact.keys))
         report.facts[fact.name] = keys.count()
@@ -137,11 +140,6 @@ def composite_key(columns: tuple[str, ...]):
 
 def _present(columns: tuple[str, ...]):
     return functools.reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in columns])
-
-
-def _count(spark: SparkSession, path: Path) -> int:
-    df = lake.read(spark, path)
-    return 0 if df is None else df.count()
 
 
 def _view(df: DataFrame) -> str:
@@ -181,8 +179,8 @@ def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched
     source = rows.withColumn("_retire", F.lit(False))
     if fact.versioned:
         current = lake.read(spark, path).withColumn(KEY, composite_key(fact.key_columns)).join(touched, KEY, "left_semi").drop(KEY)
-        current_key, new_key = composite_key(fact.keys), composite_key(fact.keys)
-        retired = current.withColumn(KEY, current_key).join(rows.select(new_key).distinct(), KEY, "left_anti").drop(KEY)
+        retired = (current.withColumn(KEY, composite_key(fact.keys))
+                   .join(rows.select(composite_key(fact.keys)).distinct(), KEY, "left_anti").drop(KEY))
         source = source.unionByName(retired.select(*columns).withColumn("_retire", F.lit(True)))
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in fact.keys)  # keys are never null (filtered above)
     assign = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)

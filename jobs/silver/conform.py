@@ -1,6 +1,6 @@
 """Bronze rows -> silver events: typed by the contract, PII removed, customer pseudonymised, deduplicated.
 
-Pure DataFrame functions. The contract's derived Spark schema parses ``raw_line``; fields marked
+Pure DataFrame functions. The contract's derived Spark schema parses bronze's ``record_json``; fields marked
 ``x-pii: true`` are dropped, ``x-pii: scrub`` free text is scrubbed, and ``customer_ref`` becomes
 ``customer_key`` (keyed hash). Bronze lineage columns are kept so any silver row traces back to
 its file and line.
@@ -41,20 +41,15 @@ def _nullable(data_type: T.DataType) -> T.DataType:
     return data_type
 
 
-def silver_columns(source: str) -> list[str]:
-    contract = contracts.latest(source)
-    kept = [name for name in payload_schema(source).fieldNames() if contract.properties.get(name, {}).get("x-pii") is not True]
-    return [*ENVELOPE_KEPT, "event_date", "customer_key", *kept, *LINEAGE]
-
-
 def conform(bronze: DataFrame, source: str, secret: bytes) -> DataFrame:
     contract = contracts.latest(source)
-    parsed = bronze.withColumn("_payload", F.from_json("record_json", payload_schema(source)))
+    schema = payload_schema(source)
+    parsed = bronze.withColumn("_payload", F.from_json("record_json", schema))
     columns = {
         "event_date": F.to_date("occurred_at"),
         "customer_key": pseudonym(F.col("customer_ref"), secret),
     }
-    for name in payload_schema(source).fieldNames():
+    for name in schema.fieldNames():
         marking = contract.properties.get(name, {}).get("x-pii")
         if marking is True:
             continue

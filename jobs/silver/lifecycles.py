@@ -14,21 +14,22 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 
+def _is(event_type: str | tuple[str, ...]) -> Column:
+    return F.col("event_type").isin(*((event_type,) if isinstance(event_type, str) else event_type))
+
+
 def at(event_type: str | tuple[str, ...]) -> Column:
     """When the first event of this type happened."""
-    types = (event_type,) if isinstance(event_type, str) else event_type
-    return F.min(F.when(F.col("event_type").isin(*types), F.col("occurred_at")))
+    return F.min(F.when(_is(event_type), F.col("occurred_at")))
 
 
 def last_at(event_type: str) -> Column:
-    return F.max(F.when(F.col("event_type") == event_type, F.col("occurred_at")))
+    return F.max(F.when(_is(event_type), F.col("occurred_at")))
 
 
 def value(event_type: str | tuple[str, ...], column: str, last: bool = False) -> Column:
     """The column's value on the first (or last) event of this type."""
-    types = (event_type,) if isinstance(event_type, str) else event_type
-    when = F.when(F.col("event_type").isin(*types), F.col("occurred_at"))
-    return (F.max_by if last else F.min_by)(F.col(column), when)
+    return (F.max_by if last else F.min_by)(F.col(column), F.when(_is(event_type), F.col("occurred_at")))
 
 
 def seconds(later: str, earlier: str) -> Column:
