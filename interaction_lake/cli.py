@@ -93,6 +93,28 @@ def cmd_silver(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_marts(args: argparse.Namespace) -> int:
+    from interaction_lake.engine import get_spark
+    from interaction_lake.marts_config import MartsConfig
+    from jobs.gold.build import NothingToBuild, build_gold
+
+    settings = _settings(args)
+    config = MartsConfig.load(args.config)
+    run_id = args.run_id or default_run_id()
+    try:
+        report = build_gold(get_spark(settings), settings, run_id, config, full=args.full)
+    except NothingToBuild as error:
+        raise UsageError(str(error)) from None
+    print(f"run {run_id}{' (full rebuild)' if args.full else ''}  config {config.fingerprint()}")
+    if report.up_to_date:
+        print("  silver has not changed since the last marts build: nothing to do")
+        return 0
+    print(f"  data as of {report.as_of}; months recomputed {report.first_month:%Y-%m} .. {report.last_month:%Y-%m}")
+    for name, rows in report.rows.items():
+        print(f"  gold/{name:26} {rows:>8} rows")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from interaction_lake.summary import print_summary
 
@@ -115,8 +137,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False))
     print("\n== building silver from the new bronze batches (typed, deduplicated, pseudonymised, lifecycles)")
     cmd_silver(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, full=False))
+    print("\n== building the gold marts (customer value, service quality, satisfaction, account managers, key customers at risk)")
+    cmd_marts(argparse.Namespace(lake=args.lake, landing=args.landing, run_id=None, full=False, config=None))
     print()
-    return cmd_summary(args)
+    cmd_summary(args)
+    from interaction_lake.summary import print_headlines
+
+    print()
+    print_headlines(_settings(args))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,11 +183,18 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--full", action="store_true", help="drop silver and rebuild it by replaying every bronze batch")
     sv.set_defaults(func=cmd_silver)
 
+    mt = sub.add_parser("build-marts", help="build the gold marts from silver (the months silver changed in)")
+    paths(mt)
+    mt.add_argument("--run-id", help="run id recorded in lineage and commits (default: Airflow's, or a generated one)")
+    mt.add_argument("--full", action="store_true", help="recompute every month instead of the months silver changed in")
+    mt.add_argument("--config", type=Path, help="marts parameters, TOML (default: $INTERACTION_LAKE_MARTS_CONFIG or built-in)")
+    mt.set_defaults(func=cmd_marts)
+
     s = sub.add_parser("summary", help="print what the lake holds and where")
     paths(s)
     s.set_defaults(func=cmd_summary)
 
-    d = sub.add_parser("demo", help="generate a sample (if the landing zone is empty), land it twice, build silver, summarise")
+    d = sub.add_parser("demo", help="generate a sample (if the landing zone is empty), land it twice, build silver and marts, summarise")
     paths(d)
     sample(d)
     d.set_defaults(func=cmd_demo)

@@ -54,5 +54,36 @@ def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tu
     writer.save(str(path))
 
 
+def version(path: Path) -> int:
+    """The table's latest version (read from the Delta log by delta-rs, no engine needed)."""
+    from deltalake import DeltaTable
+
+    return DeltaTable(str(path)).version()
+
+
+def read_version(spark: SparkSession, path: Path, version: int) -> DataFrame:
+    return spark.read.format("delta").option("versionAsOf", version).load(str(path))
+
+
+def changed_partitions(path: Path, after: int, up_to: int, column: str) -> set[str | None] | None:
+    """Values of partition ``column`` whose files versions ``after`` (exclusive) to ``up_to`` added or removed.
+
+    Read straight from the commit files of the Delta log (the protocol's ``add``/``remove`` actions
+    carry ``partitionValues``). None when a commit file is gone (log clean-up): the caller must then
+    assume everything changed.
+    """
+    values: set[str | None] = set()
+    for number in range(after + 1, up_to + 1):
+        commit = Path(path) / "_delta_log" / f"{number:020d}.json"
+        if not commit.is_file():
+            return None
+        for line in commit.read_text().splitlines():
+            action = json.loads(line) if line.strip() else {}
+            for kind in ("add", "remove"):
+                if kind in action:
+                    values.add((action[kind].get("partitionValues") or {}).get(column))
+    return values
+
+
 def commit_metadata(job: str, run_id: str, **extra: str) -> dict[str, str]:
     return {"job": job, "run_id": run_id, **{k: str(v) for k, v in extra.items()}}

@@ -52,3 +52,36 @@ def print_summary(settings: Settings) -> None:
         print("\nlanding files by fate (table _system/landing_ledger):")
         for (source, status), n in sorted(Counter((s, st) for (s, _), st in final.items()).items()):
             print(f"  {source:16} {status:16} {n:>6}")
+
+
+def print_headlines(settings: Settings) -> None:
+    """A few figures from the gold marts, read as a BI tool would (delta-rs, no engine)."""
+    gold = Path(settings.lake_root) / "gold"
+    if not (gold / "customer_value" / "_delta_log").is_dir():
+        return
+    values = DeltaTable(str(gold / "customer_value")).to_pyarrow_table().to_pylist()
+    month = max(r["month"] for r in values)
+    current = [r for r in values if r["month"] == month]
+    print(f"headlines from the gold marts (month {month:%Y-%m}, see docs/metrics.md for definitions):")
+    for tier in ("high", "mid", "low"):
+        members = [r for r in current if r["value_tier"] == tier]
+        share = sum(r["contribution_share"] for r in members)
+        print(f"  value tier {tier:4}  {len(members):>6} customers ({len(members) / max(len(current), 1):6.1%})"
+              f"  {share:6.1%} of positive contribution")
+    service = DeltaTable(str(gold / "service_quality")).to_pyarrow_table().to_pylist()
+    days = sorted((r for r in service if r["channel"] == "callcentre" and r["unit_id"] == "ALL" and r["period"] == "day"),
+                  key=lambda r: r["period_start"])
+    for r in days:
+        rate = "n/a" if r["abandonment_rate"] is None else f"{r['abandonment_rate']:6.1%}"
+        flag = "  ABOVE the {:.0%} ceiling".format(r["abandonment_ceiling"]) if r["abandonment_breach"] else ""
+        print(f"  calls {r['period_start']}  offered {r['calls_offered']:>5}  abandonment {rate}  "
+              f"service level {r['service_level'] or 0:6.1%}{flag}")
+    satisfaction = DeltaTable(str(gold / "satisfaction")).to_pyarrow_table().to_pylist()
+    answered = [r for r in satisfaction if r["month"] == month]
+    rated = sum(r["nps_responses"] for r in answered)
+    if rated:
+        nps = 100 * (sum(r["promoters"] for r in answered) - sum(r["detractors"] for r in answered)) / rated
+        csat = sum(r["csat_satisfied"] for r in answered) / max(sum(r["csat_responses"] for r in answered), 1)
+        print(f"  satisfaction {month:%Y-%m}: CSAT {csat:.1%}, NPS {nps:+.0f} ({rated} answers)")
+    at_risk = DeltaTable(str(gold / "key_customers_at_risk")).to_pyarrow_table().to_pylist()
+    print(f"  key customers at risk: {len(at_risk)}" + (f" (most common reason: {Counter(x for r in at_risk for x in r['reasons']).most_common(1)[0][0]})" if at_risk else ""))

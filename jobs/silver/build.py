@@ -56,6 +56,18 @@ def progress_table(lake_root: Path) -> Path:
     return lake.table_path(lake_root, lake.SYSTEM, "silver_progress")
 
 
+def read_fact(spark: SparkSession, lake_root: Path, fact: Fact, version: int | None = None) -> DataFrame:
+    """The fact table (at ``version`` if given), or an empty frame with its schema if it was never written
+    (a source that has sent no events yet): downstream jobs need not special-case a missing table."""
+    path = fact_table(lake_root, fact)
+    if lake.exists(path):
+        return lake.read(spark, path) if version is None else lake.read_version(spark, path, version)
+    from jobs.bronze.land import bronze_schema
+
+    empty = conform(spark.createDataFrame([], bronze_schema(fact.source)), fact.source, b"unused")
+    return fact.build(empty)
+
+
 @dataclass
 class SilverReport:
     source: str

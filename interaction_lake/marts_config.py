@@ -1,0 +1,95 @@
+"""The business parameters the gold marts use: costs to serve, tier thresholds, service targets.
+
+They are configuration, not code: a bank sets them in a TOML file named by
+``INTERACTION_LAKE_MARTS_CONFIG`` (sections as in ``docs/metrics.md``, "Parameters"); anything the
+file leaves out keeps the default below. Every gold commit records the parameters' fingerprint, so
+an auditor can tell which settings produced a figure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from interaction_lake.config import PREFIX, ConfigError
+
+
+SECTIONS = ("customer_value", "service_quality", "satisfaction", "at_risk")
+
+
+@dataclass(frozen=True)
+class MartsConfig:
+    # customer value
+    cost_to_serve: dict[str, float] = field(default_factory=lambda: {
+        "counter": 12.0,          # a branch counter visit
+        "call_agent": 5.0,        # a call handled (or queued for) an agent
+        "call_self_service": 0.3, # a call that ended in the IVR
+        "am_visit": 60.0,         # an account-manager contact, by channel
+        "am_call": 15.0,
+        "am_event": 25.0,
+    })
+    high_tier_share: float = 0.80   # customers making the first 80% of positive contribution are "high"
+    mid_tier_share: float = 0.95    # ... up to 95% are "mid"; the rest are "low"
+    retention_rate: float = 0.85    # annual, for the CLV formula
+    discount_rate: float = 0.10     # annual, for the CLV formula
+    recency_lookback_days: int = 365
+    # service quality
+    counter_wait_target_seconds: int = 600
+    short_abandon_seconds: int = 5
+    abandonment_ceiling: float = 0.05
+    service_level_seconds: int = 20
+    service_level_target: float = 0.80
+    fcr_window_days: int = 7
+    # satisfaction
+    complaint_target_hours: float = 120.0
+    # key customers at risk
+    risk_lookback_days: int = 90
+    risk_recent_days: int = 30
+    wait_rise_factor: float = 1.5
+    balance_drop_share: float = 0.10
+
+    def __post_init__(self) -> None:
+        if not 0 < self.high_tier_share <= self.mid_tier_share <= 1:
+            raise ConfigError("marts config: need 0 < high_tier_share <= mid_tier_share <= 1")
+        for name in ("abandonment_ceiling", "service_level_target", "retention_rate", "discount_rate", "balance_drop_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"marts config: {name} must be between 0 and 1")
+        if self.retention_rate >= 1 + self.discount_rate:
+            raise ConfigError("marts config: retention_rate must be below 1 + discount_rate")
+        missing = {"counter", "call_agent", "call_self_service", "am_visit", "am_call", "am_event"} - set(self.cost_to_serve)
+        if missing:
+            raise ConfigError(f"marts config: cost_to_serve lacks {', '.join(sorted(missing))}")
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> "MartsConfig":
+        """Defaults, overridden by the TOML file at ``path`` (or ``$INTERACTION_LAKE_MARTS_CONFIG``)."""
+        path = path or os.environ.get(PREFIX + "MARTS_CONFIG")
+        if not path:
+            return cls()
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"marts config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"marts config file {path} is not valid TOML: {error}") from None
+        flat: dict = {}
+        for key, value in raw.items():  # settings may sit at the top level or under a section
+            flat.update(value if key in SECTIONS else {key: value})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(flat) - known
+        if unknown:
+            raise ConfigError(f"marts config file {path}: unknown setting(s) {', '.join(sorted(unknown))}")
+        if "cost_to_serve" in flat:
+            flat["cost_to_serve"] = {**cls().cost_to_serve, **flat["cost_to_serve"]}
+        return cls(**flat)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:16]

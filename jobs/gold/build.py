@@ -1,0 +1,221 @@
+"""Build the gold marts from silver: the I/O shell around the pure mart functions.
+
+Incremental by month. ``_system/gold_progress`` records the silver table versions each run read. A run:
+
+1. finds what changed in silver since those versions, from the Delta log (the partitions that commits
+   added or removed; for the unpartitioned customer dimension, the rows that differ), and from that the
+   first month whose figures can change (calls reach back ``fcr_window_days``: a repeat call changes
+   the first call's resolution);
+2. reads silver pinned at the current versions (time travel), so a silver run landing meanwhile is
+   picked up next time, not half-read;
+3. recomputes every monthly mart from that month to the month of the data's latest date and replaces
+   exactly those months (``replaceWhere``, one commit per mart); later months are included because
+   recency, the previous month's tier and balance evolution carry forward;
+4. rebuilds ``key_customers_at_risk`` whole, and records the versions read.
+
+Nothing changed in silver means nothing is written. ``full=True`` recomputes every month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from interaction_lake import lake
+from interaction_lake.marts_config import MartsConfig
+from jobs.gold import am_effectiveness, at_risk, customer_value, satisfaction, service_quality
+from jobs.gold.customers import interactions, monthly_balances, months_frame
+from jobs.gold.measures import add_months, exact_sum, months_between_inclusive
+from jobs.silver.build import fact_table, read_fact
+from jobs.silver.lifecycles import FACTS
+
+JOB = "gold.build"
+GOLD = "gold"
+FACT = {fact.name: fact for fact in FACTS}
+# The date each fact is filed under (its partition; holdings by month) and the mart month it drives.
+FACT_DATE = {"counter_visit": "visit_date", "call": "call_date", "survey_response": "survey_date",
+             "complaint": "opened_date", "am_contact": "contact_date", "product_holding": "month"}
+ACTIVITY_FACTS = ("counter_visit", "call", "survey_response", "complaint", "am_contact")
+MONTHLY_MARTS = ("customer_value", "value_tier_migration", "service_quality", "satisfaction", "am_effectiveness")
+SNAPSHOT_MARTS = ("key_customers_at_risk",)
+MARTS = MONTHLY_MARTS + SNAPSHOT_MARTS
+PROGRESS_SCHEMA = T.StructType([
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("built_at", T.TimestampType(), False),
+    T.StructField("silver_table", T.StringType(), False),
+    T.StructField("silver_version", T.LongType(), False),
+    T.StructField("first_month", T.DateType(), True),
+])
+
+
+class NothingToBuild(Exception):
+    """Silver holds no activity yet."""
+
+
+def mart_table(lake_root: Path, mart: str) -> Path:
+    return lake.table_path(lake_root, GOLD, mart)
+
+
+def progress_table(lake_root: Path) -> Path:
+    return lake.table_path(lake_root, lake.SYSTEM, "gold_progress")
+
+
+@dataclass
+class GoldReport:
+    run_id: str
+    as_of: dt.date | None = None
+    first_month: dt.date | None = None
+    last_month: dt.date | None = None
+    rows: dict[str, int] = field(default_factory=dict)  # mart -> rows written this run
+    silver_versions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.first_month is None
+
+
+def build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig | None = None, full: bool = False) -> GoldReport:
+    config = config or MartsConfig.load()
+    root = settings.lake_root
+    versions = {name: lake.version(fact_table(root, fact)) for name, fact in FACT.items() if lake.exists(fact_table(root, fact))}
+    if not any(name in versions for name in ACTIVITY_FACTS):
+        raise NothingToBuild(f"no silver activity under {root}/silver yet: run build-silver first")
+    report = GoldReport(run_id, silver_versions=versions)
+    facts = {name: read_fact(spark, root, fact, versions.get(name)) for name, fact in FACT.items()}
+    as_of = _latest_activity_date(facts)
+    changed = None if full else _first_changed_date(spark, root, versions, config)
+    if changed is False:
+        return report  # silver unchanged since the last run: nothing to do, nothing written
+    first_day = changed or _earliest_activity_date(facts)
+    first_month = min(first_day, as_of).replace(day=1)
+    months = months_between_inclusive(first_month, as_of)
+    report.as_of, report.first_month, report.last_month = as_of, months[0], months[-1]
+    meta = lake.commit_metadata(JOB, run_id, first_month=months[0].isoformat(), last_month=months[-1].isoformat(),
+                                as_of=as_of.isoformat(), config=config.fingerprint(),
+                                silver_versions=json.dumps(versions, sort_keys=True))
+    marts = compute_marts(spark, facts, months, as_of, config)
+    for name, frame in marts.items():
+        path = mart_table(root, name)
+        if name in SNAPSHOT_MARTS or full or not lake.exists(path):
+            _overwrite(frame, path, {**meta, "table": name}, None if name in SNAPSHOT_MARTS else "month")
+        else:
+            _replace_months(frame, path, months[0], {**meta, "table": name})
+        report.rows[name] = frame.count() if name in SNAPSHOT_MARTS else _rows_from(spark, path, months[0])
+    now = dt.datetime.now(dt.timezone.utc)
+    lake.append(spark.createDataFrame([(run_id, now, name, v, months[0]) for name, v in sorted(versions.items())], PROGRESS_SCHEMA),
+                progress_table(root), {**meta, "step": "progress"})
+    return report
+
+
+def compute_marts(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.date], as_of: dt.date,
+                  config: MartsConfig) -> dict[str, DataFrame]:
+    """Every mart for ``months`` from silver facts: pure, no writes (tests call it on hand-made facts)."""
+    first = months[0]
+    reach_back = min(add_months(first, -1) - dt.timedelta(days=config.recency_lookback_days), as_of - dt.timedelta(days=365))
+    window = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(reach_back)) for name, frame in facts.items() if name in ACTIVITY_FACTS}
+    holdings = facts["product_holding"].where(F.col("month") >= F.lit(add_months(min(first, as_of.replace(day=1)), -3)))
+    dim = facts["customer_dim"]
+    seen = interactions(window["counter_visit"], window["call"], window["am_contact"])
+
+    values = customer_value.customer_value(spark, holdings, dim, seen, months, as_of, config)
+    balances = monthly_balances(holdings, months_frame(spark, [add_months(first, -1), *months]))
+    calls = service_quality.with_first_contact_resolution(window["call"], config.fcr_window_days)
+    from_first = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(first)) for name, frame in window.items()}
+    current_values = values.where(F.col("month") == F.lit(as_of.replace(day=1)))
+    return {
+        "customer_value": values,
+        "value_tier_migration": customer_value.tier_migration(values),
+        "service_quality": service_quality.service_quality(from_first["counter_visit"], calls.where(F.col("call_date") >= F.lit(first)), config),
+        "satisfaction": satisfaction.satisfaction(from_first["survey_response"], from_first["complaint"], dim, config),
+        "am_effectiveness": am_effectiveness.am_effectiveness(from_first["am_contact"], balances, dim, months),
+        "key_customers_at_risk": at_risk.key_customers_at_risk(
+            current_values, window["survey_response"], window["complaint"], window["counter_visit"], window["call"],
+            _last_two_snapshots(holdings, as_of), as_of, config),
+    }
+
+
+def _last_two_snapshots(holdings: DataFrame, as_of: dt.date) -> DataFrame:
+    dates = [r.snapshot_date for r in holdings.where(F.col("snapshot_date") <= F.lit(as_of)).select("snapshot_date").distinct().collect()]
+    latest = sorted(dates)[-2:]
+    return (holdings.where(F.col("snapshot_date").isin(*latest) if latest else F.lit(False))
+            .groupBy("customer_key", "snapshot_date").agg(exact_sum("balance").alias("total_balance")))
+
+
+def _latest_activity_date(facts: dict[str, DataFrame]) -> dt.date:
+    found = [r[0] for name in ACTIVITY_FACTS for r in facts[name].agg(F.max(FACT_DATE[name])).collect() if r[0] is not None]
+    if not found:
+        raise NothingToBuild("silver holds no counter, call, survey, complaint or account-manager activity yet")
+    return max(found)
+
+
+def _earliest_activity_date(facts: dict[str, DataFrame]) -> dt.date:
+    found = [r[0] for name in (*ACTIVITY_FACTS, "product_holding") for r in facts[name].agg(F.min(FACT_DATE[name])).collect()
+             if r[0] is not None]
+    return min(found)
+
+
+def _last_progress(spark: SparkSession, root: Path) -> dict[str, int] | None:
+    progress = lake.read(spark, progress_table(root))
+    if progress is None:
+        return None
+    last = progress.agg(F.max("built_at")).collect()[0][0]
+    if last is None:
+        return None
+    return {r.silver_table: r.silver_version for r in progress.where(F.col("built_at") == F.lit(last)).collect()}
+
+
+def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int], config: MartsConfig) -> dt.date | None | bool:
+    """The earliest date whose marts can change since the last run; False if nothing changed; None if unknown
+    (first run, or the log no longer covers the gap), which means rebuild everything."""
+    done = _last_progress(spark, root)
+    if done is None:
+        return None
+    earliest: dt.date | None = None
+    changed = False
+    for name, version in versions.items():
+        before = done.get(name)
+        if before == version:
+            continue
+        if before is None:
+            return None
+        changed = True
+        path = fact_table(root, FACT[name])
+        if name == "customer_dim":
+            new, old = lake.read_version(spark, path, version), lake.read_version(spark, path, before)
+            diff = new.exceptAll(old).unionByName(old.exceptAll(new)).agg(F.min("valid_from")).collect()[0][0]
+            dates = [diff] if diff else []
+        else:
+            values = lake.changed_partitions(path, before, version, FACT[name].partition)
+            if values is None or None in values:
+                return None
+            dates = [dt.date.fromisoformat(v) for v in values]
+            if name == "call":  # a repeat call changes the first call's first-contact resolution
+                dates = [d - dt.timedelta(days=config.fcr_window_days) for d in dates]
+        for day in dates:
+            earliest = day if earliest is None else min(earliest, day)
+    if not changed:
+        return False
+    return earliest  # None when the changes carry no date (e.g. only deletes): rebuild every month
+
+
+def _overwrite(frame: DataFrame, path: Path, metadata: dict[str, str], partition: str | None) -> None:
+    writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").option(
+        "userMetadata", json.dumps(metadata, sort_keys=True))
+    if partition:
+        writer = writer.partitionBy(partition)
+    writer.save(str(path))
+
+
+def _replace_months(frame: DataFrame, path: Path, first_month: dt.date, metadata: dict[str, str]) -> None:
+    (frame.write.format("delta").mode("overwrite").option("replaceWhere", f"month >= DATE'{first_month.isoformat()}'")
+     .option("userMetadata", json.dumps(metadata, sort_keys=True)).save(str(path)))
+
+
+def _rows_from(spark: SparkSession, path: Path, first_month: dt.date) -> int:
+    return lake.read(spark, path).where(F.col("month") >= F.lit(first_month)).count()

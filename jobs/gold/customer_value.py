@@ -1,0 +1,115 @@
+"""Mart ``customer_value``: per customer and month, balances, contribution, RFM, CLV and the 80/20 value tier.
+
+Definitions (formula, grain, sources) are in ``docs/metrics.md``; this module is their one implementation.
+Also ``value_tier_migration``: how many customers moved between tiers from one month to the next.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from interaction_lake.marts_config import MartsConfig
+from jobs.gold.customers import cost_to_serve, monthly_balances, months_frame, with_customer_attributes
+from jobs.gold.measures import EXACT, add_months, exact_sum, joined_key, month_end, month_of, score_1_to_5
+
+TIER_RANK = {"high": 3, "mid": 2, "low": 1}
+BALANCE_COLUMNS = ("deposit_balance", "loan_balance", "investment_balance", "aum", "total_balance",
+                   "net_interest_income", "fee_income")
+COLUMNS = ("month", "customer_key", "segment", "home_branch_id", "am_id", "reference_date", "balance_snapshot_date",
+           "deposit_balance", "loan_balance", "investment_balance", "aum", "total_balance", "product_count",
+           "net_interest_income", "fee_income", "interactions", "counter_visits", "agent_calls", "self_service_calls",
+           "am_visits", "am_calls", "am_events", "cost_to_serve", "contribution", "contribution_share",
+           "cumulative_share_before", "value_tier", "previous_value_tier", "tier_migration", "last_interaction_date",
+           "recency_days", "r_score", "f_score", "m_score", "rfm_cell", "clv")
+CHANNEL_COUNTS = {"counter": "counter_visits", "call_agent": "agent_calls", "call_self_service": "self_service_calls",
+                  "am_visit": "am_visits", "am_call": "am_calls", "am_event": "am_events"}
+
+
+def customer_value(spark: SparkSession, holdings: DataFrame, dim: DataFrame, interactions: DataFrame,
+                   months: list[dt.date], as_of: dt.date, config: MartsConfig) -> DataFrame:
+    """Rows for ``months``. Inputs must reach back one month before the first (for the previous tier)
+    and ``recency_lookback_days`` before that (for recency)."""
+    all_months = [add_months(months[0], -1), *months]
+    scored = score_customers(_base(spark, holdings, dim, interactions, all_months, as_of, config), config)
+    previous = scored.select(
+        joined_key(F.add_months("month", 1), "customer_key").alias("_key"), F.col("value_tier").alias("previous_value_tier"))
+    rank = F.create_map(*[x for tier, r in TIER_RANK.items() for x in (F.lit(tier), F.lit(r))])
+    return (
+        scored.where(F.col("month") >= F.lit(months[0]))
+        .withColumn("_key", joined_key("month", "customer_key"))
+        .join(previous, "_key", "left").drop("_key")
+        .withColumn("tier_migration",
+                    F.when(F.col("previous_value_tier").isNull(), "new")
+                    .when(rank[F.col("value_tier")] > rank[F.col("previous_value_tier")], "up")
+                    .when(rank[F.col("value_tier")] < rank[F.col("previous_value_tier")], "down").otherwise("same"))
+        .select(*COLUMNS)
+    )
+
+
+def _base(spark, holdings, dim, interactions, months, as_of, config) -> DataFrame:
+    month_rows = months_frame(spark, months)
+    balances = monthly_balances(holdings, month_rows)
+    in_months = interactions.withColumn("month", month_of(F.col("interaction_date"))).where(F.col("month").isin(*months))
+    counts = (in_months.withColumn("_cost", cost_to_serve("channel", config))
+              .groupBy("month", "customer_key")
+              .agg(F.count("*").alias("interactions"), exact_sum("_cost").alias("cost_to_serve"),
+                   *[F.sum(F.when(F.col("channel") == ch, 1).otherwise(0)).alias(name) for ch, name in CHANNEL_COUNTS.items()]))
+    population = balances.select("month", "customer_key").unionByName(counts.select("month", "customer_key")).distinct()
+    # Recency: days from the last interaction to the month's reference date (month end, or the data's
+    # as-of date for the month in progress), looking back at most recency_lookback_days.
+    reference = population.withColumn("reference_date", F.least(month_end(F.col("month")), F.lit(as_of)))
+    last_seen = (
+        reference.join(interactions.select(F.col("customer_key").alias("_c"), "interaction_date"),
+                       (F.col("customer_key") == F.col("_c")) & (F.col("interaction_date") <= F.col("reference_date"))
+                       & (F.col("interaction_date") > F.date_sub(F.col("reference_date"), config.recency_lookback_days)))
+        .groupBy("month", "customer_key").agg(F.max("interaction_date").alias("last_interaction_date"))
+        .select(joined_key("month", "customer_key").alias("_key"), "last_interaction_date")
+    )
+    key = joined_key("month", "customer_key")
+    rows = (
+        reference.withColumn("_key", key)
+        .join(balances.withColumn("_key", key).drop("month", "customer_key"), "_key", "left")
+        .join(counts.withColumn("_key", key).drop("month", "customer_key"), "_key", "left")
+        .join(last_seen, "_key", "left").drop("_key")
+        .fillna(0.0, subset=list(BALANCE_COLUMNS) + ["cost_to_serve"])
+        .fillna(0, subset=["product_count", "interactions", *CHANNEL_COUNTS.values()])
+        .withColumn("contribution", F.col("net_interest_income") + F.col("fee_income") - F.col("cost_to_serve"))
+        .withColumn("recency_days", F.datediff(F.col("reference_date"), F.col("last_interaction_date")))
+    )
+    return with_customer_attributes(rows, dim, "reference_date")
+
+
+def score_customers(rows: DataFrame, config: MartsConfig) -> DataFrame:
+    month = Window.partitionBy("month")
+    by_contribution = month.orderBy(F.col("contribution").desc(), F.col("customer_key"))
+    positive = F.greatest(F.col("contribution"), F.lit(0.0))
+    before = F.coalesce(F.sum(positive.cast(EXACT)).over(by_contribution.rowsBetween(Window.unboundedPreceding, -1)).cast("double"), F.lit(0.0))
+    total = F.sum(positive.cast(EXACT)).over(month).cast("double")
+    annual = F.col("contribution") * 12
+    r, d = config.retention_rate, config.discount_rate
+    has_recency = Window.partitionBy("month", F.col("recency_days").isNull()).orderBy(F.col("recency_days").desc())
+    return (
+        rows.withColumn("_total", total)
+        .withColumn("contribution_share", F.when(F.col("_total") > 0, positive / F.col("_total")).otherwise(0.0))
+        .withColumn("cumulative_share_before", F.when(F.col("_total") > 0, before / F.col("_total")).otherwise(1.0))
+        .withColumn("value_tier",
+                    F.when(F.col("contribution") <= 0, "low")
+                    .when(F.col("cumulative_share_before") < config.high_tier_share, "high")
+                    .when(F.col("cumulative_share_before") < config.mid_tier_share, "mid").otherwise("low"))
+        .withColumn("r_score", F.when(F.col("recency_days").isNull(), 1).otherwise(score_1_to_5(F.percent_rank().over(has_recency))))
+        .withColumn("f_score", score_1_to_5(F.percent_rank().over(month.orderBy("interactions"))))
+        .withColumn("m_score", score_1_to_5(F.percent_rank().over(month.orderBy("contribution"))))
+        .withColumn("rfm_cell", F.concat(F.lit("R"), F.col("r_score"), F.lit("F"), F.col("f_score"), F.lit("M"), F.col("m_score")))
+        .withColumn("clv", annual * F.lit(r / (1 + d - r)))
+        .drop("_total")
+    )
+
+
+def tier_migration(values: DataFrame) -> DataFrame:
+    """Mart ``value_tier_migration``: customers per (month, from tier, to tier); ``new`` = no tier last month."""
+    return (values.groupBy("month", F.coalesce("previous_value_tier", F.lit("new")).alias("from_tier"),
+                           F.col("value_tier").alias("to_tier"))
+            .agg(F.count("*").alias("customers")))
