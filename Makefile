@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit lint bench-engine clean
+.PHONY: install demo test test-unit lint bench bench-engine clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: install  ## the whole test suite (unit + integration), as CI runs it
 
 test-unit: install
 	$(BIN)/pytest -m unit
+
+bench: install  ## one day at a time through bronze -> silver -> gold with gates: stage and gate times (bench/results/pipeline.json)
+	$(BIN)/python bench/pipeline.py --customers $(or $(CUSTOMERS),20000) --days $(or $(DAYS),5)
 
 bench-engine: install  ## measure the embedded engine vs classic local Spark (docs/adr/0001-engine.md)
 	$(BIN)/python bench/engine_probe.py

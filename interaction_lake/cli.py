@@ -73,6 +73,27 @@ def cmd_land(args: argparse.Namespace) -> int:
         for r in reports:
             print(f"  {r.source:16} {r.files_new:>9} {r.files_already_landed:>7} {r.files_duplicate:>6} {r.files_empty:>5} "
                   f"{r.records_landed:>8} {r.records_quarantined:>8} {r.duplicate_events_in_batch:>7}")
+    if args.no_gate:
+        return 0
+    from jobs.bronze.gate import gate_bronze
+
+    return _report_gates([o for source in (args.source or SOURCES) for o in gate_bronze(spark, settings, source, run_id)], settings,
+                         quiet=args.json)
+
+
+def _report_gates(outcomes, settings: Settings, quiet: bool = False) -> int:
+    """Print gate outcomes; exit code 1 if any failed (so a scheduler marks the task failed)."""
+    from interaction_lake.quality.gate import data_docs_index
+
+    if outcomes and not quiet:
+        print(f"data-quality gates ({sum(o.seconds for o in outcomes):.1f} s; Data Docs: {data_docs_index(settings.lake_root)})")
+        for o in outcomes:
+            print(f"  {o.summary()}")
+    failed = [o for o in outcomes if not o.passed]
+    if failed:
+        print(f"interaction-lake: {len(failed)} data-quality gate(s) failed; downstream stages will not read that output",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -84,27 +105,41 @@ def cmd_silver(args: argparse.Namespace) -> int:
     if not lake.exists(lake.landing_ledger_table(settings.lake_root)):
         raise UsageError(f"nothing landed under {settings.lake_root} yet (run 'interaction-lake land' first, or pass --lake)")
     run_id = args.run_id or default_run_id()
-    reports = build_silver(get_spark(settings), settings, run_id, tuple(args.source or SOURCES), full=args.full)
+    spark = get_spark(settings)
+    reports = build_silver(spark, settings, run_id, tuple(args.source or SOURCES), full=args.full)
     print(f"run {run_id}{' (full replay of bronze)' if args.full else ''}")
     print(f"  {'source':16} {'batches':>7} {'events':>8} {'new':>8} {'dupes':>6}  facts (keys recomputed)")
     for r in reports:
         facts = ", ".join(f"{name} {n}" for name, n in r.facts.items())
-        print(f"  {r.source:16} {r.batches:>7} {r.events_in:>8} {r.events_inserted:>8} {r.duplicates_suppressed:>6}  {facts}")
-    return 0
+        held = f"  ({r.held_back} batch(es) held back by the bronze gate)" if r.held_back else ""
+        print(f"  {r.source:16} {r.batches:>7} {r.events_in:>8} {r.events_inserted:>8} {r.duplicates_suppressed:>6}  {facts}{held}")
+    if args.no_gate:
+        return 0
+    from jobs.silver.gate import gate_silver
+
+    return _report_gates(gate_silver(spark, settings, run_id), settings)
 
 
 def cmd_marts(args: argparse.Namespace) -> int:
     from interaction_lake.engine import get_spark
     from interaction_lake.marts_config import MartsConfig
-    from jobs.gold.build import NothingToBuild, build_gold
+    from interaction_lake.quality.gate import GateBlocked, GateFailed
+    from jobs.gold.build import NothingToBuild, build_gold, staging_root
 
     settings = _settings(args)
     config = MartsConfig.load(args.config)
     run_id = args.run_id or default_run_id()
     try:
-        report = build_gold(get_spark(settings), settings, run_id, config, full=args.full)
+        report = build_gold(get_spark(settings), settings, run_id, config, full=args.full, gate=not args.no_gate)
     except NothingToBuild as error:
         raise UsageError(str(error)) from None
+    except GateBlocked as error:
+        print(f"interaction-lake: {error}", file=sys.stderr)
+        return 1
+    except GateFailed as error:
+        _report_gates(error.outcomes, settings)
+        print(f"  nothing published; the staged marts are kept for inspection in {staging_root(settings.lake_root, run_id)}")
+        return 1
     print(f"run {run_id}{' (full rebuild)' if args.full else ''}  config {config.fingerprint()}")
     if report.up_to_date:
         print("  silver has not changed since the last marts build: nothing to do")
@@ -112,7 +147,27 @@ def cmd_marts(args: argparse.Namespace) -> int:
     print(f"  data as of {report.as_of}; months recomputed {report.first_month:%Y-%m} .. {report.last_month:%Y-%m}")
     for name, rows in report.rows.items():
         print(f"  gold/{name:26} {rows:>8} rows")
-    return 0
+    return _report_gates(report.gates, settings)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from interaction_lake.engine import get_spark
+
+    settings = _settings(args)
+    if not lake.exists(lake.landing_ledger_table(settings.lake_root)):
+        raise UsageError(f"nothing landed under {settings.lake_root} yet (run 'interaction-lake land' first, or pass --lake)")
+    spark, run_id = get_spark(settings), args.run_id or default_run_id()
+    if args.stage == "bronze":
+        from jobs.bronze.gate import gate_bronze
+
+        outcomes = [o for source in SOURCES for o in gate_bronze(spark, settings, source, run_id)]
+    else:
+        from jobs.silver.gate import gate_silver
+
+        outcomes = gate_silver(spark, settings, run_id)
+    if not outcomes:
+        print(f"nothing new to validate in {args.stage}")
+    return _report_gates(outcomes, settings)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -132,13 +187,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cmd_generate(argparse.Namespace(out=settings.landing_root, customers=args.customers, days=args.days, seed=args.seed,
                                         start=args.start, fault_rate=args.fault_rate))
     print("\n== landing every source into bronze")
-    cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False))
+    cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False, no_gate=False))
     print("\n== landing again: already-landed files are skipped (exactly once)")
-    cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False))
+    cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False, no_gate=False))
     print("\n== building silver from the new bronze batches (typed, deduplicated, pseudonymised, lifecycles)")
-    cmd_silver(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, full=False))
+    cmd_silver(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, full=False, no_gate=False))
     print("\n== building the gold marts (customer value, service quality, satisfaction, account managers, key customers at risk)")
-    cmd_marts(argparse.Namespace(lake=args.lake, landing=args.landing, run_id=None, full=False, config=None))
+    cmd_marts(argparse.Namespace(lake=args.lake, landing=args.landing, run_id=None, full=False, config=None, no_gate=False))
     print()
     cmd_summary(args)
     from interaction_lake.summary import print_headlines
@@ -172,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         paths(p)
         p.add_argument("--source", action="append", choices=SOURCES, help="only this source (repeatable); default all")
         p.add_argument("--run-id", help="run id recorded in lineage and commits (default: Airflow's, or a generated one)")
+        p.add_argument("--no-gate", action="store_true", help="skip this stage's data-quality gate (it then runs with 'validate')")
 
     land = sub.add_parser("land", help="land new landing files into bronze (exactly once)")
     job(land)
@@ -186,9 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
     mt = sub.add_parser("build-marts", help="build the gold marts from silver (the months silver changed in)")
     paths(mt)
     mt.add_argument("--run-id", help="run id recorded in lineage and commits (default: Airflow's, or a generated one)")
+    mt.add_argument("--no-gate", action="store_true", help="publish without the gold data-quality gate")
     mt.add_argument("--full", action="store_true", help="recompute every month instead of the months silver changed in")
     mt.add_argument("--config", type=Path, help="marts parameters, TOML (default: $INTERACTION_LAKE_MARTS_CONFIG or built-in)")
     mt.set_defaults(func=cmd_marts)
+
+    va = sub.add_parser("validate", help="run the data-quality gates of a stage on output not validated yet; exit 1 if one fails")
+    paths(va)
+    va.add_argument("stage", choices=("bronze", "silver"), help="gold is validated as part of build-marts (write-audit-publish)")
+    va.add_argument("--run-id", help="run id recorded with the results")
+    va.set_defaults(func=cmd_validate)
 
     s = sub.add_parser("summary", help="print what the lake holds and where")
     paths(s)

@@ -61,6 +61,13 @@ def version(path: Path) -> int:
     return DeltaTable(str(path)).version()
 
 
+def table_id(path: Path) -> str:
+    """The table's unique id (Delta metadata); a table dropped and re-created gets a new one."""
+    from deltalake import DeltaTable
+
+    return DeltaTable(str(path)).metadata().id
+
+
 def read_version(spark: SparkSession, path: Path, version: int) -> DataFrame:
     return spark.read.format("delta").option("versionAsOf", version).load(str(path))
 

@@ -11,7 +11,13 @@ Incremental by month. ``_system/gold_progress`` records the silver table version
 3. recomputes every monthly mart from that month to the month of the data's latest date and replaces
    exactly those months (``replaceWhere``, one commit per mart); later months are included because
    recency, the previous month's tier and balance evolution carry forward;
-4. rebuilds ``key_customers_at_risk`` whole, and records the versions read.
+4. rebuilds ``key_customers_at_risk`` whole;
+5. write-audit-publish: the marts are first written to ``_staging/gold/<run>/``, the gold gate
+   validates the staged tables (``expectations/gold/``), and only if no error-severity expectation
+   failed are they published to ``gold/`` and the silver versions recorded. A failed gate leaves the
+   published marts untouched and the staged ones in place for inspection, and raises ``GateFailed``.
+
+It refuses to start (``GateBlocked``) while any silver table's latest gate verdict is a failure.
 
 Nothing changed in silver means nothing is written. ``full=True`` recomputes every month.
 """
@@ -20,6 +26,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,10 +37,13 @@ from pyspark.sql import types as T
 
 from interaction_lake import lake
 from interaction_lake.marts_config import MartsConfig
+from interaction_lake.quality.gate import GateBlocked, GateFailed, GateOutcome, render_data_docs, validate
 from jobs.gold import am_effectiveness, at_risk, customer_value, satisfaction, service_quality
 from jobs.gold.customers import interactions, monthly_balances, months_frame
 from jobs.gold.measures import add_months, exact_sum, months_between_inclusive
+from jobs.quality.views import gold_mart
 from jobs.silver.build import fact_table, read_fact
+from jobs.silver.gate import blocked_tables
 from jobs.silver.lifecycles import FACTS
 
 JOB = "gold.build"
@@ -74,15 +85,25 @@ class GoldReport:
     last_month: dt.date | None = None
     rows: dict[str, int] = field(default_factory=dict)  # mart -> rows written this run
     silver_versions: dict[str, int] = field(default_factory=dict)
+    gates: list[GateOutcome] = field(default_factory=list)
 
     @property
     def up_to_date(self) -> bool:
         return self.first_month is None
 
 
-def build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig | None = None, full: bool = False) -> GoldReport:
+def staging_root(lake_root: Path, run_id: str) -> Path:
+    return Path(lake_root) / "_staging" / GOLD / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+
+
+def build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig | None = None, full: bool = False,
+               gate: bool = True) -> GoldReport:
     config = config or MartsConfig.load()
     root = settings.lake_root
+    blocked = blocked_tables(spark, root)
+    if blocked:
+        raise GateBlocked(f"silver table(s) {', '.join(blocked)} failed their latest data-quality gate; the marts are not rebuilt "
+                          "until silver passes again (see _system/quality_results and the Data Docs)")
     versions = {name: lake.version(fact_table(root, fact)) for name, fact in FACT.items() if lake.exists(fact_table(root, fact))}
     if not any(name in versions for name in ACTIVITY_FACTS):
         raise NothingToBuild(f"no silver activity under {root}/silver yet: run build-silver first")
@@ -100,13 +121,26 @@ def build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig |
                                 as_of=as_of.isoformat(), config=config.fingerprint(),
                                 silver_versions=json.dumps(versions, sort_keys=True))
     marts = compute_marts(spark, facts, months, as_of, config)
-    for name, frame in marts.items():
+    staging = staging_root(root, run_id)
+    shutil.rmtree(staging, ignore_errors=True)
+    for name, frame in marts.items():  # write
+        _overwrite(frame, staging / name, {**meta, "table": name, "step": "staged"}, None if name in SNAPSHOT_MARTS else "month")
+    staged = {name: lake.read(spark, staging / name) for name in marts}
+    if gate:  # audit
+        published_from = {name: facts[name].where(F.col(FACT_DATE[name]) >= F.lit(months[0])) for name in ("counter_visit", "call")}
+        report.gates = [validate(spark, root, "gold", name, gold_mart(name, staged[name], published_from, staged), run_id,
+                                 scope=f"staged months {months[0]:%Y-%m}..{months[-1]:%Y-%m}") for name in MARTS]
+        render_data_docs(root, report.gates)
+        if not all(o.passed for o in report.gates):
+            raise GateFailed(report.gates)
+    for name, frame in staged.items():  # publish
         path = mart_table(root, name)
         if name in SNAPSHOT_MARTS or full or not lake.exists(path):
             _overwrite(frame, path, {**meta, "table": name}, None if name in SNAPSHOT_MARTS else "month")
         else:
             _replace_months(frame, path, months[0], {**meta, "table": name})
-        report.rows[name] = frame.count() if name in SNAPSHOT_MARTS else _rows_from(spark, path, months[0])
+        report.rows[name] = frame.count()
+    shutil.rmtree(staging, ignore_errors=True)
     now = dt.datetime.now(dt.timezone.utc)
     lake.append(spark.createDataFrame([(run_id, now, name, v, months[0]) for name, v in sorted(versions.items())], PROGRESS_SCHEMA),
                 progress_table(root), {**meta, "step": "progress"})
@@ -215,7 +249,3 @@ def _overwrite(frame: DataFrame, path: Path, metadata: dict[str, str], partition
 def _replace_months(frame: DataFrame, path: Path, first_month: dt.date, metadata: dict[str, str]) -> None:
     (frame.write.format("delta").mode("overwrite").option("replaceWhere", f"month >= DATE'{first_month.isoformat()}'")
      .option("userMetadata", json.dumps(metadata, sort_keys=True)).save(str(path)))
-
-
-def _rows_from(spark: SparkSession, path: Path, first_month: dt.date) -> int:
-    return lake.read(spark, path).where(F.col("month") >= F.lit(first_month)).count()

@@ -75,6 +75,7 @@ class SilverReport:
     events_in: int = 0
     events_inserted: int = 0
     duplicates_suppressed: int = 0
+    held_back: int = 0  # committed batches not read because their bronze gate failed
     facts: dict[str, int] = field(default_factory=dict)  # fact -> keys recomputed
 
 
@@ -95,17 +96,21 @@ def _drop_silver(lake_root: Path, sources: tuple[str, ...]) -> None:
     shutil.rmtree(progress_table(lake_root), ignore_errors=True)
 
 
-def new_batches(spark: SparkSession, lake_root: Path, source: str) -> list[tuple[str, dt.date]]:
+def new_batches(spark: SparkSession, lake_root: Path, source: str, held: set[str] = frozenset()) -> list[tuple[str, dt.date]]:
     committed = {(e.batch_id, e.ingested_at.date()) for e in ledger.latest_entries(spark, lake_root, source).values()
-                 if e.status == ledger.COMMITTED and e.records_landed}
+                 if e.status == ledger.COMMITTED and e.records_landed and e.batch_id not in held}
     progress = lake.read(spark, progress_table(lake_root))
     done = set() if progress is None else {r.batch_id for r in progress.where(F.col("source") == source).select("batch_id").collect()}
     return sorted(b for b in committed if b[0] not in done)
 
 
 def _build_source(spark: SparkSession, settings: Settings, source: str, run_id: str, secret: bytes) -> SilverReport:
+    from jobs.bronze.gate import held_batches
+
     report = SilverReport(source)
-    batches = new_batches(spark, settings.lake_root, source)
+    held = held_batches(spark, settings.lake_root, source)
+    report.held_back = len(held)
+    batches = new_batches(spark, settings.lake_root, source, held)
     if not batches:
         return report
     report.batches = len(batches)

@@ -1,0 +1,1 @@
+"""Data-quality gates: Great Expectations suites from ``expectations/``, run between stages, results kept in Delta."""

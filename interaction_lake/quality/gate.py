@@ -1,0 +1,208 @@
+"""Run a suite on a DataFrame with Great Expectations, record every result, render Data Docs, give a verdict.
+
+A gate's verdict: passed unless an ``error``-severity expectation failed. Every expectation's outcome
+is appended to the Delta table ``_system/quality_results`` (run id, stage, table, the table version or
+batch validated, expectation, column, severity, observed value, unexpected count, success, verdict)
+and rendered as Great Expectations Data Docs under ``_system/quality/gx/uncommitted/data_docs/local_site/``.
+
+Great Expectations validates the dataset; it is given the DataFrame of the stage's new output (plus
+derived check columns, see ``jobs/quality/views.py``), so one gate costs a few aggregate queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from interaction_lake import lake
+from interaction_lake.quality.suites import load_suite
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no telemetry calls from a bank's network
+
+RESULTS_SCHEMA = T.StructType([
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("validated_at", T.TimestampType(), False),
+    T.StructField("stage", T.StringType(), False),
+    T.StructField("table_name", T.StringType(), False),
+    T.StructField("table_version", T.LongType(), True),
+    T.StructField("table_id", T.StringType(), True),  # the Delta table's id: a dropped and rebuilt table restarts its versions
+    T.StructField("batch_id", T.StringType(), True),
+    T.StructField("scope", T.StringType(), True),
+    T.StructField("suite", T.StringType(), False),
+    T.StructField("expectation", T.StringType(), False),
+    T.StructField("column_name", T.StringType(), True),
+    T.StructField("kwargs", T.StringType(), False),
+    T.StructField("severity", T.StringType(), False),
+    T.StructField("success", T.BooleanType(), False),
+    T.StructField("observed_value", T.StringType(), True),
+    T.StructField("unexpected_count", T.LongType(), True),
+    T.StructField("element_count", T.LongType(), True),
+    T.StructField("gate_passed", T.BooleanType(), False),
+    T.StructField("gate_seconds", T.DoubleType(), False),
+])
+
+
+class GateFailed(Exception):
+    """An error-severity expectation failed: downstream stages must not read this output."""
+
+    def __init__(self, outcomes: list["GateOutcome"]):
+        self.outcomes = [o for o in outcomes if not o.passed]
+        super().__init__("data-quality gate failed: " + "; ".join(o.summary() for o in self.outcomes))
+
+
+class GateBlocked(Exception):
+    """An upstream gate failed and has not passed since: this stage must not run."""
+
+
+@dataclass
+class GateOutcome:
+    stage: str
+    table: str
+    run_id: str
+    passed: bool
+    seconds: float
+    table_version: int | None = None
+    batch_id: str | None = None
+    errors: list[str] = field(default_factory=list)    # failed error-severity expectations
+    warnings: list[str] = field(default_factory=list)  # failed warn-severity expectations
+    docs_ids: list = field(default_factory=list, repr=False)  # Great Expectations result identifiers, for Data Docs
+
+    def summary(self) -> str:
+        what = f"{self.stage}/{self.table}" + (f" batch {self.batch_id[:12]}" if self.batch_id else "") + (
+            f" v{self.table_version}" if self.table_version is not None else "")
+        verdict = "passed" if self.passed else "FAILED"
+        detail = "".join([f"; errors: {', '.join(self.errors)}" if self.errors else "",
+                          f"; warnings: {', '.join(self.warnings)}" if self.warnings else ""])
+        return f"{what} {verdict}{detail}"
+
+
+def results_table(lake_root: Path) -> Path:
+    return lake.table_path(lake_root, lake.SYSTEM, "quality_results")
+
+
+def data_docs_index(lake_root: Path) -> Path:
+    return _project_root(lake_root) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
+def _project_root(lake_root: Path) -> Path:
+    return Path(lake_root) / lake.SYSTEM / "quality"
+
+
+_CONTEXTS: dict[str, object] = {}
+_CHECKPOINTS: dict[tuple[str, str], object] = {}
+
+
+def _context(lake_root: Path):
+    """One Great Expectations file context per lake and process (creating one reads and writes YAML)."""
+    import great_expectations as gx
+
+    key = str(_project_root(lake_root))
+    if key in _CONTEXTS:
+        return _CONTEXTS[key]
+    context = gx.get_context(mode="file", project_root_dir=str(_project_root(lake_root)))
+    try:
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    except (ImportError, AttributeError):  # cosmetic only
+        pass
+    _CONTEXTS[key] = context
+    return context
+
+
+def _checkpoint(context, lake_root: Path, suite_file):
+    """The suite's checkpoint, registered once per process (again only if the suite file changed)."""
+    import great_expectations as gx
+
+    key = (str(lake_root), json.dumps(suite_file.spec, sort_keys=True))
+    if key not in _CHECKPOINTS:
+        # Not add_or_update_spark: that would replace the source and drop the other suites' assets.
+        source = context.data_sources.all().get("interaction_lake") or context.data_sources.add_spark(name="interaction_lake")
+        asset = next((a for a in source.assets if a.name == suite_file.name), None) or source.add_dataframe_asset(name=suite_file.name)
+        batch = (next((b for b in asset.batch_definitions if b.name == "new_output"), None)
+                 or asset.add_batch_definition_whole_dataframe("new_output"))
+        suite = context.suites.add_or_update(gx.ExpectationSuite(name=suite_file.name, expectations=suite_file.spec["expectations"],
+                                                                 meta=suite_file.spec.get("meta", {})))
+        definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite_file.name, data=batch, suite=suite))
+        # No Data Docs action here: rendering per validation recompiles the templates each time; a stage renders
+        # all its validations at once with render_data_docs().
+        _CHECKPOINTS[key] = context.checkpoints.add_or_update(gx.Checkpoint(
+            name=suite_file.name, validation_definitions=[definition], actions=[], result_format={"result_format": "SUMMARY"}))
+    return _CHECKPOINTS[key]
+
+
+def render_data_docs(lake_root: Path, outcomes: list["GateOutcome"]) -> None:
+    """Render the Data Docs pages of these validations and the index, in one pass."""
+    identifiers = [i for o in outcomes for i in o.docs_ids]
+    if identifiers:
+        _context(lake_root).build_data_docs(resource_identifiers=identifiers)
+
+
+def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame: DataFrame, run_id: str, *,
+             table_version: int | None = None, table_id: str | None = None, batch_id: str | None = None,
+             scope: str = "") -> GateOutcome:
+    """Validate ``frame`` with ``expectations/<stage>/<table>.json``; record and return the outcome.
+
+    Call :func:`render_data_docs` with the outcomes when the stage's validations are done."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    started = time.perf_counter()
+    suite_file = load_suite(stage, table)
+    checkpoint = _checkpoint(_context(lake_root), lake_root, suite_file)
+    run = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=f"{run_id} {scope}".strip()))
+    results = [r for validation in run.run_results.values() for r in validation.results]
+
+    outcome = GateOutcome(stage, table, run_id, True, 0.0, table_version, batch_id, docs_ids=list(run.run_results))
+    rows = []
+    for result in results:
+        config = result.expectation_config
+        severity = (config.meta or {}).get("severity", "error")
+        kwargs = {k: v for k, v in config.kwargs.items() if k not in ("batch_id",)}
+        label = f"{config.type}({kwargs.get('column', '')})"
+        if not result.success:
+            (outcome.errors if severity == "error" else outcome.warnings).append(label)
+        info = result.result or {}
+        if result.exception_info and result.exception_info.get("raised_exception"):
+            info = {"observed_value": f"exception: {result.exception_info.get('exception_message')}"}
+        rows.append([config.type, kwargs.get("column"), json.dumps(kwargs, sort_keys=True, default=str), severity, bool(result.success),
+                     None if info.get("observed_value") is None else json.dumps(info.get("observed_value"), default=str),
+                     info.get("unexpected_count"), info.get("element_count")])
+    outcome.passed = not outcome.errors
+    outcome.seconds = time.perf_counter() - started
+    now = dt.datetime.now(dt.timezone.utc)
+    records = [(run_id, now, stage, table, table_version, table_id, batch_id, scope, suite_file.name, *row, outcome.passed, outcome.seconds) for row in rows]
+    lake.append(spark.createDataFrame(records, RESULTS_SCHEMA), results_table(lake_root),
+                lake.commit_metadata("quality.gate", run_id, stage=stage, table=table, passed=str(outcome.passed)))
+    return outcome
+
+
+@dataclass(frozen=True)
+class Verdict:
+    batch_id: str | None
+    table_id: str | None
+    table_version: int | None
+    passed: bool
+    validated_at: dt.datetime
+
+
+def latest_verdicts(spark: SparkSession, lake_root: Path, stage: str, table: str) -> list[Verdict]:
+    """The most recent verdict for each batch, or table version, of the table that was validated."""
+    results = lake.read(spark, results_table(lake_root))
+    if results is None:
+        return []
+    rows = (results.where((F.col("stage") == stage) & (F.col("table_name") == table))
+            .withColumn("_subject", F.concat_ws("|", F.coalesce("batch_id", F.lit("")), F.coalesce("table_id", F.lit("")),
+                                                F.coalesce(F.col("table_version").cast("string"), F.lit(""))))
+            .groupBy("_subject")
+            .agg(*[F.max_by(c, "validated_at").alias(c) for c in ("batch_id", "table_id", "table_version", "gate_passed")],
+                 F.max("validated_at").alias("validated_at"))
+            .collect())
+    return [Verdict(r.batch_id, r.table_id, r.table_version, r.gate_passed, r.validated_at) for r in rows]

@@ -1,0 +1,40 @@
+"""The bronze gate: validate each newly landed batch with ``expectations/bronze/<source>_events.json``.
+
+A batch whose gate fails stays in bronze (bronze is the raw record) but is *held*: silver does not
+read it (``held_batches``) until it is fixed and passes. Batches are validated once; a rerun validates
+only batches without a verdict, so the gate is idempotent.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from interaction_lake import lake, ledger
+from interaction_lake.config import Settings
+from interaction_lake.quality.gate import GateOutcome, latest_verdicts, render_data_docs, validate
+from jobs.quality.views import bronze_events
+
+
+def held_batches(spark: SparkSession, lake_root, source: str) -> set[str]:
+    """Batches whose latest bronze validation failed."""
+    return {v.batch_id for v in latest_verdicts(spark, lake_root, "bronze", f"{source}_events") if v.batch_id and not v.passed}
+
+
+def gate_bronze(spark: SparkSession, settings: Settings, source: str, run_id: str) -> list[GateOutcome]:
+    root = settings.lake_root
+    table = lake.bronze_table(root, source)
+    if not lake.exists(table):
+        return []
+    validated = {v.batch_id for v in latest_verdicts(spark, root, "bronze", f"{source}_events")}
+    batches = sorted({(e.batch_id, e.ingested_at.date()) for e in ledger.latest_entries(spark, root, source).values()
+                      if e.status == ledger.COMMITTED and e.records_landed and e.batch_id not in validated})
+    version = lake.version(table)
+    bronze = lake.read_version(spark, table, version)
+    outcomes = []
+    for batch_id, ingest_date in batches:
+        rows = bronze.where((F.col("_ingest_date") == F.lit(ingest_date)) & (F.col("_batch_id") == batch_id))
+        outcomes.append(validate(spark, root, "bronze", f"{source}_events", bronze_events(rows), run_id,
+                                 table_version=version, table_id=lake.table_id(table), batch_id=batch_id, scope=f"batch {batch_id[:12]}"))
+    render_data_docs(root, outcomes)
+    return outcomes

@@ -1,0 +1,1 @@
+"""What each data-quality gate validates: the stage's new output, with derived check columns."""

@@ -1,0 +1,111 @@
+"""The DataFrame each suite validates: a table's new output plus the derived columns its checks need.
+
+Great Expectations validates one dataset at a time, so cross-row and cross-table rules (lifecycle
+order, one current version per customer, reconciliation with silver) become boolean or numeric
+columns computed here with plain Spark and checked in the suite (``_ordered``, ``_matches_silver``...).
+Names starting with ``_`` exist only in the gate's view, never in the tables.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from jobs.gold.measures import joined_key
+
+
+def _ordered(*columns: str) -> Column:
+    """True when the non-null timestamps are in this order (a missing step does not break the order)."""
+    checks = [F.col(a) <= F.col(b) for i, a in enumerate(columns) for b in columns[i + 1:]]
+    return functools.reduce(lambda x, y: x & y, [F.coalesce(c, F.lit(True)) for c in checks])
+
+
+def _customer_known(rows: DataFrame, dim: DataFrame | None) -> DataFrame:
+    if dim is None:
+        return rows.withColumn("_customer_known", F.lit(None).cast("boolean"))
+    known = dim.select(F.col("customer_key").alias("_known_key")).distinct()
+    return (rows.join(known, F.col("customer_key") == F.col("_known_key"), "left")
+            .withColumn("_customer_known", F.when(F.col("customer_key").isNotNull(), F.col("_known_key").isNotNull()))
+            .drop("_known_key"))
+
+
+def bronze_events(rows: DataFrame) -> DataFrame:
+    lag = (F.unix_micros(F.col("_ingested_at")) - F.unix_micros(F.col("occurred_at"))) / 3_600_000_000
+    return rows.withColumn("_arrival_lag_hours", lag)
+
+
+def silver_events(rows: DataFrame) -> DataFrame:
+    return rows
+
+
+def silver_fact(name: str, rows: DataFrame, dim: DataFrame | None) -> DataFrame:
+    if name == "counter_visit":
+        rows = _customer_known(rows, dim).withColumn("_key", joined_key("branch_id", "ticket_id"))
+        return rows.withColumn("_ordered", _ordered("issued_at", "called_at", "started_at", "completed_at"))
+    if name == "call":
+        return _customer_known(rows, dim).withColumn("_ordered", _ordered("offered_at", "queued_at", "answered_at", "ended_at"))
+    if name == "survey_response":
+        return _customer_known(rows, dim).withColumn("_ordered", _ordered("sent_at", "responded_at"))
+    if name in ("complaint", "am_contact"):
+        return _customer_known(rows, dim)
+    if name == "product_holding":
+        return rows.withColumn("_key", joined_key("customer_key", "snapshot_date", "product_code"))
+    if name == "customer_dim":
+        current = F.sum(F.col("is_current").cast("int")).over(Window.partitionBy("customer_key"))
+        return (rows.withColumn("_key", joined_key("customer_key", "valid_from"))
+                .withColumn("_ordered", F.coalesce(F.col("valid_to") > F.col("valid_from"), F.lit(True)))
+                .withColumn("_current_versions", current))
+    raise KeyError(name)
+
+
+def gold_mart(name: str, rows: DataFrame, silver: dict[str, DataFrame], published: dict[str, DataFrame]) -> DataFrame:
+    """``silver``: the facts the marts were computed from; ``published``: the other staged marts of the run."""
+    if name == "customer_value":
+        total = F.sum("contribution_share").over(Window.partitionBy("month"))
+        any_positive = F.max(F.col("contribution") > 0).over(Window.partitionBy("month"))
+        return (rows.withColumn("_key", joined_key("month", "customer_key"))
+                .withColumn("_month_share_total", F.when(any_positive, total).otherwise(F.lit(1.0))))
+    if name == "value_tier_migration":
+        expected = published["customer_value"].groupBy("month").agg(F.count("*").alias("_customers_in_value"))
+        counted = rows.groupBy("month").agg(F.sum("customers").alias("_customers_migrating"))
+        check = (counted.join(expected, "month", "full")
+                 .select(F.col("month").alias("_m"), (F.coalesce("_customers_migrating", F.lit(0))
+                                                      == F.coalesce("_customers_in_value", F.lit(0))).alias("_matches_customer_value")))
+        return rows.join(check, F.col("month") == F.col("_m"), "left").drop("_m")
+    if name == "service_quality":
+        return _service_reconciled(rows, silver)
+    if name == "satisfaction":
+        return (rows.withColumn("_key", joined_key("month", "channel", "branch_id", "segment"))
+                .withColumn("_counts_reconcile", (F.col("promoters") + F.col("passives") + F.col("detractors") == F.col("nps_responses"))
+                            & (F.col("nps_responses") <= F.col("responses")) & (F.col("responses") <= F.col("surveys_sent"))))
+    if name == "am_effectiveness":
+        return (rows.withColumn("_key", joined_key("month", "am_id"))
+                .withColumn("_counts_reconcile", (F.col("contacts_achieved") <= F.col("contacts_logged"))
+                            & (F.col("customers_contacted") <= F.col("contacts_achieved"))))
+    if name == "key_customers_at_risk":
+        return rows
+    raise KeyError(name)
+
+
+def _service_reconciled(rows: DataFrame, silver: dict[str, DataFrame]) -> DataFrame:
+    """ALL rows must count exactly what silver holds for the period; unit rows are checked by their own sums."""
+    def counts(frame: DataFrame, date_column: str, channel: str) -> DataFrame:
+        day = frame.groupBy(F.col(date_column).alias("_start")).agg(F.count("*").alias("_n")).withColumn("_period", F.lit("day"))
+        month = (frame.groupBy(F.trunc(date_column, "month").alias("_start")).agg(F.count("*").alias("_n"))
+                 .withColumn("_period", F.lit("month")))
+        return day.unionByName(month).withColumn("_channel", F.lit(channel))
+
+    silver_counts = counts(silver["counter_visit"], "visit_date", "counter").unionByName(counts(silver["call"], "call_date", "callcentre"))
+    silver_counts = silver_counts.select(joined_key("_period", "_start", "_channel").alias("_pk"), "_n")
+    measured = F.when(F.col("channel") == "counter", F.col("tickets")).otherwise(F.col("calls_offered"))
+    outcomes = F.when(F.col("channel") == "callcentre",
+                      (F.col("queue_outcomes") == F.col("answered") + F.col("abandoned") - F.col("short_abandons"))
+                      & (F.col("queue_outcomes") <= F.col("offered_to_queue")))
+    return (rows.withColumn("_key", joined_key("period", "period_start", "channel", "unit_id"))
+            .withColumn("_pk", joined_key("period", "period_start", "channel"))
+            .join(silver_counts, "_pk", "left")
+            .withColumn("_matches_silver", F.when(F.col("unit_id") == "ALL", measured == F.coalesce(F.col("_n"), F.lit(0))))
+            .withColumn("_outcomes_reconcile", outcomes)
+            .drop("_pk", "_n"))

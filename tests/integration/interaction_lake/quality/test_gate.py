@@ -1,0 +1,54 @@
+"""The gate core on the real engine: error vs warn, results persisted in Delta and readable by DuckDB, Data Docs rendered."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+from deltalake import DeltaTable
+
+from interaction_lake.quality.gate import data_docs_index, latest_verdicts, render_data_docs, results_table, validate
+
+
+def write_suite(root, expectations):
+    (root / "silver").mkdir(parents=True, exist_ok=True)
+    (root / "silver" / "call.json").write_text(json.dumps({"name": "silver.call", "expectations": expectations}))
+
+
+def expectation(kind, severity, **kwargs):
+    return {"type": kind, "kwargs": kwargs, "meta": {"severity": severity}}
+
+
+def test_warn_records_and_passes_error_fails_and_everything_is_kept(spark, settings, tmp_path, monkeypatch):
+    suites = tmp_path / "suites"
+    monkeypatch.setenv("INTERACTION_LAKE_EXPECTATIONS_DIR", str(suites))
+    frame = spark.createDataFrame([("c1", 10.0), ("c2", 30.0), ("c2", -5.0)], "call_id string, queue_wait_seconds double")
+
+    write_suite(suites, [expectation("expect_column_values_to_be_unique", "warn", column="call_id"),
+                         expectation("expect_column_values_to_be_between", "error", column="queue_wait_seconds", min_value=-10)])
+    warned = validate(spark, settings.lake_root, "silver", "call", frame, "run-warn", table_version=3)
+    render_data_docs(settings.lake_root, [warned])
+    assert warned.passed and warned.warnings == ["expect_column_values_to_be_unique(call_id)"] and not warned.errors
+
+    write_suite(suites, [expectation("expect_column_values_to_be_unique", "warn", column="call_id"),
+                         expectation("expect_column_values_to_be_between", "error", column="queue_wait_seconds", min_value=0)])
+    failed = validate(spark, settings.lake_root, "silver", "call", frame, "run-error", table_version=4)
+    render_data_docs(settings.lake_root, [failed])
+    assert not failed.passed and failed.errors == ["expect_column_values_to_be_between(queue_wait_seconds)"]
+
+    results = DeltaTable(str(results_table(settings.lake_root))).to_pyarrow_table()  # noqa: F841 (DuckDB reads it by name)
+    rows = duckdb.sql("select run_id, table_version, expectation, severity, success, unexpected_count, element_count, gate_passed "
+                      "from results order by run_id, expectation").fetchall()
+    assert rows == [
+        ("run-error", 4, "expect_column_values_to_be_between", "error", False, 1, 3, False),
+        ("run-error", 4, "expect_column_values_to_be_unique", "warn", False, 2, 3, False),
+        ("run-warn", 3, "expect_column_values_to_be_between", "error", True, 0, 3, True),
+        ("run-warn", 3, "expect_column_values_to_be_unique", "warn", False, 2, 3, True),
+    ]
+    verdicts = {v.table_version: v.passed for v in latest_verdicts(spark, settings.lake_root, "silver", "call")}
+    assert verdicts == {3: True, 4: False}
+
+    index = data_docs_index(settings.lake_root)
+    assert index.is_file() and "silver.call" in index.read_text()
+    pages = list(index.parent.glob("validations/**/*.html"))
+    assert len(pages) == 2

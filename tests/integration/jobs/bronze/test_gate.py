@@ -1,0 +1,57 @@
+"""The bronze gate: a clean batch passes; a poisoned batch (events from the future) fails, is held, and silver skips it."""
+
+from __future__ import annotations
+
+import json
+
+from deltalake import DeltaTable
+
+from interaction_lake.cli import main
+from jobs.bronze.gate import gate_bronze, held_batches
+from jobs.bronze.land import land_source
+from jobs.silver.build import build_silver, silver_events_table
+
+
+def future_events(n: int) -> str:
+    return "\n".join(json.dumps({
+        "event_id": f"evt-future-{i}", "event_type": "ticket_issued", "schema_version": 1, "occurred_at": "2031-01-01T09:00:00Z",
+        "source_system": "qmatic-branch", "customer_ref": "C00000001", "ticket_id": f"BR001-20310101-{i:04d}", "branch_id": "BR001",
+        "service_type": "cash"}) for i in range(n)) + "\n"
+
+
+def test_clean_batches_pass_and_are_validated_once(spark, settings, small_bank):
+    land_source(spark, settings, "counter", "r1")
+    [outcome] = gate_bronze(spark, settings, "counter", "r1")
+    assert outcome.passed and outcome.batch_id
+    assert gate_bronze(spark, settings, "counter", "r2") == []  # idempotent: nothing new to validate
+
+
+def test_a_poisoned_batch_fails_the_gate_is_held_and_silver_does_not_read_it(spark, settings, small_bank):
+    land_source(spark, settings, "counter", "r1")
+    assert all(o.passed for o in gate_bronze(spark, settings, "counter", "r1"))
+    build_silver(spark, settings, "r1", ("counter",))
+
+    poisoned = settings.landing_root / "counter" / "2026-11-05"
+    poisoned.mkdir(parents=True)
+    (poisoned / "counter_20261105_events.jsonl").write_text(future_events(5))
+    report = land_source(spark, settings, "counter", "r2")
+    assert report.records_landed == 5  # valid by the contract: only the gate sees the problem
+    [outcome] = gate_bronze(spark, settings, "counter", "r2")
+    assert not outcome.passed and outcome.errors == ["expect_column_values_to_be_between(_arrival_lag_hours)"]
+    assert held_batches(spark, settings.lake_root, "counter") == {outcome.batch_id}
+
+    [silver] = build_silver(spark, settings, "r2", ("counter",))
+    assert silver.batches == 0 and silver.held_back == 1
+    ids = DeltaTable(str(silver_events_table(settings.lake_root, "counter"))).to_pyarrow_table(columns=["event_id"]).column(0).to_pylist()
+    assert not [i for i in ids if i.startswith("evt-future")]
+
+
+def test_the_land_command_exits_non_zero_when_a_gate_fails(spark, settings, capsys):
+    folder = settings.landing_root / "counter" / "2026-11-05"
+    folder.mkdir(parents=True)
+    (folder / "counter_20261105_events.jsonl").write_text(future_events(3))
+    code = main(["land", "--lake", str(settings.lake_root), "--landing", str(settings.landing_root), "--source", "counter", "--run-id", "cli"])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "bronze/counter_events" in captured.out and "FAILED" in captured.out
+    assert "1 data-quality gate(s) failed" in captured.err

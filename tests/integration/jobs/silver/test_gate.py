@@ -1,0 +1,50 @@
+"""The silver gate: validates what a run changed; a failure blocks the marts until silver passes again."""
+
+from __future__ import annotations
+
+import pytest
+
+from interaction_lake import lake
+from interaction_lake.generator import SOURCES
+from interaction_lake.quality.gate import GateBlocked
+from jobs.bronze.land import land_source
+from jobs.gold.build import build_gold
+from jobs.silver.build import build_silver, fact_table
+from jobs.silver.gate import blocked_tables, gate_silver
+from jobs.silver.lifecycles import FACTS
+
+CALL = next(f for f in FACTS if f.name == "call")
+
+
+def test_silver_gate_passes_then_blocks_gold_after_a_bad_write_until_silver_is_rebuilt(spark, settings, small_bank):
+    for source in SOURCES:
+        land_source(spark, settings, source, "r1")
+    build_silver(spark, settings, "r1")
+    outcomes = gate_silver(spark, settings, "r1")
+    assert len(outcomes) == 12 and all(o.passed for o in outcomes), [o.summary() for o in outcomes if not o.passed]
+    assert gate_silver(spark, settings, "again") == []  # nothing changed, nothing to validate
+    assert not build_gold(spark, settings, "g1").up_to_date
+
+    # A faulty job writes a duplicate call (say, a MERGE gone wrong): the gate catches it on the changed partition.
+    path = fact_table(settings.lake_root, CALL)
+    duplicate = lake.read(spark, path).limit(1)
+    lake.append(duplicate, path, {"job": "faulty"}, ("call_date",))
+    [failed] = gate_silver(spark, settings, "r2")
+    assert failed.table == "call" and not failed.passed and "expect_column_values_to_be_unique(call_id)" in failed.errors
+    assert "1 changed call_date partition" in lake_scope(spark, settings)
+    assert blocked_tables(spark, settings.lake_root) == ["call"]
+    with pytest.raises(GateBlocked, match="call"):
+        build_gold(spark, settings, "g2")
+
+    # The fix: rebuild silver from bronze; the re-created tables validate whole and pass.
+    build_silver(spark, settings, "r3", full=True)
+    assert all(o.passed for o in gate_silver(spark, settings, "r3"))
+    assert blocked_tables(spark, settings.lake_root) == []
+    build_gold(spark, settings, "g3")
+
+
+def lake_scope(spark, settings) -> str:
+    from interaction_lake.quality.gate import results_table
+
+    rows = lake.read(spark, results_table(settings.lake_root)).where("run_id = 'r2'").select("scope").distinct().collect()
+    return " ".join(r.scope for r in rows)
