@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit lint bench bench-engine clean
+.PHONY: install demo airflow-demo test test-unit lint bench bench-engine compose-config clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,18 @@ install: $(STAMP)  ## create .venv with the locked dependency set
 
 demo: install  ## generate a sample bank, land it into bronze (twice), print what landed and where
 	$(BIN)/interaction-lake demo
+
+AIRFLOW_DEMO_HOME ?= $(CURDIR)/.airflow
+AIRFLOW_ENV = AIRFLOW_HOME=$(AIRFLOW_DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False
+
+airflow-demo: install  ## the same chain through Airflow: every landing DAG, silver, marts (SQLite metadata DB in .airflow/, dag.test)
+	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null
+	@test -n "$$(ls landing 2>/dev/null)" || $(BIN)/interaction-lake generate --customers 2000 --days 7
+	$(AIRFLOW_ENV) $(BIN)/python -m interaction_lake.airflow_run $(or $(DATE),2026-11-08)
+	$(BIN)/interaction-lake summary
+
+compose-config: install  ## validate docker/compose.yaml with the real Docker Compose (no engine needed)
+	INTERACTION_LAKE_PSEUDONYM_SECRET=$${INTERACTION_LAKE_PSEUDONYM_SECRET:-check-only} $(BIN)/docker-compose -f docker/compose.yaml config --quiet && echo "docker/compose.yaml is valid"
 
 test: install  ## the whole test suite (unit + integration), as CI runs it
 	$(BIN)/pytest
@@ -34,4 +46,4 @@ lock:  ## re-pin every dependency after editing pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements.lock
 
 clean:
-	rm -rf $(VENV) lake landing .pytest_cache
+	rm -rf $(VENV) lake landing .airflow .pytest_cache

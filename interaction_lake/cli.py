@@ -261,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     paths(d)
     sample(d)
     d.set_defaults(func=cmd_demo)
+    from interaction_lake.cli_audit import add_parser as add_audit
+
+    add_audit(sub)
     return parser
 
 

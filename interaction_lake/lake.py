@@ -5,14 +5,21 @@ Layout under ``Settings.lake_root``::
     bronze/<source>_events      raw events as landed, one table per source
     quarantine/landing          records refused at landing, with the reason
     _system/landing_ledger      which landing file went into which batch (exactly-once)
+    _system/commit_log          who made each SQL (MERGE) commit: table, version, job, run id, task
+    _system/lineage/            OpenLineage events when no other transport is configured (interaction_lake.lineage)
 
-Every write records who made it in the Delta commit's ``userMetadata`` (job, run id, batch id), so
-an auditor can tie a table version to the run that wrote it.
+Every write records who made it in the Delta commit's ``userMetadata`` (job, run id, batch id and,
+under Airflow, ``task`` = ``<dag_id>.<task_id>``), so an auditor can tie a table version to the run
+that wrote it. SQL ``MERGE`` commits set the same metadata through Delta's
+``spark.databricks.delta.commitInfo.userMetadata`` (honoured by delta-spark; the embedded engine, Sail
+0.x, ignores it), and are also recorded in ``_system/commit_log``, so the trail is complete on both engines.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -92,5 +99,55 @@ def changed_partitions(path: Path, after: int, up_to: int, column: str) -> set[s
     return values
 
 
+TASK_ENV = "INTERACTION_LAKE_TASK"
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+COMMIT_LOG_SCHEMA = ("table string, version long, job string, run_id string, task string, "
+                     "user_metadata string, recorded_at timestamp")
+
+
 def commit_metadata(job: str, run_id: str, **extra: str) -> dict[str, str]:
-    return {"job": job, "run_id": run_id, **{k: str(v) for k, v in extra.items()}}
+    """What a commit records: the job, the run id, extra context, and the orchestrator's task if any."""
+    meta = {"job": job, "run_id": run_id, **{k: str(v) for k, v in extra.items()}}
+    task = os.environ.get(TASK_ENV)
+    if task:
+        meta["task"] = task
+    return meta
+
+
+def commit_log_table(lake_root: Path) -> Path:
+    return table_path(lake_root, SYSTEM, "commit_log")
+
+
+def lake_root_of(path: Path) -> Path:
+    """Every table lives at ``<lake_root>/<layer>/<name>``."""
+    return Path(path).parents[1]
+
+
+def sql_write(spark: SparkSession, statement: str, path: Path, metadata: dict[str, str]) -> None:
+    """Run a SQL write (MERGE, DELETE) on the Delta table at ``path`` and record who made the commit."""
+    text = json.dumps(metadata, sort_keys=True)
+    spark.conf.set(USER_METADATA_CONF, text)
+    try:
+        spark.sql(statement)
+    finally:
+        spark.conf.unset(USER_METADATA_CONF)
+    root = lake_root_of(path)
+    row = (str(Path(path).relative_to(root)), version(path), metadata.get("job"), metadata.get("run_id"),
+           metadata.get("task"), text, dt.datetime.now(dt.timezone.utc))
+    append(spark.createDataFrame([row], COMMIT_LOG_SCHEMA), commit_log_table(root), metadata)
+
+
+def commit_info(path: Path, version: int) -> dict[str, str]:
+    """Who made version ``version`` of the table: its commit's userMetadata, else its ``_system/commit_log`` entry."""
+    from deltalake import DeltaTable
+
+    [commit] = [h for h in DeltaTable(str(path)).history() if h["version"] == version]
+    if commit.get("userMetadata"):
+        return json.loads(commit["userMetadata"])
+    root = lake_root_of(path)
+    if exists(commit_log_table(root)):
+        table = str(Path(path).relative_to(root))
+        for entry in DeltaTable(str(commit_log_table(root))).to_pyarrow_table().to_pylist():
+            if entry["table"] == table and entry["version"] == version:
+                return json.loads(entry["user_metadata"])
+    return {}

@@ -7,6 +7,8 @@ Delta tables into pytest's temporary directories.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,13 @@ import pytest
 from interaction_lake.config import Settings
 
 TESTS = Path(__file__).parent
+REPO = TESTS.parent
+
+# Airflow reads its configuration when first imported: give the test session its own AIRFLOW_HOME
+# (never ~/airflow), the project's dags/ and no example DAGs.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="interaction-lake-airflow-"))
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 
 def pytest_collection_modifyitems(config, items):

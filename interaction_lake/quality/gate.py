@@ -96,6 +96,7 @@ def _project_root(lake_root: Path) -> Path:
     return Path(lake_root) / lake.SYSTEM / "quality"
 
 
+DATASOURCE = "interaction_lake"
 _CONTEXTS: dict[str, object] = {}
 _CHECKPOINTS: dict[tuple[str, str], object] = {}
 
@@ -114,6 +115,10 @@ def _context(lake_root: Path):
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
     except (ImportError, AttributeError):  # cosmetic only
         pass
+    # Data assets read back from the project's YAML are not bound to this context (GX 1.x raises
+    # MissingDataContextError on validation), so each process starts from a fresh datasource; the assets,
+    # validation definitions and checkpoints are re-registered on first use by _checkpoint().
+    context.data_sources.add_or_update_spark(name=DATASOURCE)
     _CONTEXTS[key] = context
     return context
 
@@ -125,7 +130,7 @@ def _checkpoint(context, lake_root: Path, suite_file):
     key = (str(lake_root), json.dumps(suite_file.spec, sort_keys=True))
     if key not in _CHECKPOINTS:
         # Not add_or_update_spark: that would replace the source and drop the other suites' assets.
-        source = context.data_sources.all().get("interaction_lake") or context.data_sources.add_spark(name="interaction_lake")
+        source = context.data_sources.all()[DATASOURCE]
         asset = next((a for a in source.assets if a.name == suite_file.name), None) or source.add_dataframe_asset(name=suite_file.name)
         batch = (next((b for b in asset.batch_definitions if b.name == "new_output"), None)
                  or asset.add_batch_definition_whole_dataframe("new_output"))

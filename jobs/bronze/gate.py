@@ -10,9 +10,9 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from interaction_lake import lake, ledger
+from interaction_lake import lake, ledger, lineage
 from interaction_lake.config import Settings
-from interaction_lake.quality.gate import GateOutcome, latest_verdicts, render_data_docs, validate
+from interaction_lake.quality.gate import GateOutcome, latest_verdicts, render_data_docs, results_table, validate
 from jobs.quality.views import bronze_events
 
 
@@ -26,6 +26,11 @@ def gate_bronze(spark: SparkSession, settings: Settings, source: str, run_id: st
     table = lake.bronze_table(root, source)
     if not lake.exists(table):
         return []
+    with lineage.job_run(root, f"quality.gate.bronze.{source}", inputs=[table], outputs=[results_table(root)]):
+        return _gate(spark, root, source, table, run_id)
+
+
+def _gate(spark: SparkSession, root, source: str, table, run_id: str) -> list[GateOutcome]:
     validated = {v.batch_id for v in latest_verdicts(spark, root, "bronze", f"{source}_events")}
     batches = sorted({(e.batch_id, e.ingested_at.date()) for e in ledger.latest_entries(spark, root, source).values()
                       if e.status == ledger.COMMITTED and e.records_landed and e.batch_id not in validated})

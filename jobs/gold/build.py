@@ -35,7 +35,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import lake
+from interaction_lake import lake, lineage
 from interaction_lake.marts_config import MartsConfig
 from interaction_lake.quality.gate import GateBlocked, GateFailed, GateOutcome, render_data_docs, validate
 from jobs.gold import am_effectiveness, at_risk, customer_value, satisfaction, service_quality
@@ -98,6 +98,16 @@ def staging_root(lake_root: Path, run_id: str) -> Path:
 
 def build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig | None = None, full: bool = False,
                gate: bool = True) -> GoldReport:
+    """Build the marts (the OpenLineage job run ``gold.build``: silver facts in, marts out)."""
+    root = settings.lake_root
+    from interaction_lake.quality.gate import results_table
+
+    with lineage.job_run(root, JOB, inputs=[fact_table(root, fact) for fact in FACT.values()],
+                         outputs=[*(mart_table(root, name) for name in MARTS), progress_table(root), results_table(root)]):
+        return _build_gold(spark, settings, run_id, config, full, gate)
+
+
+def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig | None, full: bool, gate: bool) -> GoldReport:
     config = config or MartsConfig.load()
     root = settings.lake_root
     blocked = blocked_tables(spark, root)

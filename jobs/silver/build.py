@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import lake, ledger
+from interaction_lake import lake, ledger, lineage
 from interaction_lake.config import Settings
 from interaction_lake.generator import SOURCES
 from interaction_lake.privacy import secret_for
@@ -105,6 +105,14 @@ def new_batches(spark: SparkSession, lake_root: Path, source: str, held: set[str
 
 
 def _build_source(spark: SparkSession, settings: Settings, source: str, run_id: str, secret: bytes) -> SilverReport:
+    """One source's silver build, as the OpenLineage job run ``silver.build.<source>``."""
+    root = settings.lake_root
+    outputs = [silver_events_table(root, source), *(fact_table(root, f) for f in FACTS if f.source == source), progress_table(root)]
+    with lineage.job_run(root, f"silver.build.{source}", inputs=[lake.bronze_table(root, source)], outputs=outputs):
+        return _build_one(spark, settings, source, run_id, secret)
+
+
+def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str, secret: bytes) -> SilverReport:
     from jobs.bronze.gate import held_batches
 
     report = SilverReport(source)
@@ -184,7 +192,7 @@ def insert_new(spark: SparkSession, rows: DataFrame, path: Path, keys: tuple[str
     if partition and prune_to:
         dates = ", ".join(f"DATE'{d.isoformat()}'" for d in prune_to)
         on += f" AND t.`{partition}` IN ({dates})"
-    spark.sql(f"MERGE INTO delta.`{path}` t USING {_view(rows)} s ON {on} WHEN NOT MATCHED THEN INSERT *")
+    lake.sql_write(spark, f"MERGE INTO delta.`{path}` t USING {_view(rows)} s ON {on} WHEN NOT MATCHED THEN INSERT *", path, metadata)
 
 
 def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched: DataFrame, metadata: dict[str, str]) -> None:
@@ -203,9 +211,11 @@ def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched
     assign = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
     names = ", ".join(f"`{c}`" for c in columns)
     values = ", ".join(f"s.`{c}`" for c in columns)
-    spark.sql(
+    lake.sql_write(
+        spark,
         f"MERGE INTO delta.`{path}` t USING {_view(source)} s ON {on} "
         f"WHEN MATCHED AND s._retire THEN DELETE "
         f"WHEN MATCHED THEN UPDATE SET {assign} "
-        f"WHEN NOT MATCHED AND NOT s._retire THEN INSERT ({names}) VALUES ({values})"
+        f"WHEN NOT MATCHED AND NOT s._retire THEN INSERT ({names}) VALUES ({values})",
+        path, metadata,
     )

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from interaction_lake import lake
+from interaction_lake import lake, lineage
 from interaction_lake.config import Settings
 from interaction_lake.generator import SOURCES
-from interaction_lake.quality.gate import GateOutcome, latest_verdicts, render_data_docs, validate
+from interaction_lake.quality.gate import GateOutcome, latest_verdicts, render_data_docs, results_table, validate
 from jobs.quality.views import silver_events, silver_fact
 from jobs.silver.build import fact_table, silver_events_table
 from jobs.silver.lifecycles import FACTS
@@ -44,6 +44,11 @@ def blocked_tables(spark: SparkSession, root) -> list[str]:
 
 def gate_silver(spark: SparkSession, settings: Settings, run_id: str) -> list[GateOutcome]:
     root = settings.lake_root
+    with lineage.job_run(root, "quality.gate.silver", inputs=[path for _, path, _, _ in _tables(root)], outputs=[results_table(root)]):
+        return _gate(spark, root, run_id)
+
+
+def _gate(spark: SparkSession, root, run_id: str) -> list[GateOutcome]:
     dim_path = fact_table(root, next(f for f in FACTS if f.name == "customer_dim"))
     dim = lake.read(spark, dim_path)
     outcomes = []

@@ -52,3 +52,27 @@ def test_warn_records_and_passes_error_fails_and_everything_is_kept(spark, setti
     assert index.is_file() and "silver.call" in index.read_text()
     pages = list(index.parent.glob("validations/**/*.html"))
     assert len(pages) == 2
+
+
+def test_a_later_process_validates_against_the_project_an_earlier_one_saved(spark, settings, tmp_path, monkeypatch):
+    """Each scheduled task is a new process that finds the GX project the previous ones left in the lake."""
+    import subprocess
+    import sys
+
+    suites = tmp_path / "suites"
+    monkeypatch.setenv("INTERACTION_LAKE_EXPECTATIONS_DIR", str(suites))
+    write_suite(suites, [expectation("expect_column_values_to_be_between", "error", column="queue_wait_seconds", min_value=0)])
+    frame = spark.createDataFrame([("c1", 10.0)], "call_id string, queue_wait_seconds double")
+    assert validate(spark, settings.lake_root, "silver", "call", frame, "run-1", table_version=1).passed
+
+    later = (
+        "import sys; from interaction_lake.engine import get_spark; from interaction_lake.quality.gate import validate\n"
+        "spark = get_spark()\n"
+        "frame = spark.createDataFrame([('c2', 20.0), ('c3', -1.0)], 'call_id string, queue_wait_seconds double')\n"
+        f"outcome = validate(spark, {str(settings.lake_root)!r}, 'silver', 'call', frame, 'run-2', table_version=2)\n"
+        "print(outcome.errors); sys.exit(0 if outcome.errors == ['expect_column_values_to_be_between(queue_wait_seconds)'] else 3)\n"
+    )
+    child = subprocess.run([sys.executable, "-c", later], capture_output=True, text=True, timeout=600)
+    assert child.returncode == 0, child.stdout[-2000:] + child.stderr[-3000:]
+    runs = {r["run_id"] for r in DeltaTable(str(results_table(settings.lake_root))).to_pyarrow_table().to_pylist()}
+    assert runs == {"run-1", "run-2"}

@@ -199,3 +199,31 @@ def test_spark_pseudonym_equals_python_hmac_for_any_key_length(spark, secret):
     refs = ["C00000001", "C99999999", "ü-ref", None]
     got = [r.k for r in spark.createDataFrame([(r,) for r in refs], "ref string").select(pseudonym(F.col("ref"), secret).alias("k")).collect()]
     assert got == [pseudonym_py(r, secret) if r else None for r in refs]
+
+
+def test_every_merge_commit_is_recorded_with_the_run_and_task(spark, settings, tmp_path, monkeypatch):
+    sent = tmp_path / "sent"
+    generate(sent, customers=120, days=2, seed=5, start=dt.date(2026, 11, 2), fault_rate=0.0)
+    monkeypatch.setenv(lake.TASK_ENV, "silver.build_silver")
+    for day in sorted({p.name for p in sent.glob("*/*") if p.is_dir()}):
+        for folder in sent.glob(f"*/{day}"):
+            shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
+        land_and_build(spark, settings, f"run-{day}")
+
+    log = table_rows(lake.commit_log_table(settings.lake_root))
+    merges = {}
+    for table in (settings.lake_root / "silver").iterdir():
+        if table.name.startswith("_"):
+            continue
+        for commit in DeltaTable(str(table)).history():
+            if commit["operation"] == "MERGE":
+                merges[(f"silver/{table.name}", commit["version"])] = commit
+    assert merges, "the second day must MERGE into existing silver tables"
+    recorded = {(r["table"], r["version"]): r for r in log}
+    assert set(merges) <= set(recorded)
+    for key in merges:
+        assert recorded[key]["run_id"].startswith("run-")
+        assert recorded[key]["task"] == "silver.build_silver"
+        assert json.loads(recorded[key]["user_metadata"])["job"] == recorded[key]["job"]
+    appended = DeltaTable(str(fact_table(settings.lake_root, FACT["call"]))).history()[-1]
+    assert json.loads(appended["userMetadata"])["task"] == "silver.build_silver"

@@ -1,0 +1,259 @@
+"""OpenLineage events for every Airflow task and every job: the datasets each run read and wrote, with
+their schemas and Delta versions, and the run's parent.
+
+Where events go is the OpenLineage client's own configuration: ``OPENLINEAGE_URL`` (HTTP, e.g. Marquez),
+``OPENLINEAGE_CONFIG`` (a YAML file) or ``OPENLINEAGE__TRANSPORT__*`` variables; ``OPENLINEAGE_DISABLED=true``
+turns emission off. With none of them set, events are appended as JSON lines to
+``<lake>/_system/lineage/openlineage.jsonl`` (the file transport), so a laptop run keeps its lineage
+next to its tables. The job namespace is ``OPENLINEAGE_NAMESPACE`` (default ``interaction-lake``).
+
+Runs nest: an Airflow DAG run (job ``<dag_id>``) is the parent of each task run (``<dag_id>.<task_id>``),
+which is the parent of the job runs it makes (``bronze.land.counter``, ``silver.build.counter``,
+``gold.build``, ``quality.gate.silver`` ...). Run ids of DAG and task runs are derived from Airflow's
+run id and try number, so a retry is a new task run of the same DAG run. Datasets follow OpenLineage's
+naming: namespace ``file``, name = the table's absolute path.
+
+Lineage is a side channel: an emission that fails is logged and never fails the job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import traceback
+from uuid import UUID
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from interaction_lake import lake
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "https://github.com/interaction-lake/interaction-lake"
+PARENT_ENV = "INTERACTION_LAKE_LINEAGE_PARENT"
+DEFAULT_NAMESPACE = "interaction-lake"
+_CLIENT_ENV = ("OPENLINEAGE_URL", "OPENLINEAGE_CONFIG", "OPENLINEAGE_DISABLED")
+
+
+def namespace() -> str:
+    return os.environ.get("OPENLINEAGE_NAMESPACE") or DEFAULT_NAMESPACE
+
+
+def events_file(lake_root: Path) -> Path:
+    return Path(lake_root) / lake.SYSTEM / "lineage" / "openlineage.jsonl"
+
+
+def _configured_by_environment() -> bool:
+    return any(os.environ.get(v) for v in _CLIENT_ENV) or any(k.startswith("OPENLINEAGE__") for k in os.environ)
+
+
+_CLIENTS: dict[str, object] = {}
+
+
+def client(lake_root: Path):
+    """The OpenLineage client: configured by the environment if it says anything, else the lake's event file."""
+    from openlineage.client import OpenLineageClient
+
+    if _configured_by_environment():
+        key = "environment:" + json.dumps({k: v for k, v in os.environ.items() if k.startswith("OPENLINEAGE")}, sort_keys=True)
+        if key not in _CLIENTS:
+            _CLIENTS[key] = OpenLineageClient()
+        return _CLIENTS[key]
+    path = events_file(lake_root)
+    key = f"file:{path}"
+    if key not in _CLIENTS:
+        from openlineage.client.transport.file import FileConfig, FileTransport
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _CLIENTS[key] = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(path), append=True)))
+    return _CLIENTS[key]
+
+
+def dataset_name(path: Path | str) -> tuple[str, str]:
+    """OpenLineage dataset naming for a local path: namespace ``file``, name the absolute path."""
+    return "file", str(Path(path).absolute())
+
+
+def _schema_facet(path: Path):
+    from deltalake import DeltaTable
+    from openlineage.client.generated.schema_dataset import SchemaDatasetFacet, SchemaDatasetFacetFields
+
+    fields = json.loads(DeltaTable(str(path)).schema().to_json())["fields"]
+    return SchemaDatasetFacet(fields=[
+        SchemaDatasetFacetFields(name=f["name"], type=f["type"] if isinstance(f["type"], str) else f["type"]["type"], ordinal_position=i)
+        for i, f in enumerate(fields, start=1)])
+
+
+def _dataset(kind, path: Path, with_version: bool):
+    from openlineage.client.generated.dataset_version_dataset import DatasetVersionDatasetFacet
+
+    ns, name = dataset_name(path)
+    facets = {}
+    if lake.exists(path):
+        facets["schema"] = _schema_facet(path)
+        if with_version:
+            facets["version"] = DatasetVersionDatasetFacet(datasetVersion=str(lake.version(path)))
+    return kind(namespace=ns, name=name, facets=facets)
+
+
+def _version_or_none(path: Path) -> int | None:
+    return lake.version(path) if lake.exists(path) else None
+
+
+def parent_from_environment() -> dict | None:
+    text = os.environ.get(PARENT_ENV)
+    return json.loads(text) if text else None
+
+
+def _parent_facet(parent: dict):
+    from openlineage.client.generated import parent_run
+
+    root = parent.get("root") or parent
+    return parent_run.ParentRunFacet(
+        run=parent_run.Run(runId=parent["runId"]), job=parent_run.Job(namespace=parent["namespace"], name=parent["name"]),
+        root=parent_run.Root(run=parent_run.RootRun(runId=root["runId"]),
+                             job=parent_run.RootJob(namespace=root["namespace"], name=root["name"])))
+
+
+@dataclass
+class JobRun:
+    """One run of one job: what it read and wrote, emitted as START then COMPLETE or FAIL."""
+
+    lake_root: Path
+    name: str
+    inputs: list[Path] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+    run_id: str = ""
+    parent: dict | None = None
+    job_type: str = "JOB"
+    integration: str = "SPARK"
+    run_facets: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from openlineage.client.uuid import generate_new_uuid
+
+        self.run_id = self.run_id or str(generate_new_uuid())
+        self._before = {p: _version_or_none(p) for p in self.outputs}
+
+    def written(self) -> list[Path]:
+        """The declared output tables this run committed to (they have a Delta version they did not have before)."""
+        now = {p: _version_or_none(p) for p in self.outputs}
+        return [p for p in self.outputs if now[p] is not None and now[p] != self._before.get(p)]
+
+    def read(self, *paths: Path) -> None:
+        self.inputs.extend(p for p in paths if p not in self.inputs)
+
+    def wrote(self, *paths: Path) -> None:
+        for p in paths:
+            if p not in self.outputs:
+                self.outputs.append(p)
+                self._before.setdefault(p, -1)  # declared late: count it as written if it exists
+
+    def as_parent(self) -> dict:
+        me = {"namespace": namespace(), "name": self.name, "runId": self.run_id}
+        return {**me, "root": (self.parent or {}).get("root") or self.parent or me}
+
+    def emit(self, state: str, error: BaseException | None = None) -> None:
+        try:
+            client(self.lake_root).emit(self.event(state, error))
+        except Exception as failure:  # lineage must never fail the pipeline
+            log.warning("could not emit OpenLineage %s event for %s: %s", state, self.name, failure)
+
+    def event(self, state: str, error: BaseException | None = None):
+        from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+        from openlineage.client.generated.error_message_run import ErrorMessageRunFacet
+        from openlineage.client.generated.job_type_job import JobTypeJobFacet
+
+        facets = dict(self.run_facets)
+        if self.parent:
+            facets["parent"] = _parent_facet(self.parent)
+        if error is not None:
+            facets["errorMessage"] = ErrorMessageRunFacet(
+                message=f"{type(error).__name__}: {error}", programmingLanguage="PYTHON",
+                stackTrace="".join(traceback.format_exception(error))[-8000:])
+        done = state != "START"
+        return RunEvent(
+            eventType=RunState(state), eventTime=dt.datetime.now(dt.timezone.utc).isoformat(), producer=PRODUCER,
+            run=Run(runId=self.run_id, facets=facets),
+            job=Job(namespace=namespace(), name=self.name,
+                    facets={"jobType": JobTypeJobFacet(processingType="BATCH", integration=self.integration, jobType=self.job_type)}),
+            inputs=[_dataset(InputDataset, p, with_version=True) for p in self.inputs if Path(p).exists()],
+            outputs=[_dataset(OutputDataset, p, with_version=True) for p in self.written()] if done else
+                    [_dataset(OutputDataset, p, with_version=False) for p in self.outputs],
+        )
+
+
+@contextlib.contextmanager
+def job_run(lake_root: Path, name: str, inputs: list[Path] = (), outputs: list[Path] = (), **options) -> Iterator[JobRun]:
+    """Emit START now, COMPLETE when the block ends, or FAIL (with the error) if it raises; the parent is
+    the enclosing run (an Airflow task, via the environment) unless given."""
+    options.setdefault("parent", parent_from_environment())
+    run = JobRun(Path(lake_root), name, list(inputs), list(outputs), **options)
+    run.emit("START")
+    try:
+        yield run
+    except BaseException as error:
+        run.emit("FAIL", error)
+        raise
+    run.emit("COMPLETE")
+
+
+def parse_event(document: dict):
+    """Read an emitted event back into the OpenLineage spec's model (the client's classes generated from
+    the spec's JSON Schema): raises if a required field is missing or a value breaks the spec's formats."""
+    from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+    from openlineage.client.generated import (dataset_version_dataset, error_message_run, job_type_job, parent_run,
+                                              schema_dataset, tags_run)
+
+    def facet(kind, body: dict):
+        body = dict(body)
+        producer, schema_url = body.pop("_producer"), body.pop("_schemaURL")
+        built = kind(producer=producer, **body)
+        if built._schemaURL != schema_url:
+            raise ValueError(f"{kind.__name__} must declare _schemaURL {built._schemaURL}, not {schema_url}")
+        return built
+
+    def schema(body):
+        return facet(schema_dataset.SchemaDatasetFacet, {**body, "fields": [schema_dataset.SchemaDatasetFacetFields(**f)
+                                                                             for f in body.get("fields", [])]})
+
+    def parent(body):
+        root = body.get("root")
+        return facet(parent_run.ParentRunFacet, {
+            **body, "run": parent_run.Run(**body["run"]), "job": parent_run.Job(**body["job"]),
+            "root": root and parent_run.Root(run=parent_run.RootRun(**root["run"]), job=parent_run.RootJob(**root["job"]))})
+
+    def tags(body):
+        return facet(tags_run.TagsRunFacet, {**body, "tags": [tags_run.TagsRunFacetFields(**t) for t in body.get("tags", [])]})
+
+    run_facets = {"parent": parent, "errorMessage": lambda b: facet(error_message_run.ErrorMessageRunFacet, b), "tags": tags}
+    job_facets = {"jobType": lambda b: facet(job_type_job.JobTypeJobFacet, b)}
+    dataset_facets = {"schema": schema, "version": lambda b: facet(dataset_version_dataset.DatasetVersionDatasetFacet, b)}
+
+    def facets(known: dict, given: dict | None) -> dict:
+        unknown = set(given or {}) - set(known)
+        if unknown:
+            raise ValueError(f"facets this producer does not emit: {sorted(unknown)}")
+        return {name: known[name](body) for name, body in (given or {}).items()}
+
+    def datasets(kind, items):
+        out = []
+        for d in items or []:
+            if d.get("inputFacets") or d.get("outputFacets"):
+                raise ValueError(f"input/output facets this producer does not emit on {d['name']}")
+            out.append(kind(namespace=d["namespace"], name=d["name"], facets=facets(dataset_facets, d.get("facets"))))
+        return out
+
+    event = RunEvent(
+        eventType=RunState(document["eventType"]), eventTime=document["eventTime"], producer=document["producer"],
+        run=Run(runId=document["run"]["runId"], facets=facets(run_facets, document["run"].get("facets"))),
+        job=Job(namespace=document["job"]["namespace"], name=document["job"]["name"], facets=facets(job_facets, document["job"].get("facets"))),
+        inputs=datasets(InputDataset, document.get("inputs")), outputs=datasets(OutputDataset, document.get("outputs")))
+    if document["schemaURL"] != event.schemaURL:
+        raise ValueError(f"a RunEvent must declare schemaURL {event.schemaURL}, not {document['schemaURL']}")
+    UUID(document["run"]["runId"])
+    return event

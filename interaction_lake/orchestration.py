@@ -1,0 +1,148 @@
+"""What the Airflow DAGs share: schedules, retry policy, the Assets that chain them, and the task bodies.
+
+The DAG files in ``dags/`` only wire these together. Task bodies call the same job functions as the
+command line, with the Airflow run id and ``<dag_id>.<task_id>`` recorded in every Delta commit they
+make. A failed data-quality gate raises ``AirflowFailException``: the task fails at once (retrying would
+not change the data) and downstream tasks and DAGs do not run.
+
+Assets (``delta://`` URIs named after the tables) chain the DAGs: a landing DAG's gate publishes
+``bronze/<source>_events``, which schedules the silver DAG; the silver gate publishes ``silver``,
+which schedules the marts DAG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+from typing import Iterator
+
+from interaction_lake import lake, lineage
+from interaction_lake.config import Settings
+from interaction_lake.generator import SOURCES
+
+OWNER = "data-platform"
+START = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+DEFAULT_ARGS = {
+    "owner": OWNER,
+    "retries": 3,
+    "retry_delay": dt.timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=30),
+}
+
+
+def bronze_asset(source: str):
+    from airflow.sdk import Asset
+
+    return Asset(name=f"bronze.{source}_events", uri=f"delta://interaction-lake/bronze/{source}_events", group="interaction-lake")
+
+
+def any_bronze_asset():
+    """Any source's bronze Asset updated: the silver DAG's schedule."""
+    import functools
+    import operator
+
+    return functools.reduce(operator.or_, [bronze_asset(source) for source in SOURCES])
+
+
+def silver_asset():
+    from airflow.sdk import Asset
+
+    return Asset(name="silver", uri="delta://interaction-lake/silver", group="interaction-lake")
+
+
+def gold_asset():
+    from airflow.sdk import Asset
+
+    return Asset(name="gold", uri="delta://interaction-lake/gold", group="interaction-lake")
+
+
+@contextlib.contextmanager
+def _task(context) -> Iterator[tuple[Settings, str]]:
+    """Settings and Airflow's run id for a task body; records ``<dag_id>.<task_id>`` for commit metadata and
+    emits the task's OpenLineage run (parent: the DAG run), which the job runs inside it name as their parent."""
+    from openlineage.client.uuid import generate_static_uuid
+
+    dag_id, task_id, run_id = context["dag"].dag_id, context["task"].task_id, context["run_id"]
+    os.environ[lake.TASK_ENV] = f"{dag_id}.{task_id}"
+    settings = Settings.from_env()
+    dag_run = context["dag_run"]
+    # Stable across retries and processes: derived from the DAG run, not from the clock of this try.
+    instant = getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None) or START
+    dag_parent = {"namespace": lineage.namespace(), "name": dag_id,
+                  "runId": str(generate_static_uuid(instant, f"{dag_id}/{run_id}".encode()))}
+    try_number = getattr(context.get("ti"), "try_number", 1)
+    task_run_id = str(generate_static_uuid(instant, f"{dag_id}/{run_id}/{task_id}/{try_number}".encode()))
+    with lineage.job_run(settings.lake_root, f"{dag_id}.{task_id}", parent=dag_parent, run_id=task_run_id,
+                         job_type="TASK", integration="AIRFLOW") as run:
+        os.environ[lineage.PARENT_ENV] = json.dumps(run.as_parent())
+        try:
+            yield settings, run_id
+        finally:
+            os.environ.pop(lineage.PARENT_ENV, None)
+
+
+def _fail_if(outcomes) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    failed = [o for o in outcomes if not o.passed]
+    for o in outcomes:
+        print(o.summary())
+    if failed:
+        raise AirflowFailException("data-quality gate failed: " + "; ".join(o.summary() for o in failed))
+
+
+def land(source: str, **context) -> dict:
+    from interaction_lake.engine import get_spark
+    from jobs.bronze.land import land_source
+
+    with _task(context) as (settings, run_id):
+        return land_source(get_spark(settings), settings, source, run_id).as_dict()
+
+
+def gate_bronze(source: str, **context) -> None:
+    from interaction_lake.engine import get_spark
+    from jobs.bronze.gate import gate_bronze as gate
+
+    with _task(context) as (settings, run_id):
+        _fail_if(gate(get_spark(settings), settings, source, run_id))
+
+
+def build_silver(**context) -> dict:
+    from interaction_lake.engine import get_spark
+    from jobs.silver.build import build_silver as build
+
+    with _task(context) as (settings, run_id):
+        reports = build(get_spark(settings), settings, run_id)
+    return {r.source: {"batches": r.batches, "events": r.events_inserted, "held_back": r.held_back} for r in reports}
+
+
+def gate_silver(**context) -> None:
+    from interaction_lake.engine import get_spark
+    from jobs.silver.gate import gate_silver as gate
+
+    with _task(context) as (settings, run_id):
+        _fail_if(gate(get_spark(settings), settings, run_id))
+
+
+def build_marts(**context) -> dict:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from interaction_lake.engine import get_spark
+    from interaction_lake.quality.gate import GateBlocked, GateFailed
+    from jobs.gold.build import build_gold
+
+    with _task(context) as (settings, run_id):
+        try:
+            report = build_gold(get_spark(settings), settings, run_id)
+        except (GateFailed, GateBlocked) as error:
+            raise AirflowFailException(str(error)) from None
+        for o in report.gates:
+            print(o.summary())
+    return {"as_of": str(report.as_of), "first_month": str(report.first_month), "rows": report.rows}
+
+
+__all__ = ["SOURCES", "DEFAULT_ARGS", "START", "OWNER", "bronze_asset", "any_bronze_asset", "silver_asset", "gold_asset",
+           "land", "gate_bronze", "build_silver", "gate_silver", "build_marts"]

@@ -1,0 +1,209 @@
+"""Trace a mart row back to what it was computed from: silver facts -> silver events -> bronze records -> landing files.
+
+Which silver rows a mart row reads is declared here per mart (``LINEAGE``), from the mart's grain and
+the definitions in docs/metrics.md:
+
+- ``customer_value`` (customer_key, month): the customer's counter visits, calls, surveys, complaints
+  and account-manager contacts of that month, and their product holdings at the row's balance snapshot;
+- ``key_customers_at_risk`` (customer_key, as_of_date): the same facts over the risk look-back window;
+- ``service_quality`` (period, period_start, channel, unit_id): the counter visits of the branch (or
+  calls of the queue) in that day or month; ``unit_id = ALL`` takes the whole channel;
+- ``am_effectiveness`` (am_id, month): the manager's contacts of that month.
+
+``satisfaction`` and ``value_tier_migration`` aggregate over segments resolved through the SCD2 customer
+dimension; they are not traceable by this command yet (trace their customer_value rows instead).
+
+A fact row is joined to its events by the fact's event key columns; an event to the bronze record
+that silver kept (same event id and batch); a bronze record to the landing ledger's file entry
+(path, SHA-256 checksum, run). Bronze payload columns (``raw_line``, ``record_json``) hold PII and are
+never read here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from pyspark.sql import Column, SparkSession
+from pyspark.sql import functions as F
+
+from interaction_lake import lake
+from interaction_lake.marts_config import MartsConfig
+from jobs.gold.build import mart_table
+from jobs.gold.measures import add_months
+from jobs.silver.build import composite_key, fact_table, silver_events_table
+from jobs.silver.lifecycles import FACTS
+
+FACT = {fact.name: fact for fact in FACTS}
+FACT_DATE = {"counter_visit": "visit_date", "call": "call_date", "survey_response": "survey_date", "complaint": "opened_date",
+             "am_contact": "contact_date", "product_holding": "month"}
+CUSTOMER_ACTIVITY = ("counter_visit", "call", "survey_response", "complaint", "am_contact")
+BRONZE_LINEAGE = ("event_id", "event_type", "occurred_at", "_source_file", "_line_number", "_file_checksum", "_batch_id",
+                  "_run_id", "_ingested_at")
+
+
+class TraceError(ValueError):
+    """The mart or key cannot be traced (unknown mart, missing key column, no such row)."""
+
+
+def _between(column: str, first: dt.date, last: dt.date) -> Column:
+    return F.col(column).between(F.lit(first), F.lit(last))
+
+
+def _month_range(month: dt.date) -> tuple[dt.date, dt.date]:
+    return month, add_months(month, 1) - dt.timedelta(days=1)
+
+
+def _customer_facts(customer: str, first: dt.date, last: dt.date) -> dict[str, Column]:
+    who = F.col("customer_key") == F.lit(customer)
+    return {name: who & _between(FACT_DATE[name], first, last) for name in CUSTOMER_ACTIVITY}
+
+
+def _customer_value(row: dict, config: MartsConfig) -> dict[str, Column]:
+    first, last = _month_range(row["month"])
+    # Balances come from the month's chosen snapshot (the last one on or before the month's end).
+    snapshot = F.col("snapshot_date") == F.lit(row["balance_snapshot_date"]) if row["balance_snapshot_date"] else F.lit(False)
+    return {**_customer_facts(row["customer_key"], first, last),
+            "product_holding": (F.col("customer_key") == F.lit(row["customer_key"])) & snapshot}
+
+
+def _at_risk(row: dict, config: MartsConfig) -> dict[str, Column]:
+    as_of = row["as_of_date"]
+    first = as_of - dt.timedelta(days=config.risk_lookback_days)
+    return {**_customer_facts(row["customer_key"], first, as_of),
+            "product_holding": (F.col("customer_key") == F.lit(row["customer_key"])) & _between("snapshot_date", first, as_of)}
+
+
+def _service_quality(row: dict, config: MartsConfig) -> dict[str, Column]:
+    first = row["period_start"]
+    last = first if row["period"] == "day" else _month_range(first)[1]
+    fact, unit = ("counter_visit", "branch_id") if row["channel"] == "counter" else ("call", "queue_id")
+    where = _between(FACT_DATE[fact], first, last)
+    return {fact: where if row["unit_id"] == "ALL" else where & (F.col(unit) == F.lit(row["unit_id"]))}
+
+
+def _am_effectiveness(row: dict, config: MartsConfig) -> dict[str, Column]:
+    first, last = _month_range(row["month"])
+    return {"am_contact": (F.col("am_id") == F.lit(row["am_id"])) & _between("contact_date", first, last)}
+
+
+@dataclass(frozen=True)
+class MartLineage:
+    key: tuple[str, ...]
+    facts: Callable[[dict, MartsConfig], dict[str, Column]]
+
+
+LINEAGE = {
+    "customer_value": MartLineage(("customer_key", "month"), _customer_value),
+    "key_customers_at_risk": MartLineage(("customer_key", "as_of_date"), _at_risk),
+    "service_quality": MartLineage(("period", "period_start", "channel", "unit_id"), _service_quality),
+    "am_effectiveness": MartLineage(("am_id", "month"), _am_effectiveness),
+}
+
+
+@dataclass
+class FactTrace:
+    fact: str
+    source: str
+    rows: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+    bronze: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Trace:
+    mart: str
+    key: dict[str, str]
+    version: int
+    row: dict
+    facts: list[FactTrace]
+    files: list[dict]
+
+
+def mart_row(spark: SparkSession, lake_root: Path, mart: str, key: dict[str, str], version: int | None = None) -> tuple[dict, int]:
+    """The one mart row with this key (at ``version``, default latest) and the version read."""
+    if mart not in LINEAGE:
+        raise TraceError(f"cannot trace {mart!r}: traceable marts are {', '.join(sorted(LINEAGE))}")
+    lineage = LINEAGE[mart]
+    missing = [k for k in lineage.key if k not in key]
+    unknown = [k for k in key if k not in lineage.key]
+    if missing or unknown:
+        raise TraceError(f"{mart} rows are keyed by {', '.join(lineage.key)}; give each once as --key column=value"
+                         + (f" (missing: {', '.join(missing)})" if missing else "") + (f" (not a key: {', '.join(unknown)})" if unknown else ""))
+    path = mart_table(lake_root, mart)
+    if not lake.exists(path):
+        raise TraceError(f"no mart table at {path}: build the marts first")
+    version = lake.version(path) if version is None else version
+    table = lake.read_version(spark, path, version)
+    where = [F.col(k).cast("string") == F.lit(v) for k, v in key.items()]
+    rows = table.where(_all(where)).limit(2).collect()
+    if len(rows) != 1:
+        raise TraceError(f"{'no' if not rows else 'more than one'} {mart} row with {_fmt(key)} at version {version}")
+    return rows[0].asDict(), version
+
+
+def trace(spark: SparkSession, lake_root: Path, mart: str, key: dict[str, str], version: int | None = None,
+          config: MartsConfig | None = None) -> Trace:
+    row, version = mart_row(spark, lake_root, mart, key, version)
+    config = config or MartsConfig.load()
+    facts = []
+    for name, where in LINEAGE[mart].facts(row, config).items():
+        facts.append(_trace_fact(spark, lake_root, name, where))
+    files = _files(spark, lake_root, [b for f in facts for b in f.bronze])
+    return Trace(mart, key, version, row, facts, files)
+
+
+def _trace_fact(spark: SparkSession, lake_root: Path, name: str, where: Column) -> FactTrace:
+    fact = FACT[name]
+    result = FactTrace(name, fact.source)
+    path = fact_table(lake_root, fact)
+    if not lake.exists(path):
+        return result
+    rows = lake.read(spark, path).where(where)
+    result.rows = _sorted(rows.collect(), fact.keys)
+    if not result.rows:
+        return result
+    keys = rows.select(composite_key(fact.key_columns)).distinct()
+    events = lake.read(spark, silver_events_table(lake_root, fact.source))
+    events = events.withColumn("_k", composite_key(fact.key_columns)).join(keys.withColumnRenamed(keys.columns[0], "_k"), "_k",
+                                                                           "left_semi").drop("_k")
+    result.events = _sorted(events.drop("customer_key").collect(), ("occurred_at", "event_id"))
+    ids = sorted({(e["event_id"], e["_batch_id"]) for e in result.events})
+    bronze = lake.read(spark, lake.bronze_table(lake_root, fact.source)).select(*BRONZE_LINEAGE)
+    bronze = bronze.where(F.col("_batch_id").isin(*sorted({b for _, b in ids})) & F.col("event_id").isin(*sorted({i for i, _ in ids})))
+    kept = {(e, b) for e, b in ids}
+    result.bronze = [r for r in _sorted(bronze.collect(), ("_source_file", "_line_number")) if (r["event_id"], r["_batch_id"]) in kept]
+    return result
+
+
+def _files(spark: SparkSession, lake_root: Path, bronze: list[dict]) -> list[dict]:
+    """The landing files of these bronze records, as the ledger recorded them when they landed."""
+    wanted = {(b["_source_file"], b["_file_checksum"]) for b in bronze}
+    if not wanted:
+        return []
+    ledger = lake.read(spark, lake.landing_ledger_table(lake_root))
+    entries = ledger.where(F.col("file_checksum").isin(*sorted({c for _, c in wanted}))).collect()
+    by_file = {}
+    for e in entries:
+        if (e["file_path"], e["file_checksum"]) in wanted and e["batch_id"]:
+            by_file[(e["file_path"], e["file_checksum"])] = e.asDict()
+    return [{"file_path": p, "file_checksum": c, **{k: (by_file.get((p, c)) or {}).get(k) for k in ("source", "batch_id", "run_id", "ingested_at")},
+             "records": sum(1 for b in bronze if (b["_source_file"], b["_file_checksum"]) == (p, c))}
+            for p, c in sorted(wanted)]
+
+
+def _all(conditions: list[Column]) -> Column:
+    out = conditions[0]
+    for c in conditions[1:]:
+        out = out & c
+    return out
+
+
+def _sorted(rows, columns) -> list[dict]:
+    return sorted((r.asDict() for r in rows), key=lambda r: tuple(str(r.get(c)) for c in columns))
+
+
+def _fmt(key: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in key.items())

@@ -1,0 +1,168 @@
+"""The DAG chain run through Airflow for real (SQLite metadata DB, ``dag.test()``), in a fresh AIRFLOW_HOME.
+
+Airflow runs in a child process, as the README's ``make airflow-demo`` does; the test then reads what it
+left: the metadata database (DAG runs, task tries, Asset events) and the Delta tables (commit metadata,
+marts equal to those built from the same files without Airflow).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+from interaction_lake import lake, lineage
+from interaction_lake.config import Settings
+from interaction_lake.generator import SOURCES, generate
+from jobs.bronze.land import land_source
+from jobs.gold.build import MARTS, build_gold, mart_table
+from jobs.silver.build import build_silver
+
+START = dt.date(2026, 11, 2)
+SECRET = "chain-test-pseudonym-secret"  # one secret for both lakes, so their pseudonymised keys compare
+
+
+def airflow(home: Path, settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "INTERACTION_LAKE_LAKE_ROOT": str(settings.lake_root),
+           "INTERACTION_LAKE_LANDING_ROOT": str(settings.landing_root), "INTERACTION_LAKE_PSEUDONYM_SECRET": SECRET}
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=900)
+
+
+def arrive(sent: Path, landing: Path, day: str) -> None:
+    for folder in sent.glob(f"*/{day}"):
+        shutil.copytree(folder, landing / folder.parent.name / day)
+
+
+def gold(lake_root: Path) -> dict[str, list[dict]]:
+    def rows(path):
+        return sorted(DeltaTable(str(path)).to_pyarrow_table().to_pylist(), key=lambda r: json.dumps(r, sort_keys=True, default=str))
+    return {name: rows(mart_table(lake_root, name)) for name in MARTS}
+
+
+def query(home: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(home / "airflow.db") as db:
+        return db.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """Day 1's files arrive and the chain runs; days 2-3 arrive together and the chain runs once more (catching up)."""
+    base = tmp_path_factory.mktemp("airflow_chain")
+    home, sent = base / "airflow", base / "sent"
+    settings = Settings().with_paths(lake_root=base / "lake", landing_root=base / "landing")
+    generate(sent, customers=150, days=3, seed=3, start=START, fault_rate=0.03)
+    days = sorted({p.name for p in sent.glob("*/*") if p.is_dir()})
+    migrate = airflow(home, settings, "-m", "airflow", "db", "migrate")
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    arrive(sent, settings.landing_root, days[0])
+    first = airflow(home, settings, "-m", "interaction_lake.airflow_run", days[0])
+    for day in days[1:]:
+        arrive(sent, settings.landing_root, day)
+    second = airflow(home, settings, "-m", "interaction_lake.airflow_run", days[1])
+    return home, settings, sent, days, first, second
+
+
+def test_every_dag_of_the_chain_succeeds_on_each_day(chain):
+    home, _, _, days, first, second = chain
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-4000:]
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-4000:]
+    runs = query(home, "SELECT dag_id, date(logical_date), state FROM dag_run")
+    expected = {f"land_{s}" for s in SOURCES} | {"silver", "marts"}
+    for day in days[:2]:
+        assert {d for d, when, state in runs if when == day and state == "success"} == expected
+    tries = query(home, "SELECT dag_id, task_id, state, try_number FROM task_instance")
+    assert tries and all(state == "success" and n == 1 for _, _, state, n in tries)
+
+
+def test_assets_record_each_stage_publishing_the_next(chain):
+    home = chain[0]
+    events = dict(query(home, "SELECT a.name, count(*) FROM asset_event e JOIN asset a ON a.id = e.asset_id GROUP BY a.name"))
+    assert events == {**{f"bronze.{s}_events": 2 for s in SOURCES}, "silver": 2, "gold": 2}
+
+
+def test_commits_carry_the_airflow_run_id_and_task(chain):
+    home, settings = chain[0], chain[1]
+    runs = {run_id: dag_id for dag_id, run_id in query(home, "SELECT dag_id, run_id FROM dag_run")}
+    for path, task in ((settings.lake_root / "bronze" / "counter_events", "land_counter.land"),
+                       (settings.lake_root / "silver" / "call", "silver.build_silver"),
+                       (mart_table(settings.lake_root, "customer_value"), "marts.build_marts")):
+        for commit in DeltaTable(str(path)).history():  # MERGE commits too (their record is in _system/commit_log)
+            meta = lake.commit_info(path, commit["version"])
+            assert meta["task"] == task and runs[meta["run_id"]] == task.split(".")[0], (path, commit)
+    for entry in DeltaTable(str(settings.lake_root / "_system" / "commit_log")).to_pyarrow_table().to_pylist():
+        assert runs[entry["run_id"]] == entry["task"].split(".")[0]
+
+
+def lineage_runs(settings) -> dict[str, list[dict]]:
+    runs: dict[str, list[dict]] = {}
+    for line in lineage.events_file(settings.lake_root).read_text().splitlines():
+        event = json.loads(line)
+        lineage.parse_event(event)  # valid against the OpenLineage spec's model
+        runs.setdefault(event["run"]["runId"], []).append(event)
+    return runs
+
+
+def test_lineage_nests_job_runs_in_task_runs_in_dag_runs(chain):
+    settings = chain[1]
+    runs = lineage_runs(settings)
+    tasks = {rid: evs for rid, evs in runs.items() if evs[0]["job"]["facets"]["jobType"]["jobType"] == "TASK"}
+    completed = {evs[0]["job"]["name"] for evs in tasks.values() if [e["eventType"] for e in evs] == ["START", "COMPLETE"]}
+    assert completed == {f"land_{s}.{t}" for s in SOURCES for t in ("land", "gate_bronze")} | {
+        "silver.build_silver", "silver.gate_silver", "marts.build_marts"}
+    assert len(tasks) == 2 * len(completed)  # one task run per task per day
+    jobs = set()
+    for rid, events in runs.items():
+        parent = events[0]["run"]["facets"]["parent"]
+        if rid in tasks:
+            assert parent["job"]["name"] == events[0]["job"]["name"].split(".")[0]  # a task's parent is its DAG run
+            continue
+        jobs.add(events[0]["job"]["name"])
+        assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+        assert parent["run"]["runId"] in tasks and parent["root"]["job"]["name"] == tasks[parent["run"]["runId"]][0]["job"]["name"].split(".")[0]
+    assert {f"bronze.land.{s}" for s in SOURCES} | {f"silver.build.{s}" for s in SOURCES} | {"gold.build", "quality.gate.silver"} <= jobs
+    written = {o["name"] for evs in runs.values() for e in evs if e["job"]["name"] == "gold.build" and e["eventType"] == "COMPLETE"
+               for o in e["outputs"]}
+    assert str(mart_table(settings.lake_root, "customer_value")) in written
+
+
+def test_marts_equal_those_built_from_the_same_files_in_one_go(chain, spark, tmp_path, monkeypatch):
+    _, settings, sent, _, _, _ = chain
+    monkeypatch.setenv("INTERACTION_LAKE_PSEUDONYM_SECRET", SECRET)
+    direct = Settings().with_paths(lake_root=tmp_path / "lake", landing_root=sent)
+    for source in SOURCES:
+        land_source(spark, direct, source, "direct")
+    build_silver(spark, direct, "direct")
+    build_gold(spark, direct, "direct")
+    assert gold(direct.lake_root) == gold(settings.lake_root)
+
+
+def test_a_failed_gate_fails_the_task_once_and_stops_downstream(chain):
+    home, settings, _, days, _, _ = chain
+    poisoned = settings.landing_root / "counter" / "2031-01-01"
+    poisoned.mkdir(parents=True)
+    (poisoned / "counter_20310101_events.jsonl").write_text(json.dumps({
+        "event_id": "evt-future-1", "event_type": "ticket_issued", "schema_version": 1, "occurred_at": "2031-01-01T09:00:00Z",
+        "source_system": "qmatic-branch", "customer_ref": "C00000001", "ticket_id": "BR001-20310101-0001", "branch_id": "BR001",
+        "service_type": "cash"}) + "\n")
+    day = (dt.date.fromisoformat(days[1]) + dt.timedelta(days=5)).isoformat()
+    run = airflow(home, settings, "-m", "interaction_lake.airflow_run", day)
+    assert run.returncode == 1
+    assert f"{day}  land_counter             failed" in run.stdout
+    states = dict(query(home, f"SELECT dag_id, state FROM dag_run WHERE date(logical_date) = '{day}'"))
+    assert states["land_counter"] == "failed" and "silver" not in states and "marts" not in states
+    [(state, tries)] = query(home, "SELECT ti.state, ti.try_number FROM task_instance ti JOIN dag_run r ON r.run_id = ti.run_id "
+                                   f"AND r.dag_id = ti.dag_id WHERE ti.task_id = 'gate_bronze' AND ti.dag_id = 'land_counter' "
+                                   f"AND date(r.logical_date) = '{day}'")
+    assert (state, tries) == ("failed", 1)  # AirflowFailException: no retries, the data would not change
+    assert "data-quality gate failed" in run.stdout + run.stderr
+    failed = [evs for evs in lineage_runs(settings).values() if evs[0]["job"]["name"] == "land_counter.gate_bronze"
+              and evs[-1]["eventType"] == "FAIL"]
+    assert len(failed) == 1 and "data-quality gate failed" in failed[0][-1]["run"]["facets"]["errorMessage"]["message"]
