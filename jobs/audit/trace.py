@@ -139,8 +139,12 @@ def mart_row(spark: SparkSession, lake_root: Path, mart: str, key: dict[str, str
     table = lake.read_version(spark, path, version)
     where = [F.col(k).cast("string") == F.lit(v) for k, v in key.items()]
     rows = table.where(_all(where)).limit(2).collect()
-    if len(rows) != 1:
-        raise TraceError(f"{'no' if not rows else 'more than one'} {mart} row with {_fmt(key)} at version {version}")
+    if not rows:
+        examples = ["  ".join(f"--key {k}={r[k]}" for k in lineage.key) for r in table.select(*lineage.key).limit(3).collect()]
+        raise TraceError(f"no {mart} row with {_fmt(key)} at version {version}"
+                         + ("; rows look like: " + " | ".join(examples) if examples else ""))
+    if len(rows) > 1:
+        raise TraceError(f"more than one {mart} row with {_fmt(key)} at version {version}")
     return rows[0].asDict(), version
 
 
