@@ -170,6 +170,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return _report_gates(outcomes, settings)
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    from interaction_lake.engine import get_spark
+    from jobs.privacy.erase import ErasureError, erase_customer
+
+    settings = _settings(args)
+    if not settings.lake_root.is_dir():
+        raise UsageError(f"lake directory {settings.lake_root} does not exist (pass --lake)")
+    try:
+        report = erase_customer(get_spark(settings), settings, args.customer_ref, args.request_id, args.run_id or default_run_id(),
+                                args.retain_hours)
+    except ErasureError as error:
+        raise UsageError(str(error)) from None
+    print(f"erasure {report.request_id}: customer {report.customer_key[:12]}... removed from {len(report.rows_removed)} table(s)")
+    for table, count in sorted(report.rows_removed.items()):
+        print(f"  {table:40} {count:>6} row(s), old versions vacuumed")
+    if report.landing_files:
+        print(f"  {len(report.landing_files)} landing file(s) outside the lake still hold the customer's lines (landing-zone retention applies):")
+        for path in report.landing_files:
+            print(f"    {path}")
+    print("recorded in _system/erasures")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from interaction_lake.summary import print_summary
 
@@ -261,6 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
     paths(d)
     sample(d)
     d.set_defaults(func=cmd_demo)
+    er = sub.add_parser("erase", help="erase one customer from bronze, quarantine, silver and gold, old versions included (right to be forgotten)")
+    er.add_argument("--customer-ref", required=True, help="the customer's reference as the source systems send it")
+    er.add_argument("--request-id", required=True, help="the erasure request's id, recorded in _system/erasures")
+    er.add_argument("--retain-hours", type=float, help="VACUUM retention for the tables touched (default $INTERACTION_LAKE_ERASURE_RETAIN_HOURS or 0)")
+    er.add_argument("--run-id")
+    paths(er)
+    er.set_defaults(func=cmd_erase)
     from interaction_lake.cli_audit import add_parser as add_audit
 
     add_audit(sub)

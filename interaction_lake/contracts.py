@@ -215,12 +215,14 @@ def validate(source: str, record: Any) -> Rejection | None:
         return Rejection(NOT_AN_OBJECT, f"expected a JSON object, got {type(record).__name__}")
     versions = contracts(source)
     version = record.get("schema_version")
-    if isinstance(version, int) and not isinstance(version, bool) and version not in versions:
+    declared = isinstance(version, int) and not isinstance(version, bool)  # JSON true/false are bools, not versions
+    if declared and version not in versions:
         return Rejection(
             UNSUPPORTED_SCHEMA_VERSION,
             f"schema_version {version} is not one of {sorted(versions)} for source {source!r}",
         )
-    contract = versions.get(version) if isinstance(version, int) else latest(source)
+    # Not an integer (found by fuzzing: `false` looked up version 0 and crashed): the latest contract refuses its type.
+    contract = versions[version] if declared else latest(source)
     event_type = record.get("event_type")
     if isinstance(event_type, str) and event_type and event_type not in contract.event_types:
         return Rejection(UNKNOWN_EVENT_TYPE, f"event_type {event_type!r} is not in the {source} v{contract.version} contract")

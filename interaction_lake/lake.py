@@ -75,6 +75,17 @@ def table_id(path: Path) -> str:
     return DeltaTable(str(path)).metadata().id
 
 
+def version_readable(path: Path, version: int) -> bool:
+    """Whether every data file of that version is still on disk (VACUUM, e.g. after an erasure, removes old ones)."""
+    from deltalake import DeltaTable
+
+    try:
+        uris = DeltaTable(str(path), version=version).file_uris()
+    except Exception:  # the version's log entries are gone too
+        return False
+    return all(Path(uri.removeprefix("file://")).exists() for uri in uris)
+
+
 def read_version(spark: SparkSession, path: Path, version: int) -> DataFrame:
     return spark.read.format("delta").option("versionAsOf", version).load(str(path))
 

@@ -143,7 +143,7 @@ def coerce_csv_row(row: dict[str, str | None], properties: dict[str, dict[str, A
 
 def _convert(cell: str, kind: str) -> Any:
     if kind == "integer" and _INT.fullmatch(cell.strip()):
-        return int(cell)
+        return int(cell.strip())  # str.strip() drops more than int() tolerates (e.g. "\x1f", found by fuzzing)
     if kind == "number":
         try:
             return float(cell)

@@ -25,6 +25,15 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 
+# Property tests run a fixed, derandomised set of examples by default, so CI is repeatable;
+# HYPOTHESIS_PROFILE=explore draws new random examples on every run, to hunt for bugs.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("default", derandomize=True)
+_hypothesis_settings.register_profile("explore", derandomize=False)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         layer = Path(item.fspath).relative_to(TESTS).parts[0]

@@ -20,7 +20,7 @@ from interaction_lake import lake
 from interaction_lake.marts_config import MartsConfig
 from jobs.gold.build import FACT, SNAPSHOT_MARTS, compute_marts, mart_table
 from jobs.gold.measures import months_between_inclusive
-from jobs.silver.build import read_fact
+from jobs.silver.build import fact_table, read_fact
 
 
 class AsOfError(ValueError):
@@ -60,8 +60,16 @@ def commit_at(path: Path, version: int | None = None, timestamp: dt.datetime | N
 
 def read_as_of(spark: SparkSession, lake_root: Path, mart: str, version: int | None = None,
                timestamp: dt.datetime | None = None) -> tuple[DataFrame, Commit]:
-    commit = commit_at(mart_table(lake_root, mart), version, timestamp)
-    return lake.read_version(spark, mart_table(lake_root, mart), commit.version), commit
+    path = mart_table(lake_root, mart)
+    commit = commit_at(path, version, timestamp)
+    _readable(path, commit.version)
+    return lake.read_version(spark, path, commit.version), commit
+
+
+def _readable(path: Path, version: int) -> None:
+    if not lake.version_readable(path, version):
+        raise AsOfError(f"{Path(path).parent.name}/{Path(path).name} version {version} was vacuumed (a VACUUM or a customer "
+                        "erasure removed its data files); it can no longer be read")
 
 
 def rebuild(spark: SparkSession, lake_root: Path, mart: str, commit: Commit, config: MartsConfig | None = None) -> DataFrame:
@@ -71,6 +79,8 @@ def rebuild(spark: SparkSession, lake_root: Path, mart: str, commit: Commit, con
         raise AsOfError(f"version {commit.version} of {mart} was not written by a gold build; nothing to rebuild from")
     config = config or MartsConfig.load()
     versions = json.loads(meta["silver_versions"])
+    for name, v in versions.items():
+        _readable(fact_table(lake_root, FACT[name]), v)
     facts = {name: read_fact(spark, lake_root, fact, versions.get(name)) for name, fact in FACT.items()}
     months = months_between_inclusive(dt.date.fromisoformat(meta["first_month"]), dt.date.fromisoformat(meta["last_month"]))
     return compute_marts(spark, facts, months, dt.date.fromisoformat(meta["as_of"]), config)[mart]

@@ -32,7 +32,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import contracts, lake, ledger, lineage
+from interaction_lake import contracts, lake, ledger, lineage, locks
 from interaction_lake.config import Settings
 from interaction_lake.contracts import parse_timestamp
 from interaction_lake.landing_files import Line, ParsedFile, checksum, discover, parse_file
@@ -128,8 +128,9 @@ def land_source(spark: SparkSession, settings: Settings, source: str, run_id: st
     """Land the source's new landing files into bronze, exactly once (an OpenLineage job run ``bronze.land.<source>``)."""
     contracts.contracts(source)  # fail fast, before touching anything, on an unknown source
     root = settings.lake_root
-    with lineage.job_run(root, f"bronze.land.{source}", inputs=[settings.landing_root / source],
-                         outputs=[lake.bronze_table(root, source), lake.landing_quarantine_table(root), lake.landing_ledger_table(root)]):
+    with locks.exclusive(root, f"land_{source}"), lineage.job_run(
+            root, f"bronze.land.{source}", inputs=[settings.landing_root / source],
+            outputs=[lake.bronze_table(root, source), lake.landing_quarantine_table(root), lake.landing_ledger_table(root)]):
         return _land_source(spark, settings, source, run_id)
 
 

@@ -35,9 +35,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import lake, lineage
+from interaction_lake import lake, lineage, locks
 from interaction_lake.marts_config import MartsConfig
-from interaction_lake.quality.gate import GateBlocked, GateFailed, GateOutcome, render_data_docs, validate
+from interaction_lake.quality.gate import GateBlocked, GateFailed, GateOutcome, render_data_docs, results_table, validate
 from jobs.gold import am_effectiveness, at_risk, customer_value, satisfaction, service_quality
 from jobs.gold.customers import interactions, monthly_balances, months_frame
 from jobs.gold.measures import add_months, exact_sum, months_between_inclusive
@@ -100,9 +100,7 @@ def build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig |
                gate: bool = True) -> GoldReport:
     """Build the marts (the OpenLineage job run ``gold.build``: silver facts in, marts out)."""
     root = settings.lake_root
-    from interaction_lake.quality.gate import results_table
-
-    with lineage.job_run(root, JOB, inputs=[fact_table(root, fact) for fact in FACT.values()],
+    with locks.exclusive(root, "gold"), lineage.job_run(root, JOB, inputs=[fact_table(root, fact) for fact in FACT.values()],
                          outputs=[*(mart_table(root, name) for name in MARTS), progress_table(root), results_table(root)]):
         return _build_gold(spark, settings, run_id, config, full, gate)
 
@@ -231,6 +229,8 @@ def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int
         changed = True
         path = fact_table(root, FACT[name])
         if name == "customer_dim":
+            if not lake.version_readable(path, before):  # vacuumed (an erasure): compare against nothing, rebuild all
+                return None
             new, old = lake.read_version(spark, path, version), lake.read_version(spark, path, before)
             diff = new.exceptAll(old).unionByName(old.exceptAll(new)).agg(F.min("valid_from")).collect()[0][0]
             dates = [diff] if diff else []

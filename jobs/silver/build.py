@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import lake, ledger, lineage
+from interaction_lake import lake, ledger, lineage, locks
 from interaction_lake.config import Settings
 from interaction_lake.generator import SOURCES
 from interaction_lake.privacy import secret_for
@@ -108,7 +108,8 @@ def _build_source(spark: SparkSession, settings: Settings, source: str, run_id: 
     """One source's silver build, as the OpenLineage job run ``silver.build.<source>``."""
     root = settings.lake_root
     outputs = [silver_events_table(root, source), *(fact_table(root, f) for f in FACTS if f.source == source), progress_table(root)]
-    with lineage.job_run(root, f"silver.build.{source}", inputs=[lake.bronze_table(root, source)], outputs=outputs):
+    with locks.exclusive(root, f"silver_{source}"), lineage.job_run(root, f"silver.build.{source}",
+                                                                     inputs=[lake.bronze_table(root, source)], outputs=outputs):
         return _build_one(spark, settings, source, run_id, secret)
 
 

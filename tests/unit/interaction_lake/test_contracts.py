@@ -120,3 +120,10 @@ def test_contract_files_are_valid_json_schema():
 def test_unknown_source_is_a_contract_error():
     with pytest.raises(contracts.ContractError):
         contracts.contracts("telex")
+
+
+def test_a_boolean_schema_version_is_a_wrong_type_not_a_crash():
+    """Found by fuzzing: JSON false is a Python bool (an int), and looked up a version 0 that does not exist."""
+    for flag in (False, True):
+        rejection = contracts.validate("counter", {**GOOD, "schema_version": flag})
+        assert rejection is not None and rejection.reason == contracts.WRONG_TYPE

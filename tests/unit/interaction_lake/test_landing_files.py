@@ -79,3 +79,8 @@ def test_discover_skips_in_progress_and_foreign_files(tmp_path: Path):
         (tmp_path / name).write_text("")
     assert [p.relative_to(tmp_path).as_posix() for p in discover(tmp_path)] == ["a.jsonl", "b.csv", "sub/g.ndjson"]
     assert discover(tmp_path / "missing") == []
+
+
+def test_a_csv_integer_with_control_whitespace_is_read_not_a_crash():
+    """Found by fuzzing: '0\\x1f' passed the integer pattern after strip() but int() refused it unstripped."""
+    assert coerce_csv_row({"schema_version": "1\x1f"}, {"schema_version": {"type": "integer"}}) == {"schema_version": 1}

@@ -155,3 +155,19 @@ def test_unreadable_file_is_quarantined_whole(spark, settings):
     assert report.quarantine_reasons == Counter({"unreadable_file": 1})
     [row] = rows(lake.landing_quarantine_table(settings.lake_root))
     assert row["_line_number"] is None and "NUL" in row["detail"]
+
+
+def test_two_landing_runs_at_once_on_one_source_land_each_file_once(spark, settings, small_bank):
+    env = {**os.environ, "INTERACTION_LAKE_LAKE_ROOT": str(settings.lake_root), "INTERACTION_LAKE_LANDING_ROOT": str(settings.landing_root)}
+    command = [sys.executable, "-m", "interaction_lake", "land", "--source", "callcentre", "--no-gate", "--json"]
+    runs = [subprocess.Popen([*command, "--run-id", f"concurrent-{i}"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for i in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
+
+    refused = sum(fault_summary(small_bank)["callcentre"].values())
+    bronze = rows(lake.bronze_table(settings.lake_root, "callcentre"), ["_file_checksum", "_line_number", "_batch_id"])
+    assert len(bronze) == len({(r["_file_checksum"], r["_line_number"]) for r in bronze}) == small_bank.sources["callcentre"].lines - refused
+    assert len({r["_batch_id"] for r in bronze}) == 1
+    quarantine = rows(lake.landing_quarantine_table(settings.lake_root), ["_file_checksum", "_line_number"])
+    assert len(quarantine) == refused

@@ -1,0 +1,1 @@
+"""Data-protection jobs: customer erasure (right to be forgotten)."""

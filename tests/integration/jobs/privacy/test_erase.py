@@ -1,0 +1,95 @@
+"""Customer erasure on real Delta tables: the customer is gone from every table and from every data file on disk
+(old versions included), everyone else is untouched, the erasure is recorded without the reference, the pipeline goes on."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+
+from interaction_lake import lake
+from interaction_lake.cli import main
+from interaction_lake.generator import SOURCES
+from interaction_lake.privacy import pseudonym_py, secret_for
+from jobs.bronze.land import land_source
+from jobs.gold.build import build_gold
+from jobs.privacy.erase import erasures_table
+from jobs.silver.build import build_silver
+
+
+def tables(root: Path) -> list[Path]:
+    return sorted(p.parent for p in root.glob("*/*/_delta_log") if p.parent.name != "erasures")
+
+
+def files_mentioning(root: Path, needles: tuple[str, ...]) -> list[str]:
+    """Every Parquet file on disk (current or old versions) with a string cell containing a needle; the erasure
+    record itself keeps the pseudonym (by design: it is how a later audit finds the request) and is skipped."""
+    found = []
+    for path in root.glob("**/*.parquet"):
+        if erasures_table(root) in path.parents:
+            continue
+        table = pq.read_table(path)
+        for column in table.column_names:
+            if str(table.schema.field(column).type) in ("string", "large_string"):
+                values = table.column(column)
+                if any(pc.any(pc.match_substring(values, n)).as_py() for n in needles):
+                    found.append(f"{path}:{column}")
+    return found
+
+
+def row_counts(root: Path) -> dict[str, int]:
+    return {str(t.relative_to(root)): DeltaTable(str(t)).to_pyarrow_table().num_rows for t in tables(root)}
+
+
+def test_erasure_removes_the_customer_everywhere_and_only_them(spark, settings, small_bank, capsys):
+    for source in SOURCES:
+        land_source(spark, settings, source, "r1")
+    build_silver(spark, settings, "r1")
+    build_gold(spark, settings, "r1", gate=False)
+    root = settings.lake_root
+    refs = DeltaTable(str(lake.bronze_table(root, "counter"))).to_pyarrow_table(columns=["customer_ref"]).column(0).to_pylist()
+    reference = max((r for r in set(refs) if r), key=lambda r: (refs.count(r), r))
+    key = pseudonym_py(reference, secret_for(root))
+    token = re.compile(rf"(^|[^A-Za-z0-9_-]){re.escape(reference)}([^A-Za-z0-9_-]|$)")
+    assert files_mentioning(root, (key,)) and files_mentioning(root, (reference,))  # the customer is there to erase
+    before = row_counts(root)
+
+    code = main(["erase", "--customer-ref", reference, "--request-id", "REQ-1", "--lake", str(root), "--landing", str(settings.landing_root),
+                 "--run-id", "erase-1"])
+    out = capsys.readouterr().out
+    assert code == 0 and "recorded in _system/erasures" in out
+
+    assert files_mentioning(root, (key,)) == []  # no data file of any version holds the pseudonym
+    leftovers = [f for f in files_mentioning(root, (reference,))
+                 if any(token.search(str(v)) for v in pq.read_table(f.split(":")[0]).column(f.split(":")[1]).to_pylist() if v)]
+    assert leftovers == []  # nor the reference as a whole token
+
+    [record] = DeltaTable(str(erasures_table(root))).to_pyarrow_table().to_pylist()
+    assert record["request_id"] == "REQ-1" and record["customer_key"] == key and reference not in str(record)
+    removed = json.loads(record["rows_removed"])
+    assert removed.get("bronze/counter_events") == refs.count(reference)
+    assert {"silver/customer_dim", "gold/customer_value"} <= set(removed)
+    after = row_counts(root)
+    assert {t: before[t] - after[t] for t in before if before[t] != after[t]} == removed  # everyone else untouched
+    assert record["landing_files_with_customer"] != "[]"  # the landing zone is outside the lake: named, not changed
+
+    assert main(["audit", "as-of", "customer_value", "--version", "0", "--lake", str(root)]) == 2  # time travel cannot bring them back
+    assert "was vacuumed" in capsys.readouterr().err
+
+    assert main(["erase", "--customer-ref", reference, "--request-id", "REQ-1", "--lake", str(root)]) == 0
+    assert "removed from 0 table(s)" in capsys.readouterr().out  # idempotent, and recorded again
+
+    build_silver(spark, settings, "r2")
+    build_gold(spark, settings, "r2", gate=False)  # the pipeline goes on: the months silver lost rows in are rebuilt without them
+    values = DeltaTable(str(lake.table_path(root, "gold", "customer_value"))).to_pyarrow_table(columns=["customer_key"]).column(0).to_pylist()
+    assert values and key not in values
+
+
+def test_an_empty_reference_is_refused_in_one_line(settings, capsys):
+    settings.lake_root.mkdir(parents=True)
+    assert main(["erase", "--customer-ref", " ", "--request-id", "REQ-2", "--lake", str(settings.lake_root)]) == 2
+    assert "customer reference is required" in capsys.readouterr().err
