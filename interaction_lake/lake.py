@@ -61,6 +61,33 @@ def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tu
     writer.save(str(path))
 
 
+def add_new_columns(spark: SparkSession, df: DataFrame, path: Path, metadata: dict[str, str]) -> list[str]:
+    """Give the table any column of ``df`` it lacks (nullable; old rows read null), before a SQL MERGE.
+
+    ``MERGE ... INSERT *`` keeps only the target's columns, so a field a new contract version adds would be
+    dropped silently. Delta SQL ``ALTER TABLE ... ADD COLUMNS`` adds them on Apache Spark; the embedded engine
+    (Sail 0.7) has no ALTER TABLE and ignores ``mergeSchema`` on appends to these tables, so there delta-rs
+    commits the same schema change. The commit is recorded in ``_system/commit_log``.
+    """
+    from deltalake import DeltaTable
+
+    existing = {f.name for f in DeltaTable(str(path)).schema().fields}
+    new = [f for f in df.schema.fields if f.name not in existing]
+    if not new:
+        return []
+    try:
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ("
+                  + ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new) + ")").collect()
+    except Exception as error:  # the engine's SQL has no ALTER TABLE for Delta paths
+        if "ALTER TABLE" not in str(error):
+            raise
+        from deltalake.schema import Field
+
+        DeltaTable(str(path)).alter.add_columns([Field.from_json(json.dumps({**f.jsonValue(), "nullable": True})) for f in new])
+    _record_commit(spark, path, {**metadata, "step": "schema", "added_columns": ",".join(f.name for f in new)})
+    return [f.name for f in new]
+
+
 def version(path: Path) -> int:
     """The table's latest version (read from the Delta log by delta-rs, no engine needed)."""
     from deltalake import DeltaTable
@@ -142,9 +169,14 @@ def sql_write(spark: SparkSession, statement: str, path: Path, metadata: dict[st
         spark.sql(statement)
     finally:
         spark.conf.unset(USER_METADATA_CONF)
+    _record_commit(spark, path, metadata)
+
+
+def _record_commit(spark: SparkSession, path: Path, metadata: dict[str, str]) -> None:
+    """Append who made the table's latest commit to ``_system/commit_log``."""
     root = lake_root_of(path)
     row = (str(Path(path).relative_to(root)), version(path), metadata.get("job"), metadata.get("run_id"),
-           metadata.get("task"), text, dt.datetime.now(dt.timezone.utc))
+           metadata.get("task"), json.dumps(metadata, sort_keys=True), dt.datetime.now(dt.timezone.utc))
     append(spark.createDataFrame([row], COMMIT_LOG_SCHEMA), commit_log_table(root), metadata)
 
 

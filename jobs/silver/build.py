@@ -189,6 +189,7 @@ def insert_new(spark: SparkSession, rows: DataFrame, path: Path, keys: tuple[str
     if not lake.exists(path):
         _write_new(rows, path, metadata, partition)
         return
+    lake.add_new_columns(spark, rows, path, metadata)
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     if partition and prune_to:
         dates = ", ".join(f"DATE'{d.isoformat()}'" for d in prune_to)
@@ -201,6 +202,7 @@ def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched
     if not lake.exists(path):
         _write_new(rows, path, metadata, fact.partition)
         return
+    lake.add_new_columns(spark, rows, path, metadata)
     columns = rows.columns
     source = rows.withColumn("_retire", F.lit(False))
     if fact.versioned:
