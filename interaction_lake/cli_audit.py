@@ -82,6 +82,7 @@ def cmd_as_of(args: argparse.Namespace) -> int:
     except AsOfError as error:
         raise UsageError(str(error)) from None
     meta = commit.metadata
+    stored = frame  # the whole version, before --where narrows what is printed
     print(f"gold/{args.mart} version {commit.version}, committed {commit.timestamp.isoformat()} ({commit.operation}) "
           f"by {meta.get('job', '?')} run {meta.get('run_id', '?')}" + (f" task {meta['task']}" if meta.get("task") else ""))
     if meta.get("silver_versions"):
@@ -104,8 +105,7 @@ def cmd_as_of(args: argparse.Namespace) -> int:
             raise UsageError(str(error)) from None
         if meta.get("config") and meta["config"] != config.fingerprint():
             print(f"  note: the metric configuration changed since (was {meta['config']}, now {config.fingerprint()})")
-        stored_only, rebuilt_only = differences(written_by(read_as_of(spark, settings.lake_root, args.mart, commit.version)[0],
-                                                           args.mart, commit), rebuilt)
+        stored_only, rebuilt_only = differences(written_by(stored, args.mart, commit), rebuilt)
         same = stored_only == rebuilt_only == 0
         print(f"  rebuild from silver at those versions: {'identical' if same else 'DIFFERS'} "
               f"({stored_only} row(s) only in the mart, {rebuilt_only} only in the rebuild)")

@@ -129,7 +129,7 @@ def _checkpoint(context, lake_root: Path, suite_file):
 
     key = (str(lake_root), json.dumps(suite_file.spec, sort_keys=True))
     if key not in _CHECKPOINTS:
-        # Not add_or_update_spark: that would replace the source and drop the other suites' assets.
+        # The datasource is registered once per process in _context(); replacing it here would drop the other suites' assets.
         source = context.data_sources.all()[DATASOURCE]
         asset = next((a for a in source.assets if a.name == suite_file.name), None) or source.add_dataframe_asset(name=suite_file.name)
         batch = (next((b for b in asset.batch_definitions if b.name == "new_output"), None)

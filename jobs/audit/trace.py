@@ -22,6 +22,8 @@ never read here.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -31,15 +33,10 @@ from pyspark.sql import functions as F
 
 from interaction_lake import lake
 from interaction_lake.marts_config import MartsConfig
-from jobs.gold.build import mart_table
+from jobs.gold.build import ACTIVITY_FACTS, FACT, FACT_DATE, mart_table
 from jobs.gold.measures import add_months
 from jobs.silver.build import composite_key, fact_table, silver_events_table
-from jobs.silver.lifecycles import FACTS
 
-FACT = {fact.name: fact for fact in FACTS}
-FACT_DATE = {"counter_visit": "visit_date", "call": "call_date", "survey_response": "survey_date", "complaint": "opened_date",
-             "am_contact": "contact_date", "product_holding": "month"}
-CUSTOMER_ACTIVITY = ("counter_visit", "call", "survey_response", "complaint", "am_contact")
 BRONZE_LINEAGE = ("event_id", "event_type", "occurred_at", "_source_file", "_line_number", "_file_checksum", "_batch_id",
                   "_run_id", "_ingested_at")
 
@@ -58,7 +55,7 @@ def _month_range(month: dt.date) -> tuple[dt.date, dt.date]:
 
 def _customer_facts(customer: str, first: dt.date, last: dt.date) -> dict[str, Column]:
     who = F.col("customer_key") == F.lit(customer)
-    return {name: who & _between(FACT_DATE[name], first, last) for name in CUSTOMER_ACTIVITY}
+    return {name: who & _between(FACT_DATE[name], first, last) for name in ACTIVITY_FACTS}
 
 
 def _customer_value(row: dict, config: MartsConfig) -> dict[str, Column]:
@@ -138,7 +135,7 @@ def mart_row(spark: SparkSession, lake_root: Path, mart: str, key: dict[str, str
     version = lake.version(path) if version is None else version
     table = lake.read_version(spark, path, version)
     where = [F.col(k).cast("string") == F.lit(v) for k, v in key.items()]
-    rows = table.where(_all(where)).limit(2).collect()
+    rows = table.where(functools.reduce(operator.and_, where)).limit(2).collect()
     if not rows:
         examples = ["  ".join(f"--key {k}={r[k]}" for k in lineage.key) for r in table.select(*lineage.key).limit(3).collect()]
         raise TraceError(f"no {mart} row with {_fmt(key)} at version {version}"
@@ -196,13 +193,6 @@ def _files(spark: SparkSession, lake_root: Path, bronze: list[dict]) -> list[dic
     return [{"file_path": p, "file_checksum": c, **{k: (by_file.get((p, c)) or {}).get(k) for k in ("source", "batch_id", "run_id", "ingested_at")},
              "records": sum(1 for b in bronze if (b["_source_file"], b["_file_checksum"]) == (p, c))}
             for p, c in sorted(wanted)]
-
-
-def _all(conditions: list[Column]) -> Column:
-    out = conditions[0]
-    for c in conditions[1:]:
-        out = out & c
-    return out
 
 
 def _sorted(rows, columns) -> list[dict]:

@@ -24,12 +24,14 @@ min/max value until Delta's log retention (``delta.logRetentionDuration``, 30 da
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -96,7 +98,7 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
     retain = float(os.environ.get(RETAIN_ENV, 0)) if retain_hours is None else retain_hours
     meta = lake.commit_metadata(JOB, run_id, request_id=request_id)
     # Hold every writer's lock: no run may append the customer's rows back between DELETE and VACUUM.
-    with locks.exclusive(root, "gold"), _all_locks(root):
+    with _every_lock(root):
         for path, predicate in _targets(root, reference, key):
             if not lake.exists(path):
                 continue
@@ -114,19 +116,13 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
     return report
 
 
-class _all_locks:
-    """Every landing and silver lock of the lake, taken in a fixed order (no deadlock with single-lock runs)."""
-
-    def __init__(self, root: Path):
-        self._stack = [locks.exclusive(root, f"land_{s}") for s in SOURCES] + [locks.exclusive(root, f"silver_{s}") for s in SOURCES]
-
-    def __enter__(self):
-        for lock in self._stack:
-            lock.__enter__()
-
-    def __exit__(self, *exc):
-        for lock in reversed(self._stack):
-            lock.__exit__(*exc)
+@contextlib.contextmanager
+def _every_lock(root: Path) -> Iterator[None]:
+    """The gold, landing and silver locks of the lake, in a fixed order (no deadlock with single-lock runs)."""
+    with contextlib.ExitStack() as stack:
+        for name in ["gold", *(f"land_{s}" for s in SOURCES), *(f"silver_{s}" for s in SOURCES)]:
+            stack.enter_context(locks.exclusive(root, name))
+        yield
 
 
 def vacuum(spark: SparkSession, settings: Settings, path: Path, retain_hours: float) -> None:
