@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo airflow-demo test test-unit lint bench bench-engine compose-config clean
+.PHONY: install browser demo report airflow-demo test test-unit lint bench bench-engine compose-config clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,17 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)  ## create .venv with the locked dependency set
 
-demo: install  ## generate a sample bank, land it into bronze (twice), print what landed and where
+# Debian's chromium, for the report's browser test (Playwright drives it; its own browser download is never used).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:  ## install Debian's chromium if it is missing (apt)
+	@command -v chromium > /dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium > /dev/null)
+	@chromium --version 2> /dev/null
+
+demo: install  ## generate a sample bank, land it (twice), build silver and the marts, summarise, write report.html
 	$(BIN)/interaction-lake demo
+
+report: install  ## write report.html from the marts in ./lake
+	$(BIN)/interaction-lake report
 
 AIRFLOW_DEMO_HOME ?= $(CURDIR)/.airflow
 AIRFLOW_ENV = AIRFLOW_HOME=$(AIRFLOW_DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False
@@ -30,14 +39,15 @@ airflow-demo: install  ## the same chain through Airflow: every landing DAG, sil
 compose-config: install  ## validate docker/compose.yaml with the real Docker Compose (no engine needed)
 	INTERACTION_LAKE_PSEUDONYM_SECRET=$${INTERACTION_LAKE_PSEUDONYM_SECRET:-check-only} $(BIN)/docker-compose -f docker/compose.yaml config --quiet && echo "docker/compose.yaml is valid"
 
-test: install  ## the whole test suite (unit + integration), as CI runs it
+test: install browser  ## the whole test suite (unit + integration), as CI runs it
 	$(BIN)/pytest
 
 test-unit: install
 	$(BIN)/pytest -m unit
 
-bench: install  ## one day at a time through bronze -> silver -> gold with gates: stage and gate times (bench/results/pipeline.json)
-	$(BIN)/python bench/pipeline.py --customers $(or $(CUSTOMERS),20000) --days $(or $(DAYS),5)
+EVENTS ?= 1000000
+bench: install  ## EVENTS (1M) over DAYS (30), day by day through every stage and gate; vs classic Spark (bench/results/pipeline-<EVENTS>.json)
+	$(BIN)/interaction-lake bench --events $(EVENTS) --days $(or $(DAYS),30) --compare-classic --out bench/results/pipeline-$(EVENTS).json
 
 bench-engine: install  ## measure the embedded engine vs classic local Spark (docs/adr/0001-engine.md)
 	$(BIN)/python bench/engine_probe.py

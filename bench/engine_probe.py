@@ -6,6 +6,10 @@ Prints a table and writes bench/results/engine_probe.json. Candidates:
     else its attempt to resolve Delta from Maven is recorded (it fails where Maven is unreachable),
     and its plain Parquet write is timed for a like-for-like throughput figure.
 Run: make bench-engine  (ROWS=500000 to change the size)
+
+With LANDING_DIR set (bench/pipeline.py --compare-classic does this), each engine instead copies the same
+landing files, line by line, into a table: embedded into Delta, classic into Parquet (and Delta when its
+jars are configured). That is raw copy throughput, without landing's parsing, validation and lineage.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from pathlib import Path
 
 ROWS = int(os.environ.get("ROWS", "500000"))
+LANDING_DIR = os.environ.get("LANDING_DIR")
 OUT = Path(__file__).parent / "results" / "engine_probe.json"
 
 
@@ -30,6 +35,20 @@ def rows(n: int):
 
 
 SCHEMA = "event_id string, event_type string, schema_version long, occurred_at timestamp, source_system string, customer_ref string, raw_line string"
+
+
+def copy_landing(spark, fmt: str) -> dict:
+    files = sorted(str(f) for f in Path(LANDING_DIR).rglob("*") if f.is_file() and f.stat().st_size)
+    path = tempfile.mkdtemp(prefix=f"copy-{fmt}-")
+    t = time.perf_counter()
+    spark.read.text(files).write.format(fmt).mode("append").save(path)
+    write = time.perf_counter() - t
+    n = spark.read.format(fmt).load(path).count()
+    return {"files": len(files), "lines": n, "write_s": round(write, 2), "lines_per_s": int(n / write)}
+
+
+def measure(spark, fmt: str) -> dict:
+    return copy_landing(spark, fmt) if LANDING_DIR else probe(spark, fmt, rows(ROWS))
 
 
 def probe(spark, fmt: str, data) -> dict:
@@ -57,7 +76,7 @@ def embedded() -> dict:
 
     spark = get_spark(Settings())
     spark.range(1).count()
-    result = {"startup_s": round(time.perf_counter() - t, 2), **probe(spark, "delta", rows(ROWS))}
+    result = {"startup_s": round(time.perf_counter() - t, 2), **measure(spark, "delta")}
     stop_spark()
     return result
 
@@ -85,9 +104,9 @@ def classic() -> dict:
     spark = builder.getOrCreate()
     spark.range(1).count()
     result["startup_s"] = round(time.perf_counter() - t, 2)
-    result["parquet"] = probe(spark, "parquet", rows(ROWS))
+    result["parquet"] = measure(spark, "parquet")
     if delta_ready:
-        result["delta"] = probe(spark, "delta", rows(ROWS))
+        result["delta"] = measure(spark, "delta")
     spark.stop()
     return result
 

@@ -14,13 +14,20 @@ import sys
 import uuid
 from pathlib import Path
 
-from interaction_lake import lake
+from interaction_lake import lake, progress
 from interaction_lake.config import ConfigError, Settings
 from interaction_lake.generator import SOURCES
 
 
 class UsageError(Exception):
     """A mistake in how the command was called; reported in one line, no traceback."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (and exit 2), like every other user error here."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def _date(text: str) -> dt.date:
@@ -43,7 +50,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from interaction_lake.generator import generate
 
     try:
-        manifest = generate(args.out, customers=args.customers, days=args.days, seed=args.seed, start=args.start, fault_rate=args.fault_rate)
+        with progress.working(f"generating {args.customers} customers x {args.days} days"):
+            manifest = generate(args.out, customers=args.customers, days=args.days, seed=args.seed, start=args.start,
+                                fault_rate=args.fault_rate)
     except ValueError as error:
         raise UsageError(str(error)) from None
     total = sum(s.lines for s in manifest.sources.values())
@@ -64,7 +73,7 @@ def cmd_land(args: argparse.Namespace) -> int:
         raise UsageError(f"landing directory {settings.landing_root} does not exist (run 'interaction-lake generate' or pass --landing)")
     spark = get_spark(settings)
     run_id = args.run_id or default_run_id()
-    reports = [land_source(spark, settings, source, run_id) for source in (args.source or SOURCES)]
+    reports = [land_source(spark, settings, source, run_id) for source in progress.steps("landing", args.source or SOURCES)]
     if args.json:
         print(json.dumps([r.as_dict() for r in reports], indent=2))
     else:
@@ -77,8 +86,8 @@ def cmd_land(args: argparse.Namespace) -> int:
         return 0
     from jobs.bronze.gate import gate_bronze
 
-    return _report_gates([o for source in (args.source or SOURCES) for o in gate_bronze(spark, settings, source, run_id)], settings,
-                         quiet=args.json)
+    return _report_gates([o for source in progress.steps("bronze gates", args.source or SOURCES)
+                          for o in gate_bronze(spark, settings, source, run_id)], settings, quiet=args.json)
 
 
 def _report_gates(outcomes, settings: Settings, quiet: bool = False) -> int:
@@ -106,7 +115,8 @@ def cmd_silver(args: argparse.Namespace) -> int:
         raise UsageError(f"nothing landed under {settings.lake_root} yet (run 'interaction-lake land' first, or pass --lake)")
     run_id = args.run_id or default_run_id()
     spark = get_spark(settings)
-    reports = build_silver(spark, settings, run_id, tuple(args.source or SOURCES), full=args.full)
+    reports = build_silver(spark, settings, run_id, tuple(args.source or SOURCES), full=args.full,
+                           track=lambda sources: progress.steps("building silver", sources))
     print(f"run {run_id}{' (full replay of bronze)' if args.full else ''}")
     print(f"  {'source':16} {'batches':>7} {'events':>8} {'new':>8} {'dupes':>6}  facts (keys recomputed)")
     for r in reports:
@@ -117,7 +127,9 @@ def cmd_silver(args: argparse.Namespace) -> int:
         return 0
     from jobs.silver.gate import gate_silver
 
-    return _report_gates(gate_silver(spark, settings, run_id), settings)
+    with progress.working("silver gates"):
+        outcomes = gate_silver(spark, settings, run_id)
+    return _report_gates(outcomes, settings)
 
 
 def cmd_marts(args: argparse.Namespace) -> int:
@@ -130,7 +142,8 @@ def cmd_marts(args: argparse.Namespace) -> int:
     config = MartsConfig.load(args.config)
     run_id = args.run_id or default_run_id()
     try:
-        report = build_gold(get_spark(settings), settings, run_id, config, full=args.full, gate=not args.no_gate)
+        with progress.working("building the gold marts (and their gate)"):
+            report = build_gold(get_spark(settings), settings, run_id, config, full=args.full, gate=not args.no_gate)
     except NothingToBuild as error:
         raise UsageError(str(error)) from None
     except GateBlocked as error:
@@ -203,6 +216,30 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from interaction_lake.report import build_report
+    from interaction_lake.report.data import NoMarts
+
+    settings = _settings(args)
+    if not settings.lake_root.is_dir():
+        raise UsageError(f"lake directory {settings.lake_root} does not exist (build the marts first, or pass --lake)")
+    try:
+        with progress.working("drawing the report"):
+            out = build_report(settings.lake_root, args.out)
+    except NoMarts as error:
+        raise UsageError(str(error)) from None
+    print(f"wrote {out.absolute()} (one self-contained HTML file: open it in a browser)")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from interaction_lake.benchmark import run
+
+    if args.events is not None and args.events < 1 or args.days < 1:
+        raise UsageError("--events and --days must be at least 1")
+    return run(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not any(settings.landing_root.glob("*/*")):
@@ -223,11 +260,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     print()
     print_headlines(_settings(args))
-    return 0
+    print("\n== the report people look at")
+    return cmd_report(argparse.Namespace(lake=args.lake, landing=args.landing, out=Path(args.report)))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="interaction-lake", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="interaction-lake", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def paths(p: argparse.ArgumentParser) -> None:
@@ -283,7 +321,19 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="generate a sample (if the landing zone is empty), land it twice, build silver and marts, summarise")
     paths(d)
     sample(d)
+    d.add_argument("--report", default="report.html", help="where to write the HTML report (default: ./report.html)")
     d.set_defaults(func=cmd_demo)
+    rp = sub.add_parser("report", help="write the HTML report (value tiers, satisfaction, abandonment, waits, AMs, at risk, data quality)")
+    paths(rp)
+    rp.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file to write (default: ./report.html)")
+    rp.set_defaults(func=cmd_report)
+
+    from interaction_lake.benchmark import add_arguments as bench_arguments
+
+    be = sub.add_parser("bench", help="benchmark N events day by day through bronze, silver and gold with gates; print and write JSON")
+    bench_arguments(be)
+    be.set_defaults(func=cmd_bench)
+
     er = sub.add_parser("erase", help="erase one customer from bronze, quarantine, silver and gold, old versions included (right to be forgotten)")
     er.add_argument("--customer-ref", required=True, help="the customer's reference as the source systems send it")
     er.add_argument("--request-id", required=True, help="the erasure request's id, recorded in _system/erasures")

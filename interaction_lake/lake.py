@@ -7,6 +7,7 @@ Layout under ``Settings.lake_root``::
     _system/landing_ledger      which landing file went into which batch (exactly-once)
     _system/commit_log          who made each SQL (MERGE) commit: table, version, job, run id, task
     _system/lineage/            OpenLineage events when no other transport is configured (interaction_lake.lineage)
+    _system/staging/            large row sets on their way into a table (``staged_rows``), deleted after the write
 
 Every write records who made it in the Delta commit's ``userMetadata`` (job, run id, batch id and,
 under Airflow, ``task`` = ``<dag_id>.<task_id>``), so an auditor can tie a table version to the run
@@ -17,12 +18,16 @@ that wrote it. SQL ``MERGE`` commits set the same metadata through Delta's
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
 
 BRONZE = "bronze"
 QUARANTINE = "quarantine"
@@ -52,6 +57,36 @@ def exists(path: Path) -> bool:
 def read(spark: SparkSession, path: Path) -> DataFrame | None:
     """The table as a DataFrame, or None if nothing was ever written there."""
     return spark.read.format("delta").load(str(path)) if exists(path) else None
+
+
+# Rows up to this many travel inside the query plan. Spark Connect refuses a plan message over 128 MiB
+# (a day's first landing of a large bank is well over that), so larger sets go through a staged file.
+INLINE_ROWS = 20_000
+
+
+@contextlib.contextmanager
+def staged_rows(spark: SparkSession, rows: Sequence[tuple], schema: T.StructType, lake_root: Path) -> Iterator[DataFrame]:
+    """A DataFrame of Python rows, however many: inline when small, else read from a Parquet file staged
+    under ``_system/staging`` and deleted once the caller's write is done. Either way one write stays one
+    Delta commit (atomic), which chunked appends would not be."""
+    if len(rows) <= INLINE_ROWS:
+        yield spark.createDataFrame(list(rows), schema)
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    arrow_schema = to_arrow_schema(schema)
+    columns = list(zip(*rows))
+    table = pa.Table.from_arrays([pa.array(col, type=field.type) for col, field in zip(columns, arrow_schema)], schema=arrow_schema)
+    staging = table_path(lake_root, SYSTEM, "staging")
+    staging.mkdir(parents=True, exist_ok=True)
+    path = staging / f"{uuid.uuid4().hex}.parquet"
+    pq.write_table(table, path)
+    try:
+        yield spark.read.schema(schema).parquet(str(path))
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tuple[str, ...] = ()) -> None:

@@ -2,7 +2,9 @@
 
 Pure functions over bytes: no Spark, no I/O beyond reading the file. Each physical line (JSON
 lines) or data row (CSV) becomes either an accepted record or a rejection with a reason; blank
-lines are counted. A file that cannot be read as text at all is rejected whole.
+lines are counted. A file that cannot be read as text at all is rejected whole, and so is a file
+cut short in transfer (see ``_truncation``): each of its lines is quarantined as ``truncated_file``,
+so the complete file, when it is delivered again, lands every record exactly once.
 """
 
 from __future__ import annotations
@@ -66,9 +68,40 @@ def checksum(data: bytes) -> str:
 def parse_file(source: str, name: str, data: bytes) -> ParsedFile:
     if b"\x00" in data:
         return ParsedFile([Line(None, "", rejection=Rejection(contracts.UNREADABLE_FILE, f"{name} holds NUL bytes: binary or corrupt, not text"))])
-    if name.lower().endswith(CSV_SUFFIXES):
-        return _parse_csv(source, data)
-    return _parse_json_lines(source, data)
+    is_csv = name.lower().endswith(CSV_SUFFIXES)
+    parsed = _parse_csv(source, data) if is_csv else _parse_json_lines(source, data)
+    why = _truncation(parsed, data, is_csv)
+    if why is None:
+        return parsed
+    rejection = Rejection(contracts.TRUNCATED_FILE, f"{name} is cut short: {why}; the whole file is quarantined "
+                                                    "so that its complete re-delivery lands each record once")
+    return ParsedFile([Line(line.line_number, line.raw_line, rejection=rejection) for line in parsed.lines], parsed.blank_lines)
+
+
+def _truncation(parsed: ParsedFile, data: bytes, is_csv: bool) -> str | None:
+    """Why this file looks cut off mid-write, or None.
+
+    The rule: the file does not end with a newline *and* its last line is incomplete -- not valid
+    JSON (JSON lines) or fewer cells than the header (CSV). Either alone is common and harmless (a
+    last line without newline from a spreadsheet export; one bad line in a good file), so either
+    alone quarantines only that line.
+    """
+    if not parsed.lines or data.endswith((b"\n", b"\r")) or not data.strip():
+        return None
+    physical = data.splitlines()
+    last = parsed.lines[-1]
+    if last.line_number != len(physical) or last.rejection is None:
+        return None
+    if not is_csv:
+        return f"no newline after line {last.line_number}, which is not valid JSON" if last.rejection.reason == contracts.MALFORMED_JSON else None
+    try:
+        header = next(csv.reader([physical[0].decode("utf-8")]))
+        cells = next(csv.reader([physical[-1].decode("utf-8")]), [])
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return None
+    if len(physical) > 1 and len(cells) < len(header):
+        return f"no newline after line {last.line_number}, which has {len(cells)} of the header's {len(header)} cells"
+    return None
 
 
 def _decode(raw: bytes) -> tuple[str, Rejection | None]:

@@ -76,9 +76,9 @@ def _at_risk(row: dict, config: MartsConfig) -> dict[str, Column]:
 def _service_quality(row: dict, config: MartsConfig) -> dict[str, Column]:
     first = row["period_start"]
     last = first if row["period"] == "day" else _month_range(first)[1]
-    fact, unit = ("counter_visit", "branch_id") if row["channel"] == "counter" else ("call", "queue_id")
+    fact, unit = ("counter_visit", F.col("branch_id")) if row["channel"] == "counter" else ("call", F.coalesce("queue_id", "abandoned_queue_id"))
     where = _between(FACT_DATE[fact], first, last)
-    return {fact: where if row["unit_id"] == "ALL" else where & (F.col(unit) == F.lit(row["unit_id"]))}
+    return {fact: where if row["unit_id"] == "ALL" else where & (unit == F.lit(row["unit_id"]))}
 
 
 def _am_effectiveness(row: dict, config: MartsConfig) -> dict[str, Column]:

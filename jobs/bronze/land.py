@@ -218,11 +218,13 @@ def _write_batch(spark: SparkSession, settings: Settings, source: str, files: li
     _crash_point("after_pending")
     bronze = lake.bronze_table(settings.lake_root, source)
     if good and not _holds_batch(spark, bronze, batch_id, ingested_at):
-        lake.append(spark.createDataFrame(good, bronze_schema(source)), bronze, {**meta, "step": "bronze"}, PARTITION)
+        with lake.staged_rows(spark, good, bronze_schema(source), settings.lake_root) as df:
+            lake.append(df, bronze, {**meta, "step": "bronze"}, PARTITION)
     _crash_point("after_bronze")
     quarantine = lake.landing_quarantine_table(settings.lake_root)
     if bad and not _holds_batch(spark, quarantine, batch_id, ingested_at):
-        lake.append(spark.createDataFrame(bad, QUARANTINE_SCHEMA), quarantine, {**meta, "step": "quarantine"}, PARTITION)
+        with lake.staged_rows(spark, bad, QUARANTINE_SCHEMA, settings.lake_root) as df:
+            lake.append(df, quarantine, {**meta, "step": "quarantine"}, PARTITION)
     _crash_point("after_quarantine")
     committed = [ledger.Entry(**{**e.__dict__, "status": ledger.COMMITTED, "run_id": run_id, "recorded_at": _now()}) for e in entries]
     ledger.record(spark, settings.lake_root, committed, {**meta, "step": "committed"})

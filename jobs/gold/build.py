@@ -38,7 +38,7 @@ from pyspark.sql import types as T
 from interaction_lake import lake, lineage, locks
 from interaction_lake.marts_config import MartsConfig
 from interaction_lake.quality.gate import GateBlocked, GateFailed, GateOutcome, render_data_docs, results_table, validate
-from jobs.gold import am_effectiveness, at_risk, customer_value, satisfaction, service_quality
+from jobs.gold import am_effectiveness, at_risk, branch_waits, customer_value, satisfaction, service_quality
 from jobs.gold.customers import interactions, monthly_balances, months_frame
 from jobs.gold.measures import add_months, exact_sum, months_between_inclusive
 from jobs.quality.views import gold_mart
@@ -53,7 +53,7 @@ FACT = {fact.name: fact for fact in FACTS}
 FACT_DATE = {"counter_visit": "visit_date", "call": "call_date", "survey_response": "survey_date",
              "complaint": "opened_date", "am_contact": "contact_date", "product_holding": "month"}
 ACTIVITY_FACTS = ("counter_visit", "call", "survey_response", "complaint", "am_contact")
-MONTHLY_MARTS = ("customer_value", "value_tier_migration", "service_quality", "satisfaction", "am_effectiveness")
+MONTHLY_MARTS = ("customer_value", "value_tier_migration", "service_quality", "branch_wait_by_hour", "satisfaction", "am_effectiveness")
 SNAPSHOT_MARTS = ("key_customers_at_risk",)
 MARTS = MONTHLY_MARTS + SNAPSHOT_MARTS
 PROGRESS_SCHEMA = T.StructType([
@@ -174,6 +174,7 @@ def compute_marts(spark: SparkSession, facts: dict[str, DataFrame], months: list
         "customer_value": values,
         "value_tier_migration": customer_value.tier_migration(values),
         "service_quality": service_quality.service_quality(from_first["counter_visit"], calls.where(F.col("call_date") >= F.lit(first)), config),
+        "branch_wait_by_hour": branch_waits.branch_wait_by_hour(from_first["counter_visit"], config),
         "satisfaction": satisfaction.satisfaction(from_first["survey_response"], from_first["complaint"], dim, config),
         "am_effectiveness": am_effectiveness.am_effectiveness(from_first["am_contact"], balances, dim, months),
         "key_customers_at_risk": at_risk.key_customers_at_risk(

@@ -73,15 +73,18 @@ def _counter(visits: DataFrame, config: MartsConfig) -> DataFrame:
 
 
 def _calls(calls: DataFrame, config: MartsConfig) -> DataFrame:
-    queued = F.col("queued_at").isNotNull()
-    answered = queued & F.col("answered_at").isNotNull()
-    abandoned = F.col("abandoned_in") == "queue"
+    # An abandon in a queue counts as offered even when its call_queued event is missing (quarantined at
+    # landing): else queue outcomes could exceed calls offered. It is filed under the queue it was abandoned in.
+    abandoned = F.coalesce(F.col("abandoned_in") == "queue", F.lit(False))  # null-safe: it is negated below
+    queued = F.col("queued_at").isNotNull() | abandoned
+    answered = F.col("queued_at").isNotNull() & F.col("answered_at").isNotNull()
     short = abandoned & (F.col("queue_wait_seconds") < config.short_abandon_seconds)
     outcomes = count_if(answered) + count_if(abandoned) - count_if(short)
     within = answered & (F.col("queue_wait_seconds") <= config.service_level_seconds)
     handled = F.col("ended_at").isNotNull() & F.col("answered_at").isNotNull()
     rows = (
-        _periods(calls, "call_date", "queue_id").groupBy(*GRAIN[:2], "month", "unit_id")
+        _periods(calls.withColumn("_queue", F.coalesce("queue_id", "abandoned_queue_id")), "call_date", "_queue")
+        .groupBy(*GRAIN[:2], "month", "unit_id")
         .agg(
             F.count("*").alias("calls_offered"),
             count_if((F.col("ivr_outcome") == "self_served") & ~queued).alias("ivr_self_served"),

@@ -84,6 +84,19 @@ def gold_mart(name: str, rows: DataFrame, silver: dict[str, DataFrame], publishe
         return (rows.withColumn("_key", joined_key("month", "am_id"))
                 .withColumn("_counts_reconcile", (F.col("contacts_achieved") <= F.col("contacts_logged"))
                             & (F.col("customers_contacted") <= F.col("contacts_achieved"))))
+    if name == "branch_wait_by_hour":
+        # reconciles: the ALL rows of a month count every ticket issued in it that silver holds
+        issued = silver["counter_visit"].where(F.col("issued_at").isNotNull())
+        expected = issued.groupBy(F.trunc("visit_date", "month").alias("_m")).agg(F.count("*").alias("_silver_tickets"))
+        counted = (rows.where(F.col("branch_id") == "ALL").groupBy(F.col("month").alias("_m")).agg(F.sum("tickets").alias("_all_tickets"))
+                   .join(expected, "_m", "left")
+                   .select("_m", (F.col("_all_tickets") == F.coalesce("_silver_tickets", F.lit(0))).alias("_matches_silver")))
+        return (rows.join(counted, F.col("month") == F.col("_m"), "left").drop("_m")
+                .withColumn("_key", joined_key("month", "branch_id", "hour_of_day"))
+                .withColumn("_percentiles_ordered", F.coalesce((F.col("wait_p10_seconds") <= F.col("wait_p25_seconds"))
+                                                               & (F.col("wait_p25_seconds") <= F.col("wait_p50_seconds"))
+                                                               & (F.col("wait_p50_seconds") <= F.col("wait_p75_seconds"))
+                                                               & (F.col("wait_p75_seconds") <= F.col("wait_p90_seconds")), F.lit(True))))
     if name == "key_customers_at_risk":
         return rows
     raise KeyError(name)

@@ -20,6 +20,7 @@ import datetime as dt
 import functools
 import shutil
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,11 +81,12 @@ class SilverReport:
 
 
 def build_silver(spark: SparkSession, settings: Settings, run_id: str, sources: tuple[str, ...] = SOURCES,
-                 full: bool = False) -> list[SilverReport]:
+                 full: bool = False, track: Callable[[Iterable[str]], Iterable[str]] = iter) -> list[SilverReport]:
+    """``track`` wraps the sources as they are built (the command line's progress bar)."""
     if full:
         _drop_silver(settings.lake_root, sources)
     secret = secret_for(settings.lake_root)
-    return [_build_source(spark, settings, source, run_id, secret) for source in sources]
+    return [_build_source(spark, settings, source, run_id, secret) for source in track(sources)]
 
 
 def _drop_silver(lake_root: Path, sources: tuple[str, ...]) -> None:

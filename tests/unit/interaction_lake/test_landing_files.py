@@ -84,3 +84,34 @@ def test_discover_skips_in_progress_and_foreign_files(tmp_path: Path):
 def test_a_csv_integer_with_control_whitespace_is_read_not_a_crash():
     """Found by fuzzing: '0\\x1f' passed the integer pattern after strip() but int() refused it unstripped."""
     assert coerce_csv_row({"schema_version": "1\x1f"}, {"schema_version": {"type": "integer"}}) == {"schema_version": 1}
+
+
+def test_a_file_cut_off_mid_record_is_quarantined_whole_line_by_line():
+    good = lines(RECORD, {**RECORD, "event_id": "evt-2"}) + b"\n\n"  # line 3 is blank
+    cut = good + json.dumps({**RECORD, "event_id": "evt-3"}).encode()[:40]  # the transfer stopped mid-line
+    parsed = parse_file("callcentre", "calls.jsonl", cut)
+    assert parsed.accepted == []
+    assert [(line.line_number, line.rejection.reason) for line in parsed.lines] == [(1, contracts.TRUNCATED_FILE), (2, contracts.TRUNCATED_FILE),
+                                                                                     (4, contracts.TRUNCATED_FILE)]
+    assert parsed.blank_lines == 1
+    assert parsed.lines[0].raw_line == json.dumps(RECORD)  # nothing lost: the complete lines are kept, raw
+    assert "no newline after line 4" in parsed.lines[0].rejection.detail
+
+
+def test_a_bad_last_line_with_its_newline_or_a_good_last_line_without_one_is_not_truncation():
+    bad_last = lines(RECORD, '{"event_id": "evt-2", "event_t') + b"\n"
+    assert [line.rejection.reason if line.rejection else "ok" for line in parse_file("callcentre", "c.jsonl", bad_last).lines] == [
+        "ok", contracts.MALFORMED_JSON]
+    no_newline = lines(RECORD, {**RECORD, "event_id": "evt-2"})
+    assert len(parse_file("callcentre", "c.jsonl", no_newline).accepted) == 2
+
+
+def test_a_csv_cut_off_mid_row_is_quarantined_whole_but_a_complete_last_row_without_newline_lands():
+    header = ("event_id,event_type,schema_version,occurred_at,source_system,customer_ref,snapshot_date,product_code,product_family,"
+              "balance,monthly_fees,interest_margin_rate")
+    row = "evt-h{n},product_holding_snapshot,1,2026-11-02T02:00:00.000Z,core-banking,C{n},2026-11-01,CUR-STD,deposit,76965.6,3.0,0.02"
+    complete = "\n".join([header, row.format(n=1), row.format(n=2)]).encode()
+    parsed = parse_file("holdings", "holdings.csv", complete)
+    assert len(parsed.accepted) == 2, [line.rejection for line in parsed.rejected]
+    cut = parse_file("holdings", "holdings.csv", complete[:-30])
+    assert {line.rejection.reason for line in cut.lines} == {contracts.TRUNCATED_FILE} and len(cut.lines) == 2

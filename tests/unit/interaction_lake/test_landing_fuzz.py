@@ -12,7 +12,7 @@ from interaction_lake.landing_files import parse_file
 
 REASONS = {contracts.MISSING_FIELD, contracts.WRONG_TYPE, contracts.INVALID_VALUE, contracts.UNKNOWN_EVENT_TYPE,
            contracts.UNSUPPORTED_SCHEMA_VERSION, contracts.MALFORMED_JSON, contracts.MALFORMED_CSV, contracts.NOT_AN_OBJECT,
-           contracts.ENCODING_ERROR, contracts.UNREADABLE_FILE}
+           contracts.ENCODING_ERROR, contracts.UNREADABLE_FILE, contracts.TRUNCATED_FILE}
 VALID = {"event_id": "evt-1", "event_type": "call_offered", "schema_version": 1, "occurred_at": "2026-11-02T09:00:00Z",
          "source_system": "genesys-acd", "customer_ref": "C1", "call_id": "call-1"}
 

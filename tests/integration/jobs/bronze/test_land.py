@@ -48,6 +48,21 @@ def test_landing_reconciles_with_what_was_sent(spark, settings, small_bank):
         assert len({(r["_file_checksum"], r["_line_number"]) for r in bronze}) == len(bronze)
 
 
+def test_a_batch_too_large_to_travel_inline_lands_the_same_rows_in_one_commit(spark, settings, small_bank, tmp_path, monkeypatch):
+    inline = settings.with_paths(lake_root=tmp_path / "inline-lake", landing_root=settings.landing_root)
+    land_source(spark, inline, "holdings", "run-s")
+    monkeypatch.setattr(lake, "INLINE_ROWS", 10)  # a bank's first day is over Spark Connect's 128 MiB plan limit; stage from 11 rows here
+    report = land_source(spark, settings, "holdings", "run-s")
+    assert report.records_landed > 10 and report.records_quarantined > 10
+    for table in (lambda root: lake.bronze_table(root, "holdings"), lake.landing_quarantine_table):
+        staged, inline_rows = rows(table(settings.lake_root)), rows(table(inline.lake_root))
+        key = lambda r: (r["_source_file"], r["_line_number"])  # noqa: E731
+        assert [{k: v for k, v in r.items() if k not in ("_ingested_at", "_ingest_date", "_batch_id")} for r in sorted(staged, key=key)] == [
+            {k: v for k, v in r.items() if k not in ("_ingested_at", "_ingest_date", "_batch_id")} for r in sorted(inline_rows, key=key)]
+        assert version(table(settings.lake_root)) == 0  # one atomic commit, as inline
+    assert not any((settings.lake_root / "_system" / "staging").iterdir())  # the staged files are gone
+
+
 def test_quarantine_keeps_raw_line_reason_and_lineage(spark, settings, small_bank):
     land_source(spark, settings, "counter", "run-q")
     quarantined = rows(lake.landing_quarantine_table(settings.lake_root))
@@ -155,6 +170,26 @@ def test_unreadable_file_is_quarantined_whole(spark, settings):
     assert report.quarantine_reasons == Counter({"unreadable_file": 1})
     [row] = rows(lake.landing_quarantine_table(settings.lake_root))
     assert row["_line_number"] is None and "NUL" in row["detail"]
+
+
+def test_a_truncated_file_is_quarantined_whole_and_its_complete_redelivery_lands_each_record_once(spark, settings):
+    folder = settings.landing_root / "counter" / "2026-11-02"
+    folder.mkdir(parents=True)
+    records = [f'{{"event_id": "evt-{n}", "event_type": "ticket_issued", "schema_version": 1, "occurred_at": "2026-11-02T09:0{n}:00Z", '
+               f'"source_system": "qmatic", "customer_ref": "C{n}", "ticket_id": "t{n}", "branch_id": "B01", "service_type": "cash"}}' for n in range(3)]
+    complete = ("\n".join(records) + "\n").encode()
+    path = folder / "counter_20261102_events.jsonl"
+    path.write_bytes(complete[:-25])  # the transfer stopped in the last record
+    first = land_source(spark, settings, "counter", "r1")
+    assert (first.records_landed, first.quarantine_reasons) == (0, Counter({"truncated_file": 3}))
+    quarantined = rows(lake.landing_quarantine_table(settings.lake_root))
+    assert sorted(r["_line_number"] for r in quarantined) == [1, 2, 3] and quarantined[0]["raw_line"]  # kept, raw, with line numbers
+
+    path.write_bytes(complete)  # the sender delivers the whole file again, under the same name
+    second = land_source(spark, settings, "counter", "r2")
+    assert second.records_landed == 3
+    landed = rows(lake.bronze_table(settings.lake_root, "counter"), ["event_id"])
+    assert sorted(r["event_id"] for r in landed) == ["evt-0", "evt-1", "evt-2"]
 
 
 def test_two_landing_runs_at_once_on_one_source_land_each_file_once(spark, settings, small_bank):

@@ -138,6 +138,28 @@ def test_rates_are_shares_and_counts_reconcile(daily_lake):
         assert r["contacts_achieved"] <= r["contacts_logged"]
 
 
+def test_branch_waits_by_hour_are_exact_percentiles_of_silver_visits(daily_lake):
+    import numpy as np
+
+    settings, _ = daily_lake
+    marts = rows(mart_table(settings.lake_root, "branch_wait_by_hour"))
+    visits = [v for v in DeltaTable(str(settings.lake_root / "silver" / "counter_visit")).to_pyarrow_table().to_pylist() if v["issued_at"]]
+    groups = defaultdict(list)
+    for v in visits:
+        month, hour = v["visit_date"].replace(day=1), v["issued_at"].hour
+        for branch in (v["branch_id"], "ALL"):
+            groups[(month, branch, hour)].append(v)
+    assert {(r["month"], r["branch_id"], r["hour_of_day"]) for r in marts} == set(groups)
+    for r in marts:
+        members = groups[(r["month"], r["branch_id"], r["hour_of_day"])]
+        waits = [v["wait_seconds"] for v in members if v["called_at"] is not None and v["wait_seconds"] is not None]
+        assert (r["tickets"], r["tickets_called"]) == (len(members), len(waits))
+        assert r["tickets_abandoned"] == sum(v["status"] == "abandoned" for v in members)
+        for p in (10, 25, 50, 75, 90):
+            expected = float(np.percentile(waits, p)) if waits else None
+            assert r[f"wait_p{p}_seconds"] == pytest.approx(expected), (r, p)
+
+
 def test_marts_hold_no_personal_data(daily_lake):
     settings, _ = daily_lake
     secrets = set()

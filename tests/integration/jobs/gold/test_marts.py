@@ -321,3 +321,21 @@ def test_key_customers_at_risk_lists_high_tier_customers_with_reasons(marts):
     assert at_risk["C"]["last_nps"] == 5
     assert at_risk["C"]["balance_change_pct"] == pytest.approx((36000 - 44000) / 44000 * 100)
     assert all(r["as_of_date"] == AS_OF and r["value_tier"] == "high" for r in at_risk.values())
+
+
+def test_an_abandon_whose_queued_event_was_quarantined_still_counts_as_offered(spark, tmp_path):
+    from jobs.gold import service_quality
+
+    def frame(fact_name, rows):
+        real = read_fact(spark, tmp_path, next(f for f in FACTS if f.name == fact_name)).schema
+        schema = StructType([StructField(f.name, f.dataType, True) for f in real.fields])
+        return spark.createDataFrame([tuple(r.get(f.name) for f in schema.fields) for r in rows], schema)
+
+    lost_queued = {**call("c9", None, 5, 13, wait=90), "queued_at": None, "queue_id": None, "queue_wait_seconds": None,
+                   "abandoned_queue_id": "vip"}
+    calls = service_quality.with_first_contact_resolution(frame("call", [call("c1", "B", 5, 9, wait=10, answered=True), lost_queued]), 7)
+    rows = [r.asDict() for r in service_quality.service_quality(frame("counter_visit", []), calls, MartsConfig()).collect()]
+    day = {r["unit_id"]: r for r in rows if r["period"] == "day" and r["channel"] == "callcentre"}
+    assert (day["ALL"]["offered_to_queue"], day["ALL"]["answered"], day["ALL"]["abandoned"], day["ALL"]["queue_outcomes"]) == (2, 1, 1, 2)
+    assert day["vip"]["offered_to_queue"] == day["vip"]["abandoned"] == 1  # filed under the queue it was abandoned in
+    assert day["ALL"]["offered_to_queue"] == day["general"]["offered_to_queue"] + day["vip"]["offered_to_queue"]

@@ -1,0 +1,214 @@
+"""End-to-end benchmark: N events, delivered one day at a time, through bronze -> silver -> gold with every gate.
+
+Sizes a sample bank to about N events (``--events``; or ``--customers`` directly), generates its landing
+files in a child process (so the generator's memory is not counted), then delivers them one day at a
+time, as production would, and times per day: landing, the bronze gate, the silver build, the silver
+gate, the gold build and the gold gate. It prints the per-day table, the days 1 / 10 / 30 flatness
+check (does day N+1 cost more as history grows?), landing throughput, the share of time in gates and
+peak memory (the embedded engine runs in this process), and writes everything as JSON. With
+``--compare-classic`` it then has both engines copy the same landing files into a table
+(bench/engine_probe.py, one process per engine).
+
+    interaction-lake bench --events 1000000 --days 30 --compare-classic --out bench/results/pipeline-1M.json
+
+(also ``bench/pipeline.py``, ``make bench``). Figures are printed and written, never asserted: speed is
+measured here, not in the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Day 1 also carries the initial load (every customer's profile and holdings), so day 2 is the first
+# ordinary day and the flatness ratio is taken against it.
+FLATNESS_DAYS = (1, 2, 10, 30)
+
+
+def records_per_customer(days: int, start: dt.date, seed: int) -> float:
+    """Calibrate: how many landing records one customer makes over ``days`` (a 500-customer sample)."""
+    from interaction_lake.generator import generate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = generate(Path(tmp), customers=500, days=days, seed=seed, start=start, fault_rate=0.01)
+        return sum(s.lines for s in manifest.sources.values()) / 500
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--events", type=int, help="size the sample bank to about this many landing records in all")
+    size.add_argument("--customers", type=int, help="size the sample bank by customers instead (default 20000)")
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--start", type=dt.date.fromisoformat,
+                        help="first day (default: DAYS + 2 days ago; events dated in the future would fail the bronze gate)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/pipeline.json"))
+    parser.add_argument("--workdir", type=Path, help="keep the generated lake here (default: a temporary directory)")
+    parser.add_argument("--compare-classic", action="store_true", help="also time both engines copying the same landing files")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    from interaction_lake.config import Settings
+    from interaction_lake.engine import get_spark
+    from interaction_lake.generator import SOURCES
+    from jobs.bronze.gate import gate_bronze
+    from jobs.bronze.land import land_source
+    from interaction_lake.quality.gate import GateBlocked, GateFailed
+    from jobs.gold.build import NothingToBuild, build_gold
+    from jobs.silver.build import build_silver
+    from jobs.silver.gate import gate_silver
+
+    if args.start is None:
+        args.start = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=args.days + 2)
+    customers = args.customers or 20000
+    if args.events:
+        customers = max(1, math.ceil(args.events / records_per_customer(args.days, args.start, args.seed)))
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="interaction-lake-bench-"))
+    for folder in ("lake", "landing", "sent"):
+        shutil.rmtree(work / folder, ignore_errors=True)
+    settings = Settings().with_paths(lake_root=work / "lake", landing_root=work / "landing")
+    sent = work / "sent"
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "interaction_lake", "generate", "--customers", str(customers), "--days", str(args.days),
+                    "--seed", str(args.seed), "--start", args.start.isoformat(), "--out", str(sent)], check=True, stdout=subprocess.DEVNULL)
+    generated_s = time.perf_counter() - started
+    records = sum(1 for f in sent.rglob("*") if f.is_file() for _ in f.open("rb"))
+    print(f"generated {records} records for {customers} customers over {args.days} days in {generated_s:.0f} s", flush=True)
+    spark = get_spark(settings)
+
+    days = []
+    for day in sorted({p.name for p in sent.glob("*/*") if p.is_dir()}):
+        for folder in sent.glob(f"*/{day}"):
+            shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
+        run = f"bench-{day}"
+        figures: dict = {"day": day}
+        t = time.perf_counter()
+        landed = sum(land_source(spark, settings, s, run).records_landed for s in SOURCES)
+        figures["land_s"], figures["events_landed"] = time.perf_counter() - t, landed
+        failed: list[str] = []  # a failed gate holds data back, so that day's later stages do less: say so
+        t = time.perf_counter()
+        failed += [o.summary() for s in SOURCES for o in gate_bronze(spark, settings, s, run) if not o.passed]
+        figures["bronze_gate_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        build_silver(spark, settings, run)
+        figures["silver_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        failed += [o.summary() for o in gate_silver(spark, settings, run) if not o.passed]
+        figures["silver_gate_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        gold_gates = []
+        try:
+            gold_gates = build_gold(spark, settings, run).gates
+        except GateFailed as error:
+            gold_gates = error.outcomes
+        except (GateBlocked, NothingToBuild) as error:
+            failed.append(f"gold not built: {error}")
+        gold_total = time.perf_counter() - t
+        failed += [o.summary() for o in gold_gates if not o.passed]
+        figures["gold_gate_s"] = sum(o.seconds for o in gold_gates)
+        figures["gold_s"] = gold_total - figures["gold_gate_s"]
+        figures["gates_failed"] = failed
+        work_s = figures["land_s"] + figures["silver_s"] + figures["gold_s"]
+        gates_s = figures["bronze_gate_s"] + figures["silver_gate_s"] + figures["gold_gate_s"]
+        figures["total_s"], figures["gate_share"] = work_s + gates_s, gates_s / (work_s + gates_s)
+        figures["landing_events_per_s"] = landed / figures["land_s"] if figures["land_s"] else None
+        figures["peak_memory_mb"] = peak_mb()
+        days.append(figures)
+        print(f"  {day}: {landed} events, {figures['total_s']:.1f} s" + (f"; {len(failed)} gate(s) FAILED" if failed else ""), flush=True)
+        result = {"events": records, "customers": customers, "days": args.days, "days_done": len(days), "engine": "embedded",
+                  "machine": f"{platform.machine()} {os.cpu_count()} cpus", "generated_s": generated_s, **summarise(days), "per_day": days}
+        write_json(args.out, result)  # after every day, so a long run that is stopped still leaves its figures
+
+    print_report(result)
+    if args.compare_classic:
+        result["same_landing_files"] = compare_engines(sent)
+        print("same landing files copied into a table by each engine:")
+        print(json.dumps(result["same_landing_files"], indent=2))
+    write_json(args.out, result)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def write_json(out: Path, result: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str))
+
+
+def summarise(days: list[dict]) -> dict:
+    landed = sum(d["events_landed"] for d in days)
+    land_s = sum(d["land_s"] for d in days)
+    total_s = sum(d["total_s"] for d in days)
+    gates_s = sum(d["bronze_gate_s"] + d["silver_gate_s"] + d["gold_gate_s"] for d in days)
+    flat = {str(n): {"total_s": days[n - 1]["total_s"], "seconds_per_1k_events": 1000 * days[n - 1]["total_s"] / max(days[n - 1]["events_landed"], 1)}
+            for n in FLATNESS_DAYS if n <= len(days)}
+    first, last = flat.get("2"), flat.get(str(max(n for n in FLATNESS_DAYS if n <= len(days))))
+    return {"landing_events_per_s": landed / land_s if land_s else None, "end_to_end_s": total_s,
+            "mean_day_s": total_s / len(days), "gate_share": gates_s / total_s if total_s else None,
+            "peak_memory_mb": peak_mb(), "flatness": flat,
+            "last_over_day2_per_event": (last["seconds_per_1k_events"] / first["seconds_per_1k_events"]) if first and last else None}
+
+
+def print_report(r: dict) -> None:
+    print(f"{r['events']} records, {r['customers']} customers, {r['days']} days; engine: embedded on {r['machine']}; "
+          f"peak memory {r['peak_memory_mb']:.0f} MB")
+    header = ("day", "events", "land s", "ev/s", "bronze gate", "silver s", "silver gate", "gold s", "gold gate", "total s", "gates",
+              "failed")
+    print("  ".join(f"{h:>11}" for h in header))
+    for d in r["per_day"]:
+        print("  ".join(f"{v:>11}" for v in (d["day"], d["events_landed"], f"{d['land_s']:.1f}", f"{d['landing_events_per_s'] or 0:.0f}",
+                                            f"{d['bronze_gate_s']:.1f}", f"{d['silver_s']:.1f}", f"{d['silver_gate_s']:.1f}",
+                                            f"{d['gold_s']:.1f}", f"{d['gold_gate_s']:.1f}", f"{d['total_s']:.1f}", f"{d['gate_share']:.0%}",
+                                            len(d["gates_failed"]))))
+    failed_days = [d["day"] for d in r["per_day"] if d["gates_failed"]]
+    if failed_days:
+        print(f"WARNING: gates failed on {len(failed_days)} day(s) ({', '.join(failed_days[:5])}...): data was held back, "
+              "so those days' later stages measured less work; see per_day[].gates_failed in the JSON")
+    print(f"landing: {r['landing_events_per_s']:.0f} events/s; end to end {r['end_to_end_s']:.0f} s "
+          f"(a day: {r['mean_day_s']:.1f} s on average); share of time in gates {r['gate_share']:.0%}")
+    print("flatness (the cost of one more day as history grows):")
+    for n, f in r["flatness"].items():
+        print(f"  day {n:>2}: {f['total_s']:.1f} s, {f['seconds_per_1k_events']:.2f} s per 1000 events")
+    if r["last_over_day2_per_event"] is not None:
+        print(f"  last day / day 2 (the first day without the initial load), per event: {r['last_over_day2_per_event']:.2f}x")
+
+
+def compare_engines(landing: Path) -> dict:
+    """Both engines copy the same landing files into a table, one process each (bench/engine_probe.py)."""
+    probe = Path(__file__).resolve().parents[1] / "bench" / "engine_probe.py"
+    if not probe.is_file():
+        return {"error": f"{probe} not found: run from a clone of the repository"}
+    results = {}
+    for name in ("embedded", "classic"):
+        done = subprocess.run([sys.executable, str(probe), name], capture_output=True, text=True, timeout=3600,
+                              env={**{k: v for k, v in os.environ.items() if k != "SPARK_CONNECT_MODE_ENABLED"},
+                                   "LANDING_DIR": str(landing)})
+        try:
+            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        except (json.JSONDecodeError, IndexError):
+            results[name] = {"error": f"exit {done.returncode}: {done.stderr.strip()[-500:]}"}
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""What the report shows, read from the gold marts and the quality results at pinned Delta versions.
+
+The report is a reader of the lake, like a BI tool: it uses ``deltalake`` (no Spark session) and
+records the Delta version of every table it read, so each figure on the page can be traced back
+(``interaction-lake audit trace`` takes it from there). Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from deltalake import DeltaTable
+
+from interaction_lake import lake
+from interaction_lake.quality.gate import results_table
+
+GOLD = "gold"
+TIERS = ("high", "mid", "low")
+AT_RISK_SHOWN = 100
+PARETO_POINTS = 200
+
+
+class NoMarts(Exception):
+    """The lake has no gold marts yet."""
+
+
+@dataclass
+class ReportData:
+    lake_root: Path
+    generated_at: dt.datetime
+    versions: dict[str, int] = field(default_factory=dict)
+    value_month: dt.date | None = None
+    tiers: pd.DataFrame | None = None          # value_tier, customers, contribution, contribution_share
+    pareto: pd.DataFrame | None = None         # customer_share, contribution_share
+    top20_share: float | None = None           # contribution share of the top 20% of customers
+    satisfaction_channel: pd.DataFrame | None = None  # month, channel, csat, nps, responses
+    satisfaction_branch: pd.DataFrame | None = None   # month, branch_id, csat, nps, responses
+    abandonment: pd.DataFrame | None = None    # period_start, abandonment_rate, abandonment_ceiling, abandonment_breach, queue_outcomes
+    wait_month: dt.date | None = None
+    waits_all: pd.DataFrame | None = None      # hour_of_day, tickets, wait_p10..p90_seconds, wait_mean_seconds
+    waits_branch: pd.DataFrame | None = None   # branch_id x hour_of_day -> wait_mean_seconds
+    am_month: dt.date | None = None
+    am: pd.DataFrame | None = None
+    at_risk: pd.DataFrame | None = None
+    at_risk_total: int = 0
+    at_risk_as_of: dt.date | None = None
+    quality: pd.DataFrame | None = None        # latest gate per (stage, table)
+
+
+def _read(path: Path, versions: dict[str, int], name: str) -> pd.DataFrame | None:
+    if not lake.exists(path):
+        return None
+    table = DeltaTable(str(path))
+    versions[name] = table.version()
+    return table.to_pyarrow_table().to_pandas()
+
+
+def load(lake_root: Path) -> ReportData:
+    data = ReportData(Path(lake_root), dt.datetime.now(dt.timezone.utc))
+    marts = {name: _read(lake.table_path(lake_root, GOLD, name), data.versions, f"gold/{name}")
+             for name in ("customer_value", "satisfaction", "service_quality", "branch_wait_by_hour", "am_effectiveness",
+                          "key_customers_at_risk")}
+    if all(frame is None for frame in marts.values()):
+        raise NoMarts(f"no gold marts under {Path(lake_root) / GOLD}: run 'interaction-lake build-marts' first")
+    if marts["customer_value"] is not None:
+        value_view(data, marts["customer_value"])
+    if marts["satisfaction"] is not None:
+        satisfaction_view(data, marts["satisfaction"])
+    if marts["service_quality"] is not None:
+        data.abandonment = abandonment_view(marts["service_quality"])
+    if marts["branch_wait_by_hour"] is not None:
+        waits_view(data, marts["branch_wait_by_hour"])
+    if marts["am_effectiveness"] is not None:
+        data.am_month, data.am = latest_month(marts["am_effectiveness"])
+    if marts["key_customers_at_risk"] is not None:
+        at_risk_view(data, marts["key_customers_at_risk"])
+    results = _read(results_table(lake_root), data.versions, "_system/quality_results")
+    data.quality = quality_view(results) if results is not None else None
+    return data
+
+
+def latest_month(frame: pd.DataFrame) -> tuple[dt.date | None, pd.DataFrame]:
+    if frame.empty:
+        return None, frame
+    month = frame["month"].max()
+    return month, frame[frame["month"] == month].reset_index(drop=True)
+
+
+def value_view(data: ReportData, values: pd.DataFrame) -> None:
+    """Tier pyramid and the 80/20 (Pareto) curve of the latest month's positive contribution."""
+    data.value_month, month = latest_month(values)
+    if month.empty:
+        return
+    tiers = month.groupby("value_tier").agg(customers=("customer_key", "size"), contribution=("contribution", "sum"),
+                                             contribution_share=("contribution_share", "sum"))
+    data.tiers = tiers.reindex([t for t in TIERS if t in tiers.index]).reset_index()
+    positive = month["contribution"].clip(lower=0).sort_values(ascending=False).to_numpy()
+    total = positive.sum()
+    n = len(positive)
+    cumulative = positive.cumsum() / total if total > 0 else positive.cumsum() * 0
+    step = max(1, n // PARETO_POINTS)
+    index = sorted(set(range(step - 1, n, step)) | {n - 1})
+    data.pareto = pd.DataFrame({"customer_share": [0.0] + [(i + 1) / n for i in index],
+                                "contribution_share": [0.0] + [float(cumulative[i]) for i in index]})
+    top = max(1, round(n * 0.2))
+    data.top20_share = float(cumulative[top - 1]) if total > 0 else None
+
+
+def satisfaction_view(data: ReportData, sat: pd.DataFrame) -> None:
+    """CSAT and NPS per month by channel and by branch, recomputed from the counts (never averaged rates)."""
+    def rates(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+        g = frame.groupby(by, dropna=True)[["csat_satisfied", "csat_responses", "promoters", "detractors", "nps_responses", "responses"]].sum()
+        g["csat"] = g["csat_satisfied"] / g["csat_responses"].where(g["csat_responses"] > 0)
+        g["nps"] = 100 * (g["promoters"] - g["detractors"]) / g["nps_responses"].where(g["nps_responses"] > 0)
+        return g.reset_index()[[*by, "csat", "nps", "responses"]].sort_values(by)
+
+    data.satisfaction_channel = rates(sat, ["month", "channel"])
+    data.satisfaction_branch = rates(sat[sat["branch_id"].notna()], ["month", "branch_id"])
+
+
+def abandonment_view(service: pd.DataFrame) -> pd.DataFrame:
+    calls = service[(service["period"] == "day") & (service["channel"] == "callcentre") & (service["unit_id"] == "ALL")]
+    return calls[["period_start", "abandonment_rate", "abandonment_ceiling", "abandonment_breach", "queue_outcomes"]] \
+        .sort_values("period_start").reset_index(drop=True)
+
+
+def waits_view(data: ReportData, waits: pd.DataFrame) -> None:
+    data.wait_month, month = latest_month(waits)
+    data.waits_all = month[month["branch_id"] == "ALL"].sort_values("hour_of_day").reset_index(drop=True)
+    data.waits_branch = month[month["branch_id"] != "ALL"].pivot_table(index="branch_id", columns="hour_of_day",
+                                                                         values="wait_mean_seconds", aggfunc="first")
+
+
+def at_risk_view(data: ReportData, risk: pd.DataFrame) -> None:
+    data.at_risk_total = len(risk)
+    data.at_risk_as_of = risk["as_of_date"].max() if len(risk) else None
+    tier_rank = risk["value_tier"].map({t: i for i, t in enumerate(TIERS)})
+    ordered = risk.assign(_tier=tier_rank).sort_values(["_tier", "contribution"], ascending=[True, False])
+    data.at_risk = ordered.drop(columns="_tier").head(AT_RISK_SHOWN).reset_index(drop=True)
+
+
+def quality_view(results: pd.DataFrame) -> pd.DataFrame:
+    """The latest gate run of every (stage, table): passed or not, what failed, when, on which version."""
+    latest = results.sort_values("validated_at").groupby(["stage", "table_name"]).tail(1)[["stage", "table_name", "validated_at"]]
+    rows = results.merge(latest, on=["stage", "table_name", "validated_at"])
+    out = []
+    for (stage, table), group in rows.groupby(["stage", "table_name"], sort=True):
+        failed = group[~group["success"]]
+        out.append({"stage": stage, "table": table, "passed": bool(group["gate_passed"].iloc[0]),
+                    "checks": len(group), "failed_errors": ", ".join(_describe(failed[failed["severity"] == "error"])),
+                    "failed_warnings": ", ".join(_describe(failed[failed["severity"] == "warn"])),
+                    "validated_at": group["validated_at"].iloc[0], "table_version": group["table_version"].iloc[0],
+                    "scope": group["scope"].iloc[0], "run_id": group["run_id"].iloc[0]})
+    order = {"bronze": 0, "silver": 1, "gold": 2}
+    return pd.DataFrame(out).sort_values(["stage", "table"], key=lambda c: c.map(order) if c.name == "stage" else c).reset_index(drop=True)
+
+
+def _describe(failed: pd.DataFrame) -> list[str]:
+    return [f"{r.expectation}({r.column_name})" if isinstance(r.column_name, str) else r.expectation for r in failed.itertuples()]

@@ -1,0 +1,142 @@
+"""Assemble the report: one HTML file with inline CSS and SVG, no scripts and nothing fetched over the network.
+
+It opens from a file share, an e-mail attachment or an object store as it is; every section names the
+mart and Delta version it was drawn from.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import jinja2
+
+from interaction_lake.report import charts
+from interaction_lake.report.data import ReportData, load
+
+TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>interaction-lake report {{ d.generated_at.strftime('%Y-%m-%d %H:%M') }} UTC</title>
+<style>
+body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 0 1.5rem 3rem; color: #222; }
+h1 { margin: 1.2rem 0 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; }
+.meta, .source { color: #666; font-size: 12px; } .empty { color: #a15c00; }
+figure { margin: 0.8rem 0; } figure svg { max-width: 100%; height: auto; }
+table { border-collapse: collapse; font-size: 12px; margin: 0.6rem 0; } th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; } .fail { color: #c62828; font-weight: 600; } .pass { color: #1b5e20; }
+nav a { margin-right: 0.8rem; } code { font-size: 12px; }
+</style></head>
+<body>
+<h1>Customer value and service quality</h1>
+<p class="meta">Built {{ d.generated_at.strftime('%Y-%m-%d %H:%M:%S') }} UTC from the lake at <code>{{ d.lake_root }}</code>.
+Tables read (Delta version): {% for name, v in d.versions.items() %}<code>{{ name }}@{{ v }}</code>{{ ", " if not loop.last }}{% endfor %}.
+Definitions: <code>docs/metrics.md</code>. Customer keys are pseudonyms; <code>interaction-lake audit trace</code> follows a row back to its events and files.</p>
+<nav><a href="#value">Value</a><a href="#satisfaction">Satisfaction</a><a href="#abandonment">Call abandonment</a>
+<a href="#waits">Branch waits</a><a href="#am">Account managers</a><a href="#at-risk">At risk</a><a href="#quality">Data quality</a></nav>
+
+<section id="value"><h2>Customer value{% if d.value_month %} — {{ d.value_month.strftime('%B %Y') }}{% endif %}</h2>
+{% if c.pyramid %}
+<p>Tiers by the 80/20 rule: customers ranked by contribution; <em>high</em> until 80% of the month's positive contribution is reached.</p>
+<figure>{{ c.pyramid|safe }}</figure>
+<table><tr><th>tier</th><th>customers</th><th>contribution</th><th>share</th></tr>
+{% for r in d.tiers.itertuples() %}<tr><td>{{ r.value_tier }}</td><td class="num">{{ "{:,}".format(r.customers) }}</td>
+<td class="num">{{ "{:,.0f}".format(r.contribution) }}</td><td class="num">{{ "{:.1%}".format(r.contribution_share) }}</td></tr>{% endfor %}</table>
+<figure>{{ c.pareto|safe }}<figcaption class="source">gold/customer_value, latest month: cumulative share of positive contribution.</figcaption></figure>
+{% else %}<p class="empty">No customer_value rows yet.</p>{% endif %}</section>
+
+<section id="satisfaction"><h2>Satisfaction: CSAT and NPS</h2>
+{% if c.sat_channel %}
+<figure>{{ c.sat_channel|safe }}<figcaption class="source">gold/satisfaction by month and channel, recomputed from response counts.</figcaption></figure>
+<figure>{{ c.sat_branch|safe }}<figcaption class="source">The same by branch (the {{ branches_shown }} branches with most responses).</figcaption></figure>
+{% else %}<p class="empty">No survey responses yet.</p>{% endif %}</section>
+
+<section id="abandonment"><h2>Call abandonment per day</h2>
+{% if c.abandonment %}<p>{{ breaches }} of {{ d.abandonment|length }} days over the ceiling. Short abandons (under the threshold) are not counted.</p>
+<figure>{{ c.abandonment|safe }}<figcaption class="source">gold/service_quality, period = day, channel = callcentre, unit ALL.</figcaption></figure>
+{% else %}<p class="empty">No call-centre days yet.</p>{% endif %}</section>
+
+<section id="waits"><h2>Branch wait time by hour{% if d.wait_month %} — {{ d.wait_month.strftime('%B %Y') }}{% endif %}</h2>
+{% if c.waits %}<p>Every branch together: whiskers 10th–90th percentile, box 25th–75th, line the median, dot the mean.</p>
+<figure>{{ c.waits|safe }}</figure>
+{% if c.heatmap %}<figure>{{ c.heatmap|safe }}<figcaption class="source">gold/branch_wait_by_hour: mean wait per branch and hour.</figcaption></figure>{% endif %}
+{% else %}<p class="empty">No counter visits yet.</p>{% endif %}</section>
+
+<section id="am"><h2>Account-manager effectiveness{% if d.am_month %} — {{ d.am_month.strftime('%B %Y') }}{% endif %}</h2>
+{% if c.am %}<figure>{{ c.am|safe }}</figure>
+<table><tr><th>am</th><th>logged</th><th>achieved</th><th>rate</th><th>new info</th><th>opportunities</th><th>contacted balance</th><th>book balance</th></tr>
+{% for r in d.am.sort_values('am_id').itertuples() %}<tr><td>{{ r.am_id }}</td><td class="num">{{ r.contacts_logged }}</td><td class="num">{{ r.contacts_achieved }}</td>
+<td class="num">{{ pct(r.contact_achievement_rate) }}</td><td class="num">{{ pct(r.new_info_rate) }}</td><td class="num">{{ r.opportunities }}</td>
+<td class="num">{{ signed(r.contacted_balance_change_pct) }}</td><td class="num">{{ signed(r.book_balance_change_pct) }}</td></tr>{% endfor %}</table>
+<p class="source">gold/am_effectiveness. Balance change is over the month, for the customers contacted and for the AM's whole book;
+blank until a holdings snapshot of the month before exists.</p>
+{% else %}<p class="empty">No account-manager contacts yet.</p>{% endif %}</section>
+
+<section id="at-risk"><h2>Key customers at risk{% if d.at_risk_as_of %} — as of {{ d.at_risk_as_of }}{% endif %}</h2>
+{% if d.at_risk is not none and d.at_risk|length %}<p>{{ d.at_risk_total }} customers flagged; the first {{ d.at_risk|length }} by tier, then contribution.</p>
+<table id="at-risk-table"><tr><th>customer (pseudonym)</th><th>tier</th><th>segment</th><th>branch</th><th>am</th><th>contribution</th><th>CLV</th><th>reasons</th></tr>
+{% for r in d.at_risk.itertuples() %}<tr><td><code>{{ r.customer_key[:16] }}…</code></td><td>{{ r.value_tier }}</td><td>{{ r.segment }}</td><td>{{ r.home_branch_id or "" }}</td>
+<td>{{ r.am_id or "" }}</td><td class="num">{{ "{:,.0f}".format(r.contribution) }}</td><td class="num">{{ "{:,.0f}".format(r.clv) }}</td><td>{{ r.reasons|join(", ") }}</td></tr>{% endfor %}</table>
+<p class="source">gold/key_customers_at_risk (rebuilt whole each run).</p>
+{% else %}<p class="empty">No key customers at risk.</p>{% endif %}</section>
+
+<section id="quality"><h2>Data quality: the latest gate of each table</h2>
+{% if d.quality is not none and d.quality|length %}
+<table id="quality-table"><tr><th>stage</th><th>table</th><th>gate</th><th>checks</th><th>failed (errors)</th><th>failed (warnings)</th><th>version</th><th>validated</th><th>run</th></tr>
+{% for r in d.quality.itertuples() %}<tr><td>{{ r.stage }}</td><td>{{ r.table }}</td><td class="{{ 'pass' if r.passed else 'fail' }}">{{ 'passed' if r.passed else 'FAILED' }}</td>
+<td class="num">{{ r.checks }}</td><td>{{ r.failed_errors }}</td><td>{{ r.failed_warnings }}</td><td class="num">{{ whole(r.table_version) }}</td>
+<td>{{ r.validated_at.strftime('%Y-%m-%d %H:%M') }}</td><td><code>{{ r.run_id }}</code></td></tr>{% endfor %}</table>
+<p class="source">_system/quality_results; full results in the Great Expectations Data Docs under _system/quality/gx.</p>
+{% else %}<p class="empty">No gate has run yet.</p>{% endif %}</section>
+</body></html>
+"""
+
+
+def pct(value) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0%}"
+
+
+def whole(value) -> str:
+    """Delta versions (gold gates validate a staged table, so theirs is blank)."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(int(value))
+
+
+def signed(value) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.1f}%"
+
+
+def render(d: ReportData) -> str:
+    c = dict.fromkeys(("pyramid", "pareto", "sat_channel", "sat_branch", "abandonment", "waits", "heatmap", "am"), "")
+    if d.tiers is not None and len(d.tiers):
+        c["pyramid"] = charts.tier_pyramid(d.tiers)
+        c["pareto"] = charts.pareto_curve(d.pareto, d.top20_share)
+    if d.satisfaction_channel is not None and len(d.satisfaction_channel):
+        c["sat_channel"] = charts.satisfaction_trend(d.satisfaction_channel, "channel", "satisfaction-by-channel")
+        c["sat_branch"] = charts.satisfaction_trend(d.satisfaction_branch, "branch_id", "satisfaction-by-branch")
+    if d.abandonment is not None and d.abandonment["abandonment_rate"].notna().any():
+        c["abandonment"] = charts.abandonment(d.abandonment)
+    if d.waits_all is not None and d.waits_all["wait_p50_seconds"].notna().any():
+        c["waits"] = charts.waits_by_hour(d.waits_all)
+        if d.waits_branch is not None and len(d.waits_branch):
+            c["heatmap"] = charts.waits_heatmap(d.waits_branch)
+    if d.am is not None and len(d.am):
+        c["am"] = charts.am_effectiveness(d.am)
+    breaches = int(d.abandonment["abandonment_breach"].fillna(False).astype(bool).sum()) if d.abandonment is not None else 0
+    branches = d.satisfaction_branch["branch_id"].nunique() if d.satisfaction_branch is not None else 0
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(TEMPLATE).render(d=d, c=c, pct=pct, signed=signed, whole=whole, breaches=breaches, branches_shown=min(branches, 12))
+
+
+def build_report(lake_root: Path, out: Path) -> Path:
+    """Write the report for the lake at ``lake_root`` to ``out`` (atomically: a reader never sees half a page)."""
+    html = render(load(lake_root))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    partial.write_text(html, encoding="utf-8")
+    partial.replace(out)
+    return out
+
+
+__all__ = ["build_report", "render"]

@@ -1,0 +1,55 @@
+"""The report's views: the 80/20 curve, satisfaction rates from counts, the latest gate per table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from interaction_lake.report.data import ReportData, quality_view, satisfaction_view, value_view
+
+pytestmark = pytest.mark.unit
+NOV, DEC = dt.date(2026, 11, 1), dt.date(2026, 12, 1)
+
+
+def test_pareto_curve_and_tiers_use_the_latest_month_only():
+    contributions = [500.0, 300.0, 100.0, 50.0, 30.0, 10.0, 5.0, 5.0, 0.0, -20.0]  # 10 customers; positive total 1000
+    values = pd.DataFrame({"month": [DEC] * 10 + [NOV], "customer_key": [f"k{i}" for i in range(11)],
+                           "contribution": contributions + [9999.0], "value_tier": ["high"] * 2 + ["mid"] * 3 + ["low"] * 5 + ["high"],
+                           "contribution_share": [c / 1000 if c > 0 else 0 for c in contributions] + [1.0]})
+    data = ReportData(Path("."), dt.datetime.now(dt.timezone.utc))
+    value_view(data, values)
+    assert data.value_month == DEC
+    assert data.top20_share == pytest.approx(0.8)  # the top 2 of 10 hold 800 of 1000
+    assert data.pareto.iloc[-1].tolist() == [1.0, pytest.approx(1.0)] and data.pareto.iloc[0].tolist() == [0.0, 0.0]
+    assert data.pareto["contribution_share"].is_monotonic_increasing
+    assert data.tiers.to_dict("list") == {"value_tier": ["high", "mid", "low"], "customers": [2, 3, 5],
+                                          "contribution": [800.0, 180.0, 0.0], "contribution_share": [0.8, pytest.approx(0.18), pytest.approx(0.02)]}
+
+
+def test_satisfaction_rates_are_recomputed_from_counts_not_averaged():
+    sat = pd.DataFrame({"month": [NOV, NOV], "channel": ["counter", "counter"], "branch_id": ["B1", "B2"],
+                        "csat_satisfied": [9, 1], "csat_responses": [10, 10], "promoters": [5, 0], "detractors": [0, 1],
+                        "nps_responses": [5, 1], "responses": [10, 10]})
+    data = ReportData(Path("."), dt.datetime.now(dt.timezone.utc))
+    satisfaction_view(data, sat)
+    [channel] = data.satisfaction_channel.to_dict("records")
+    assert channel["csat"] == pytest.approx(0.5) and channel["nps"] == pytest.approx(100 * 4 / 6)  # not the mean of 100 and -100
+    assert data.satisfaction_branch["nps"].tolist() == [100.0, -100.0]
+
+
+def test_quality_view_shows_each_tables_latest_gate_and_what_failed_in_it():
+    at = lambda minute: dt.datetime(2026, 11, 23, 1, minute, tzinfo=dt.timezone.utc)  # noqa: E731
+    row = dict(stage="silver", table_name="call", table_version=3, scope="s", run_id="r1", column_name=None)
+    results = pd.DataFrame([
+        {**row, "validated_at": at(1), "expectation": "a", "severity": "error", "success": False, "gate_passed": False},
+        {**row, "validated_at": at(2), "expectation": "a", "severity": "error", "success": True, "gate_passed": True},
+        {**row, "validated_at": at(2), "expectation": "b", "column_name": "x", "severity": "warn", "success": False, "gate_passed": True},
+        {**row, "stage": "bronze", "table_name": "calls", "validated_at": at(0), "expectation": "c", "severity": "error", "success": False,
+         "gate_passed": False},
+    ])
+    view = quality_view(results).to_dict("records")
+    assert [(r["stage"], r["table"], r["passed"], r["checks"], r["failed_errors"], r["failed_warnings"]) for r in view] == [
+        ("bronze", "calls", False, 1, "c", ""), ("silver", "call", True, 2, "", "b(x)")]
