@@ -144,11 +144,32 @@ def _checkpoint(context, lake_root: Path, suite_file):
     return _CHECKPOINTS[key]
 
 
+# Great Expectations rebuilds its Data Docs index from every stored validation result, so with no bound
+# each gate would cost more every day (measured: bench/README.md). Data Docs keep the newest this many
+# validation results; every result stays in _system/quality_results, which is the record.
+DATA_DOCS_KEEP_DEFAULT = 120
+
+
 def render_data_docs(lake_root: Path, outcomes: list["GateOutcome"]) -> None:
-    """Render the Data Docs pages of these validations and the index, in one pass."""
+    """Render the Data Docs pages of these validations and the index, in one pass, after pruning old ones."""
     identifiers = [i for o in outcomes for i in o.docs_ids]
     if identifiers:
-        _context(lake_root).build_data_docs(resource_identifiers=identifiers)
+        context = _context(lake_root)
+        prune_data_docs(context, lake_root, int(os.environ.get("INTERACTION_LAKE_DATA_DOCS_KEEP", DATA_DOCS_KEEP_DEFAULT)))
+        context.build_data_docs(resource_identifiers=identifiers)
+
+
+def prune_data_docs(context, lake_root: Path, keep: int) -> int:
+    """Drop all but the newest ``keep`` validation results from the Data Docs store and their pages; return how many."""
+    store = context.validation_results_store
+    keys = sorted(store.list_keys(), key=lambda k: str(k.run_id.run_time))
+    old = keys[:max(0, len(keys) - keep)]
+    site = data_docs_index(lake_root).parent / "validations"
+    for key in old:
+        store.remove_key(key)
+        page = site.joinpath(*key.to_tuple()).with_suffix(".html")
+        page.unlink(missing_ok=True)
+    return len(old)
 
 
 def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame: DataFrame, run_id: str, *,

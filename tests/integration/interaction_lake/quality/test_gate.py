@@ -76,3 +76,20 @@ def test_a_later_process_validates_against_the_project_an_earlier_one_saved(spar
     assert child.returncode == 0, child.stdout[-2000:] + child.stderr[-3000:]
     runs = {r["run_id"] for r in DeltaTable(str(results_table(settings.lake_root))).to_pyarrow_table().to_pylist()}
     assert runs == {"run-1", "run-2"}
+
+
+def test_data_docs_keep_the_newest_validations_and_quality_results_keep_all(spark, settings, tmp_path, monkeypatch):
+    """Bounded Data Docs: GX rebuilds its index from every stored result, so an unbounded store makes each gate slower every day."""
+    suites = tmp_path / "suites"
+    monkeypatch.setenv("INTERACTION_LAKE_EXPECTATIONS_DIR", str(suites))
+    monkeypatch.setenv("INTERACTION_LAKE_DATA_DOCS_KEEP", "2")
+    write_suite(suites, [expectation("expect_column_values_to_be_unique", "error", column="call_id")])
+    frame = spark.createDataFrame([("c1",), ("c2",)], "call_id string")
+    for n in range(4):
+        render_data_docs(settings.lake_root, [validate(spark, settings.lake_root, "silver", "call", frame, f"run-{n}", table_version=n)])
+    index = data_docs_index(settings.lake_root)
+    pages = sorted(str(p) for p in index.parent.glob("validations/**/*.html"))
+    assert len(pages) == 2 and "run-3" in pages[-1] and not any("run-0" in p or "run-1" in p for p in pages)
+    assert "run-0" not in index.read_text() and "run-3" in index.read_text()
+    assert sorted(r["run_id"] for r in DeltaTable(str(results_table(settings.lake_root))).to_pyarrow_table().to_pylist()) == [
+        "run-0", "run-1", "run-2", "run-3"]
