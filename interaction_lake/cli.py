@@ -198,6 +198,8 @@ def cmd_erase(args: argparse.Namespace) -> int:
     print(f"erasure {report.request_id}: customer {report.customer_key[:12]}... removed from {len(report.rows_removed)} table(s)")
     for table, count in sorted(report.rows_removed.items()):
         print(f"  {table:40} {count:>6} row(s), old versions vacuumed")
+    if report.quality_documents:
+        print(f"  {len(report.quality_documents)} Great Expectations result(s) and page(s) that quoted the customer, deleted")
     if report.landing_files:
         print(f"  {len(report.landing_files)} landing file(s) outside the lake still hold the customer's lines (landing-zone retention applies):")
         for path in report.landing_files:

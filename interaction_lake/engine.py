@@ -78,7 +78,9 @@ def _embedded_url() -> str:
     global _embedded_server
     if _embedded_server is None:
         # Sail logs every server start at INFO; keep the console for the pipeline's own output unless asked.
-        os.environ.setdefault("RUST_LOG", "warn")
+        # Two warnings are noise here: Great Expectations persists each DataFrame it validates (a no-op in Sail,
+        # useful on a Spark cluster), and the server says it aborts idle tasks when the process exits.
+        os.environ.setdefault("RUST_LOG", "warn,sail_spark_connect::service::plan_analyzer=error,sail_common::actor=error")
         from pysail.spark import SparkConnectServer
 
         server = SparkConnectServer(ip="127.0.0.1", port=0)

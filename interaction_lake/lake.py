@@ -7,7 +7,7 @@ Layout under ``Settings.lake_root``::
     _system/landing_ledger      which landing file went into which batch (exactly-once)
     _system/commit_log          who made each SQL (MERGE) commit: table, version, job, run id, task
     _system/lineage/            OpenLineage events when no other transport is configured (interaction_lake.lineage)
-    _system/staging/            large row sets on their way into a table (``staged_rows``), deleted after the write
+    _system/staging/            large row sets on their way into a table (``StagedRows``), deleted after the write
 
 Every write records who made it in the Delta commit's ``userMetadata`` (job, run id, batch id and,
 under Airflow, ``task`` = ``<dag_id>.<task_id>``), so an auditor can tie a table version to the run
@@ -18,12 +18,11 @@ that wrote it. SQL ``MERGE`` commits set the same metadata through Delta's
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import uuid
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -60,40 +59,110 @@ def read(spark: SparkSession, path: Path) -> DataFrame | None:
 
 
 # Rows up to this many travel inside the query plan. Spark Connect refuses a plan message over 128 MiB
-# (a day's first landing of a large bank is well over that), so larger sets go through a staged file.
+# (a day's first landing of a large bank is well over that), so larger sets go through staged files.
 INLINE_ROWS = 20_000
+# Rows per staged Parquet part: what a writer holds in memory at most, however large the batch.
+PART_ROWS = 100_000
 
 
-@contextlib.contextmanager
-def staged_rows(spark: SparkSession, rows: Sequence[tuple], schema: T.StructType, lake_root: Path) -> Iterator[DataFrame]:
-    """A DataFrame of Python rows, however many: inline when small, else read from a Parquet file staged
-    under ``_system/staging`` and deleted once the caller's write is done. Either way one write stays one
-    Delta commit (atomic), which chunked appends would not be."""
-    if len(rows) <= INLINE_ROWS:
-        yield spark.createDataFrame(list(rows), schema)
-        return
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from pyspark.sql.pandas.types import to_arrow_schema
+class StagedRows:
+    """Rows added one at a time, read back as one DataFrame for one write.
 
-    arrow_schema = to_arrow_schema(schema)
-    columns = list(zip(*rows))
-    table = pa.Table.from_arrays([pa.array(col, type=field.type) for col, field in zip(columns, arrow_schema)], schema=arrow_schema)
-    staging = table_path(lake_root, SYSTEM, "staging")
-    staging.mkdir(parents=True, exist_ok=True)
-    path = staging / f"{uuid.uuid4().hex}.parquet"
-    pq.write_table(table, path)
-    try:
-        yield spark.read.schema(schema).parquet(str(path))
-    finally:
-        path.unlink(missing_ok=True)
+    Up to ``INLINE_ROWS`` they travel inline; beyond that they are written as Parquet parts of
+    ``PART_ROWS`` rows under ``_system/staging/<id>/`` as they come, so memory stays bounded by one part
+    whatever the batch size, and the write that reads them is still one Delta commit (atomic), which
+    chunked appends would not be. Use as a context manager: the parts are deleted on exit.
+    """
+
+    def __init__(self, spark: SparkSession, schema: T.StructType, lake_root: Path):
+        self.spark, self.schema = spark, schema
+        self.folder = table_path(lake_root, SYSTEM, "staging") / uuid.uuid4().hex
+        self.count = 0
+        self._rows: list[tuple] = []
+        self._parts = 0
+
+    def add(self, row: tuple) -> None:
+        self._rows.append(row)
+        self.count += 1
+        if len(self._rows) >= PART_ROWS:
+            self._flush()
+
+    def extend(self, rows) -> None:
+        for row in rows:
+            self.add(row)
+
+    def frame(self) -> DataFrame:
+        if not self._parts and len(self._rows) <= INLINE_ROWS:
+            return self.spark.createDataFrame(list(self._rows), self.schema)
+        self._flush()
+        return self.spark.read.schema(self.schema).parquet(str(self.folder))
+
+    def _flush(self) -> None:
+        if not self._rows:
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        arrow_schema = to_arrow_schema(self.schema)
+        columns = list(zip(*self._rows))
+        table = pa.Table.from_arrays([pa.array(col, type=field.type) for col, field in zip(columns, arrow_schema)], schema=arrow_schema)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, self.folder / f"part-{self._parts:05d}.parquet")
+        self._parts += 1
+        self._rows = []
+
+    def __enter__(self) -> "StagedRows":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+STATS_COLUMNS = "delta.dataSkippingStatsColumns"
+
+
+def creation_options(df: DataFrame, path: Path, partition_by: tuple[str, ...] = ()) -> dict[str, str]:
+    """Table properties for a write that may create the table (``delta.``-prefixed writer options become table
+    properties on creation, on Apache Spark + delta-spark and on the embedded engine alike).
+
+    Delta copies per-file min/max statistics of the first 32 columns into its log by default, and log files
+    outlive data files (``delta.logRetentionDuration``): a customer's reference, pseudonym or name would stay
+    in ``_delta_log`` after their rows were erased and vacuumed. So statistics are kept only for the columns
+    that identify no one (``privacy.identifying_columns``); no job prunes on the others.
+    """
+    if exists(path):
+        return {}
+    from interaction_lake.privacy import identifying_columns
+
+    denied = identifying_columns() | set(partition_by)
+    return {STATS_COLUMNS: ",".join(f.name for f in df.schema.fields if f.name not in denied)}
 
 
 def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tuple[str, ...] = ()) -> None:
     writer = df.write.format("delta").mode("append").option("userMetadata", json.dumps(metadata, sort_keys=True))
+    writer = writer.options(**creation_options(df, path, partition_by))
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(str(path))
+    if Path(path).parent.name == SYSTEM and version(path) % COMPACT_EVERY == 0:
+        compact(path, {**metadata, "step": "compact"})
+
+
+# The _system tables (ledger, quality results, commit log, progress) take a few rows per job run, so each
+# run adds a small file; every reader would open more files each day. Every COMPACT_EVERY commits they are
+# compacted into one, so reading them costs the same on day 300 as on day 3 (bench/README.md).
+COMPACT_EVERY = 25
+
+
+def compact(path: Path, metadata: dict[str, str]) -> None:
+    """Rewrite the table's small files as one (Delta OPTIMIZE: ``dataChange=false``, same rows, same version
+    history). delta-rs does it on either engine: the embedded engine has no OPTIMIZE statement; a concurrent
+    append is not a conflict (the compaction only removes files it rewrote)."""
+    from deltalake import CommitProperties, DeltaTable
+
+    DeltaTable(str(path)).optimize.compact(
+        commit_properties=CommitProperties(custom_metadata={"userMetadata": json.dumps(metadata, sort_keys=True)}))
 
 
 def add_new_columns(spark: SparkSession, df: DataFrame, path: Path, metadata: dict[str, str]) -> list[str]:
@@ -124,14 +193,26 @@ def add_new_columns(spark: SparkSession, df: DataFrame, path: Path, metadata: di
 
 
 def version(path: Path) -> int:
-    """The table's latest version (read from the Delta log by delta-rs, no engine needed)."""
+    """The table's latest version: the highest commit file in its Delta log (the protocol's own rule), so
+    asking costs a directory listing, not loading the table's state, which grows with its files."""
+    log = Path(path) / "_delta_log"
+    numbers = [int(name[:20]) for name in os.listdir(log) if len(name) == 25 and name.endswith(".json") and name[:20].isdigit()]
+    if numbers:
+        return max(numbers)
     from deltalake import DeltaTable
 
     return DeltaTable(str(path)).version()
 
 
 def table_id(path: Path) -> str:
-    """The table's unique id (Delta metadata); a table dropped and re-created gets a new one."""
+    """The table's unique id (Delta metadata); a table dropped and re-created gets a new one. Read from the
+    first commit, which creates the table and never changes (delta-rs loads the table if log clean-up removed it)."""
+    first = Path(path) / "_delta_log" / f"{0:020d}.json"
+    if first.is_file():
+        for line in first.read_text().splitlines():
+            action = json.loads(line) if line.strip() else {}
+            if "metaData" in action:
+                return action["metaData"]["id"]
     from deltalake import DeltaTable
 
     return DeltaTable(str(path)).metadata().id
@@ -156,7 +237,7 @@ def changed_partitions(path: Path, after: int, up_to: int, column: str) -> set[s
     """Values of partition ``column`` whose files versions ``after`` (exclusive) to ``up_to`` added or removed.
 
     Read straight from the commit files of the Delta log (the protocol's ``add``/``remove`` actions
-    carry ``partitionValues``). None when a commit file is gone (log clean-up): the caller must then
+    carry ``partitionValues``; those with ``dataChange=false``, a compaction's, change no data). None when a commit file is gone (log clean-up): the caller must then
     assume everything changed.
     """
     values: set[str | None] = set()
@@ -167,7 +248,7 @@ def changed_partitions(path: Path, after: int, up_to: int, column: str) -> set[s
         for line in commit.read_text().splitlines():
             action = json.loads(line) if line.strip() else {}
             for kind in ("add", "remove"):
-                if kind in action:
+                if kind in action and action[kind].get("dataChange", True):  # a compaction moves rows, changes none
                     values.add((action[kind].get("partitionValues") or {}).get(column))
     return values
 

@@ -2,7 +2,8 @@
 
 Pure functions over bytes: no Spark, no I/O beyond reading the file. Each physical line (JSON
 lines) or data row (CSV) becomes either an accepted record or a rejection with a reason; blank
-lines are counted. A file that cannot be read as text at all is rejected whole, and so is a file
+lines are counted. ``FileLines`` yields them one at a time (landing streams them into staged Parquet
+parts), ``parse_file`` collects them. A file that cannot be read as text at all is rejected whole, and so is a file
 cut short in transfer (see ``_truncation``): each of its lines is quarantined as ``truncated_file``,
 so the complete file, when it is delivered again, lands every record exactly once.
 """
@@ -16,7 +17,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from interaction_lake import contracts
 from interaction_lake.contracts import Rejection
@@ -66,27 +67,49 @@ def checksum(data: bytes) -> str:
 
 
 def parse_file(source: str, name: str, data: bytes) -> ParsedFile:
-    if b"\x00" in data:
-        return ParsedFile([Line(None, "", rejection=Rejection(contracts.UNREADABLE_FILE, f"{name} holds NUL bytes: binary or corrupt, not text"))])
-    is_csv = name.lower().endswith(CSV_SUFFIXES)
-    parsed = _parse_csv(source, data) if is_csv else _parse_json_lines(source, data)
-    why = _truncation(parsed, data, is_csv)
-    if why is None:
-        return parsed
-    rejection = Rejection(contracts.TRUNCATED_FILE, f"{name} is cut short: {why}; the whole file is quarantined "
-                                                    "so that its complete re-delivery lands each record once")
-    return ParsedFile([Line(line.line_number, line.raw_line, rejection=rejection) for line in parsed.lines], parsed.blank_lines)
+    """Every line of the file with its fate, in memory (tests, small files); landing streams ``FileLines``."""
+    lines = FileLines(source, name, data)
+    return ParsedFile(list(lines), lines.blank_lines)
+
+
+class FileLines:
+    """The lines of one landing file, parsed and checked one at a time as they are iterated, so a file of
+    millions of records is never held as records all at once. ``blank_lines`` is complete once iterated."""
+
+    def __init__(self, source: str, name: str, data: bytes):
+        self.source, self.name, self.data = source, name, data
+        self.blank_lines = 0
+
+    def __iter__(self) -> Iterator[Line]:
+        self.blank_lines = 0
+        data, name = self.data, self.name
+        if b"\x00" in data:
+            yield Line(None, "", rejection=Rejection(contracts.UNREADABLE_FILE, f"{name} holds NUL bytes: binary or corrupt, not text"))
+            return
+        is_csv = name.lower().endswith(CSV_SUFFIXES)
+        lines = _parse_csv(self.source, data, self) if is_csv else _parse_json_lines(self.source, data, self)
+        if data.endswith((b"\n", b"\r")) or not data.strip():  # ends with a newline: cannot be cut short
+            yield from lines
+            return
+        parsed = ParsedFile(list(lines), self.blank_lines)  # no final newline (rare): the whole file decides
+        why = _truncation(parsed, data, is_csv)
+        if why is None:
+            yield from parsed.lines
+            return
+        rejection = Rejection(contracts.TRUNCATED_FILE, f"{name} is cut short: {why}; the whole file is quarantined "
+                                                        "so that its complete re-delivery lands each record once")
+        yield from (Line(line.line_number, line.raw_line, rejection=rejection) for line in parsed.lines)
 
 
 def _truncation(parsed: ParsedFile, data: bytes, is_csv: bool) -> str | None:
-    """Why this file looks cut off mid-write, or None.
+    """Why this file, which does not end with a newline, looks cut off mid-write, or None.
 
     The rule: the file does not end with a newline *and* its last line is incomplete -- not valid
     JSON (JSON lines) or fewer cells than the header (CSV). Either alone is common and harmless (a
     last line without newline from a spreadsheet export; one bad line in a good file), so either
     alone quarantines only that line.
     """
-    if not parsed.lines or data.endswith((b"\n", b"\r")) or not data.strip():
+    if not parsed.lines:
         return None
     physical = data.splitlines()
     last = parsed.lines[-1]
@@ -111,12 +134,11 @@ def _decode(raw: bytes) -> tuple[str, Rejection | None]:
         return raw.decode("utf-8", errors="backslashreplace"), Rejection(contracts.ENCODING_ERROR, f"not UTF-8: {error.reason} at byte {error.start}")
 
 
-def _parse_json_lines(source: str, data: bytes) -> ParsedFile:
-    parsed = ParsedFile()
+def _parse_json_lines(source: str, data: bytes, counts: FileLines) -> Iterator[Line]:
     for number, raw in enumerate(data.splitlines(), start=1):
         text, rejection = _decode(raw)
         if rejection is None and not text.strip():
-            parsed.blank_lines += 1
+            counts.blank_lines += 1
             continue
         if rejection is None:
             try:
@@ -126,17 +148,16 @@ def _parse_json_lines(source: str, data: bytes) -> ParsedFile:
             else:
                 rejection = contracts.validate(source, record)
                 if rejection is None:
-                    parsed.lines.append(Line(number, text, record=record))
+                    yield Line(number, text, record=record)
                     continue
-        parsed.lines.append(Line(number, text, rejection=rejection))
-    return parsed
+        yield Line(number, text, rejection=rejection)
 
 
-def _parse_csv(source: str, data: bytes) -> ParsedFile:
+def _parse_csv(source: str, data: bytes, counts: FileLines) -> Iterator[Line]:
     text, rejection = _decode(data)
     if rejection is not None:
-        return ParsedFile([Line(None, "", rejection=rejection)])
-    parsed = ParsedFile()
+        yield Line(None, "", rejection=rejection)
+        return
     properties = contracts.latest(source).properties
     reader = csv.DictReader(io.StringIO(text, newline=""))
     physical = text.splitlines()
@@ -145,19 +166,18 @@ def _parse_csv(source: str, data: bytes) -> ParsedFile:
             number = reader.line_num
             raw = physical[number - 1] if 0 < number <= len(physical) else ""
             if not any((value or "").strip() for value in row.values() if isinstance(value, str)):
-                parsed.blank_lines += 1
+                counts.blank_lines += 1
                 continue
             if None in row:  # more cells than header columns
-                parsed.lines.append(Line(number, raw, rejection=Rejection(
+                yield Line(number, raw, rejection=Rejection(
                     contracts.MALFORMED_CSV,
-                    f"row has {len(row) - 1 + len(row[None])} cells, header has {len(reader.fieldnames or [])}")))
+                    f"row has {len(row) - 1 + len(row[None])} cells, header has {len(reader.fieldnames or [])}"))
                 continue
             record = coerce_csv_row(row, properties)
             rejection = contracts.validate(source, record)
-            parsed.lines.append(Line(number, raw, record=None if rejection else record, rejection=rejection))
+            yield Line(number, raw, record=None if rejection else record, rejection=rejection)
     except csv.Error as error:
-        parsed.lines.append(Line(reader.line_num, "", rejection=Rejection(contracts.MALFORMED_CSV, f"malformed CSV: {error}")))
-    return parsed
+        yield Line(reader.line_num, "", rejection=Rejection(contracts.MALFORMED_CSV, f"malformed CSV: {error}"))
 
 
 def coerce_csv_row(row: dict[str, str | None], properties: dict[str, dict[str, Any]]) -> dict[str, Any]:

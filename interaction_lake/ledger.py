@@ -36,6 +36,9 @@ SCHEMA = T.StructType([
     T.StructField("ingested_at", T.TimestampType(), False),
     T.StructField("run_id", T.StringType(), False),
     T.StructField("recorded_at", T.TimestampType(), False),
+    # the file's modification time when it was hashed: a file whose size and mtime still match is not hashed
+    # again (added after the first release: older rows hold null, and those files are hashed as before)
+    T.StructField("file_mtime_ns", T.LongType(), True),
 ])
 
 
@@ -53,6 +56,10 @@ class Entry:
     ingested_at: dt.datetime
     run_id: str
     recorded_at: dt.datetime
+    file_mtime_ns: int | None = None
+
+
+_FIELDS = set(SCHEMA.fieldNames())
 
 
 def latest_entries(spark: SparkSession, lake_root: Path, source: str) -> dict[tuple[str, str], Entry]:
@@ -63,7 +70,7 @@ def latest_entries(spark: SparkSession, lake_root: Path, source: str) -> dict[tu
     latest: dict[tuple[str, str], Entry] = {}
     rank = {PENDING: 0, EMPTY: 1, DUPLICATE_FILE: 1, COMMITTED: 2}
     for row in table.where(table.source == source).collect():
-        values = row.asDict()
+        values = {name: value for name, value in row.asDict().items() if name in _FIELDS}
         # Spark hands timestamps back naive, in the session time zone (UTC); make them explicit again.
         for name in ("ingested_at", "recorded_at"):
             values[name] = values[name].replace(tzinfo=dt.timezone.utc)
@@ -78,4 +85,21 @@ def latest_entries(spark: SparkSession, lake_root: Path, source: str) -> dict[tu
 def record(spark: SparkSession, lake_root: Path, entries: list[Entry], metadata: dict[str, str]) -> None:
     if entries:
         df = spark.createDataFrame([tuple(asdict(e).values()) for e in entries], SCHEMA)
-        lake.append(df, lake.landing_ledger_table(lake_root), metadata)
+        table = lake.landing_ledger_table(lake_root)
+        if lake.exists(table) and _lacks_columns(table):  # a ledger written before a column was added
+            lake.add_new_columns(spark, df, table, metadata)
+        lake.append(df, table, metadata)
+
+
+_CURRENT: set[str] = set()  # ledgers known to have every column (checked once per process)
+
+
+def _lacks_columns(table: Path) -> bool:
+    if str(table) in _CURRENT:
+        return False
+    from deltalake import DeltaTable
+
+    lacking = set(SCHEMA.fieldNames()) - {f.name for f in DeltaTable(str(table)).schema().fields}
+    if not lacking:
+        _CURRENT.add(str(table))
+    return bool(lacking)

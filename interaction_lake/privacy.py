@@ -5,6 +5,9 @@ that it runs inside the engine and equals Python's ``hmac`` (tested). Without th
 pseudonym cannot be reversed or recomputed from a customer number; rotating or destroying the secret
 breaks every link at once (crypto-shredding).
 
+``identifying_columns`` names the columns whose values must never be copied into a Delta log as
+file statistics (``lake.creation_options``), so that erasing a customer's rows erases them everywhere.
+
 The secret comes from ``INTERACTION_LAKE_PSEUDONYM_SECRET``. If it is unset, a random secret is
 created once per lake at ``<lake>/_system/pseudonym.key`` (mode 0600) so a laptop demo works; a
 deployment sets the variable from its secret store. The secret is never in the repository.
@@ -29,6 +32,19 @@ SCRUB_PATTERNS = (
     (r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b", "[account]"),
     (r"\+?\d[\d ()-]{6,}\d", "[phone]"),
 )
+
+
+# Columns that hold who a person is or what they said: the customer's reference and pseudonym, the raw and
+# checked record (names, phone numbers), and texts that quote values (refusal details, gate observations).
+IDENTIFYING_COLUMNS = frozenset({"customer_ref", "customer_key", "raw_line", "record_json", "detail", "observed_value"})
+
+
+def identifying_columns() -> frozenset[str]:
+    """The columns above plus every contract field marked ``x-pii`` (dropped or scrubbed before silver)."""
+    from interaction_lake import contracts
+
+    marked = {name for source in contracts.sources() for contract in contracts.contracts(source).values() for name in contract.pii_fields}
+    return IDENTIFYING_COLUMNS | marked
 
 
 def secret_for(lake_root: Path) -> bytes:

@@ -89,10 +89,11 @@ def results_table(lake_root: Path) -> Path:
 
 
 def data_docs_index(lake_root: Path) -> Path:
-    return _project_root(lake_root) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    return quality_project(lake_root) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
-def _project_root(lake_root: Path) -> Path:
+def quality_project(lake_root: Path) -> Path:
+    """Where the lake's Great Expectations project (stores, Data Docs) lives."""
     return Path(lake_root) / lake.SYSTEM / "quality"
 
 
@@ -105,10 +106,10 @@ def _context(lake_root: Path):
     """One Great Expectations file context per lake and process (creating one reads and writes YAML)."""
     import great_expectations as gx
 
-    key = str(_project_root(lake_root))
+    key = str(quality_project(lake_root))
     if key in _CONTEXTS:
         return _CONTEXTS[key]
-    context = gx.get_context(mode="file", project_root_dir=str(_project_root(lake_root)))
+    context = gx.get_context(mode="file", project_root_dir=str(quality_project(lake_root)))
     try:
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -221,14 +222,22 @@ class Verdict:
 
 def latest_verdicts(spark: SparkSession, lake_root: Path, stage: str, table: str) -> list[Verdict]:
     """The most recent verdict for each batch, or table version, of the table that was validated."""
+    return latest_verdicts_by_table(spark, lake_root, stage).get(table, [])
+
+
+def latest_verdicts_by_table(spark: SparkSession, lake_root: Path, stage: str) -> dict[str, list[Verdict]]:
+    """``latest_verdicts`` of every table of the stage, in one query (a gate asks for each of its tables)."""
     results = lake.read(spark, results_table(lake_root))
     if results is None:
-        return []
-    rows = (results.where((F.col("stage") == stage) & (F.col("table_name") == table))
+        return {}
+    rows = (results.where(F.col("stage") == stage)
             .withColumn("_subject", F.concat_ws("|", F.coalesce("batch_id", F.lit("")), F.coalesce("table_id", F.lit("")),
                                                 F.coalesce(F.col("table_version").cast("string"), F.lit(""))))
-            .groupBy("_subject")
+            .groupBy("table_name", "_subject")
             .agg(*[F.max_by(c, "validated_at").alias(c) for c in ("batch_id", "table_id", "table_version", "gate_passed")],
                  F.max("validated_at").alias("validated_at"))
             .collect())
-    return [Verdict(r.batch_id, r.table_id, r.table_version, r.gate_passed, r.validated_at) for r in rows]
+    verdicts: dict[str, list[Verdict]] = {}
+    for r in rows:
+        verdicts.setdefault(r.table_name, []).append(Verdict(r.batch_id, r.table_id, r.table_version, r.gate_passed, r.validated_at))
+    return verdicts

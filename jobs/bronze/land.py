@@ -1,14 +1,17 @@
 """Land one source's new files into its bronze table, exactly once, quarantining what breaks the contract.
 
-Pure part: ``bronze_rows`` / ``quarantine_rows`` turn a parsed file plus its lineage into table rows.
+Pure part: ``bronze_row`` / ``quarantine_row`` turn a parsed line plus its lineage into a table row.
 I/O shell: ``land_source`` finds new files, consults the ledger, writes bronze, quarantine and
-ledger, and returns a ``LandingReport``.
+ledger, and returns a ``LandingReport``. A batch streams through memory one file and one staged
+Parquet part at a time (``lake.StagedRows``), so a bank's first day of millions of records lands as
+one commit without holding them all.
 
 Exactly once, without relying on Delta transaction ids (the embedded engine ignores
 ``txnAppId``; see docs/adr/0001-engine.md):
 
 1. every new file is hashed; a (path, checksum) already in the ledger is skipped, and the same
-   checksum under another path is recorded as ``duplicate_file``;
+   checksum under another path is recorded as ``duplicate_file`` (a file whose path, size and
+   modification time match its ledger entry is known without hashing it again);
 2. ``pending`` ledger rows name the batch id and ingest time before any data is written;
 3. bronze and quarantine rows are each appended in one atomic Delta commit tagged with the batch id;
 4. ``committed`` ledger rows close the batch.
@@ -28,14 +31,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from interaction_lake import contracts, lake, ledger, lineage, locks
 from interaction_lake.config import Settings
 from interaction_lake.contracts import parse_timestamp
-from interaction_lake.landing_files import Line, ParsedFile, checksum, discover, parse_file
+from interaction_lake.landing_files import FileLines, Line, checksum, discover
 
 JOB = "bronze.land"
 LINEAGE_FIELDS = [
@@ -83,18 +86,15 @@ class Lineage:
         return (self.source_file, self.file_checksum, line_number, self.batch_id, self.run_id, self.ingested_at, self.ingested_at.date())
 
 
-def bronze_rows(lines: list[Line], lineage: Lineage) -> list[tuple]:
-    rows = []
-    for line in lines:
-        r = line.record
-        rows.append((r["event_id"], r["event_type"], r["schema_version"], parse_timestamp(r["occurred_at"]),
-                     r["source_system"], r["customer_ref"], line.raw_line, json.dumps(r, ensure_ascii=False, separators=(",", ":")),
-                     *lineage.values(line.line_number)))
-    return rows
+def bronze_row(line: Line, lineage: Lineage) -> tuple:
+    r = line.record
+    return (r["event_id"], r["event_type"], r["schema_version"], parse_timestamp(r["occurred_at"]),
+            r["source_system"], r["customer_ref"], line.raw_line, json.dumps(r, ensure_ascii=False, separators=(",", ":")),
+            *lineage.values(line.line_number))
 
 
-def quarantine_rows(source: str, lines: list[Line], lineage: Lineage) -> list[tuple]:
-    return [(source, line.rejection.reason, line.rejection.detail, line.raw_line, *lineage.values(line.line_number)) for line in lines]
+def quarantine_row(source: str, line: Line, lineage: Lineage) -> tuple:
+    return (source, line.rejection.reason, line.rejection.detail, line.raw_line, *lineage.values(line.line_number))
 
 
 @dataclass
@@ -116,12 +116,35 @@ class LandingReport:
         return {**{k: v for k, v in self.__dict__.items() if k != "quarantine_reasons"}, "quarantine_reasons": dict(self.quarantine_reasons)}
 
 
-@dataclass
+@dataclass(frozen=True)
 class _File:
+    """A landing file by fingerprint; its bytes are read when its batch is written, one file at a time."""
     path: Path
-    data: bytes
     checksum: str
-    parsed: ParsedFile | None = None
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class _Fingerprint:
+    checksum: str
+    size: int
+    mtime_ns: int
+    blank_only: bool  # nothing but white space (or nothing at all)
+    newlines: int
+
+
+def _fingerprint(path: Path) -> _Fingerprint:
+    """SHA-256, size and shape of a file, read in chunks (a landing file can be larger than memory allows twice)."""
+    stat = path.stat()
+    digest, blank_only, newlines, size = hashlib.sha256(), True, 0, 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+            newlines += chunk.count(b"\n")
+            blank_only = blank_only and not chunk.strip()
+    return _Fingerprint(digest.hexdigest(), size, stat.st_mtime_ns, blank_only, newlines)
 
 
 def land_source(spark: SparkSession, settings: Settings, source: str, run_id: str,
@@ -149,26 +172,33 @@ def _land_source(spark: SparkSession, settings: Settings, source: str, run_id: s
         report.files_recovered += len(files)
 
     landed_checksums = {e.file_checksum for e in known.values() if e.status in (ledger.COMMITTED, ledger.PENDING)}
+    # A file seen before, with the same size and modification time, is not read and hashed again: without
+    # this, every run would re-hash the whole landing history (the pipeline never moves landing files).
+    seen = {(e.file_path, e.file_size, e.file_mtime_ns): e.file_checksum for e in known.values() if e.file_mtime_ns is not None}
     now = (ingested_at or _now()).replace(microsecond=0)
     new_files, side_entries = [], []
     for path in discover(settings.landing_root / source):
-        data = path.read_bytes()
-        digest = checksum(data)
-        if (str(path), digest) in known:
+        stat = path.stat()
+        if (str(path), stat.st_size, stat.st_mtime_ns) in seen:
+            report.files_already_landed += 1
+            continue
+        found = _fingerprint(path)
+        if (str(path), found.checksum) in known:
             report.files_already_landed += 1
             continue
         status = None
-        if digest in landed_checksums:
+        if found.checksum in landed_checksums:
             status = ledger.DUPLICATE_FILE
             report.files_duplicate += 1
-        elif not data.strip():
+        elif found.blank_only:
             status = ledger.EMPTY
             report.files_empty += 1
         if status:
-            side_entries.append(ledger.Entry(source, str(path), digest, len(data), status, None, 0, 0, data.count(b"\n"), now, run_id, now))
+            side_entries.append(ledger.Entry(source, str(path), found.checksum, found.size, status, None, 0, 0, found.newlines, now, run_id,
+                                             now, found.mtime_ns))
             continue
-        landed_checksums.add(digest)
-        new_files.append(_File(path, data, digest))
+        landed_checksums.add(found.checksum)
+        new_files.append(_File(path, found.checksum, found.size, found.mtime_ns))
 
     if new_files:
         batch_id = _batch_id(source, [f.checksum for f in new_files])
@@ -190,10 +220,18 @@ def _pending_batches(known: dict[tuple[str, str], ledger.Entry]) -> dict[str, li
 def _reread(path: Path, expected: str) -> _File:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is in an unfinished landing batch but is gone from the landing zone; restore it to finish the batch")
-    data = path.read_bytes()
-    if checksum(data) != expected:
+    found = _fingerprint(path)
+    if found.checksum != expected:
         raise RuntimeError(f"{path} changed since its landing batch started (checksum differs); restore the original bytes")
-    return _File(path, data, expected)
+    return _File(path, expected, found.size, found.mtime_ns)
+
+
+def _read_unchanged(f: _File) -> bytes:
+    data = f.path.read_bytes()
+    if checksum(data) != f.checksum:
+        raise RuntimeError(f"{f.path} changed while it was being landed (checksum differs from when it was found); "
+                           "nothing of this batch was written: run again once the sender has finished writing it")
+    return data
 
 
 def _batch_id(source: str, checksums: list[str]) -> str:
@@ -202,38 +240,50 @@ def _batch_id(source: str, checksums: list[str]) -> str:
 
 def _write_batch(spark: SparkSession, settings: Settings, source: str, files: list[_File], batch_id: str,
                  ingested_at: dt.datetime, run_id: str, report: LandingReport) -> None:
-    good, bad, entries = [], [], []
-    seen_ids: Counter = Counter()
-    for f in files:
-        f.parsed = parse_file(source, f.path.name, f.data)
-        lineage = Lineage(str(f.path), f.checksum, batch_id, run_id, ingested_at)
-        good += bronze_rows(f.parsed.accepted, lineage)
-        rejected = f.parsed.rejected
-        bad += quarantine_rows(source, rejected, lineage)
-        seen_ids.update(line.record["event_id"] for line in f.parsed.accepted)
-        report.blank_lines += f.parsed.blank_lines
-        report.quarantine_reasons.update(line.rejection.reason for line in rejected)
-        entries.append(ledger.Entry(source, str(f.path), f.checksum, len(f.data), ledger.PENDING, batch_id, len(f.parsed.accepted),
-                                    len(rejected), f.parsed.blank_lines, ingested_at, run_id, _now()))
-    report.records_landed += len(good)
-    report.records_quarantined += len(bad)
-    report.duplicate_events_in_batch += sum(n - 1 for n in seen_ids.values())
-    meta = lake.commit_metadata(JOB, run_id, source=source, batch_id=batch_id)
+    """Parse the batch's files one at a time into staged rows, then: pending ledger rows, one bronze commit,
+    one quarantine commit, committed ledger rows. Memory holds one file and one staged part, not the batch."""
+    root = settings.lake_root
+    bronze, quarantine = lake.bronze_table(root, source), lake.landing_quarantine_table(root)
+    entries = []
+    with lake.StagedRows(spark, bronze_schema(source), root) as good, lake.StagedRows(spark, QUARANTINE_SCHEMA, root) as bad:
+        for f in files:
+            lineage = Lineage(str(f.path), f.checksum, batch_id, run_id, ingested_at)
+            lines = FileLines(source, f.path.name, _read_unchanged(f))
+            landed = refused = 0
+            for line in lines:
+                if line.rejection is None:
+                    good.add(bronze_row(line, lineage))
+                    landed += 1
+                else:
+                    bad.add(quarantine_row(source, line, lineage))
+                    report.quarantine_reasons[line.rejection.reason] += 1
+                    refused += 1
+            report.blank_lines += lines.blank_lines
+            entries.append(ledger.Entry(source, str(f.path), f.checksum, f.size, ledger.PENDING, batch_id, landed, refused,
+                                        lines.blank_lines, ingested_at, run_id, _now(), f.mtime_ns))
+        report.records_landed += good.count
+        report.records_quarantined += bad.count
+        meta = lake.commit_metadata(JOB, run_id, source=source, batch_id=batch_id)
 
-    ledger.record(spark, settings.lake_root, entries, {**meta, "step": "pending"})
-    _crash_point("after_pending")
-    bronze = lake.bronze_table(settings.lake_root, source)
-    if good and not _holds_batch(spark, bronze, batch_id, ingested_at):
-        with lake.staged_rows(spark, good, bronze_schema(source), settings.lake_root) as df:
-            lake.append(df, bronze, {**meta, "step": "bronze"}, PARTITION)
-    _crash_point("after_bronze")
-    quarantine = lake.landing_quarantine_table(settings.lake_root)
-    if bad and not _holds_batch(spark, quarantine, batch_id, ingested_at):
-        with lake.staged_rows(spark, bad, QUARANTINE_SCHEMA, settings.lake_root) as df:
-            lake.append(df, quarantine, {**meta, "step": "quarantine"}, PARTITION)
-    _crash_point("after_quarantine")
+        ledger.record(spark, root, entries, {**meta, "step": "pending"})
+        _crash_point("after_pending")
+        if good.count:
+            rows = good.frame()
+            report.duplicate_events_in_batch += duplicate_event_ids(rows)
+            if not _holds_batch(spark, bronze, batch_id, ingested_at):
+                lake.append(rows, bronze, {**meta, "step": "bronze"}, PARTITION)
+        _crash_point("after_bronze")
+        if bad.count and not _holds_batch(spark, quarantine, batch_id, ingested_at):
+            lake.append(bad.frame(), quarantine, {**meta, "step": "quarantine"}, PARTITION)
+        _crash_point("after_quarantine")
     committed = [ledger.Entry(**{**e.__dict__, "status": ledger.COMMITTED, "run_id": run_id, "recorded_at": _now()}) for e in entries]
-    ledger.record(spark, settings.lake_root, committed, {**meta, "step": "committed"})
+    ledger.record(spark, root, committed, {**meta, "step": "committed"})
+
+
+def duplicate_event_ids(rows: DataFrame) -> int:
+    """How many records repeat an event id already in the batch (counted by the engine: a batch can be millions)."""
+    total, distinct = rows.agg(F.count(F.lit(1)), F.count_distinct("event_id")).first()
+    return total - distinct
 
 
 def _holds_batch(spark: SparkSession, table: Path, batch_id: str, ingested_at: dt.datetime) -> bool:

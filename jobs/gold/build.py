@@ -251,7 +251,7 @@ def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int
 
 def _overwrite(frame: DataFrame, path: Path, metadata: dict[str, str], partition: str | None) -> None:
     writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").option(
-        "userMetadata", json.dumps(metadata, sort_keys=True))
+        "userMetadata", json.dumps(metadata, sort_keys=True)).options(**lake.creation_options(frame, path, (partition,) if partition else ()))
     if partition:
         writer = writer.partitionBy(partition)
     writer.save(str(path))

@@ -12,14 +12,21 @@ For a customer reference as the bank's systems know it (``customer_ref``):
 5. every table that lost rows is vacuumed with ``INTERACTION_LAKE_ERASURE_RETAIN_HOURS`` (default 0):
    the data files of older versions that still held the rows are deleted, so time travel cannot bring
    them back. (Older versions of those tables then cannot be read: that is the point.)
+6. Great Expectations' stored results and Data Docs pages that quote the customer are deleted.
+
+Rows are deleted by ``MERGE`` against a one-row source holding the identifiers, so no commit in any
+``_delta_log`` names the customer; and tables keep no file statistics of identifying columns
+(``lake.creation_options``). After an erasure, no file under the lake holds the reference or the
+pseudonym, except the erasure record's pseudonym.
 
 The erasure is recorded in ``_system/erasures`` with the request id, the pseudonym (never the reference),
 the rows removed per table and the landing files that still hold the customer's lines (outside the lake:
 the landing zone's own retention or redaction applies to them). Rerunning a request removes nothing more
 and is recorded again.
 
-Not erased: per-file column statistics in old ``_delta_log`` commit files can include the reference as a
-min/max value until Delta's log retention (``delta.logRetentionDuration``, 30 days by default) removes them.
+Tables created before file statistics were limited (``lake.creation_options``) may still hold a
+reference as a min/max value in old ``_delta_log`` commit files, until Delta's log retention
+(``delta.logRetentionDuration``, 30 days by default) removes them (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import datetime as dt
 import json
 import os
 import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -41,12 +49,13 @@ from interaction_lake.config import Settings
 from interaction_lake.generator import SOURCES
 from interaction_lake.landing_files import discover
 from interaction_lake.privacy import pseudonym_py, secret_for
+from interaction_lake.quality.gate import quality_project
 
 JOB = "privacy.erase"
 RETAIN_ENV = "INTERACTION_LAKE_ERASURE_RETAIN_HOURS"
 CUSTOMER_MARTS = ("customer_value", "key_customers_at_risk")
 ERASURES_SCHEMA = ("request_id string, customer_key string, erased_at timestamp, run_id string, "
-                   "rows_removed string, tables_vacuumed string, landing_files_with_customer string")
+                   "rows_removed string, tables_vacuumed string, landing_files_with_customer string, quality_documents_removed long")
 
 
 class ErasureError(ValueError):
@@ -60,6 +69,7 @@ class ErasureReport:
     rows_removed: dict[str, int] = field(default_factory=dict)
     vacuumed: list[str] = field(default_factory=list)
     landing_files: list[str] = field(default_factory=list)
+    quality_documents: list[str] = field(default_factory=list)  # Great Expectations files that quoted the customer
 
 
 def erasures_table(lake_root: Path) -> Path:
@@ -71,20 +81,26 @@ def _token(reference: str) -> str:
     return rf"(^|[^A-Za-z0-9_-]){re.escape(reference)}([^A-Za-z0-9_-]|$)"
 
 
-def _targets(root: Path, reference: str, key: str):
-    """(table path, SQL predicate) for every table that can hold the customer."""
-    ref, token = reference.replace("'", "''"), _token(reference).replace("\\", "\\\\").replace("'", "''")
+# Each target table with the condition that picks the customer's rows. ``t`` is the table; ``s`` is a one-row
+# source holding the reference, the pseudonym and the reference's whole-token pattern. The rows are deleted by
+# MERGE against that source, never by ``DELETE ... WHERE customer_ref = '...'``: a Delta commit records its
+# predicate in the log, which outlives the data files, so the erasure would write down whom it erased.
+SOURCE_SCHEMA = "ref string, key string, pattern string"
+
+
+def _targets(root: Path):
+    """(table path, MERGE condition) for every table that can hold the customer."""
     for source in SOURCES:
-        yield lake.bronze_table(root, source), f"customer_ref = '{ref}'"
-    yield lake.landing_quarantine_table(root), f"raw_line RLIKE '{token}'"
+        yield lake.bronze_table(root, source), "t.customer_ref = s.ref"
+    yield lake.landing_quarantine_table(root), "t.raw_line RLIKE s.pattern"
     silver = root / "silver"
     for table in sorted(silver.iterdir()) if silver.is_dir() else []:
         if lake.exists(table):
-            yield table, f"customer_key = '{key}'"
+            yield table, "t.customer_key = s.key"
     for mart in CUSTOMER_MARTS:
-        yield lake.table_path(root, "gold", mart), f"customer_key = '{key}'"
+        yield lake.table_path(root, "gold", mart), "t.customer_key = s.key"
     # Gate results keep observed values, which could quote an identifier.
-    yield lake.table_path(root, lake.SYSTEM, "quality_results"), f"observed_value RLIKE '{token}' OR observed_value LIKE '%{key}%'"
+    yield lake.table_path(root, lake.SYSTEM, "quality_results"), "t.observed_value RLIKE s.pattern OR t.observed_value LIKE concat('%', s.key, '%')"
 
 
 def erase_customer(spark: SparkSession, settings: Settings, reference: str, request_id: str, run_id: str,
@@ -97,23 +113,48 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
     report = ErasureReport(request_id, key)
     retain = float(os.environ.get(RETAIN_ENV, 0)) if retain_hours is None else retain_hours
     meta = lake.commit_metadata(JOB, run_id, request_id=request_id)
+    source = spark.createDataFrame([(reference, key, _token(reference))], SOURCE_SCHEMA)
+    view = f"erasure_{uuid.uuid4().hex[:12]}"
+    source.createOrReplaceTempView(view)
     # Hold every writer's lock: no run may append the customer's rows back between DELETE and VACUUM.
     with _every_lock(root):
-        for path, predicate in _targets(root, reference, key):
+        for path, condition in _targets(root):
             if not lake.exists(path):
                 continue
-            matching = lake.read(spark, path).where(F.expr(predicate)).count()
+            matching = lake.read(spark, path).alias("t").join(source.alias("s"), F.expr(condition), "left_semi").count()
             if matching:
-                lake.sql_write(spark, f"DELETE FROM delta.`{path}` WHERE {predicate}", path, meta)
+                lake.sql_write(spark, f"MERGE INTO delta.`{path}` t USING {view} s ON {condition} WHEN MATCHED THEN DELETE", path, meta)
                 report.rows_removed[str(Path(path).relative_to(root))] = matching
         for name in report.rows_removed:
             vacuum(spark, settings, root / name, retain)
             report.vacuumed.append(name)
+        report.quality_documents = _remove_quality_documents(root, reference, key)
     report.landing_files = [str(p) for p in _landing_files_with(settings.landing_root, reference)]
     row = (request_id, key, dt.datetime.now(dt.timezone.utc), run_id, json.dumps(report.rows_removed, sort_keys=True),
-           json.dumps(report.vacuumed), json.dumps(report.landing_files))
-    lake.append(spark.createDataFrame([row], ERASURES_SCHEMA), erasures_table(root), meta)
+           json.dumps(report.vacuumed), json.dumps(report.landing_files), len(report.quality_documents))
+    record = spark.createDataFrame([row], ERASURES_SCHEMA)
+    if lake.exists(erasures_table(root)):  # a record table from before a column was added
+        lake.add_new_columns(spark, record, erasures_table(root), meta)
+    lake.append(record, erasures_table(root), meta)
     return report
+
+
+def _remove_quality_documents(root: Path, reference: str, key: str) -> list[str]:
+    """Great Expectations' stored validation results and Data Docs pages that quote the customer.
+
+    A failed expectation lists sample unexpected values, which can be identifiers. Those documents are
+    deleted (the gate's verdict stays in ``_system/quality_results``); the Data Docs index is rebuilt by the
+    next gate. Returns the paths removed, relative to the lake."""
+    token = re.compile(_token(reference).encode())
+    folder = quality_project(root) / "gx" / "uncommitted"
+    removed = []
+    for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+        if path.is_file():
+            content = path.read_bytes()
+            if key.encode() in content or token.search(content):
+                path.unlink()
+                removed.append(str(path.relative_to(root)))
+    return removed
 
 
 @contextlib.contextmanager

@@ -150,7 +150,8 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
         rows = fact.build(window.withColumn(KEY, composite_key(fact.key_columns)).join(keys, KEY, "left_semi").drop(KEY))
         rows = rows.where(_present(fact.keys))
         report.facts[fact.name] = keys.count()
-        upsert(spark, rows, fact_table(settings.lake_root, fact), fact, keys, {**meta, "table": fact.name})
+        upsert(spark, rows, fact_table(settings.lake_root, fact), fact, keys, {**meta, "table": fact.name},
+               partitions=partition_range(fact, dates[0] - span, dates[-1] + span))
 
     now = dt.datetime.now(dt.timezone.utc)
     lake.append(spark.createDataFrame([(source, b, d, run_id, now) for b, d in batches], PROGRESS_SCHEMA),
@@ -199,8 +200,25 @@ def insert_new(spark: SparkSession, rows: DataFrame, path: Path, keys: tuple[str
     lake.sql_write(spark, f"MERGE INTO delta.`{path}` t USING {_view(rows)} s ON {on} WHEN NOT MATCHED THEN INSERT *", path, metadata)
 
 
-def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched: DataFrame, metadata: dict[str, str]) -> None:
-    """Replace the rows of the touched keys with their recomputation, in one commit."""
+def partition_range(fact: Fact, first: dt.date, last: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The fact partitions that can hold a row of a key with events between ``first`` and ``last``.
+
+    A fact row is filed under the date of one of its key's events, and a key's events lie within the fact's
+    span of each other -- the assumption that already bounds which events a run re-reads -- so the rows of
+    the keys that events between two dates touch lie within the span around those dates."""
+    if fact.partition is None:
+        return None
+    if fact.partition == "month":
+        return first.replace(day=1), last.replace(day=1)
+    return first, last
+
+
+def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched: DataFrame, metadata: dict[str, str],
+           partitions: tuple[dt.date, dt.date] | None = None) -> None:
+    """Replace the rows of the touched keys with their recomputation, in one commit.
+
+    ``partitions`` (see ``partition_range``) limits the MERGE's target to those partitions with literals the
+    engine prunes on, so a day's upsert does not read and match against all of history."""
     if not lake.exists(path):
         _write_new(rows, path, metadata, fact.partition)
         return
@@ -213,6 +231,8 @@ def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched
                    .join(rows.select(composite_key(fact.keys)).distinct(), KEY, "left_anti").drop(KEY))
         source = source.unionByName(retired.select(*columns).withColumn("_retire", F.lit(True)))
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in fact.keys)  # keys are never null (filtered above)
+    if partitions:
+        on += f" AND t.`{fact.partition}` BETWEEN DATE'{partitions[0].isoformat()}' AND DATE'{partitions[1].isoformat()}'"
     assign = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
     names = ", ".join(f"`{c}`" for c in columns)
     values = ", ".join(f"s.`{c}`" for c in columns)

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from interaction_lake import lake, lineage
 from interaction_lake.config import Settings
 from interaction_lake.generator import SOURCES
-from interaction_lake.quality.gate import GateOutcome, latest_verdicts, render_data_docs, results_table, validate
+from interaction_lake.quality.gate import GateOutcome, Verdict, latest_verdicts_by_table, render_data_docs, results_table, validate
 from jobs.quality.views import silver_events, silver_fact
 from jobs.silver.build import fact_table, silver_events_table
 from jobs.silver.lifecycles import FACTS
@@ -26,10 +26,9 @@ def _tables(root) -> list[tuple[str, object, str | None, bool]]:
     return events + [(f.name, fact_table(root, f), f.partition, True) for f in FACTS]
 
 
-def _last_validated(spark, root, table: str, table_id: str | None = None) -> tuple[int | None, bool | None]:
+def _last_validated(verdicts: list[Verdict], table_id: str | None = None) -> tuple[int | None, bool | None]:
     """(version, passed) of the table's latest validated version (of this incarnation of it, if ``table_id``)."""
-    verdicts = [v for v in latest_verdicts(spark, root, "silver", table)
-                if v.table_version is not None and (table_id is None or v.table_id == table_id)]
+    verdicts = [v for v in verdicts if v.table_version is not None and (table_id is None or v.table_id == table_id)]
     if not verdicts:
         return None, None
     latest = max(verdicts, key=lambda v: (v.validated_at, v.table_version))
@@ -38,8 +37,9 @@ def _last_validated(spark, root, table: str, table_id: str | None = None) -> tup
 
 def blocked_tables(spark: SparkSession, root) -> list[str]:
     """Silver tables whose most recent validation failed."""
+    verdicts = latest_verdicts_by_table(spark, root, "silver")
     return [name for name, path, _, _ in _tables(root)
-            if lake.exists(path) and _last_validated(spark, root, name, lake.table_id(path))[1] is False]
+            if lake.exists(path) and _last_validated(verdicts.get(name, []), lake.table_id(path))[1] is False]
 
 
 def gate_silver(spark: SparkSession, settings: Settings, run_id: str) -> list[GateOutcome]:
@@ -52,11 +52,12 @@ def _gate(spark: SparkSession, root, run_id: str) -> list[GateOutcome]:
     dim_path = fact_table(root, next(f for f in FACTS if f.name == "customer_dim"))
     dim = lake.read(spark, dim_path)
     outcomes = []
+    verdicts = latest_verdicts_by_table(spark, root, "silver")
     for name, path, partition, is_fact in _tables(root):
         if not lake.exists(path):
             continue
         version, table_id = lake.version(path), lake.table_id(path)
-        last, _ = _last_validated(spark, root, name, table_id)
+        last, _ = _last_validated(verdicts.get(name, []), table_id)
         if last == version:
             continue
         rows = lake.read_version(spark, path, version)

@@ -52,6 +52,7 @@ def test_a_batch_too_large_to_travel_inline_lands_the_same_rows_in_one_commit(sp
     inline = settings.with_paths(lake_root=tmp_path / "inline-lake", landing_root=settings.landing_root)
     land_source(spark, inline, "holdings", "run-s")
     monkeypatch.setattr(lake, "INLINE_ROWS", 10)  # a bank's first day is over Spark Connect's 128 MiB plan limit; stage from 11 rows here
+    monkeypatch.setattr(lake, "PART_ROWS", 7)  # and staged in parts as it is parsed, so memory holds one part, not the batch
     report = land_source(spark, settings, "holdings", "run-s")
     assert report.records_landed > 10 and report.records_quarantined > 10
     for table in (lambda root: lake.bronze_table(root, "holdings"), lake.landing_quarantine_table):
@@ -106,6 +107,49 @@ def test_same_bytes_under_a_new_name_is_a_duplicate_file(spark, settings, small_
     assert report.files_duplicate == 1 and report.records_landed == 0
     fates = {e.file_path: e.status for e in ledger.latest_entries(spark, settings.lake_root, "account_manager").values()}
     assert fates[str(original.with_name("renamed_by_ops.jsonl"))] == ledger.DUPLICATE_FILE
+
+
+def test_a_known_file_is_not_hashed_again_unless_it_changed(spark, settings, small_bank):
+    land_source(spark, settings, "counter", "r1")
+    entries = ledger.latest_entries(spark, settings.lake_root, "counter").values()
+    assert all(e.file_mtime_ns == Path(e.file_path).stat().st_mtime_ns for e in entries)  # fingerprints recorded
+    bronze = lake.bronze_table(settings.lake_root, "counter")
+    files = sorted((settings.landing_root / "counter").glob("*/*_events.jsonl"))
+    touched, rewritten = files[0], files[1]
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))  # same bytes, newer mtime: hashed, known
+    lines = rewritten.read_text().splitlines()
+    replaced = lines[0].replace('"event_id":"evt-', '"event_id":"new-')  # same size, new content: must land
+    rewritten.write_text("\n".join([replaced, *lines[1:]]) + "\n")
+    before = len(rows(bronze))
+    report = land_source(spark, settings, "counter", "r2")
+    assert report.files_new == 1 and report.records_landed == len(lines) - sum(
+        1 for r in rows(lake.landing_quarantine_table(settings.lake_root)) if r["_source_file"] == str(rewritten) and r["_batch_id"] == report.batch_id)
+    assert len(rows(bronze)) == before + report.records_landed
+    again = land_source(spark, settings, "counter", "r3")
+    assert again.files_new == 0 and again.records_landed == 0
+
+
+def test_a_ledger_from_before_the_fingerprint_column_still_lands_exactly_once(spark, settings, small_bank):
+    """Lakes written by the first release have no file_mtime_ns: their files are hashed as before, once."""
+    land_source(spark, settings, "survey", "r1")
+    table = lake.landing_ledger_table(settings.lake_root)
+    old = spark.read.format("delta").load(str(table)).drop("file_mtime_ns")
+    old_schema, old_rows = old.schema, [tuple(r) for r in old.collect()]
+    shutil.rmtree(table)
+    lake.append(spark.createDataFrame(old_rows, old_schema), table, {"job": "test"})
+    ledger._CURRENT.clear()
+    again = land_source(spark, settings, "survey", "r2")
+    assert again.files_new == again.records_landed == 0 and again.files_already_landed > 0
+    extra = settings.landing_root / "survey" / "2026-11-09" / "survey_20261109_events.jsonl"
+    extra.parent.mkdir()
+    template = sorted((settings.landing_root / "survey").glob("*/survey_*_events.jsonl"))[0].read_text()
+    extra.write_text(template.replace('"event_id":"evt-', '"event_id":"new-'))
+    new = land_source(spark, settings, "survey", "r3")
+    assert new.files_new == 1 and new.files_already_landed == again.files_already_landed
+    assert "file_mtime_ns" in DeltaTable(str(table)).schema().to_arrow().names  # the column was added, old rows read null
+    entries = ledger.latest_entries(spark, settings.lake_root, "survey")
+    assert [e.file_mtime_ns is not None for e in entries.values()].count(True) == 1
+    assert land_source(spark, settings, "survey", "r4").records_landed == 0
 
 
 def _land_in_subprocess(settings, source: str, crash_at: str | None) -> subprocess.CompletedProcess:

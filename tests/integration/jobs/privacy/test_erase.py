@@ -33,11 +33,26 @@ def files_mentioning(root: Path, needles: tuple[str, ...]) -> list[str]:
         if erasures_table(root) in path.parents:
             continue
         table = pq.read_table(path)
+        while any(str(t).startswith("struct") for t in table.schema.types):  # Delta checkpoints nest add.stats in structs
+            table = table.flatten()
         for column in table.column_names:
             if str(table.schema.field(column).type) in ("string", "large_string"):
                 values = table.column(column)
                 if any(pc.any(pc.match_substring(values, n)).as_py() for n in needles):
                     found.append(f"{path}:{column}")
+    return found
+
+
+def other_files_mentioning(root: Path, key: str, token: re.Pattern) -> list[str]:
+    """Every other file under the lake -- Delta commit logs and checksums, lineage events, Great Expectations'
+    results and Data Docs -- whose bytes hold the pseudonym or the reference as a whole token."""
+    found = []
+    for path in root.rglob("*"):
+        if not path.is_file() or path.suffix == ".parquet" or erasures_table(root) in path.parents or path.name == "pseudonym.key":
+            continue
+        data = path.read_bytes()
+        if key.encode() in data or token.search(data):
+            found.append(str(path.relative_to(root)))
     return found
 
 
@@ -55,6 +70,7 @@ def test_erasure_removes_the_customer_everywhere_and_only_them(spark, settings, 
     reference = max((r for r in set(refs) if r), key=lambda r: (refs.count(r), r))
     key = pseudonym_py(reference, secret_for(root))
     token = re.compile(rf"(^|[^A-Za-z0-9_-]){re.escape(reference)}([^A-Za-z0-9_-]|$)")
+    byte_token = re.compile(token.pattern.encode())
     assert files_mentioning(root, (key,)) and files_mentioning(root, (reference,))  # the customer is there to erase
     before = row_counts(root)
 
@@ -67,6 +83,8 @@ def test_erasure_removes_the_customer_everywhere_and_only_them(spark, settings, 
     leftovers = [f for f in files_mentioning(root, (reference,))
                  if any(token.search(str(v)) for v in pq.read_table(f.split(":")[0]).column(f.split(":")[1]).to_pylist() if v)]
     assert leftovers == []  # nor the reference as a whole token
+    # Nor any other file: no commit (not even the erasure's own) names them, no file statistics quote them.
+    assert other_files_mentioning(root, key, byte_token) == []
 
     [record] = DeltaTable(str(erasures_table(root))).to_pyarrow_table().to_pylist()
     assert record["request_id"] == "REQ-1" and record["customer_key"] == key and reference not in str(record)

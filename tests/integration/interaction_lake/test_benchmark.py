@@ -1,0 +1,32 @@
+"""The end-to-end benchmark, run small: every stage and gate day by day, figures that reconcile with the lake.
+
+Only that it runs and counts right is checked here; its timings are printed by ``make bench``, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+
+from deltalake import DeltaTable
+
+from interaction_lake import lake
+from interaction_lake.cli import main
+from interaction_lake.generator import SOURCES
+
+
+def test_the_benchmark_delivers_day_by_day_and_its_figures_reconcile(tmp_path, capsys):
+    out, work = tmp_path / "bench.json", tmp_path / "work"
+    assert main(["bench", "--customers", "300", "--days", "2", "--start", "2026-10-01", "--out", str(out), "--workdir", str(work)]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert result["days_done"] == 2 and [d["day"] for d in result["per_day"]] == ["2026-10-01", "2026-10-02"]
+    assert all(d["gates_failed"] == [] for d in result["per_day"])
+    landed = sum(DeltaTable(str(lake.bronze_table(work / "lake", s))).to_pyarrow_table().num_rows for s in SOURCES)
+    assert sum(d["events_landed"] for d in result["per_day"]) == landed > 0
+    quarantined = DeltaTable(str(lake.landing_quarantine_table(work / "lake"))).to_pyarrow_table().num_rows
+    assert landed + quarantined == result["events"]  # every generated record landed or was quarantined, once
+    assert set(result["flatness"]) == {"1", "2"} and result["last_over_day2_per_event"] == 1.0
+    assert set(result["flatness"]["2"]["stages_per_1k_events"]) == {"land_s", "bronze_gate_s", "silver_s", "silver_gate_s", "gold_s",
+                                                                    "gold_gate_s"}
+    assert result["peak_memory_mb"] > 0 and "flatness" in printed and "landing:" in printed
+    assert DeltaTable(str(lake.table_path(work / "lake", "gold", "customer_value"))).to_pyarrow_table().num_rows > 0

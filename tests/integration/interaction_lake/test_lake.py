@@ -1,0 +1,80 @@
+"""Table helpers on real Delta tables: cheap version and id look-ups agree with delta-rs, the system tables stay
+compact, a compaction is not mistaken for changed data, staged rows make one commit, no identifying statistics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from deltalake import DeltaTable
+
+from interaction_lake import lake
+
+SCHEMA = "id long, day string, customer_ref string"
+
+
+def test_version_and_table_id_agree_with_delta_rs_across_checkpoints(spark, tmp_path):
+    path = tmp_path / "t"
+    for i in range(23):  # past two of the engine's checkpoints
+        spark.createDataFrame([(i, "2026-11-02", "C1")], SCHEMA).write.format("delta").mode("append").save(str(path))
+    table = DeltaTable(str(path))
+    assert any(p.name.endswith(".checkpoint.parquet") for p in (path / "_delta_log").iterdir())
+    assert lake.version(path) == table.version() == 22
+    assert lake.table_id(path) == table.metadata().id
+
+
+def test_system_tables_are_compacted_every_n_commits_and_keep_every_row(spark, tmp_path, monkeypatch):
+    monkeypatch.setattr(lake, "COMPACT_EVERY", 5)
+    path = lake.table_path(tmp_path / "lake", lake.SYSTEM, "quality_results")
+    for i in range(12):
+        lake.append(spark.createDataFrame([(i, "2026-11-02", None)], SCHEMA), path, {"job": "test", "run_id": f"r{i}"})
+    table = DeltaTable(str(path))
+    assert sorted(r["id"] for r in table.to_pyarrow_table().to_pylist()) == list(range(12))
+    compactions = [h for h in table.history() if h["operation"] == "OPTIMIZE"]
+    assert len(compactions) == 2 and all(json.loads(h["userMetadata"])["step"] == "compact" for h in compactions)
+    assert len(table.file_uris()) <= 5  # without compaction: 12, one more every run
+
+
+def test_data_tables_are_not_compacted_behind_the_jobs_back(spark, tmp_path, monkeypatch):
+    monkeypatch.setattr(lake, "COMPACT_EVERY", 2)
+    path = lake.table_path(tmp_path / "lake", "silver", "t")
+    for i in range(4):
+        lake.append(spark.createDataFrame([(i, "2026-11-02", None)], SCHEMA), path, {"job": "test", "run_id": "r"})
+    assert not [h for h in DeltaTable(str(path)).history() if h["operation"] == "OPTIMIZE"]
+
+
+def test_a_compaction_changes_no_partition(spark, tmp_path):
+    path = tmp_path / "lake" / "silver" / "events"
+    for day in ("2026-11-02", "2026-11-02", "2026-11-03"):
+        lake.append(spark.createDataFrame([(1, day, None)], SCHEMA), path, {"job": "test", "run_id": "r"}, ("day",))
+    before = lake.version(path)
+    lake.compact(path, {"job": "test", "step": "compact"})
+    assert lake.version(path) == before + 1
+    assert lake.changed_partitions(path, before, before + 1, "day") == set()  # gold and the silver gate see nothing new
+    assert lake.changed_partitions(path, 0, before, "day") == {"2026-11-02", "2026-11-03"}
+
+
+def test_staged_rows_read_back_as_one_commit_and_leave_nothing_behind(spark, tmp_path, monkeypatch):
+    monkeypatch.setattr(lake, "INLINE_ROWS", 3)
+    monkeypatch.setattr(lake, "PART_ROWS", 4)
+    root = tmp_path / "lake"
+    with lake.StagedRows(spark, spark.createDataFrame([], SCHEMA).schema, root) as staged:
+        staged.extend((i, "2026-11-02", f"C{i}") for i in range(10))
+        assert len(list(staged.folder.glob("*.parquet"))) == 2  # written as they came: memory holds one part
+        lake.append(staged.frame(), root / "bronze" / "t", {"job": "test", "run_id": "r"})
+    assert not staged.folder.exists()
+    table = DeltaTable(str(root / "bronze" / "t"))
+    assert table.version() == 0 and sorted(r["id"] for r in table.to_pyarrow_table().to_pylist()) == list(range(10))
+
+
+def test_tables_keep_no_statistics_of_identifying_columns(spark, tmp_path):
+    path = tmp_path / "lake" / "bronze" / "t"
+    lake.append(spark.createDataFrame([(1, "2026-11-02", "C00000042")], SCHEMA), path, {"job": "test", "run_id": "r"}, ("day",))
+    lake.append(spark.createDataFrame([(2, "2026-11-03", "C00000043")], SCHEMA), path, {"job": "test", "run_id": "r"}, ("day",))
+    assert DeltaTable(str(path)).metadata().configuration[lake.STATS_COLUMNS] == "id"
+    lake.append(spark.createDataFrame([(3, "2026-11-03", "C00000044")], SCHEMA), path, {"job": "test", "run_id": "r"}, ("day",))
+    lake.compact(path, {"job": "test"})  # delta-rs rewrites files under the same rule
+    log = "\n".join(p.read_text() for p in Path(path, "_delta_log").glob("*.json"))
+    stats = [json.loads(json.loads(line)["add"]["stats"]) for line in log.splitlines() if '"add"' in line]
+    assert sorted(s["minValues"]["id"] for s in stats) == [1, 2, 2, 3]  # statistics are still kept for the other columns
+    assert "C0000004" not in log
