@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -61,3 +63,17 @@ def small_bank(settings: Settings):
     from interaction_lake.generator import generate
 
     return generate(settings.landing_root, customers=300, days=3, seed=7, start=dt.date(2026, 11, 2), fault_rate=0.05)
+
+
+@pytest.fixture
+def run_cli():
+    """Run ``interaction-lake <args>`` in a new process on ``settings``' lake, optionally killed (SIGKILL) at
+    a crash point (``interaction_lake.faults``); returns the completed process."""
+    def run(settings: Settings, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
+        env = {**os.environ, "INTERACTION_LAKE_LAKE_ROOT": str(settings.lake_root),
+               "INTERACTION_LAKE_LANDING_ROOT": str(settings.landing_root), "INTERACTION_LAKE_PROGRESS": "0"}
+        env.pop("INTERACTION_LAKE_CRASH_AT", None)
+        if crash_at:
+            env["INTERACTION_LAKE_CRASH_AT"] = crash_at
+        return subprocess.run([sys.executable, "-m", "interaction_lake", *args], env=env, capture_output=True, text=True, timeout=600)
+    return run

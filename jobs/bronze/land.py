@@ -25,8 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import signal
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +36,7 @@ from pyspark.sql import types as T
 from interaction_lake import contracts, lake, ledger, lineage, locks
 from interaction_lake.config import Settings
 from interaction_lake.contracts import parse_timestamp
+from interaction_lake.faults import crash_point
 from interaction_lake.landing_files import FileLines, Line, checksum, discover
 
 JOB = "bronze.land"
@@ -266,16 +265,16 @@ def _write_batch(spark: SparkSession, settings: Settings, source: str, files: li
         meta = lake.commit_metadata(JOB, run_id, source=source, batch_id=batch_id)
 
         ledger.record(spark, root, entries, {**meta, "step": "pending"})
-        _crash_point("after_pending")
+        crash_point("after_pending")
         if good.count:
             rows = good.frame()
             report.duplicate_events_in_batch += duplicate_event_ids(rows)
             if not _holds_batch(spark, bronze, batch_id, ingested_at):
                 lake.append(rows, bronze, {**meta, "step": "bronze"}, PARTITION)
-        _crash_point("after_bronze")
+        crash_point("after_bronze")
         if bad.count and not _holds_batch(spark, quarantine, batch_id, ingested_at):
             lake.append(bad.frame(), quarantine, {**meta, "step": "quarantine"}, PARTITION)
-        _crash_point("after_quarantine")
+        crash_point("after_quarantine")
     committed = [ledger.Entry(**{**e.__dict__, "status": ledger.COMMITTED, "run_id": run_id, "recorded_at": _now()}) for e in entries]
     ledger.record(spark, root, committed, {**meta, "step": "committed"})
 
@@ -296,9 +295,3 @@ def _holds_batch(spark: SparkSession, table: Path, batch_id: str, ingested_at: d
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def _crash_point(name: str) -> None:
-    """Fault injection for the crash-and-rerun tests: INTERACTION_LAKE_CRASH_AT=<name> kills the process here."""
-    if os.environ.get("INTERACTION_LAKE_CRASH_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)

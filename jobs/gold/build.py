@@ -36,6 +36,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from interaction_lake import lake, lineage, locks
+from interaction_lake.faults import crash_point
 from interaction_lake.marts_config import MartsConfig
 from interaction_lake.quality.gate import GateBlocked, GateFailed, GateOutcome, render_data_docs, results_table, validate
 from jobs.gold import am_effectiveness, at_risk, branch_waits, customer_value, satisfaction, service_quality
@@ -141,6 +142,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         render_data_docs(root, report.gates)
         if not all(o.passed for o in report.gates):
             raise GateFailed(report.gates)
+    crash_point("gold_before_publish")
     for name, frame in staged.items():  # publish
         path = mart_table(root, name)
         if name in SNAPSHOT_MARTS or full or not lake.exists(path):
@@ -148,6 +150,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         else:
             _replace_months(frame, path, months[0], {**meta, "table": name})
         report.rows[name] = frame.count()
+        crash_point("gold_mid_publish")
     shutil.rmtree(staging, ignore_errors=True)
     now = dt.datetime.now(dt.timezone.utc)
     lake.append(spark.createDataFrame([(run_id, now, name, v, months[0]) for name, v in sorted(versions.items())], PROGRESS_SCHEMA),

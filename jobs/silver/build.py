@@ -30,6 +30,7 @@ from pyspark.sql import types as T
 
 from interaction_lake import lake, ledger, lineage, locks
 from interaction_lake.config import Settings
+from interaction_lake.faults import crash_point
 from interaction_lake.generator import SOURCES
 from interaction_lake.privacy import secret_for
 from jobs.silver.conform import conform, first_landed
@@ -136,6 +137,7 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
 
     target = silver_events_table(settings.lake_root, source)
     insert_new(spark, events, target, ("event_id",), {**meta, "table": f"{source}_events"}, partition="event_date", prune_to=dates)
+    crash_point("silver_after_events")
     all_events = lake.read(spark, target)
     # The batches' events as silver now holds them (a copy that lost to an earlier landing is not among
     # them, and changes no fact): read back partition-pruned instead of re-parsing bronze per use.
@@ -152,6 +154,7 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
         report.facts[fact.name] = keys.count()
         upsert(spark, rows, fact_table(settings.lake_root, fact), fact, keys, {**meta, "table": fact.name},
                partitions=partition_range(fact, dates[0] - span, dates[-1] + span))
+        crash_point("silver_after_fact")
 
     now = dt.datetime.now(dt.timezone.utc)
     lake.append(spark.createDataFrame([(source, b, d, run_id, now) for b, d in batches], PROGRESS_SCHEMA),

@@ -152,18 +152,9 @@ def test_a_ledger_from_before_the_fingerprint_column_still_lands_exactly_once(sp
     assert land_source(spark, settings, "survey", "r4").records_landed == 0
 
 
-def _land_in_subprocess(settings, source: str, crash_at: str | None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "INTERACTION_LAKE_LAKE_ROOT": str(settings.lake_root), "INTERACTION_LAKE_LANDING_ROOT": str(settings.landing_root)}
-    env.pop("INTERACTION_LAKE_CRASH_AT", None)
-    if crash_at:
-        env["INTERACTION_LAKE_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-m", "interaction_lake", "land", "--source", source, "--run-id", f"crash-{crash_at}"],
-                          env=env, capture_output=True, text=True, timeout=300)
-
-
 @pytest.mark.parametrize("crash_at", ["after_pending", "after_bronze", "after_quarantine"])
-def test_killed_mid_batch_then_rerun_leaves_no_duplicates_and_no_gaps(spark, settings, small_bank, crash_at):
-    killed = _land_in_subprocess(settings, "callcentre", crash_at)
+def test_killed_mid_batch_then_rerun_leaves_no_duplicates_and_no_gaps(spark, settings, small_bank, crash_at, run_cli):
+    killed = run_cli(settings, "land", "--source", "callcentre", "--run-id", f"crash-{crash_at}", crash_at=crash_at)
     assert killed.returncode == -9, killed.stderr[-2000:]
     states = {e.status for e in ledger.latest_entries(spark, settings.lake_root, "callcentre").values()}
     assert states == {ledger.PENDING}
@@ -181,8 +172,8 @@ def test_killed_mid_batch_then_rerun_leaves_no_duplicates_and_no_gaps(spark, set
         ledger.COMMITTED, ledger.DUPLICATE_FILE, ledger.EMPTY}
 
 
-def test_a_file_changed_while_its_batch_was_unfinished_stops_the_run(spark, settings, small_bank):
-    assert _land_in_subprocess(settings, "survey", "after_pending").returncode == -9
+def test_a_file_changed_while_its_batch_was_unfinished_stops_the_run(spark, settings, small_bank, run_cli):
+    assert run_cli(settings, "land", "--source", "survey", crash_at="after_pending").returncode == -9
     victim = sorted((settings.landing_root / "survey").glob("*/*_events.jsonl"))[0]
     victim.write_text(victim.read_text() + "\n")
     with pytest.raises(RuntimeError, match="changed since its landing batch started"):

@@ -227,3 +227,21 @@ def test_every_merge_commit_is_recorded_with_the_run_and_task(spark, settings, t
         assert json.loads(recorded[key]["user_metadata"])["job"] == recorded[key]["job"]
     appended = DeltaTable(str(fact_table(settings.lake_root, FACT["call"]))).history()[-1]
     assert json.loads(appended["userMetadata"])["task"] == "silver.build_silver"
+
+
+@pytest.mark.parametrize("crash_at", ["silver_after_events", "silver_after_fact"])
+def test_killed_mid_build_then_rerun_equals_an_uninterrupted_build(spark, settings, small_bank, crash_at, run_cli):
+    """SIGKILL after the events MERGE, or after the first fact's, then the scheduler's retry: nothing twice, nothing lost."""
+    for source in SOURCES:
+        land_source(spark, settings, source, "r1")
+    killed = run_cli(settings, "build-silver", "--source", "callcentre", "--no-gate", "--run-id", "killed", crash_at=crash_at)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert lake.exists(silver_events_table(settings.lake_root, "callcentre"))  # it died after writing something
+
+    build_silver(spark, settings, "retry")
+    retried = silver_tables(settings.lake_root)
+    events = retried["callcentre_events"]
+    assert len(events) == len({e["event_id"] for e in events}) > 0
+    assert len(retried["call"]) == len({c["call_id"] for c in retried["call"]}) > 0
+    build_silver(spark, settings, "replay", full=True)
+    assert silver_tables(settings.lake_root) == retried
