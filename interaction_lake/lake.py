@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -28,6 +29,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+log = logging.getLogger(__name__)
 BRONZE = "bronze"
 QUARANTINE = "quarantine"
 SYSTEM = "_system"
@@ -146,7 +148,10 @@ def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tu
         writer = writer.partitionBy(*partition_by)
     writer.save(str(path))
     if Path(path).parent.name == SYSTEM and version(path) % COMPACT_EVERY == 0:
-        compact(path, {**metadata, "step": "compact"})
+        try:
+            compact(path, {**metadata, "step": "compact"})
+        except Exception as error:  # maintenance, not part of the write: a conflicting writer (an erasure) wins, the next one retries
+            log.warning("compaction of %s skipped: %s", path, error)
 
 
 # The _system tables (ledger, quality results, commit log, progress) take a few rows per job run, so each

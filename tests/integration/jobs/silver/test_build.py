@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
+from pyspark.sql import functions as F
 
 from interaction_lake import contracts, lake
 from interaction_lake.generator import SOURCES, generate
@@ -245,3 +246,24 @@ def test_killed_mid_build_then_rerun_equals_an_uninterrupted_build(spark, settin
     assert len(retried["call"]) == len({c["call_id"] for c in retried["call"]}) > 0
     build_silver(spark, settings, "replay", full=True)
     assert silver_tables(settings.lake_root) == retried
+
+
+def test_an_upsert_rewrites_only_the_partitions_whose_rows_really_changed(spark, tmp_path):
+    """Recomputed rows equal to the stored ones are not written, so their partitions do not count as changed
+    (the silver gate re-validates, and gold rebuilds from, only what changed)."""
+    from jobs.silver.build import upsert
+
+    fact = FACT["call"]
+    path = tmp_path / "lake" / "silver" / "call"
+    schema = "call_id string, call_date date, talk_seconds double, queue_id string"
+    stored = [(f"c{i}", dt.date(2026, 10, 1 + i % 3), float(i) if i % 2 else None, "Q1") for i in range(9)]
+    spark.createDataFrame(stored, schema).write.format("delta").partitionBy("call_date").save(str(path))
+    recomputed = [*stored[:6], ("c9", dt.date(2026, 10, 3), 9.0, "Q2")]
+    recomputed[4] = ("c4", dt.date(2026, 10, 2), 44.0, "Q1")  # one real change, in the 2026-10-02 partition
+    rows = spark.createDataFrame(recomputed, schema)
+    touched = rows.select(F.col("call_id").alias("_touched_key"))
+    before = lake.version(path)
+    upsert(spark, rows, path, fact, touched, {"job": "test", "run_id": "r"})
+    assert lake.changed_partitions(path, before, lake.version(path), "call_date") == {"2026-10-02", "2026-10-03"}  # a change, an insert
+    after = {r["call_id"]: r for r in table_rows(path)}
+    assert after["c4"]["talk_seconds"] == 44.0 and after["c9"]["queue_id"] == "Q2" and len(after) == 10
