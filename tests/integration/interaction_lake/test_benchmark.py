@@ -21,6 +21,7 @@ def test_the_benchmark_delivers_day_by_day_and_its_figures_reconcile(tmp_path, c
     result = json.loads(out.read_text())
     assert result["days_done"] == 2 and [d["day"] for d in result["per_day"]] == ["2026-10-01", "2026-10-02"]
     assert all(d["gates_failed"] == [] for d in result["per_day"])
+    assert all(0 < d["cpu_s"] for d in result["per_day"]) and result["last_over_day2_cpu_per_event"] == 1.0
     landed = sum(DeltaTable(str(lake.bronze_table(work / "lake", s))).to_pyarrow_table().num_rows for s in SOURCES)
     assert sum(d["events_landed"] for d in result["per_day"]) == landed > 0
     quarantined = DeltaTable(str(lake.landing_quarantine_table(work / "lake"))).to_pyarrow_table().num_rows
