@@ -157,7 +157,8 @@ def cmd_marts(args: argparse.Namespace) -> int:
     if report.up_to_date:
         print("  silver has not changed since the last marts build: nothing to do")
         return 0
-    print(f"  data as of {report.as_of}; months recomputed {report.first_month:%Y-%m} .. {report.last_month:%Y-%m}")
+    print(f"  data as of {report.as_of}; months recomputed {report.first_month:%Y-%m} .. {report.last_month:%Y-%m}; recency "
+          + ("carried from the stored state of the month before" if report.recency_carried else "read from a year of interactions"))
     for name, rows in report.rows.items():
         print(f"  gold/{name:26} {rows:>8} rows")
     return _report_gates(report.gates, settings)

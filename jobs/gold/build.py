@@ -12,10 +12,18 @@ Incremental by month. ``_system/gold_progress`` records the silver table version
    exactly those months (``replaceWhere``, one commit per mart); later months are included because
    recency, the previous month's tier and balance evolution carry forward;
 4. rebuilds ``key_customers_at_risk`` whole;
-5. write-audit-publish: the marts are first written to ``_staging/gold/<run>/``, the gold gate
+5. carries recency forward: ``gold/_state/customer_recency`` keeps, per month, each customer's latest
+   interaction within the recency lookback (``customer_value.last_interactions``). A run that finds the
+   month before its first month there reads interactions from that month on, not a year back, so a day's
+   build costs the same in month 13 as in month 2; without it (first run, full rebuild, a changed
+   lookback) it reads the year. Not a mart: build state, written with the marts, erased with them;
+6. write-audit-publish: the marts are first written to ``_staging/gold/<run>/``, the gold gate
    validates the staged tables (``expectations/gold/``), and only if no error-severity expectation
    failed are they published to ``gold/`` and the silver versions recorded. A failed gate leaves the
    published marts untouched and the staged ones in place for inspection, and raises ``GateFailed``.
+   The recency state is written after the marts are published, before the progress record: a run
+   killed in between is redone from a first month no later than its own, whose carried month it did
+   not touch.
 
 It refuses to start (``GateBlocked``) while any silver table's latest gate verdict is a failure.
 
@@ -78,6 +86,11 @@ def progress_table(lake_root: Path) -> Path:
     return lake.table_path(lake_root, lake.SYSTEM, "gold_progress")
 
 
+def recency_table(lake_root: Path) -> Path:
+    """The recency state the build carries from run to run (see the module docstring, step 5)."""
+    return lake.table_path(lake_root, GOLD, "_state") / "customer_recency"
+
+
 @dataclass
 class GoldReport:
     run_id: str
@@ -87,6 +100,7 @@ class GoldReport:
     rows: dict[str, int] = field(default_factory=dict)  # mart -> rows written this run
     silver_versions: dict[str, int] = field(default_factory=dict)
     gates: list[GateOutcome] = field(default_factory=list)
+    recency_carried: bool = False  # recency came from the stored state of the month before first_month
 
     @property
     def up_to_date(self) -> bool:
@@ -102,7 +116,8 @@ def build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig |
     """Build the marts (the OpenLineage job run ``gold.build``: silver facts in, marts out)."""
     root = settings.lake_root
     with locks.exclusive(root, "gold"), lineage.job_run(root, JOB, inputs=[fact_table(root, fact) for fact in FACT.values()],
-                         outputs=[*(mart_table(root, name) for name in MARTS), progress_table(root), results_table(root)]):
+                         outputs=[*(mart_table(root, name) for name in MARTS), recency_table(root),
+                                  progress_table(root), results_table(root)]):
         return _build_gold(spark, settings, run_id, config, full, gate)
 
 
@@ -129,7 +144,9 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     meta = lake.commit_metadata(JOB, run_id, first_month=months[0].isoformat(), last_month=months[-1].isoformat(),
                                 as_of=as_of.isoformat(), config=config.fingerprint(),
                                 silver_versions=json.dumps(versions, sort_keys=True))
-    marts = compute_marts(spark, facts, months, as_of, config)
+    carried = None if full else _carried_recency(spark, root, add_months(months[0], -1), config)
+    report.recency_carried = carried is not None
+    marts, recency = compute(spark, facts, months, as_of, config, carried)
     staging = staging_root(root, run_id)
     shutil.rmtree(staging, ignore_errors=True)
     for name, frame in marts.items():  # write
@@ -151,6 +168,11 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
             _replace_months(frame, path, months[0], {**meta, "table": name})
         report.rows[name] = frame.count()
         crash_point("gold_mid_publish")
+    state = recency_table(root)
+    if full or not lake.exists(state):
+        _overwrite(recency, state, {**meta, "table": "customer_recency"}, "month")
+    else:
+        _replace_months(recency, state, months[0], {**meta, "table": "customer_recency"})
     shutil.rmtree(staging, ignore_errors=True)
     now = dt.datetime.now(dt.timezone.utc)
     lake.append(spark.createDataFrame([(run_id, now, name, v, months[0]) for name, v in sorted(versions.items())], PROGRESS_SCHEMA),
@@ -159,21 +181,37 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
 
 
 def compute_marts(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.date], as_of: dt.date,
-                  config: MartsConfig) -> dict[str, DataFrame]:
+                  config: MartsConfig, carried: DataFrame | None = None) -> dict[str, DataFrame]:
     """Every mart for ``months`` from silver facts: pure, no writes (tests call it on hand-made facts)."""
+    return compute(spark, facts, months, as_of, config, carried)[0]
+
+
+def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.date], as_of: dt.date, config: MartsConfig,
+            carried: DataFrame | None = None) -> tuple[dict[str, DataFrame], DataFrame]:
+    """The marts for ``months`` and the recency state to carry forward (``last_interactions`` of ``months``).
+
+    ``carried``: the stored recency state of the month before ``months[0]``. With it, interactions are read
+    from that month on (and the at-risk lookback); without it, ``recency_lookback_days`` further back.
+    """
     first = months[0]
-    reach_back = min(add_months(first, -1) - dt.timedelta(days=config.recency_lookback_days), as_of - dt.timedelta(days=365))
-    window = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(reach_back)) for name, frame in facts.items() if name in ACTIVITY_FACTS}
+    previous = add_months(first, -1)
+    year_back = min(previous - dt.timedelta(days=config.recency_lookback_days), as_of - dt.timedelta(days=365))
+    recent = min(previous, as_of - dt.timedelta(days=config.risk_lookback_days))
+    reach = {name: year_back for name in ACTIVITY_FACTS}
+    if carried is not None:  # open complaints stay in reach for a year: they are few
+        reach.update(counter_visit=recent, call=recent, am_contact=recent,
+                     survey_response=recent - dt.timedelta(days=FACT["survey_response"].span_days))
+    window = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(reach[name])) for name, frame in facts.items() if name in ACTIVITY_FACTS}
     holdings = facts["product_holding"].where(F.col("month") >= F.lit(add_months(min(first, as_of.replace(day=1)), -3)))
     dim = facts["customer_dim"]
     seen = interactions(window["counter_visit"], window["call"], window["am_contact"])
 
-    values = customer_value.customer_value(spark, holdings, dim, seen, months, as_of, config)
+    values = customer_value.customer_value(spark, holdings, dim, seen, months, as_of, config, carried)
     balances = monthly_balances(holdings, months_frame(spark, [add_months(first, -1), *months]))
     calls = service_quality.with_first_contact_resolution(window["call"], config.fcr_window_days)
     from_first = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(first)) for name, frame in window.items()}
     current_values = values.where(F.col("month") == F.lit(as_of.replace(day=1)))
-    return {
+    marts = {
         "customer_value": values,
         "value_tier_migration": customer_value.tier_migration(values),
         "service_quality": service_quality.service_quality(from_first["counter_visit"], calls.where(F.col("call_date") >= F.lit(first)), config),
@@ -184,6 +222,22 @@ def compute_marts(spark: SparkSession, facts: dict[str, DataFrame], months: list
             current_values, window["survey_response"], window["complaint"], window["counter_visit"], window["call"],
             _last_two_snapshots(holdings, as_of), as_of, config),
     }
+    state = (customer_value.last_interactions(spark, seen, carried, months, as_of, config)
+             .withColumn("lookback_days", F.lit(config.recency_lookback_days)))
+    return marts, state
+
+
+def _carried_recency(spark: SparkSession, root: Path, month: dt.date, config: MartsConfig) -> DataFrame | None:
+    """The stored recency state of ``month`` (customer_key, last_interaction_date), or None when there is
+    none for it at the configured lookback, in which case the build reads a year of interactions instead."""
+    path = recency_table(root)
+    if not lake.exists(path):
+        return None
+    state = lake.read_version(spark, path, lake.version(path)).where(
+        (F.col("month") == F.lit(month)) & (F.col("lookback_days") == F.lit(config.recency_lookback_days)))
+    if not state.limit(1).count():
+        return None
+    return state.select("customer_key", "last_interaction_date")
 
 
 def _last_two_snapshots(holdings: DataFrame, as_of: dt.date) -> DataFrame:

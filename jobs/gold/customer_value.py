@@ -1,14 +1,16 @@
 """Mart ``customer_value``: per customer and month, balances, contribution, RFM, CLV and the 80/20 value tier.
 
 Definitions (formula, grain, sources) are in ``docs/metrics.md``; this module is their one implementation.
-Also ``value_tier_migration``: how many customers moved between tiers from one month to the next.
+Also ``value_tier_migration``: how many customers moved between tiers from one month to the next, and
+``last_interactions``: each customer's latest interaction per month, which the build carries from one
+run to the next so that recency never re-reads a year of history.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from interaction_lake.marts_config import MartsConfig
@@ -29,11 +31,12 @@ CHANNEL_COUNTS = {"counter": "counter_visits", "call_agent": "agent_calls", "cal
 
 
 def customer_value(spark: SparkSession, holdings: DataFrame, dim: DataFrame, interactions: DataFrame,
-                   months: list[dt.date], as_of: dt.date, config: MartsConfig) -> DataFrame:
+                   months: list[dt.date], as_of: dt.date, config: MartsConfig, carried: DataFrame | None = None) -> DataFrame:
     """Rows for ``months``. Inputs must reach back one month before the first (for the previous tier)
-    and ``recency_lookback_days`` before that (for recency)."""
+    and, without ``carried``, ``recency_lookback_days`` before that (for recency); see ``last_interactions``."""
     all_months = [add_months(months[0], -1), *months]
-    scored = score_customers(_base(spark, holdings, dim, interactions, all_months, as_of, config), config)
+    recency = last_interactions(spark, interactions, carried, all_months, as_of, config)
+    scored = score_customers(_base(spark, holdings, dim, interactions, recency, all_months, as_of, config), config)
     previous = scored.select(
         joined_key(F.add_months("month", 1), "customer_key").alias("_key"), F.col("value_tier").alias("previous_value_tier"))
     rank = F.create_map(*[x for tier, r in TIER_RANK.items() for x in (F.lit(tier), F.lit(r))])
@@ -49,7 +52,35 @@ def customer_value(spark: SparkSession, holdings: DataFrame, dim: DataFrame, int
     )
 
 
-def _base(spark, holdings, dim, interactions, months, as_of, config) -> DataFrame:
+def reference_date(month: Column, as_of: dt.date) -> Column:
+    """The date a month's figures are taken at: its last day, or the data's as-of date for the month in progress."""
+    return F.least(month_end(month), F.lit(as_of))
+
+
+def last_interactions(spark: SparkSession, interactions: DataFrame, carried: DataFrame | None, months: list[dt.date],
+                      as_of: dt.date, config: MartsConfig) -> DataFrame:
+    """(month, customer_key, last_interaction_date): per month, each customer's latest interaction within
+    ``recency_lookback_days`` up to the month's reference date; customers with none are absent.
+
+    ``interactions`` must hold every interaction from ``months[0]`` on. Earlier ones come either from
+    ``interactions`` too (reaching back ``recency_lookback_days`` before ``months[0]``) or from ``carried``:
+    (customer_key, last_interaction_date), this function's rows for the month before ``months[0]``, as an
+    earlier run stored them. That is exact, not an approximation: the latest interaction before
+    ``months[0]`` that is still inside a later month's lookback is either that stored date or nothing
+    (if the stored date has fallen out of the window, every earlier one has too). It is what keeps a
+    day's build from re-reading a year of interactions.
+    """
+    seen = interactions.select("customer_key", "interaction_date")
+    if carried is not None:
+        seen = seen.unionByName(carried.select("customer_key", F.col("last_interaction_date").alias("interaction_date")))
+    references = months_frame(spark, months).withColumn("_reference", reference_date(F.col("month"), as_of))
+    return (references.crossJoin(seen)
+            .where((F.col("interaction_date") <= F.col("_reference"))
+                   & (F.col("interaction_date") > F.date_sub(F.col("_reference"), config.recency_lookback_days)))
+            .groupBy("month", "customer_key").agg(F.max("interaction_date").alias("last_interaction_date")))
+
+
+def _base(spark, holdings, dim, interactions, recency, months, as_of, config) -> DataFrame:
     month_rows = months_frame(spark, months)
     balances = monthly_balances(holdings, month_rows)
     in_months = interactions.withColumn("month", month_of(F.col("interaction_date"))).where(F.col("month").isin(*months))
@@ -60,15 +91,9 @@ def _base(spark, holdings, dim, interactions, months, as_of, config) -> DataFram
     population = balances.select("month", "customer_key").unionByName(counts.select("month", "customer_key")).distinct()
     # Recency: days from the last interaction to the month's reference date (month end, or the data's
     # as-of date for the month in progress), looking back at most recency_lookback_days.
-    reference = population.withColumn("reference_date", F.least(month_end(F.col("month")), F.lit(as_of)))
-    last_seen = (
-        reference.join(interactions.select(F.col("customer_key").alias("_c"), "interaction_date"),
-                       (F.col("customer_key") == F.col("_c")) & (F.col("interaction_date") <= F.col("reference_date"))
-                       & (F.col("interaction_date") > F.date_sub(F.col("reference_date"), config.recency_lookback_days)))
-        .groupBy("month", "customer_key").agg(F.max("interaction_date").alias("last_interaction_date"))
-        .select(joined_key("month", "customer_key").alias("_key"), "last_interaction_date")
-    )
+    reference = population.withColumn("reference_date", reference_date(F.col("month"), as_of))
     key = joined_key("month", "customer_key")
+    last_seen = recency.select(key.alias("_key"), "last_interaction_date")
     rows = (
         reference.withColumn("_key", key)
         .join(balances.withColumn("_key", key).drop("month", "customer_key"), "_key", "left")

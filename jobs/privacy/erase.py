@@ -7,8 +7,8 @@ For a customer reference as the bank's systems know it (``customer_ref``):
 2. ``quarantine/landing``: refused lines that mention the reference as a whole token (a refused
    line may not have a parsed ``customer_ref``);
 3. silver: event and fact rows, and the customer dimension, with the customer's pseudonym ``customer_key``;
-4. gold: the customer-level marts (``customer_value``, ``key_customers_at_risk``). Aggregated marts
-   hold no customer-level rows and are left as published (a rebuild recomputes them without the customer);
+4. gold: the customer-level marts (``customer_value``, ``key_customers_at_risk``) and the build's
+   recency state (``gold/_state/customer_recency``). Aggregated marts hold no customer-level rows and are left as published (a rebuild recomputes them without the customer);
 5. every table that lost rows is vacuumed with ``INTERACTION_LAKE_ERASURE_RETAIN_HOURS`` (default 0):
    the data files of older versions that still held the rows are deleted, so time travel cannot bring
    them back. (Older versions of those tables then cannot be read: that is the point.)
@@ -50,6 +50,7 @@ from interaction_lake.generator import SOURCES
 from interaction_lake.landing_files import discover
 from interaction_lake.privacy import pseudonym_py, secret_for
 from interaction_lake.quality.gate import quality_project
+from jobs.gold.build import recency_table
 
 JOB = "privacy.erase"
 RETAIN_ENV = "INTERACTION_LAKE_ERASURE_RETAIN_HOURS"
@@ -99,6 +100,7 @@ def _targets(root: Path):
             yield table, "t.customer_key = s.key"
     for mart in CUSTOMER_MARTS:
         yield lake.table_path(root, "gold", mart), "t.customer_key = s.key"
+    yield recency_table(root), "t.customer_key = s.key"  # the gold build's carried state
     # Gate results keep observed values, which could quote an identifier.
     yield lake.table_path(root, lake.SYSTEM, "quality_results"), "t.observed_value RLIKE s.pattern OR t.observed_value LIKE concat('%', s.key, '%')"
 

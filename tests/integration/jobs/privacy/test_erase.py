@@ -22,7 +22,7 @@ from jobs.silver.build import build_silver
 
 
 def tables(root: Path) -> list[Path]:
-    return sorted(p.parent for p in root.glob("*/*/_delta_log") if p.parent.name != "erasures")
+    return sorted(p.parent for p in root.glob("**/_delta_log") if p.parent.name != "erasures")  # gold/_state/... too
 
 
 def files_mentioning(root: Path, needles: tuple[str, ...]) -> list[str]:
