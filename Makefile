@@ -46,8 +46,8 @@ test-unit: install
 	$(BIN)/pytest -m unit
 
 EVENTS ?= 1000000
-bench: install  ## EVENTS (1M) over DAYS (30), day by day through every stage and gate; vs classic Spark (bench/results/pipeline-<EVENTS>.json)
-	$(BIN)/interaction-lake bench --events $(EVENTS) --days $(or $(DAYS),30) --compare-classic --out bench/results/pipeline-$(EVENTS).json
+bench: install  ## EVENTS (1M) over DAYS (30), day by day through every stage and gate; vs classic Spark (bench/results/pipeline-<EVENTS>[-<DAYS>days].json)
+	$(BIN)/interaction-lake bench --events $(EVENTS) --days $(or $(DAYS),30) --compare-classic --out bench/results/pipeline-$(EVENTS)$(if $(DAYS),-$(DAYS)days).json
 
 bench-engine: install  ## measure the embedded engine vs classic local Spark (docs/adr/0001-engine.md)
 	$(BIN)/python bench/engine_probe.py

@@ -190,8 +190,9 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
             carried: DataFrame | None = None) -> tuple[dict[str, DataFrame], DataFrame]:
     """The marts for ``months`` and the recency state to carry forward (``last_interactions`` of ``months``).
 
-    ``carried``: the stored recency state of the month before ``months[0]``. With it, interactions are read
-    from that month on (and the at-risk lookback); without it, ``recency_lookback_days`` further back.
+    ``carried``: the stored recency state of the month before ``months[0]``. With it, recency and the
+    monthly counts read interactions from that month on, and the at-risk signals their own lookback;
+    without it, everything reads ``recency_lookback_days`` further back.
     """
     first = months[0]
     previous = add_months(first, -1)
@@ -204,17 +205,19 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     window = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(reach[name])) for name, frame in facts.items() if name in ACTIVITY_FACTS}
     holdings = facts["product_holding"].where(F.col("month") >= F.lit(add_months(min(first, as_of.replace(day=1)), -3)))
     dim = facts["customer_dim"]
-    seen = interactions(window["counter_visit"], window["call"], window["am_contact"])
+    # With the carried state, recency and the month counts need interactions from the month before only.
+    since = previous if carried is not None else year_back
+    seen = interactions(*(window[name].where(F.col(FACT_DATE[name]) >= F.lit(since)) for name in ("counter_visit", "call", "am_contact")))
 
     values = customer_value.customer_value(spark, holdings, dim, seen, months, as_of, config, carried)
     balances = monthly_balances(holdings, months_frame(spark, [add_months(first, -1), *months]))
-    calls = service_quality.with_first_contact_resolution(window["call"], config.fcr_window_days)
     from_first = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(first)) for name, frame in window.items()}
+    calls = service_quality.with_first_contact_resolution(from_first["call"], config.fcr_window_days)  # looks only forward
     current_values = values.where(F.col("month") == F.lit(as_of.replace(day=1)))
     marts = {
         "customer_value": values,
         "value_tier_migration": customer_value.tier_migration(values),
-        "service_quality": service_quality.service_quality(from_first["counter_visit"], calls.where(F.col("call_date") >= F.lit(first)), config),
+        "service_quality": service_quality.service_quality(from_first["counter_visit"], calls, config),
         "branch_wait_by_hour": branch_waits.branch_wait_by_hour(from_first["counter_visit"], config),
         "satisfaction": satisfaction.satisfaction(from_first["survey_response"], from_first["complaint"], dim, config),
         "am_effectiveness": am_effectiveness.am_effectiveness(from_first["am_contact"], balances, dim, months),
