@@ -86,20 +86,10 @@ def record(spark: SparkSession, lake_root: Path, entries: list[Entry], metadata:
     if entries:
         df = spark.createDataFrame([tuple(asdict(e).values()) for e in entries], SCHEMA)
         table = lake.landing_ledger_table(lake_root)
-        if lake.exists(table) and _lacks_columns(table):  # a ledger written before a column was added
+        if str(table) not in _CURRENT and lake.exists(table):  # a ledger written before a column was added gets it
             lake.add_new_columns(spark, df, table, metadata)
+            _CURRENT.add(str(table))
         lake.append(df, table, metadata)
 
 
-_CURRENT: set[str] = set()  # ledgers known to have every column (checked once per process)
-
-
-def _lacks_columns(table: Path) -> bool:
-    if str(table) in _CURRENT:
-        return False
-    from deltalake import DeltaTable
-
-    lacking = set(SCHEMA.fieldNames()) - {f.name for f in DeltaTable(str(table)).schema().fields}
-    if not lacking:
-        _CURRENT.add(str(table))
-    return bool(lacking)
+_CURRENT: set[str] = set()  # ledgers already given every column (checked once per process, not on every record)

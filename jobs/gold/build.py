@@ -161,18 +161,10 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
             raise GateFailed(report.gates)
     crash_point("gold_before_publish")
     for name, frame in staged.items():  # publish
-        path = mart_table(root, name)
-        if name in SNAPSHOT_MARTS or full or not lake.exists(path):
-            _overwrite(frame, path, {**meta, "table": name}, None if name in SNAPSHOT_MARTS else "month")
-        else:
-            _replace_months(frame, path, months[0], {**meta, "table": name})
+        _publish(frame, mart_table(root, name), months[0], {**meta, "table": name}, full, snapshot=name in SNAPSHOT_MARTS)
         report.rows[name] = frame.count()
         crash_point("gold_mid_publish")
-    state = recency_table(root)
-    if full or not lake.exists(state):
-        _overwrite(recency, state, {**meta, "table": "customer_recency"}, "month")
-    else:
-        _replace_months(recency, state, months[0], {**meta, "table": "customer_recency"})
+    _publish(recency, recency_table(root), months[0], {**meta, "table": "customer_recency"}, full)
     shutil.rmtree(staging, ignore_errors=True)
     now = dt.datetime.now(dt.timezone.utc)
     lake.append(spark.createDataFrame([(run_id, now, name, v, months[0]) for name, v in sorted(versions.items())], PROGRESS_SCHEMA),
@@ -210,7 +202,7 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     seen = interactions(*(window[name].where(F.col(FACT_DATE[name]) >= F.lit(since)) for name in ("counter_visit", "call", "am_contact")))
 
     values = customer_value.customer_value(spark, holdings, dim, seen, months, as_of, config, carried)
-    balances = monthly_balances(holdings, months_frame(spark, [add_months(first, -1), *months]))
+    balances = monthly_balances(holdings, months_frame(spark, [previous, *months]))
     from_first = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(first)) for name, frame in window.items()}
     calls = service_quality.with_first_contact_resolution(from_first["call"], config.fcr_window_days)  # looks only forward
     current_values = values.where(F.col("month") == F.lit(as_of.replace(day=1)))
@@ -236,6 +228,7 @@ def _carried_recency(spark: SparkSession, root: Path, month: dt.date, config: Ma
     path = recency_table(root)
     if not lake.exists(path):
         return None
+    # pinned: this run replaces the later months of the same table before the read is evaluated
     state = lake.read_version(spark, path, lake.version(path)).where(
         (F.col("month") == F.lit(month)) & (F.col("lookback_days") == F.lit(config.recency_lookback_days)))
     if not state.limit(1).count():
@@ -307,6 +300,15 @@ def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int
     if not changed:
         return False
     return earliest  # None when the changes carry no date (e.g. only deletes): rebuild every month
+
+
+def _publish(frame: DataFrame, path: Path, first_month: dt.date, metadata: dict[str, str], full: bool, snapshot: bool = False) -> None:
+    """Replace a monthly table's months from ``first_month`` on; the whole table when it is new, on a full
+    rebuild, or for a snapshot (unpartitioned) table."""
+    if snapshot or full or not lake.exists(path):
+        _overwrite(frame, path, metadata, None if snapshot else "month")
+    else:
+        _replace_months(frame, path, first_month, metadata)
 
 
 def _overwrite(frame: DataFrame, path: Path, metadata: dict[str, str], partition: str | None) -> None:

@@ -8,7 +8,8 @@ For a customer reference as the bank's systems know it (``customer_ref``):
    line may not have a parsed ``customer_ref``);
 3. silver: event and fact rows, and the customer dimension, with the customer's pseudonym ``customer_key``;
 4. gold: the customer-level marts (``customer_value``, ``key_customers_at_risk``) and the build's
-   recency state (``gold/_state/customer_recency``). Aggregated marts hold no customer-level rows and are left as published (a rebuild recomputes them without the customer);
+   recency state (``gold/_state/customer_recency``). Aggregated marts hold no customer-level rows and
+   are left as published (a rebuild recomputes them without the customer);
 5. every table that lost rows is vacuumed with ``INTERACTION_LAKE_ERASURE_RETAIN_HOURS`` (default 0):
    the data files of older versions that still held the rows are deleted, so time travel cannot bring
    them back. (Older versions of those tables then cannot be read: that is the point.)

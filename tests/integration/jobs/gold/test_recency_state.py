@@ -47,7 +47,7 @@ def test_carrying_the_previous_months_state_equals_reading_the_whole_lookback(sp
         _rows(last_interactions(spark, everything, None, [previous, *span], as_of, config))
 
 
-def _deliver(settings, sent, days, run):
+def _deliver(settings, sent, days):
     for day in days:
         for folder in sent.glob(f"*/{day}"):
             shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
@@ -67,7 +67,7 @@ def test_the_build_carries_recency_and_still_equals_a_full_rebuild(spark, tmp_pa
     cut = days.index("2026-12-09")
     reports = []
     for run, batch in (("history", days[:cut]), *((f"day-{d}", [d]) for d in days[cut:])):
-        _deliver(settings, sent, batch, run)
+        _deliver(settings, sent, batch)
         for source in SOURCES:
             land_source(spark, settings, source, run)
         build_silver(spark, settings, run)
