@@ -1,7 +1,5 @@
 """``python -m interaction_lake`` runs the command line."""
 
-import sys
+from interaction_lake.cli import entrypoint
 
-from interaction_lake.cli import main
-
-sys.exit(main())
+entrypoint()

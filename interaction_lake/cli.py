@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import json
 import os
 import sys
@@ -49,6 +50,8 @@ def default_run_id() -> str:
 def cmd_generate(args: argparse.Namespace) -> int:
     from interaction_lake.generator import generate
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out} is a file, not a directory")
     try:
         with progress.working(f"generating {args.customers} customers x {args.days} days"):
             manifest = generate(args.out, customers=args.customers, days=args.days, seed=args.seed, start=args.start,
@@ -71,23 +74,46 @@ def cmd_land(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not settings.landing_root.is_dir():
         raise UsageError(f"landing directory {settings.landing_root} does not exist (run 'interaction-lake generate' or pass --landing)")
-    spark = get_spark(settings)
     run_id = args.run_id or default_run_id()
+    if args.abandon_batch:
+        return _abandon(settings, args, run_id)
+    spark = get_spark(settings)
     reports = [land_source(spark, settings, source, run_id) for source in progress.steps("landing", args.source or SOURCES)]
     if args.json:
-        print(json.dumps([r.as_dict() for r in reports], indent=2))
+        print(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
     else:
         print(f"run {run_id}")
-        print(f"  {'source':16} {'new files':>9} {'skipped':>7} {'resent':>6} {'empty':>5} {'landed':>8} {'quarant.':>8} {'dup ids':>7}")
+        print(f"  {'source':16} {'new files':>9} {'skipped':>7} {'resent':>6} {'empty':>5} {'ignored':>7} {'unread.':>7} "
+              f"{'landed':>8} {'quarant.':>8} {'dup ids':>7}")
         for r in reports:
             print(f"  {r.source:16} {r.files_new:>9} {r.files_already_landed:>7} {r.files_duplicate:>6} {r.files_empty:>5} "
-                  f"{r.records_landed:>8} {r.records_quarantined:>8} {r.duplicate_events_in_batch:>7}")
+                  f"{r.files_ignored:>7} {r.files_unreadable:>7} {r.records_landed:>8} {r.records_quarantined:>8} {r.duplicate_events_in_batch:>7}")
+        if any(r.files_ignored or r.files_unreadable for r in reports):
+            print("  (ignored and unreadable files are recorded with the reason in _system/landing_ledger: see 'interaction-lake summary')")
+    for warning in (w for r in reports for w in r.warnings()):
+        print(f"interaction-lake: warning: {warning}", file=sys.stderr)
     if args.no_gate:
         return 0
     from jobs.bronze.gate import gate_bronze
 
     return _report_gates([o for source in progress.steps("bronze gates", args.source or SOURCES)
                           for o in gate_bronze(spark, settings, source, run_id)], settings, quiet=args.json)
+
+
+def _abandon(settings: Settings, args: argparse.Namespace, run_id: str) -> int:
+    from interaction_lake.engine import get_spark
+    from jobs.bronze.land import AbandonError, abandon_files
+
+    if not args.source or len(args.source) != 1 or not args.reason:
+        raise UsageError("--abandon-batch needs exactly one --source and a --reason (the audit record)")
+    try:
+        done = abandon_files(get_spark(settings), settings, args.source[0], args.abandon_batch, args.reason, run_id)
+    except AbandonError as error:
+        raise UsageError(str(error)) from None
+    print(f"batch {done.batch_id}: {len(done.abandoned)} file(s) recorded as abandoned, {done.finished} landed as they were (run {run_id})")
+    for path in done.abandoned:
+        print(f"  abandoned {path}")
+    return 0
 
 
 def _report_gates(outcomes, settings: Settings, quiet: bool = False) -> int:
@@ -250,9 +276,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cmd_generate(argparse.Namespace(out=settings.landing_root, customers=args.customers, days=args.days, seed=args.seed,
                                         start=args.start, fault_rate=args.fault_rate))
     print("\n== landing every source into bronze")
-    cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False, no_gate=False))
+    cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False, no_gate=False, abandon_batch=None))
     print("\n== landing again: already-landed files are skipped (exactly once)")
-    cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False, no_gate=False))
+    cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False, no_gate=False, abandon_batch=None))
     print("\n== building silver from the new bronze batches (typed, deduplicated, pseudonymised, lifecycles)")
     cmd_silver(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, full=False, no_gate=False))
     print("\n== building the gold marts (customer value, service quality, satisfaction, account managers, key customers at risk)")
@@ -296,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     land = sub.add_parser("land", help="land new landing files into bronze (exactly once)")
     job(land)
     land.add_argument("--json", action="store_true", help="print the landing reports as JSON")
+    land.add_argument("--abandon-batch", metavar="BATCH_ID",
+                      help="finish this unfinished batch without its vanished or changed files, recorded as abandoned (needs --reason)")
+    land.add_argument("--reason", help="with --abandon-batch: why, kept in the ledger as the audit record")
     land.set_defaults(func=cmd_land)
 
     sv = sub.add_parser("build-silver", help="build silver from bronze batches not yet processed")
@@ -357,7 +386,37 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigError) as error:
         print(f"interaction-lake: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if error.errno not in _OPERATOR_ERRNOS:
+            raise
+        # the lake or landing zone is read-only, full or not ours: the operator's to fix, said in one line
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"interaction-lake: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 2
+
+
+_OPERATOR_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM}
+
+
+def entrypoint() -> None:
+    """The console script: ``main``, then leave without the interpreter's native teardown.
+
+    delta-rs, Arrow and the embedded engine keep native thread pools; torn down at interpreter exit while a
+    worker is still joinable, they abort the process with "terminate called without an active exception"
+    (exit 134) after the command has finished and printed its results (delta-rs issue 2184), which a
+    scheduler records as a failed task. So once the command is done, exit handlers run and output is flushed
+    as usual, and the process then ends with the command's own code (tested over repeated runs).
+    """
+    import atexit
+    import logging
+
+    code = main()
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entrypoint()

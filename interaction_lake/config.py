@@ -7,6 +7,7 @@ Every setting has a default that works on a laptop: the embedded engine, a lake 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +25,49 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+def env_number(name: str, default: float, minimum: float = 0.0) -> float:
+    """A numeric setting ``INTERACTION_LAKE_<name>``; a value that is not a number >= ``minimum`` is a ConfigError."""
+    text = _env(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name} must be a number, not {text!r}") from None
+    if not value >= minimum:  # also refuses nan
+        raise ConfigError(f"{PREFIX}{name} must be at least {minimum:g}, not {text!r}")
+    return value
+
+
+def env_time(name: str, default: dt.datetime) -> dt.datetime:
+    """An RFC 3339 time or a date (midnight UTC) in ``INTERACTION_LAKE_<name>``."""
+    text = _env(name)
+    if text is None:
+        return default
+    from interaction_lake.contracts import parse_timestamp
+
+    try:
+        return parse_timestamp(text) if "T" in text.upper() else dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.timezone.utc)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name} must be a date (YYYY-MM-DD) or an RFC 3339 time, not {text!r}") from None
+
+
+@dataclass(frozen=True)
+class LandingPolicy:
+    """What landing accepts as a plausible event time (``implausible_timestamp`` outside it).
+
+    Banks load history (a first delivery may reach back decades), so the earliest time is far back by
+    default; a clock or a typo that puts an event in 2099 must not reach the marts, so the latest is a
+    day after the batch's ingest time (clock skew between systems is seconds to minutes)."""
+
+    earliest_event: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    max_future_hours: float = 24.0
+
+    @classmethod
+    def from_env(cls) -> "LandingPolicy":
+        return cls(env_time("EARLIEST_EVENT_TIME", cls.earliest_event), env_number("MAX_FUTURE_HOURS", cls.max_future_hours))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the lake lives and which engine runs the jobs."""
@@ -38,6 +82,7 @@ class Settings:
     delta_jars_dir: Path | None = None
     delta_package: str = "io.delta:delta-spark_2.13:4.1.0"
     extra_spark_conf: dict[str, str] = field(default_factory=dict)
+    landing: LandingPolicy = field(default_factory=LandingPolicy)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -53,6 +98,7 @@ class Settings:
             spark_master=_env("SPARK_MASTER", "local[*]"),
             delta_jars_dir=Path(jars).absolute() if jars else None,
             delta_package=_env("DELTA_PACKAGE", cls.delta_package),
+            landing=LandingPolicy.from_env(),
         )
 
     def with_paths(self, lake_root: Path | str | None = None, landing_root: Path | str | None = None) -> "Settings":

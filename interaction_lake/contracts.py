@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -43,9 +44,12 @@ NOT_AN_OBJECT = "not_an_object"
 ENCODING_ERROR = "encoding_error"
 UNREADABLE_FILE = "unreadable_file"
 TRUNCATED_FILE = "truncated_file"
+OUT_OF_RANGE = "out_of_range"  # a number the contract accepts but its column type cannot hold (2^63, 1e400, NaN)
+IMPLAUSIBLE_TIMESTAMP = "implausible_timestamp"  # a valid time outside the plausibility window (landing_policy)
 REASONS = (
     MISSING_FIELD, WRONG_TYPE, INVALID_VALUE, UNKNOWN_EVENT_TYPE, UNSUPPORTED_SCHEMA_VERSION,
     MALFORMED_JSON, MALFORMED_CSV, NOT_AN_OBJECT, ENCODING_ERROR, UNREADABLE_FILE, TRUNCATED_FILE,
+    OUT_OF_RANGE, IMPLAUSIBLE_TIMESTAMP,
 )
 _ERROR_RANK = {"required": (0, MISSING_FIELD), "type": (1, WRONG_TYPE)}
 
@@ -54,12 +58,45 @@ class ContractError(RuntimeError):
     """The contract files themselves are missing or inconsistent (a bug, not bad data)."""
 
 
+# RFC 3339 section 5.6, exactly: full date, "T", full time with seconds, optional fraction, "Z" or a numeric
+# offset. Python's fromisoformat also takes basic format (20261102T080000Z), week dates and times without
+# seconds, which are not RFC 3339; it refuses a leap second, which is.
+_RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))")
+
+
 def parse_timestamp(value: str) -> dt.datetime:
-    """RFC 3339 date-time with an offset, returned in UTC. Naive times are refused: event time must be unambiguous."""
-    parsed = dt.datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no UTC offset")
-    return parsed.astimezone(dt.timezone.utc)
+    """RFC 3339 date-time with an offset, returned in UTC. Naive times are refused: event time must be unambiguous.
+
+    Precision is the microsecond (Delta's timestamp): further digits are truncated (the full text stays in
+    ``raw_line``). A leap second (``23:59:60`` in UTC) is read as the last microsecond of its minute.
+    Raises ValueError for anything else, including a valid text whose UTC time has no year 1-9999.
+    """
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{value!r} is not an RFC 3339 date-time with an offset (YYYY-MM-DDTHH:MM:SS[.f](Z|+HH:MM))")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, zulu, sign, off_h, off_m = match.groups()[6:]
+    if zulu:
+        offset = dt.timedelta(0)
+    else:
+        if int(off_h) > 23 or int(off_m) > 59:
+            raise ValueError(f"{value!r} has an impossible UTC offset")
+        offset = (1 if sign == "+" else -1) * dt.timedelta(hours=int(off_h), minutes=int(off_m))
+    leap = second == 60
+    micros = 999_999 if leap else int((fraction or "0")[:6].ljust(6, "0"))
+    local = dt.datetime(year, month, day, hour, minute, 59 if leap else second, micros, tzinfo=dt.timezone(offset))
+    try:
+        utc = local.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{value!r} is outside years 1-9999 in UTC") from None
+    if leap and (utc.hour, utc.minute) != (23, 59):
+        raise ValueError(f"{value!r}: a leap second is only ever 23:59:60 UTC")
+    return utc
+
+
+def format_timestamp(value: dt.datetime) -> str:
+    """The canonical text of a UTC time in ``record_json``: what every engine's JSON reader parses alike."""
+    return value.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 _FORMATS = FormatChecker(formats=())
@@ -129,6 +166,21 @@ class Contract:
         except Exception:  # a value the Rust side cannot take (e.g. a lone surrogate): the reference decides
             return False
 
+    def canonical(self, record: dict[str, Any]) -> tuple[dict[str, Any] | None, Rejection | None]:
+        """The accepted record as silver will read it, or why it cannot be: ``(record, None)`` or ``(None, rejection)``.
+
+        JSON Schema accepts values that no column type holds: integers above 2^63 or written ``4.0``, numbers
+        ``1e400`` (infinite once parsed), ``NaN``, strings holding half a UTF-16 surrogate pair. An engine's JSON
+        reader turns such a value -- and often the whole record with it -- into null without a word. So the
+        record is projected onto the contract's own properties (recursively), each value converted to exactly
+        what its Spark type reads (``4.0`` -> 4; times -> canonical UTC text); a value that does not fit is refused
+        here, with its path. Fields the contract does not name are left out: they stay in ``raw_line``.
+        """
+        try:
+            return _project(record, self.properties, ""), None
+        except _Unfit as unfit:
+            return None, Rejection(unfit.reason, unfit.detail[:500])
+
     def reference_check(self, record: Any) -> Rejection | None:
         """The reference validator's verdict alone: None, or the most telling reason."""
         errors = list(self.validator.iter_errors(record))
@@ -138,6 +190,49 @@ class Contract:
         first = next(e for e in errors if _ERROR_RANK.get(e.validator, (2, INVALID_VALUE))[0] == rank)
         where = ".".join(str(p) for p in first.absolute_path) or "record"
         return Rejection(reason, f"{where}: {first.message}"[:500])
+
+
+class _Unfit(ValueError):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+_LONG = (-(2 ** 63), 2 ** 63 - 1)
+
+
+def _project(record: dict[str, Any], properties: dict[str, dict[str, Any]], path: str) -> dict[str, Any]:
+    return {name: _fit(record[name], spec, f"{path}{name}") for name, spec in properties.items() if name in record}
+
+
+def _fit(value: Any, spec: dict[str, Any], path: str) -> Any:
+    if value is None:
+        return None
+    kind = base_type(spec)
+    if kind == "integer":
+        number = int(value) if isinstance(value, float) and value.is_integer() else value
+        if not isinstance(number, int) or not _LONG[0] <= number <= _LONG[1]:
+            raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} does not fit a 64-bit integer")
+        return number
+    if kind == "number":
+        try:
+            number = float(value)
+        except OverflowError:
+            raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} does not fit a double") from None
+        if not math.isfinite(number):
+            raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} is not a finite number")
+        return value if isinstance(value, int) else number
+    if kind == "string":
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise _Unfit(ENCODING_ERROR, f"{path}: not text ({error.reason} at character {error.start}: half a UTF-16 surrogate pair)") from None
+        return format_timestamp(parse_timestamp(value)) if spec.get("format") == "date-time" else value
+    if kind == "array":
+        return [_fit(item, spec["items"], f"{path}[{i}]") for i, item in enumerate(value)]
+    if kind == "object":
+        return _project(value, spec.get("properties", {}), f"{path}.")
+    return value
 
 
 def allows_null(spec: dict[str, Any]) -> bool:
@@ -252,6 +347,13 @@ def latest(source: str) -> Contract:
 def envelope_contract() -> dict[str, dict[str, Any]]:
     _, documents = _registry()
     return next(doc for doc in documents.values() if doc["$id"].endswith("/envelope.v1.json"))["properties"]
+
+
+def for_record(source: str, record: dict[str, Any]) -> Contract:
+    """The contract version a record declares (the latest when it declares none it may use)."""
+    versions = contracts(source)
+    version = record.get("schema_version")
+    return versions[version] if isinstance(version, int) and not isinstance(version, bool) and version in versions else latest(source)
 
 
 def validate(source: str, record: Any) -> Rejection | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -61,11 +62,32 @@ def _build(settings: Settings) -> SparkSession:
         return _builder_with_conf(SparkSession.builder.remote(_embedded_url()), settings).getOrCreate()
     if settings.engine == "spark":
         if settings.spark_remote:
+            _reachable(settings.spark_remote)
             return _builder_with_conf(SparkSession.builder.remote(settings.spark_remote), settings).getOrCreate()
+        if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+            raise ConfigError("engine spark without a Spark Connect URL needs Java 17+ (java on PATH or JAVA_HOME): install it, "
+                              "or set INTERACTION_LAKE_SPARK_REMOTE, or use INTERACTION_LAKE_ENGINE=embedded")
         conf = classic_spark_conf(settings)
         builder = SparkSession.builder.master(settings.spark_master).appName("interaction-lake")
         return _builder_with_conf(builder, settings, conf).getOrCreate()
     raise ConfigError(f"unknown engine {settings.engine!r}")
+
+
+def _reachable(url: str) -> None:
+    """Fail in bounded time, in one line, when the Spark Connect endpoint does not answer: the client itself
+    retries for about ten minutes and then leaves a process that does not exit."""
+    import socket
+    from urllib.parse import urlparse
+
+    from interaction_lake.config import env_number
+
+    parsed = urlparse(url.replace("sc://", "http://", 1))
+    timeout = env_number("SPARK_CONNECT_TIMEOUT_SECONDS", 30.0)
+    try:
+        socket.create_connection((parsed.hostname, parsed.port or 15002), timeout=timeout).close()
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot reach Spark Connect at {url} within {timeout:g} s ({error}); "
+                          "check INTERACTION_LAKE_SPARK_REMOTE (INTERACTION_LAKE_SPARK_CONNECT_TIMEOUT_SECONDS sets the wait)") from None
 
 
 def _builder_with_conf(builder, settings: Settings, conf: dict[str, str] | None = None):

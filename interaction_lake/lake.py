@@ -197,6 +197,17 @@ def add_new_columns(spark: SparkSession, df: DataFrame, path: Path, metadata: di
     return [f.name for f in new]
 
 
+_CURRENT: set[str] = set()  # tables already given every column of their writer's schema, in this process
+
+
+def ensure_columns(spark: SparkSession, df: DataFrame, path: Path, metadata: dict[str, str]) -> None:
+    """Before an append: a table created by an older release gets the columns added since (``add_new_columns``).
+    Checked once per table and process, not on every write."""
+    if str(path) not in _CURRENT and exists(path):
+        add_new_columns(spark, df, path, metadata)
+    _CURRENT.add(str(path))
+
+
 def version(path: Path) -> int:
     """The table's latest version: the highest commit file in its Delta log (the protocol's own rule), so
     asking costs a directory listing, not loading the table's state, which grows with its files."""

@@ -1,20 +1,41 @@
-"""Find landing files and split them into contract-checked records, keeping every line's fate.
+"""Find landing files and split them into contract-checked records, keeping every physical line's fate.
 
-Pure functions over bytes: no Spark, no I/O beyond reading the file. Each physical line (JSON
-lines) or data row (CSV) becomes either an accepted record or a rejection with a reason; blank
-lines are counted. ``FileLines`` yields them one at a time (landing streams them into staged Parquet
-parts), ``parse_file`` collects them. A file that cannot be read as text at all is rejected whole, and so is a file
-cut short in transfer (see ``_truncation``): each of its lines is quarantined as ``truncated_file``,
-so the complete file, when it is delivered again, lands every record exactly once.
+Pure functions over bytes: no Spark, no I/O beyond reading the file. A physical line ends with LF (or
+CRLF); nothing else splits a line (a ``\\x0b``, ``\\x1c`` or U+2028 inside a CSV cell is data). Each
+physical line is part of exactly one of: an accepted record, a refused record (with a reason and its raw
+text, or its raw bytes in base64 where they are not text), a blank line, or the CSV header. A CSV record
+whose quoted cell holds a newline spans several physical lines and keeps them all in ``raw_line``.
+
+How a file is read:
+
+* compressed (gzip magic, whatever its name): decompressed first; a corrupt archive is refused whole as
+  ``unreadable_file``, one cut short as ``truncated_file``;
+* encoding: a UTF-8 byte-order mark is dropped; a UTF-16 mark (or the NUL pattern of UTF-16 text without
+  one) decodes the file as UTF-16; everything else is UTF-8, decoded line by line, so one bad byte or NUL
+  refuses that line alone (``encoding_error``, raw bytes kept in base64) and its neighbours land;
+* a file that is mostly not text (an archive or spreadsheet under a ``.csv`` name) is refused whole as
+  ``unreadable_file``: its bytes stay in the landing zone, which the pipeline never changes;
+* a file cut short in transfer (see ``_truncation``) is quarantined line by line as ``truncated_file``,
+  so the complete file, when it is delivered again, lands every record exactly once.
+
+An accepted record carries its canonical form (``Contract.canonical``) and its event time, both checked
+here, so that nothing after parsing can fail on it: landing never stops on one record.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
 import csv
+import datetime as dt
+import gzip
 import hashlib
-import io
 import json
+import os
 import re
+import stat
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,23 +46,49 @@ from interaction_lake.contracts import Rejection
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 CSV_SUFFIXES = (".csv",)
 SUPPORTED_SUFFIXES = JSON_SUFFIXES + CSV_SUFFIXES
+COMPRESSED_SUFFIXES = (".gz",)
 # Producers write under a temporary name and rename when done; these are not files yet.
 _IN_PROGRESS = re.compile(r"(^[._])|(\.(tmp|part|inprogress)$)")
 _INT = re.compile(r"[+-]?\d+")
+_GZIP_MAGIC = b"\x1f\x8b"
+# A file is binary, not text with a few bad lines, when more than this share of its first lines is not text.
+_BINARY_SHARE, _SAMPLE_LINES = 0.5, 1000
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """Event times a record may carry: outside it, the record is quarantined as ``implausible_timestamp``."""
+    earliest: dt.datetime
+    latest: dt.datetime
+
+    def refuses(self, when: dt.datetime) -> Rejection | None:
+        if self.earliest <= when <= self.latest:
+            return None
+        return Rejection(contracts.IMPLAUSIBLE_TIMESTAMP,
+                         f"occurred_at {contracts.format_timestamp(when)} is outside the plausible window "
+                         f"{contracts.format_timestamp(self.earliest)} .. {contracts.format_timestamp(self.latest)}")
 
 
 @dataclass(frozen=True)
 class Line:
-    line_number: int | None  # 1-based physical line; None for a whole-file rejection
-    raw_line: str
-    record: dict[str, Any] | None = None
+    line_number: int | None  # 1-based first physical line; None for a whole-file rejection
+    raw_line: str  # the line's text as sent (bytes that are not UTF-8 shown as \\x.. escapes)
+    record: dict[str, Any] | None = None  # the canonical record (accepted lines only)
     rejection: Rejection | None = None
+    raw_base64: str | None = None  # the exact bytes, where they are not clean text
+    lines_spanned: int = 1  # physical lines the record covers (a quoted CSV newline; 0 for a whole-file rejection)
+    occurred_at: dt.datetime | None = None  # the event time in UTC (accepted lines only)
+
+    @property
+    def record_json(self) -> str:
+        return json.dumps(self.record, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass
 class ParsedFile:
     lines: list[Line] = field(default_factory=list)
     blank_lines: int = 0
+    header_lines: int = 0
 
     @property
     def accepted(self) -> list[Line]:
@@ -52,132 +99,321 @@ class ParsedFile:
         return [line for line in self.lines if line.rejection is not None]
 
 
-def discover(source_dir: Path) -> list[Path]:
-    """Landing files of one source, oldest name first (names carry the extract date)."""
+def format_of(name: str) -> str | None:
+    """``json`` or ``csv`` for a landing file name (a ``.gz`` ending is looked through), None for anything else."""
+    lower = name.lower()
+    for suffix in COMPRESSED_SUFFIXES:
+        lower = lower.removesuffix(suffix)
+    if lower.endswith(JSON_SUFFIXES):
+        return "json"
+    if lower.endswith(CSV_SUFFIXES):
+        return "csv"
+    return None
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the landing zone holds under one source: files to land, and everything else with why it is not."""
+    files: list[Path]
+    ignored: list[tuple[Path, str]]  # recognised as present but not landed: (path, reason)
+    unreadable: list[tuple[Path, str]]  # a file or directory the pipeline may not read: (path, error)
+
+
+def survey(source_dir: Path) -> Found:
+    """Walk one source's landing folder. Files of a known format are to be landed, oldest name first (names carry
+    the extract date). In-progress names (see ``_IN_PROGRESS``) are not files yet and are passed over silently.
+    Everything else is reported: other files as ignored, symbolic links as ignored (never followed: a link could
+    reach any file on the machine, the lake's secret included), unreadable files and folders as unreadable."""
+    files, ignored, unreadable = [], [], []
     if not source_dir.is_dir():
-        return []
-    return sorted(
-        path for path in source_dir.rglob("*")
-        if path.is_file() and not _IN_PROGRESS.search(path.name) and path.suffix.lower() in SUPPORTED_SUFFIXES
-    )
+        return Found(files, ignored, unreadable)
+
+    def on_error(error: OSError) -> None:
+        unreadable.append((Path(error.filename), f"{error.strerror or error}"))
+
+    for folder, dirs, names in os.walk(source_dir, onerror=on_error, followlinks=False):
+        for name in [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            ignored.append((Path(folder) / name, "symbolic link to a folder: links are not followed"))
+        for name in names:
+            path = Path(folder) / name
+            if _IN_PROGRESS.search(name):
+                continue
+            try:
+                mode = path.lstat().st_mode
+            except OSError as error:
+                unreadable.append((path, error.strerror or str(error)))
+                continue
+            if stat.S_ISLNK(mode):
+                ignored.append((path, "symbolic link: links are not followed"))
+            elif not stat.S_ISREG(mode):
+                ignored.append((path, "not a regular file"))
+            elif format_of(name) is None:
+                ignored.append((path, f"no contract or mapping covers this file type (landed: "
+                                      f"{', '.join(SUPPORTED_SUFFIXES)}, optionally .gz)"))
+            elif not os.access(path, os.R_OK):
+                unreadable.append((path, "permission denied"))
+            else:
+                files.append(path)
+    return Found(sorted(files), sorted(ignored), sorted(unreadable))
+
+
+def discover(source_dir: Path) -> list[Path]:
+    """Landing files of one source to land, oldest name first."""
+    return survey(source_dir).files
 
 
 def checksum(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def parse_file(source: str, name: str, data: bytes) -> ParsedFile:
+def parse_file(source: str, name: str, data: bytes, window: TimeWindow | None = None) -> ParsedFile:
     """Every line of the file with its fate, in memory (tests, small files); landing streams ``FileLines``."""
-    lines = FileLines(source, name, data)
-    return ParsedFile(list(lines), lines.blank_lines)
+    lines = FileLines(source, name, data, window)
+    return ParsedFile(list(lines), lines.blank_lines, lines.header_lines)
+
+
+@dataclass(frozen=True)
+class _Physical:
+    number: int  # 1-based
+    text: str  # decoded content without its terminator (\\x.. escapes where not UTF-8)
+    raw: bytes  # the content's bytes without terminator
+    end: bytes  # b"\n", b"\r\n" or b"" (the last line of a file without final newline)
+    problem: str | None  # why this line is not text, or None
 
 
 class FileLines:
     """The lines of one landing file, parsed and checked one at a time as they are iterated, so a file of
-    millions of records is never held as records all at once. ``blank_lines`` is complete once iterated."""
+    millions of records is never held as records all at once. ``blank_lines`` and ``header_lines`` are
+    complete once iterated."""
 
-    def __init__(self, source: str, name: str, data: bytes):
-        self.source, self.name, self.data = source, name, data
-        self.blank_lines = 0
+    def __init__(self, source: str, name: str, data: bytes, window: TimeWindow | None = None):
+        self.source, self.name, self.data, self.window = source, name, data, window
+        self.blank_lines = self.header_lines = 0
 
     def __iter__(self) -> Iterator[Line]:
-        self.blank_lines = 0
-        data, name = self.data, self.name
-        if b"\x00" in data:
-            yield Line(None, "", rejection=Rejection(contracts.UNREADABLE_FILE, f"{name} holds NUL bytes: binary or corrupt, not text"))
+        self.blank_lines = self.header_lines = 0
+        self._short_row_ends_at = 0  # the last physical line of the latest CSV row with fewer cells than the header
+        body, refusal = _uncompressed(self.name, self.data)
+        if refusal is not None:
+            yield Line(None, "", rejection=refusal, lines_spanned=0)
             return
-        is_csv = name.lower().endswith(CSV_SUFFIXES)
-        lines = _parse_csv(self.source, data, self) if is_csv else _parse_json_lines(self.source, data, self)
-        if data.endswith((b"\n", b"\r")) or not data.strip():  # ends with a newline: cannot be cut short
+        physical, refusal = _physical_lines(self.name, body)
+        if refusal is not None:
+            yield Line(None, "", rejection=refusal, lines_spanned=0)
+            return
+        is_csv = format_of(self.name) == "csv"
+        lines = self._csv(physical) if is_csv else self._json_lines(physical)
+        if not physical or physical[-1].end or not body.strip():  # ends with a newline: cannot be cut short
             yield from lines
             return
-        parsed = ParsedFile(list(lines), self.blank_lines)  # no final newline (rare): the whole file decides
-        why = _truncation(parsed, data, is_csv)
+        parsed = ParsedFile(list(lines), self.blank_lines, self.header_lines)  # no final newline (rare): the whole file decides
+        why = _truncation(parsed, len(physical), self._short_row_ends_at == len(physical))
         if why is None:
             yield from parsed.lines
             return
-        rejection = Rejection(contracts.TRUNCATED_FILE, f"{name} is cut short: {why}; the whole file is quarantined "
+        rejection = Rejection(contracts.TRUNCATED_FILE, f"{self.name} is cut short: {why}; the whole file is quarantined "
                                                         "so that its complete re-delivery lands each record once")
-        yield from (Line(line.line_number, line.raw_line, rejection=rejection) for line in parsed.lines)
+        yield from (Line(line.line_number, line.raw_line, rejection=rejection, raw_base64=line.raw_base64,
+                         lines_spanned=line.lines_spanned) for line in parsed.lines)
+
+    def _json_lines(self, physical: list[_Physical]) -> Iterator[Line]:
+        for line in physical:
+            if line.problem is None and not line.text.strip():
+                self.blank_lines += 1
+                continue
+            if line.problem is not None:
+                yield _refused(line.number, [line], Rejection(contracts.ENCODING_ERROR, line.problem))
+                continue
+            try:
+                record = json.loads(line.text)
+            except (json.JSONDecodeError, RecursionError) as error:
+                yield _refused(line.number, [line], Rejection(contracts.MALFORMED_JSON, f"not valid JSON: {error}"[:500]))
+                continue
+            yield self._checked(record, [line])
+
+    def _csv(self, physical: list[_Physical]) -> Iterator[Line]:
+        properties = contracts.latest(self.source).properties
+        header: list[str] | None = None
+        rows = _CsvRows(physical)
+        for span, cells, error in rows:
+            first = span[0]
+            if error is None and not any(cell.strip() for cell in cells):
+                self.blank_lines += len(span)
+                continue
+            problem = next((line.problem for line in span if line.problem), None)
+            if header is None and problem is None and error is None:
+                if "event_id" in cells and all(cell.strip() for cell in cells):
+                    header = cells
+                    self.header_lines += len(span)
+                    continue
+                header = []  # no header row: every row is refused, none is silently taken as the header
+            if problem is not None:
+                yield _refused(first.number, span, Rejection(contracts.ENCODING_ERROR, problem))
+                continue
+            if header == []:
+                yield _refused(first.number, span, Rejection(contracts.MALFORMED_CSV, "the file has no header row: its first "
+                                                             "row does not name the contract's columns (event_id, ...)"))
+                continue
+            if error is None and len(span) > 1 and len(cells) != len(header):
+                # a stray quote swallowed the lines after it: refuse its first line alone, read on from the next
+                rows.resume_at(first.number)
+                yield _refused(first.number, [first], Rejection(contracts.MALFORMED_CSV, "unbalanced quote: the row does not "
+                                                                "end on its own line with the header's cells"))
+                continue
+            if error is not None or len(cells) > len(header):
+                detail = f"malformed CSV: {error}" if error else f"row has {len(cells)} cells, header has {len(header)}"
+                yield _refused(first.number, span, Rejection(contracts.MALFORMED_CSV, detail))
+                continue
+            if len(cells) < len(header):
+                self._short_row_ends_at = span[-1].number
+            yield self._checked(coerce_csv_row(dict(zip(header, cells)), properties), span)
+
+    def _checked(self, record: Any, span: list[_Physical]) -> Line:
+        """A parsed record through the contract, its canonical form and the plausibility window."""
+        rejection = contracts.validate(self.source, record)
+        if rejection is None:
+            record, rejection = contracts.for_record(self.source, record).canonical(record)
+        if rejection is None:
+            occurred_at = dt.datetime.fromisoformat(record["occurred_at"])
+            rejection = self.window.refuses(occurred_at) if self.window else None
+            if rejection is None:
+                return Line(span[0].number, _text(span), record=record, lines_spanned=len(span), occurred_at=occurred_at)
+        return _refused(span[0].number, span, rejection)
 
 
-def _truncation(parsed: ParsedFile, data: bytes, is_csv: bool) -> str | None:
+def _text(span: list[_Physical]) -> str:
+    return "".join(line.text + (line.end.decode() if line is not span[-1] else "") for line in span)
+
+
+def _refused(number: int, span: list[_Physical], rejection: Rejection) -> Line:
+    raw = b"".join(line.raw + (line.end if line is not span[-1] else b"") for line in span)
+    clean = all(line.problem is None for line in span)
+    return Line(number, _text(span), rejection=rejection, lines_spanned=len(span),
+                raw_base64=None if clean else base64.b64encode(raw).decode("ascii"))
+
+
+class _CsvRows:
+    """CSV records over physical lines: each with the lines it spans, its cells, or the parser's error.
+    ``resume_at`` restarts the reader just after a given line (to resynchronise after a stray quote)."""
+
+    def __init__(self, physical: list[_Physical]):
+        self.physical, self.position = physical, 0
+
+    def resume_at(self, number: int) -> None:
+        self.position = number  # line ``number`` is index number - 1; resume at the one after it
+        self._reader = csv.reader(self._feed())
+
+    def _feed(self) -> Iterator[str]:
+        while self.position < len(self.physical):
+            self.position += 1
+            yield self.physical[self.position - 1].text + "\n"
+
+    def __iter__(self) -> Iterator[tuple[list[_Physical], list[str], str | None]]:
+        self._reader = csv.reader(self._feed())
+        while self.position < len(self.physical):
+            start = self.position
+            try:
+                cells, error = next(self._reader), None
+            except StopIteration:
+                return
+            except csv.Error as problem:
+                cells, error = [], str(problem)
+                self._reader = csv.reader(self._feed())
+            if self.position > start:
+                yield self.physical[start:self.position], cells, error
+
+
+def _uncompressed(name: str, data: bytes) -> tuple[bytes, Rejection | None]:
+    if not data.startswith(_GZIP_MAGIC):
+        return data, None
+    try:
+        return gzip.decompress(data), None
+    except EOFError:
+        return b"", Rejection(contracts.TRUNCATED_FILE, f"{name} is a gzip archive cut short; nothing of it is landed until it is complete")
+    except (OSError, zlib.error) as error:
+        return b"", Rejection(contracts.UNREADABLE_FILE, f"{name} starts as a gzip archive but cannot be decompressed: {error}"[:500])
+
+
+def _encoding(body: bytes) -> tuple[str, bytes]:
+    """The codec of a landing file and its bytes after any byte-order mark."""
+    for mark, codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if body.startswith(mark):
+            return codec, body[len(mark):]
+    sample = body[:4096]
+    if len(sample) >= 4 and b"\x00" in sample:  # UTF-16 text without a mark: every other byte NUL (ASCII-range text)
+        even, odd = sample[0::2], sample[1::2]
+        if odd.count(0) >= 0.9 * len(odd) and even.count(0) <= 0.1 * len(even):
+            return "utf-16-le", body
+        if even.count(0) >= 0.9 * len(even) and odd.count(0) <= 0.1 * len(odd):
+            return "utf-16-be", body
+    return "utf-8", body
+
+
+def _physical_lines(name: str, body: bytes) -> tuple[list[_Physical], Rejection | None]:
+    codec, body = _encoding(body)
+    if codec != "utf-8":
+        try:
+            text = body.decode(codec)
+        except UnicodeDecodeError as error:
+            return [], Rejection(contracts.ENCODING_ERROR, f"{name} is {codec} by its byte pattern but does not decode: {error.reason}")
+        parts: list = text.split("\n")
+    else:
+        parts = body.split(b"\n")
+    final_newline = not parts[-1]
+    if final_newline:
+        parts.pop()  # after a final newline there is no line
+    lines = []
+    for index, part in enumerate(parts):
+        ended = index < len(parts) - 1 or final_newline
+        if isinstance(part, str):  # decoded from UTF-16: stored as UTF-8, like every line
+            text, problem = part, None
+            raw = part.encode("utf-8", errors="surrogatepass")
+        else:
+            raw = part
+            try:
+                text, problem = raw.decode("utf-8"), None
+            except UnicodeDecodeError as error:
+                text, problem = raw.decode("utf-8", errors="backslashreplace"), f"not UTF-8: {error.reason} at byte {error.start}"
+        end = b"\n" if ended else b""
+        if ended and text.endswith("\r"):
+            text, raw, end = text[:-1], raw[:-1], b"\r\n"
+        if problem is None and "\x00" in text:
+            problem = f"a NUL byte at character {text.index(chr(0))}: not text"
+        lines.append(_Physical(index + 1, text, raw, end, problem))
+    sample = lines[:_SAMPLE_LINES]
+    bad = sum(line.problem is not None for line in sample)
+    if bad >= 2 and bad > _BINARY_SHARE * len(sample):
+        return [], Rejection(contracts.UNREADABLE_FILE, f"{name} is binary or corrupt, not text: {bad} of its first "
+                                                        f"{len(sample)} lines are not text")
+    return lines, None
+
+
+def _truncation(parsed: ParsedFile, physical_count: int, short_last_row: bool) -> str | None:
     """Why this file, which does not end with a newline, looks cut off mid-write, or None.
 
     The rule: the file does not end with a newline *and* its last line is incomplete -- not valid
-    JSON (JSON lines) or fewer cells than the header (CSV). Either alone is common and harmless (a
-    last line without newline from a spreadsheet export; one bad line in a good file), so either
-    alone quarantines only that line.
+    JSON (JSON lines) or fewer cells than the header (CSV). Either alone is
+    common and harmless (a last line without newline from a spreadsheet export; one bad line in a good
+    file), so either alone quarantines only that line.
     """
     if not parsed.lines:
         return None
-    physical = data.splitlines()
     last = parsed.lines[-1]
-    if last.line_number != len(physical) or last.rejection is None:
+    if last.line_number is None or last.line_number + last.lines_spanned - 1 != physical_count or last.rejection is None:
         return None
-    if not is_csv:
-        return f"no newline after line {last.line_number}, which is not valid JSON" if last.rejection.reason == contracts.MALFORMED_JSON else None
-    try:
-        header = next(csv.reader([physical[0].decode("utf-8")]))
-        cells = next(csv.reader([physical[-1].decode("utf-8")]), [])
-    except (UnicodeDecodeError, csv.Error, StopIteration):
-        return None
-    if len(physical) > 1 and len(cells) < len(header):
-        return f"no newline after line {last.line_number}, which has {len(cells)} of the header's {len(header)} cells"
+    if last.rejection.reason == contracts.MALFORMED_JSON:
+        return f"no newline after line {last.line_number}, which is not valid JSON"
+    if short_last_row:
+        return f"no newline after line {last.line_number}, which has fewer cells than the header"
     return None
 
 
-def _decode(raw: bytes) -> tuple[str, Rejection | None]:
+def decode_base64(text: str) -> bytes:
+    """The raw bytes of a quarantined line kept as base64 (``raw_base64``)."""
     try:
-        return raw.decode("utf-8"), None
-    except UnicodeDecodeError as error:
-        return raw.decode("utf-8", errors="backslashreplace"), Rejection(contracts.ENCODING_ERROR, f"not UTF-8: {error.reason} at byte {error.start}")
-
-
-def _parse_json_lines(source: str, data: bytes, counts: FileLines) -> Iterator[Line]:
-    for number, raw in enumerate(data.splitlines(), start=1):
-        text, rejection = _decode(raw)
-        if rejection is None and not text.strip():
-            counts.blank_lines += 1
-            continue
-        if rejection is None:
-            try:
-                record = json.loads(text)
-            except (json.JSONDecodeError, RecursionError) as error:
-                rejection = Rejection(contracts.MALFORMED_JSON, f"not valid JSON: {error}"[:500])
-            else:
-                rejection = contracts.validate(source, record)
-                if rejection is None:
-                    yield Line(number, text, record=record)
-                    continue
-        yield Line(number, text, rejection=rejection)
-
-
-def _parse_csv(source: str, data: bytes, counts: FileLines) -> Iterator[Line]:
-    text, rejection = _decode(data)
-    if rejection is not None:
-        yield Line(None, "", rejection=rejection)
-        return
-    properties = contracts.latest(source).properties
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    physical = text.splitlines()
-    try:
-        for row in reader:
-            number = reader.line_num
-            raw = physical[number - 1] if 0 < number <= len(physical) else ""
-            if not any((value or "").strip() for value in row.values() if isinstance(value, str)):
-                counts.blank_lines += 1
-                continue
-            if None in row:  # more cells than header columns
-                yield Line(number, raw, rejection=Rejection(
-                    contracts.MALFORMED_CSV,
-                    f"row has {len(row) - 1 + len(row[None])} cells, header has {len(reader.fieldnames or [])}"))
-                continue
-            record = coerce_csv_row(row, properties)
-            rejection = contracts.validate(source, record)
-            yield Line(number, raw, record=None if rejection else record, rejection=rejection)
-    except csv.Error as error:
-        yield Line(reader.line_num, "", rejection=Rejection(contracts.MALFORMED_CSV, f"malformed CSV: {error}"))
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as error:
+        raise ValueError(f"not base64: {error}") from None
 
 
 def coerce_csv_row(row: dict[str, str | None], properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -199,7 +435,7 @@ def _convert(cell: str, kind: str) -> Any:
         return int(cell.strip())  # str.strip() drops more than int() tolerates (e.g. "\x1f", found by fuzzing)
     if kind == "number":
         try:
-            return float(cell)
+            return float(cell)  # "NaN", "inf" and "1e400" convert too: the canonical form refuses them (out_of_range)
         except ValueError:
             return cell
     if kind == "boolean" and cell.strip().lower() in ("true", "false"):

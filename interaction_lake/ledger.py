@@ -6,6 +6,13 @@ A file's state is its latest ledger row for (source, path, checksum):
 * ``committed`` -- its records are in bronze and quarantine; re-landing it is a no-op.
 * ``duplicate_file`` -- same bytes (checksum) as a file already landed under another name; skipped.
 * ``empty``     -- no records; nothing to land.
+* ``ignored``   -- present but not landed, with the reason in ``detail``: a file type no contract or mapping
+  covers, a symbolic link (never followed). Recorded again only when the file changes.
+* ``unreadable`` -- a file or folder the pipeline may not read (permissions); ``detail`` says why. It lands
+  as soon as it can be read.
+* ``abandoned`` -- taken out of an unfinished batch by ``interaction-lake land --abandon-batch`` (the file
+  vanished or changed before the batch could be finished); ``detail`` holds the operator's reason. A file
+  abandoned but still present is landed again as a new file.
 
 Landing writes ``pending`` rows before any data and ``committed`` rows after, so a run that died in
 between is finished by the next run with the same batch id (see jobs/bronze/land.py).
@@ -23,6 +30,8 @@ from pyspark.sql import types as T
 from interaction_lake import lake
 
 PENDING, COMMITTED, DUPLICATE_FILE, EMPTY = "pending", "committed", "duplicate_file", "empty"
+IGNORED, UNREADABLE, ABANDONED = "ignored", "unreadable", "abandoned"
+NOT_READ = ""  # the checksum of an ignored or unreadable file, which is never read
 SCHEMA = T.StructType([
     T.StructField("source", T.StringType(), False),
     T.StructField("file_path", T.StringType(), False),
@@ -39,6 +48,11 @@ SCHEMA = T.StructType([
     # the file's modification time when it was hashed: a file whose size and mtime still match is not hashed
     # again (added after the first release: older rows hold null, and those files are hashed as before)
     T.StructField("file_mtime_ns", T.LongType(), True),
+    # with size and mtime, the change signals that copy tools (cp -p, rsync -t, touch -r) cannot carry over:
+    # the inode's change time and number (added later still: older rows hold null and are hashed again)
+    T.StructField("file_ctime_ns", T.LongType(), True),
+    T.StructField("file_inode", T.LongType(), True),
+    T.StructField("detail", T.StringType(), True),  # why a file is ignored, unreadable or abandoned
 ])
 
 
@@ -57,6 +71,16 @@ class Entry:
     run_id: str
     recorded_at: dt.datetime
     file_mtime_ns: int | None = None
+    file_ctime_ns: int | None = None
+    file_inode: int | None = None
+    detail: str | None = None
+
+    @property
+    def signature(self) -> tuple | None:
+        """What says a file is unchanged since this entry without reading it, or None (an older entry)."""
+        if self.file_ctime_ns is None or self.file_inode is None:
+            return None
+        return (self.file_path, self.file_size, self.file_mtime_ns, self.file_ctime_ns, self.file_inode)
 
 
 _FIELDS = set(SCHEMA.fieldNames())
@@ -68,7 +92,7 @@ def latest_entries(spark: SparkSession, lake_root: Path, source: str) -> dict[tu
     if table is None:
         return {}
     latest: dict[tuple[str, str], Entry] = {}
-    rank = {PENDING: 0, EMPTY: 1, DUPLICATE_FILE: 1, COMMITTED: 2}
+    rank = {PENDING: 0, IGNORED: 1, UNREADABLE: 1, EMPTY: 1, DUPLICATE_FILE: 1, ABANDONED: 1, COMMITTED: 2}
     for row in table.where(table.source == source).collect():
         values = {name: value for name, value in row.asDict().items() if name in _FIELDS}
         # Spark hands timestamps back naive, in the session time zone (UTC); make them explicit again.
@@ -86,10 +110,5 @@ def record(spark: SparkSession, lake_root: Path, entries: list[Entry], metadata:
     if entries:
         df = spark.createDataFrame([tuple(asdict(e).values()) for e in entries], SCHEMA)
         table = lake.landing_ledger_table(lake_root)
-        if str(table) not in _CURRENT and lake.exists(table):  # a ledger written before a column was added gets it
-            lake.add_new_columns(spark, df, table, metadata)
-            _CURRENT.add(str(table))
+        lake.ensure_columns(spark, df, table, metadata)  # a ledger written before a column was added gets it
         lake.append(df, table, metadata)
-
-
-_CURRENT: set[str] = set()  # ledgers already given every column (checked once per process, not on every record)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from interaction_lake import lake
+from interaction_lake.config import env_number
 
 TIMEOUT_ENV = "INTERACTION_LAKE_LOCK_TIMEOUT_SECONDS"
 DEFAULT_TIMEOUT_SECONDS = 3600.0
@@ -34,7 +35,7 @@ def lock_path(lake_root: Path, name: str) -> Path:
 
 @contextlib.contextmanager
 def exclusive(lake_root: Path, name: str, timeout_seconds: float | None = None) -> Iterator[None]:
-    timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_SECONDS)) if timeout_seconds is None else timeout_seconds
+    timeout = env_number("LOCK_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS) if timeout_seconds is None else timeout_seconds
     path = lock_path(lake_root, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:

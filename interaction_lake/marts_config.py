@@ -84,8 +84,11 @@ class MartsConfig:
         unknown = set(flat) - known
         if unknown:
             raise ConfigError(f"marts config file {path}: unknown setting(s) {', '.join(sorted(unknown))}")
+        defaults = cls()
+        for name, value in flat.items():
+            _check_type(path, name, value, getattr(defaults, name))
         if "cost_to_serve" in flat:
-            flat["cost_to_serve"] = {**cls().cost_to_serve, **flat["cost_to_serve"]}
+            flat["cost_to_serve"] = {**defaults.cost_to_serve, **flat["cost_to_serve"]}
         return cls(**flat)
 
     def as_dict(self) -> dict:
@@ -93,3 +96,18 @@ class MartsConfig:
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _is_number(value: object, whole: bool = False) -> bool:
+    return not isinstance(value, bool) and (isinstance(value, int) or (not whole and isinstance(value, float)))
+
+
+def _check_type(path, name: str, value: object, default: object) -> None:
+    """A setting of the wrong type is a one-line ConfigError naming it, not a TypeError deep in a mart."""
+    if isinstance(default, dict):
+        if not isinstance(value, dict) or not all(_is_number(v) for v in value.values()):
+            raise ConfigError(f"marts config file {path}: {name} must be a table of numbers (e.g. counter = 12.0), not {value!r}")
+        return
+    whole = isinstance(default, int)
+    if not _is_number(value, whole):
+        raise ConfigError(f"marts config file {path}: {name} must be {'a whole number' if whole else 'a number'}, not {value!r}")

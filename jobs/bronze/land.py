@@ -17,14 +17,24 @@ Exactly once, without relying on Delta transaction ids (the embedded engine igno
 4. ``committed`` ledger rows close the batch.
 
 A run that dies anywhere in 2-4 leaves ``pending`` rows; the next run re-parses those files and
-writes, under the same batch id, only the tables that do not yet hold that batch.
+writes, under the same batch id, only the tables that do not yet hold that batch. If a file of such a
+batch has vanished or changed meanwhile, the batch cannot be finished as it was: it is reported as stuck
+(``LandingReport.stuck_batches``), the source's other new files land beside it, and
+``abandon_files`` (``interaction-lake land --abandon-batch``) finishes it without those files, recording
+each one as ``abandoned`` with the operator's reason.
+
+Nothing a landing file holds can stop a run: every record is checked and converted while it is parsed
+(``interaction_lake.landing_files``), so a value that would fail later is quarantined there; a file or
+folder that cannot be read is recorded in the ledger as ``unreadable``, anything else that is not a
+landing file as ``ignored``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
+import logging
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,11 +45,11 @@ from pyspark.sql import types as T
 
 from interaction_lake import contracts, lake, ledger, lineage, locks
 from interaction_lake.config import Settings
-from interaction_lake.contracts import parse_timestamp
 from interaction_lake.faults import crash_point
-from interaction_lake.landing_files import FileLines, Line, checksum, discover
+from interaction_lake.landing_files import FileLines, Line, TimeWindow, checksum, survey
 
 JOB = "bronze.land"
+log = logging.getLogger(__name__)
 LINEAGE_FIELDS = [
     T.StructField("_source_file", T.StringType(), False),
     T.StructField("_file_checksum", T.StringType(), False),
@@ -55,6 +65,9 @@ QUARANTINE_SCHEMA = T.StructType([
     T.StructField("detail", T.StringType(), False),
     T.StructField("raw_line", T.StringType(), True),
     *LINEAGE_FIELDS,
+    # the line's exact bytes where they are not clean text (bad UTF-8, NUL); null otherwise (added later:
+    # older rows hold null)
+    T.StructField("raw_base64", T.StringType(), True),
 ])
 PARTITION = ("_ingest_date",)
 
@@ -86,14 +99,13 @@ class Lineage:
 
 
 def bronze_row(line: Line, lineage: Lineage) -> tuple:
-    r = line.record
-    return (r["event_id"], r["event_type"], r["schema_version"], parse_timestamp(r["occurred_at"]),
-            r["source_system"], r["customer_ref"], line.raw_line, json.dumps(r, ensure_ascii=False, separators=(",", ":")),
-            *lineage.values(line.line_number))
+    r = line.record  # canonical: checked and converted while parsed, so building the row cannot fail
+    return (r["event_id"], r["event_type"], r["schema_version"], line.occurred_at, r["source_system"], r.get("customer_ref"),
+            line.raw_line, line.record_json, *lineage.values(line.line_number))
 
 
 def quarantine_row(source: str, line: Line, lineage: Lineage) -> tuple:
-    return (source, line.rejection.reason, line.rejection.detail, line.raw_line, *lineage.values(line.line_number))
+    return (source, line.rejection.reason, line.rejection.detail, line.raw_line, *lineage.values(line.line_number), line.raw_base64)
 
 
 @dataclass
@@ -109,10 +121,38 @@ class LandingReport:
     records_quarantined: int = 0
     duplicate_events_in_batch: int = 0
     blank_lines: int = 0
+    header_lines: int = 0
+    files_ignored: int = 0  # newly recorded as ignored (not a landing file, a link)
+    files_unreadable: int = 0  # newly recorded as unreadable (permissions)
+    files_skipped_changing: int = 0  # changed while being read: landed by the next run
     quarantine_reasons: Counter = field(default_factory=Counter)
+    stuck_batches: dict[str, list[str]] = field(default_factory=dict)  # batch id -> why it cannot be finished
 
     def as_dict(self) -> dict:
         return {**{k: v for k, v in self.__dict__.items() if k != "quarantine_reasons"}, "quarantine_reasons": dict(self.quarantine_reasons)}
+
+    def warnings(self) -> list[str]:
+        """What an operator must act on, one line each."""
+        return [f"{self.source}: batch {batch} cannot be finished: {'; '.join(why)}; restore the files, or run "
+                f"'interaction-lake land --source {self.source} --abandon-batch {batch} --reason ...'" for batch, why in self.stuck_batches.items()]
+
+
+@dataclass(frozen=True)
+class _Stat:
+    """What says a file changed without reading it: size, mtime, and the inode's change time and number,
+    which no copy tool can set (``cp -p``, ``rsync -t`` and ``touch -r`` carry size and mtime over)."""
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> "_Stat":
+        found = os.lstat(path)
+        return cls(found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
+
+    def signature(self, path: Path) -> tuple:
+        return (str(path), self.size, self.mtime_ns, self.ctime_ns, self.inode)
 
 
 @dataclass(frozen=True)
@@ -120,30 +160,32 @@ class _File:
     """A landing file by fingerprint; its bytes are read when its batch is written, one file at a time."""
     path: Path
     checksum: str
-    size: int
-    mtime_ns: int
+    stat: _Stat
 
 
 @dataclass(frozen=True)
 class _Fingerprint:
     checksum: str
-    size: int
-    mtime_ns: int
+    stat: _Stat
     blank_only: bool  # nothing but white space (or nothing at all)
     newlines: int
 
 
+def _open(path: Path):
+    """Open a landing file for reading, never through a symbolic link (one could point at any file, the lake's key included)."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+
+
 def _fingerprint(path: Path) -> _Fingerprint:
     """SHA-256, size and shape of a file, read in chunks (a landing file can be larger than memory allows twice)."""
-    stat = path.stat()
-    digest, blank_only, newlines, size = hashlib.sha256(), True, 0, 0
-    with path.open("rb") as handle:
+    stat = _Stat.of(path)
+    digest, blank_only, newlines = hashlib.sha256(), True, 0
+    with _open(path) as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
-            size += len(chunk)
             newlines += chunk.count(b"\n")
             blank_only = blank_only and not chunk.strip()
-    return _Fingerprint(digest.hexdigest(), size, stat.st_mtime_ns, blank_only, newlines)
+    return _Fingerprint(digest.hexdigest(), stat, blank_only, newlines)
 
 
 def land_source(spark: SparkSession, settings: Settings, source: str, run_id: str,
@@ -166,46 +208,81 @@ def _land_source(spark: SparkSession, settings: Settings, source: str, run_id: s
     report = LandingReport(source)
     known = ledger.latest_entries(spark, settings.lake_root, source)
     for batch_id, entries in _pending_batches(known).items():
-        files = [_reread(Path(e.file_path), e.file_checksum) for e in entries]
-        _write_batch(spark, settings, source, files, batch_id, entries[0].ingested_at, run_id, report)
+        files, problems = _reread_all(entries)
+        if problems:
+            report.stuck_batches[batch_id] = problems  # its good neighbours land below; an operator decides (abandon_files)
+            continue
+        _write_batch(spark, settings, source, files, batch_id, entries[0].ingested_at, run_id, report, recovering=True)
         report.files_recovered += len(files)
 
     landed_checksums = {e.file_checksum for e in known.values() if e.status in (ledger.COMMITTED, ledger.PENDING)}
-    # A file seen before, with the same size and modification time, is not read and hashed again: without
-    # this, every run would re-hash the whole landing history (the pipeline never moves landing files).
-    seen = {(e.file_path, e.file_size, e.file_mtime_ns): e.file_checksum for e in known.values() if e.file_mtime_ns is not None}
+    # A file seen before, unchanged by every signal the filesystem gives without reading it, is not read and
+    # hashed again: without this, every run would re-hash the whole landing history (landing files stay).
+    seen = {e.signature for e in known.values() if e.signature and e.status in _SETTLED}
+    noted = {e.file_path: e.signature for e in known.values() if e.status in (ledger.IGNORED, ledger.UNREADABLE)}
     now = (ingested_at or _now()).replace(microsecond=0)
     new_files, side_entries = [], []
-    for path in discover(settings.landing_root / source):
-        stat = path.stat()
-        if (str(path), stat.st_size, stat.st_mtime_ns) in seen:
-            report.files_already_landed += 1
+
+    def side(path: Path, status: str, stat: _Stat | None, digest: str = ledger.NOT_READ, newlines: int = 0, detail: str | None = None):
+        stat = stat or _Stat(0, 0, 0, 0)
+        side_entries.append(ledger.Entry(source, str(path), digest, stat.size, status, None, 0, 0, newlines, now, run_id, now,
+                                         stat.mtime_ns, stat.ctime_ns, stat.inode, detail))
+
+    found = survey(settings.landing_root / source)
+    for status, listed in ((ledger.IGNORED, found.ignored), (ledger.UNREADABLE, found.unreadable)):
+        for path, why in listed:
+            stat = _stat_or_none(path)
+            if str(path) in noted and noted[str(path)] == (stat.signature(path) if stat else None):
+                continue  # recorded already, and unchanged since
+            side(path, status, stat, detail=why)
+            report.files_ignored += status == ledger.IGNORED
+            report.files_unreadable += status == ledger.UNREADABLE
+    for path in found.files:
+        try:
+            stat = _Stat.of(path)
+            if stat.signature(path) in seen:
+                report.files_already_landed += 1
+                continue
+            fingerprint = _fingerprint(path)
+        except OSError as error:  # vanished, or unreadable since it was listed
+            side(path, ledger.UNREADABLE, _stat_or_none(path), detail=error.strerror or str(error))
+            report.files_unreadable += 1
             continue
-        found = _fingerprint(path)
-        if (str(path), found.checksum) in known:
+        if (str(path), fingerprint.checksum) in known and known[(str(path), fingerprint.checksum)].status in _SETTLED:
             report.files_already_landed += 1
             continue
         status = None
-        if found.checksum in landed_checksums:
+        if fingerprint.checksum in landed_checksums:
             status = ledger.DUPLICATE_FILE
             report.files_duplicate += 1
-        elif found.blank_only:
+        elif fingerprint.blank_only:
             status = ledger.EMPTY
             report.files_empty += 1
         if status:
-            side_entries.append(ledger.Entry(source, str(path), found.checksum, found.size, status, None, 0, 0, found.newlines, now, run_id,
-                                             now, found.mtime_ns))
+            side(path, status, fingerprint.stat, fingerprint.checksum, fingerprint.newlines)
             continue
-        landed_checksums.add(found.checksum)
-        new_files.append(_File(path, found.checksum, found.size, found.mtime_ns))
+        landed_checksums.add(fingerprint.checksum)
+        new_files.append(_File(path, fingerprint.checksum, fingerprint.stat))
 
     if new_files:
         batch_id = _batch_id(source, [f.checksum for f in new_files])
         report.batch_id = batch_id
-        report.files_new = len(new_files)
         _write_batch(spark, settings, source, new_files, batch_id, now, run_id, report)
     ledger.record(spark, settings.lake_root, side_entries, lake.commit_metadata(JOB, run_id, source=source, step="ledger"))
+    for warning in report.warnings():
+        log.warning(warning)
     return report
+
+
+# Ledger states after which a file's (path, checksum) needs nothing more from landing.
+_SETTLED = (ledger.COMMITTED, ledger.PENDING, ledger.DUPLICATE_FILE, ledger.EMPTY)
+
+
+def _stat_or_none(path: Path) -> _Stat | None:
+    try:
+        return _Stat.of(path)
+    except OSError:
+        return None
 
 
 def _pending_batches(known: dict[tuple[str, str], ledger.Entry]) -> dict[str, list[ledger.Entry]]:
@@ -216,20 +293,35 @@ def _pending_batches(known: dict[tuple[str, str], ledger.Entry]) -> dict[str, li
     return batches
 
 
-def _reread(path: Path, expected: str) -> _File:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is in an unfinished landing batch but is gone from the landing zone; restore it to finish the batch")
-    found = _fingerprint(path)
-    if found.checksum != expected:
-        raise RuntimeError(f"{path} changed since its landing batch started (checksum differs); restore the original bytes")
-    return _File(path, expected, found.size, found.mtime_ns)
+def _reread_all(entries: list[ledger.Entry]) -> tuple[list[_File], list[str]]:
+    """The files of an unfinished batch as they were, and what is wrong with those that are not."""
+    files, problems = [], []
+    for entry in entries:
+        path = Path(entry.file_path)
+        try:
+            found = _fingerprint(path)
+        except OSError as error:
+            problems.append(f"{path} is gone or unreadable ({error.strerror or error})")
+            continue
+        if found.checksum != entry.file_checksum:
+            problems.append(f"{path} changed since the batch started (checksum differs)")
+            continue
+        files.append(_File(path, entry.file_checksum, found.stat))
+    return files, problems
+
+
+class _Changed(Exception):
+    """A landing file changed (or went) between being found and being read."""
 
 
 def _read_unchanged(f: _File) -> bytes:
-    data = f.path.read_bytes()
+    try:
+        with _open(f.path) as handle:
+            data = handle.read()
+    except OSError as error:
+        raise _Changed(f"{f.path} could not be read: {error.strerror or error}") from None
     if checksum(data) != f.checksum:
-        raise RuntimeError(f"{f.path} changed while it was being landed (checksum differs from when it was found); "
-                           "nothing of this batch was written: run again once the sender has finished writing it")
+        raise _Changed(f"{f.path} changed while it was being landed (checksum differs from when it was found)")
     return data
 
 
@@ -237,17 +329,37 @@ def _batch_id(source: str, checksums: list[str]) -> str:
     return f"{source}-" + hashlib.sha256("\n".join([source, *sorted(checksums)]).encode()).hexdigest()[:16]
 
 
+def window(settings: Settings, ingested_at: dt.datetime) -> TimeWindow:
+    """The event times a batch ingested at ``ingested_at`` accepts (``Settings.landing``): fixed by the batch's own
+    ingest time, so a recovered batch is judged exactly as its first attempt was."""
+    policy = settings.landing
+    return TimeWindow(policy.earliest_event, ingested_at + dt.timedelta(hours=policy.max_future_hours))
+
+
 def _write_batch(spark: SparkSession, settings: Settings, source: str, files: list[_File], batch_id: str,
-                 ingested_at: dt.datetime, run_id: str, report: LandingReport) -> None:
+                 ingested_at: dt.datetime, run_id: str, report: LandingReport, recovering: bool = False) -> None:
     """Parse the batch's files one at a time into staged rows, then: pending ledger rows, one bronze commit,
-    one quarantine commit, committed ledger rows. Memory holds one file and one staged part, not the batch."""
+    one quarantine commit, committed ledger rows. Memory holds one file and one staged part, not the batch.
+
+    A new file that changes while it is read is left out (it is new again for the next run); in a batch being
+    recovered the same makes the batch stuck, before anything is written."""
     root = settings.lake_root
     bronze, quarantine = lake.bronze_table(root, source), lake.landing_quarantine_table(root)
+    accepts = window(settings, ingested_at)
     entries = []
     with lake.StagedRows(spark, bronze_schema(source), root) as good, lake.StagedRows(spark, QUARANTINE_SCHEMA, root) as bad:
         for f in files:
+            try:
+                data = _read_unchanged(f)
+            except _Changed as error:
+                if recovering:
+                    report.stuck_batches[batch_id] = [str(error)]
+                    return
+                log.warning("%s; it lands with the next run", error)
+                report.files_skipped_changing += 1
+                continue
             lineage = Lineage(str(f.path), f.checksum, batch_id, run_id, ingested_at)
-            lines = FileLines(source, f.path.name, _read_unchanged(f))
+            lines = FileLines(source, f.path.name, data, accepts)
             landed = refused = 0
             for line in lines:
                 if line.rejection is None:
@@ -258,8 +370,12 @@ def _write_batch(spark: SparkSession, settings: Settings, source: str, files: li
                     report.quarantine_reasons[line.rejection.reason] += 1
                     refused += 1
             report.blank_lines += lines.blank_lines
-            entries.append(ledger.Entry(source, str(f.path), f.checksum, f.size, ledger.PENDING, batch_id, landed, refused,
-                                        lines.blank_lines, ingested_at, run_id, _now(), f.mtime_ns))
+            report.header_lines += lines.header_lines
+            entries.append(ledger.Entry(source, str(f.path), f.checksum, f.stat.size, ledger.PENDING, batch_id, landed, refused,
+                                        lines.blank_lines, ingested_at, run_id, _now(), f.stat.mtime_ns, f.stat.ctime_ns, f.stat.inode))
+        if not entries:
+            return
+        report.files_new += 0 if recovering else len(entries)
         report.records_landed += good.count
         report.records_quarantined += bad.count
         meta = lake.commit_metadata(JOB, run_id, source=source, batch_id=batch_id)
@@ -273,10 +389,67 @@ def _write_batch(spark: SparkSession, settings: Settings, source: str, files: li
                 lake.append(rows, bronze, {**meta, "step": "bronze"}, PARTITION)
         crash_point("after_bronze")
         if bad.count and not _holds_batch(spark, quarantine, batch_id, ingested_at):
-            lake.append(bad.frame(), quarantine, {**meta, "step": "quarantine"}, PARTITION)
+            frame = bad.frame()
+            lake.ensure_columns(spark, frame, quarantine, meta)
+            lake.append(frame, quarantine, {**meta, "step": "quarantine"}, PARTITION)
         crash_point("after_quarantine")
     committed = [ledger.Entry(**{**e.__dict__, "status": ledger.COMMITTED, "run_id": run_id, "recorded_at": _now()}) for e in entries]
     ledger.record(spark, root, committed, {**meta, "step": "committed"})
+
+
+class AbandonError(ValueError):
+    """The batch named is not an unfinished batch of that source (a user mistake)."""
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    batch_id: str
+    abandoned: list[str]  # files recorded as abandoned
+    finished: int  # files of the batch landed as they were
+
+
+def abandon_files(spark: SparkSession, settings: Settings, source: str, batch_id: str, reason: str, run_id: str) -> Abandoned:
+    """Finish an unfinished (stuck) batch without the files that vanished or changed since it started.
+
+    Each such file gets an ``abandoned`` ledger row carrying ``reason`` and the run id (the audit record);
+    the batch's other files are then landed under the same batch id and ingest time as the batch began with.
+    Rows of an abandoned file that an interrupted run had already written stay in bronze (append-only) and
+    the count is said in the record. A changed file's new bytes are a new landing file; a vanished file that
+    comes back is landed again as new.
+    """
+    if not reason.strip():
+        raise AbandonError("--reason is required: it is the audit record of why the files were abandoned")
+    root = settings.lake_root
+    with locks.exclusive(root, f"land_{source}"):
+        known = ledger.latest_entries(spark, root, source)
+        entries = _pending_batches(known).get(batch_id)
+        if not entries:
+            pending = sorted(_pending_batches(known))
+            raise AbandonError(f"{batch_id!r} is not an unfinished batch of {source} "
+                               f"({'unfinished: ' + ', '.join(pending) if pending else 'it has none'})")
+        files, problems = _reread_all(entries)
+        kept = {str(f.path) for f in files}
+        gone = [e for e in entries if e.file_path not in kept]
+        already = _rows_by_file(spark, lake.bronze_table(root, source), batch_id, entries[0].ingested_at)
+        now, meta = _now(), lake.commit_metadata(JOB, run_id, source=source, batch_id=batch_id, step="abandon")
+        ledger.record(spark, root, [ledger.Entry(**{**e.__dict__, "status": ledger.ABANDONED, "run_id": run_id, "recorded_at": now,
+                                                    "detail": f"abandoned by the operator: {reason.strip()}; "
+                                                              f"{already.get(e.file_path, 0)} of its records were already in bronze"})
+                                    for e in gone], meta)
+        report = LandingReport(source, batch_id)
+        if files:
+            _write_batch(spark, settings, source, files, batch_id, entries[0].ingested_at, run_id, report, recovering=True)
+        if report.stuck_batches:
+            raise AbandonError(f"batch {batch_id} is still not finished: {'; '.join(report.stuck_batches[batch_id])}")
+        return Abandoned(batch_id, [e.file_path for e in gone], len(files))
+
+
+def _rows_by_file(spark: SparkSession, table: Path, batch_id: str, ingested_at: dt.datetime) -> dict[str, int]:
+    df = lake.read(spark, table)
+    if df is None:
+        return {}
+    rows = df.where((F.col("_ingest_date") == F.lit(ingested_at.date())) & (F.col("_batch_id") == batch_id)).groupBy("_source_file").count()
+    return {r["_source_file"]: r["count"] for r in rows.collect()}
 
 
 def duplicate_event_ids(rows: DataFrame) -> int:

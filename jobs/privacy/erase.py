@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -46,7 +45,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from interaction_lake import lake, locks
-from interaction_lake.config import Settings
+from interaction_lake.config import Settings, env_number
 from interaction_lake.generator import SOURCES
 from interaction_lake.landing_files import discover
 from interaction_lake.privacy import pseudonym_py, secret_for
@@ -114,7 +113,7 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
     root = settings.lake_root
     key = pseudonym_py(reference, secret_for(root))
     report = ErasureReport(request_id, key)
-    retain = float(os.environ.get(RETAIN_ENV, 0)) if retain_hours is None else retain_hours
+    retain = env_number("ERASURE_RETAIN_HOURS", 0.0) if retain_hours is None else retain_hours
     meta = lake.commit_metadata(JOB, run_id, request_id=request_id)
     source = spark.createDataFrame([(reference, key, _token(reference))], SOURCE_SCHEMA)
     view = f"erasure_{uuid.uuid4().hex[:12]}"

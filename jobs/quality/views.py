@@ -31,9 +31,11 @@ def _customer_known(rows: DataFrame, dim: DataFrame | None) -> DataFrame:
             .drop("_known_key"))
 
 
-def bronze_events(rows: DataFrame) -> DataFrame:
+def bronze_events(rows: DataFrame, quarantined_share: float = 0.0) -> DataFrame:
+    """A batch's bronze rows, with each event's arrival lag and the share of the batch's records quarantined at
+    landing (the same on every row: the suite judges it with ``expect_column_max_to_be_between``)."""
     lag = (F.unix_micros(F.col("_ingested_at")) - F.unix_micros(F.col("occurred_at"))) / 3_600_000_000
-    return rows.withColumn("_arrival_lag_hours", lag)
+    return rows.withColumn("_arrival_lag_hours", lag).withColumn("_batch_quarantined_share", F.lit(float(quarantined_share)))
 
 
 def silver_events(rows: DataFrame) -> DataFrame:

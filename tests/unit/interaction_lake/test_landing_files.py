@@ -34,9 +34,13 @@ def test_invalid_utf8_is_an_encoding_error_not_a_crash():
     assert "\\xe9" in parsed.rejected[0].raw_line
 
 
+BINARY = b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(256)) * 4  # a spreadsheet (zip) under a text name
+
+
 def test_binary_file_is_refused_whole():
-    parsed = parse_file("callcentre", "calls.jsonl", b"\x1f\x8b\x08\x00\x00binary")
+    parsed = parse_file("callcentre", "calls.jsonl", BINARY)
     assert [line.rejection.reason for line in parsed.lines] == [contracts.UNREADABLE_FILE]
+    assert [line.rejection.reason for line in parse_file("holdings", "h.csv", BINARY).lines] == [contracts.UNREADABLE_FILE]
 
 
 def test_empty_file_has_no_records():

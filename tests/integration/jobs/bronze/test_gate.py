@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from deltalake import DeltaTable
@@ -13,8 +14,11 @@ from jobs.silver.build import build_silver, silver_events_table
 
 
 def future_events(n: int) -> str:
+    """Events three hours ahead of now: plausible enough to land (landing refuses more than a day ahead), but
+    beyond the hour of clock skew the bronze gate allows."""
+    ahead = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=3)).isoformat()
     return "\n".join(json.dumps({
-        "event_id": f"evt-future-{i}", "event_type": "ticket_issued", "schema_version": 1, "occurred_at": "2031-01-01T09:00:00Z",
+        "event_id": f"evt-future-{i}", "event_type": "ticket_issued", "schema_version": 1, "occurred_at": ahead,
         "source_system": "qmatic-branch", "customer_ref": "C00000001", "ticket_id": f"BR001-20310101-{i:04d}", "branch_id": "BR001",
         "service_type": "cash"}) for i in range(n)) + "\n"
 
@@ -55,3 +59,23 @@ def test_the_land_command_exits_non_zero_when_a_gate_fails(spark, settings, caps
     captured = capsys.readouterr()
     assert "bronze/counter_events" in captured.out and "FAILED" in captured.out
     assert "1 data-quality gate(s) failed" in captured.err
+
+
+def test_a_batch_with_half_its_records_quarantined_fails_the_gate(spark, settings):
+    folder = settings.landing_root / "counter" / "2026-11-05"
+    folder.mkdir(parents=True)
+    good = "".join(json.dumps({**json.loads(line), "occurred_at": "2026-11-05T09:00:00Z"}) + "\n" for line in future_events(3).splitlines())
+    (folder / "half.jsonl").write_text(good + '{"event_id": "x"}\n{not json\n[]\n')
+    report = land_source(spark, settings, "counter", "r1")
+    assert (report.records_landed, report.records_quarantined) == (3, 3)
+    [outcome] = gate_bronze(spark, settings, "counter", "r1")
+    assert not outcome.passed and outcome.errors == ["expect_column_max_to_be_between(_batch_quarantined_share)"]
+
+
+def test_a_batch_whose_every_record_was_quarantined_is_judged_too(spark, settings):
+    folder = settings.landing_root / "survey" / "2026-11-05"
+    folder.mkdir(parents=True)
+    (folder / "bad.jsonl").write_text('{"event_id": "x"}\n{not json\n')
+    assert land_source(spark, settings, "survey", "r1").records_quarantined == 2
+    [outcome] = gate_bronze(spark, settings, "survey", "r1")
+    assert not outcome.passed and "expect_table_row_count_to_be_between()" in outcome.errors

@@ -137,7 +137,7 @@ def test_a_ledger_from_before_the_fingerprint_column_still_lands_exactly_once(sp
     old_schema, old_rows = old.schema, [tuple(r) for r in old.collect()]
     shutil.rmtree(table)
     lake.append(spark.createDataFrame(old_rows, old_schema), table, {"job": "test"})
-    ledger._CURRENT.clear()
+    lake._CURRENT.clear()
     again = land_source(spark, settings, "survey", "r2")
     assert again.files_new == again.records_landed == 0 and again.files_already_landed > 0
     extra = settings.landing_root / "survey" / "2026-11-09" / "survey_20261109_events.jsonl"
@@ -172,12 +172,40 @@ def test_killed_mid_batch_then_rerun_leaves_no_duplicates_and_no_gaps(spark, set
         ledger.COMMITTED, ledger.DUPLICATE_FILE, ledger.EMPTY}
 
 
-def test_a_file_changed_while_its_batch_was_unfinished_stops_the_run(spark, settings, small_bank, run_cli):
+def test_a_batch_whose_files_changed_or_vanished_is_stuck_not_fatal_and_is_abandoned_by_command(spark, settings, small_bank, run_cli):
     assert run_cli(settings, "land", "--source", "survey", crash_at="after_pending").returncode == -9
-    victim = sorted((settings.landing_root / "survey").glob("*/*_events.jsonl"))[0]
-    victim.write_text(victim.read_text() + "\n")
-    with pytest.raises(RuntimeError, match="changed since its landing batch started"):
-        land_source(spark, settings, "survey", "rerun")
+    files = sorted((settings.landing_root / "survey").glob("*/*_events.jsonl"))
+    changed, vanished = files[0], files[1]
+    changed.write_text(changed.read_text() + "\n")
+    vanished.unlink()
+
+    rerun = land_source(spark, settings, "survey", "rerun")  # no traceback: the batch waits, new content lands beside it
+    [(stuck, why)] = rerun.stuck_batches.items()
+    assert len(why) == 2 and any("changed since" in w for w in why) and any("gone" in w for w in why)
+    assert rerun.files_new == 1 and rerun.batch_id != stuck  # the changed file's new bytes are a new landing file
+    assert "--abandon-batch " + stuck in rerun.warnings()[0]
+
+    wrong = run_cli(settings, "land", "--source", "survey", "--abandon-batch", "survey-nope", "--reason", "x")
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1 and "not an unfinished batch" in wrong.stderr
+    done = run_cli(settings, "land", "--source", "survey", "--abandon-batch", stuck, "--reason", "sender re-cut the export, ticket OPS-1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2 file(s) recorded as abandoned" in done.stdout
+
+    entries = ledger.latest_entries(spark, settings.lake_root, "survey")
+    of_batch = [e for e in entries.values() if e.batch_id == stuck]
+    abandoned = {e.file_path for e in of_batch if e.status == ledger.ABANDONED}
+    assert abandoned == {str(changed), str(vanished)}
+    assert all("OPS-1" in e.detail for e in of_batch if e.status == ledger.ABANDONED)
+    finished = [e for e in of_batch if e.status == ledger.COMMITTED]
+    assert len(finished) == len(of_batch) - 2 > 0
+    bronze = rows(lake.bronze_table(settings.lake_root, "survey"), ["_batch_id", "_source_file", "_line_number"])
+    table = lake.landing_quarantine_table(settings.lake_root)
+    quarantine = rows(table, ["_batch_id", "_source_file", "_line_number"]) if lake.exists(table) else []
+    in_batch = [(r["_source_file"], r["_line_number"]) for r in bronze + quarantine if r["_batch_id"] == stuck]
+    assert len(in_batch) == len(set(in_batch)) == sum(e.records_landed + e.records_quarantined for e in finished)
+    assert {f for f, _ in in_batch} == {e.file_path for e in finished}
+    after = land_source(spark, settings, "survey", "after")
+    assert after.stuck_batches == {} and after.files_new == 0
 
 
 def test_commits_carry_the_run_and_batch(spark, settings, small_bank):
@@ -200,11 +228,11 @@ def test_cli_reports_missing_landing_directory_in_one_line(tmp_path):
 def test_unreadable_file_is_quarantined_whole(spark, settings):
     folder = settings.landing_root / "counter" / "2026-11-02"
     folder.mkdir(parents=True)
-    (folder / "counter_20261102_events.jsonl").write_bytes(b"\x1f\x8b\x08\x00\x00\x00binary\x00junk")
+    (folder / "counter_20261102_events.jsonl").write_bytes(b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(256)) * 4)
     report = land_source(spark, settings, "counter", "r")
     assert report.quarantine_reasons == Counter({"unreadable_file": 1})
     [row] = rows(lake.landing_quarantine_table(settings.lake_root))
-    assert row["_line_number"] is None and "NUL" in row["detail"]
+    assert row["_line_number"] is None and "binary or corrupt" in row["detail"]
 
 
 def test_a_truncated_file_is_quarantined_whole_and_its_complete_redelivery_lands_each_record_once(spark, settings):

@@ -68,8 +68,10 @@ def test_the_build_carries_recency_and_still_equals_a_full_rebuild(spark, tmp_pa
     reports = []
     for run, batch in (("history", days[:cut]), *((f"day-{d}", [d]) for d in days[cut:])):
         _deliver(settings, sent, batch)
+        # delivered the morning after its last day, as production would be (these days may lie after today)
+        delivered = dt.datetime.combine(D.fromisoformat(batch[-1]) + dt.timedelta(days=1), dt.time(2), dt.timezone.utc)
         for source in SOURCES:
-            land_source(spark, settings, source, run)
+            land_source(spark, settings, source, run, ingested_at=delivered)
         build_silver(spark, settings, run)
         reports.append(build_gold(spark, settings, run, config=config))
     assert [r.recency_carried for r in reports] == [False] + [True] * (len(reports) - 1)
