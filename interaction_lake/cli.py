@@ -235,6 +235,28 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    from interaction_lake.engine import get_spark
+    from interaction_lake.quality.gate import GateFailed
+    from jobs.privacy.rotate import rotate_secret
+
+    settings = _settings(args)
+    if not lake.exists(lake.landing_ledger_table(settings.lake_root)):
+        raise UsageError(f"{settings.lake_root} is not a lake (pass --lake)")
+    run_id = args.run_id or default_run_id()
+    try:
+        with progress.working("rebuilding silver and gold under the new secret"):
+            done = rotate_secret(get_spark(settings), settings, run_id)
+    except GateFailed as error:
+        _report_gates(error.outcomes, settings)
+        print("interaction-lake: the rotation is not finished; fix the cause and run rotate-key again", file=sys.stderr)
+        return 1
+    print(f"pseudonym secret rotated{' (resumed)' if done.resumed else ''}: silver and gold rebuilt, fingerprint {done.new_fingerprint[:8]}...")
+    print("  the new key is in _system/pseudonym.key" if done.key_file_written else
+          "  set INTERACTION_LAKE_PSEUDONYM_SECRET to the new secret wherever jobs run (the old one is refused from now on)")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from interaction_lake.summary import print_summary
 
@@ -373,6 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--run-id")
     paths(er)
     er.set_defaults(func=cmd_erase)
+    rk = sub.add_parser("rotate-key", help="change the pseudonym secret (new one in $INTERACTION_LAKE_NEW_PSEUDONYM_SECRET): "
+                                           "rebuild silver and gold under it; run again to finish an interrupted rotation")
+    rk.add_argument("--run-id", help="run id recorded in lineage and commits")
+    paths(rk)
+    rk.set_defaults(func=cmd_rotate_key)
     from interaction_lake.cli_audit import add_parser as add_audit
 
     add_audit(sub)

@@ -30,6 +30,12 @@ DELTA_CONF = {
 _lock = threading.Lock()
 _embedded_server = None
 _session: SparkSession | None = None
+_kinds: dict[int, str] = {}  # id(session) -> the engine that built it, for interaction_lake.capabilities
+
+
+def kind_of(spark: SparkSession) -> str:
+    """``embedded`` or ``spark``: which engine built this session (a session built elsewhere counts as Spark)."""
+    return _kinds.get(id(spark), "spark")
 
 
 def get_spark(settings: Settings | None = None) -> SparkSession:
@@ -39,6 +45,7 @@ def get_spark(settings: Settings | None = None) -> SparkSession:
     with _lock:
         if _session is None:
             _session = _build(settings)
+            _kinds[id(_session)] = settings.engine
         return _session
 
 
@@ -47,6 +54,7 @@ def stop_spark() -> None:
     global _session, _embedded_server
     with _lock:
         if _session is not None:
+            _kinds.pop(id(_session), None)
             _session.stop()
             _session = None
         if _embedded_server is not None:

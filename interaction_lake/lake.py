@@ -246,7 +246,56 @@ def version_readable(path: Path, version: int) -> bool:
 
 
 def read_version(spark: SparkSession, path: Path, version: int) -> DataFrame:
-    return spark.read.format("delta").option("versionAsOf", version).load(str(path))
+    """The table as it was at ``version``. An engine that cannot time-travel behind the latest checkpoint
+    (``capabilities.time_travel_behind_checkpoint``) reads such a version's data files itself."""
+    from interaction_lake import capabilities
+
+    if version >= _last_checkpoint(path) or capabilities.time_travel_behind_checkpoint(spark):
+        return spark.read.format("delta").option("versionAsOf", version).load(str(path))
+    return _read_version_files(spark, path, version)
+
+
+def _last_checkpoint(path: Path) -> int:
+    """The version of the table's latest checkpoint (``_delta_log/_last_checkpoint``), -1 if it has none."""
+    hint = Path(path) / "_delta_log" / "_last_checkpoint"
+    try:
+        return int(json.loads(hint.read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+def _read_version_files(spark: SparkSession, path: Path, version: int) -> DataFrame:
+    """Version ``version`` of a Delta table from the data files its log lists (delta-rs replays the log).
+
+    Partition values live in the log, not in the files (the embedded engine does not take them from the
+    folder names either), so each partition's files are read on their own and given their values. Valid for
+    tables without deletion vectors or column mapping, which is every table the embedded engine writes.
+    """
+    import functools
+    from urllib.parse import unquote
+
+    import pyarrow as pa
+    from deltalake import DeltaTable
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    table = DeltaTable(str(path), version=version)
+    schema = from_arrow_schema(pa.schema(table.schema().to_arrow()))
+    partitions = table.metadata().partition_columns
+    data_schema = T.StructType([f for f in schema.fields if f.name not in partitions])
+    groups: dict[tuple, list[str]] = {}
+    for action in pa.table(table.get_add_actions(flatten=True)).to_pylist():
+        key = tuple(action.get(f"partition.{name}") for name in partitions)
+        groups.setdefault(key, []).append(str(Path(path) / unquote(action["path"])))
+    frames = []
+    for key, files in sorted(groups.items(), key=repr):
+        frame = spark.read.schema(data_schema).parquet(*files)
+        for name, value in zip(partitions, key):
+            frame = frame.withColumn(name, F.lit(value).cast(schema[name].dataType))
+        frames.append(frame.select(*schema.fieldNames()))
+    if not frames:
+        return spark.createDataFrame([], schema)
+    return functools.reduce(DataFrame.unionByName, frames)
 
 
 def changed_partitions(path: Path, after: int, up_to: int, column: str) -> set[str | None] | None:

@@ -9,20 +9,32 @@ breaks every link at once (crypto-shredding).
 file statistics (``lake.creation_options``), so that erasing a customer's rows erases them everywhere.
 
 The secret comes from ``INTERACTION_LAKE_PSEUDONYM_SECRET``. If it is unset, a random secret is
-created once per lake at ``<lake>/_system/pseudonym.key`` (mode 0600) so a laptop demo works; a
-deployment sets the variable from its secret store. The secret is never in the repository.
+created once per lake at ``<lake>/_system/pseudonym.key`` (mode 0600) so a laptop demo works, and
+a warning says so; a deployment sets the variable from its secret store. The secret is never in the
+repository.
+
+A lake remembers which secret made its pseudonyms: ``<lake>/_system/pseudonym.fingerprint`` holds an
+HMAC of a fixed text under the secret (it cannot give the secret back). A job given another secret, or
+none where the lake had one, stops with a one-line error instead of splitting every customer into two
+keys (or erasing from bronze while silver keeps the customer). ``rotate_secret`` changes the secret
+and rebuilds silver and gold under the new one (``interaction-lake rotate-key``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 from pathlib import Path
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
+
+from interaction_lake.config import ConfigError
+
+log = logging.getLogger(__name__)
 
 SECRET_ENV = "INTERACTION_LAKE_PSEUDONYM_SECRET"
 _BLOCK = 64  # SHA-256 block size in bytes
@@ -47,17 +59,77 @@ def identifying_columns() -> frozenset[str]:
     return IDENTIFYING_COLUMNS | marked
 
 
+class SecretMismatch(ConfigError):
+    """The secret given is not the one this lake's pseudonyms were made with (or is missing)."""
+
+
+def key_file(lake_root: Path) -> Path:
+    return Path(lake_root) / "_system" / "pseudonym.key"
+
+
+def fingerprint_file(lake_root: Path) -> Path:
+    return Path(lake_root) / "_system" / "pseudonym.fingerprint"
+
+
+def rotation_file(lake_root: Path) -> Path:
+    """Present while a key rotation is under way: the fingerprint of the secret being rotated to."""
+    return Path(lake_root) / "_system" / "pseudonym.rotating"
+
+
+def fingerprint(secret: bytes) -> str:
+    """Names a secret without revealing it: an HMAC of a fixed text under it."""
+    return hmac.new(secret, b"interaction-lake pseudonym secret fingerprint v1", hashlib.sha256).hexdigest()[:32]
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".new")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text + "\n")
+    os.replace(temporary, path)
+
+
 def secret_for(lake_root: Path) -> bytes:
+    """The lake's pseudonymisation secret, checked against the fingerprint the lake recorded."""
     value = os.environ.get(SECRET_ENV)
+    recorded = _read(fingerprint_file(lake_root))
+    rotating = _read(rotation_file(lake_root))
     if value:
-        return value.encode()
-    key_file = Path(lake_root) / "_system" / "pseudonym.key"
-    if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return key_file.read_text().strip().encode()
+        secret = value.encode()
+    elif _read(key_file(lake_root)):
+        secret = _read(key_file(lake_root)).encode()
+    elif recorded:
+        raise SecretMismatch(f"{SECRET_ENV} is not set and {key_file(lake_root)} is gone, but this lake's pseudonyms were made "
+                             f"with a secret (fingerprint in {fingerprint_file(lake_root)}): set it; a new one would split every customer in two")
+    else:
+        secret = secrets.token_hex(32).encode()
+        _write_private(key_file(lake_root), secret.decode())
+        log.warning("%s is not set: created a random pseudonym key for this lake at %s (fine for a demo; a deployment "
+                    "sets the variable from its secret store)", SECRET_ENV, key_file(lake_root))
+    given = fingerprint(secret)
+    if rotating:
+        if given != rotating:
+            raise SecretMismatch(f"a key rotation of this lake is under way: finish it with 'interaction-lake rotate-key' "
+                                 f"and the new secret in {NEW_SECRET_ENV}")
+        return secret
+    if recorded is None:
+        _write_private(fingerprint_file(lake_root), given)
+    elif recorded != given:
+        raise SecretMismatch(f"the pseudonym secret given ({SECRET_ENV} or {key_file(lake_root).name}) is not the one this lake "
+                             f"was built with (fingerprint {recorded[:8]}..., given {given[:8]}...): set the lake's own secret, "
+                             "or change it with 'interaction-lake rotate-key'")
+    return secret
+
+
+NEW_SECRET_ENV = "INTERACTION_LAKE_NEW_PSEUDONYM_SECRET"
 
 
 def pseudonym(column: Column, secret: bytes) -> Column:

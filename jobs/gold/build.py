@@ -71,6 +71,9 @@ PROGRESS_SCHEMA = T.StructType([
     T.StructField("silver_table", T.StringType(), False),
     T.StructField("silver_version", T.LongType(), False),
     T.StructField("first_month", T.DateType(), True),
+    # the silver table's Delta id: 'build-silver --full' re-creates tables from version 0, so a version number
+    # alone could match while every row (and customer key) differs (added later: older rows hold null)
+    T.StructField("silver_table_id", T.StringType(), True),
 ])
 
 
@@ -131,10 +134,11 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     versions = {name: lake.version(fact_table(root, fact)) for name, fact in FACT.items() if lake.exists(fact_table(root, fact))}
     if not any(name in versions for name in ACTIVITY_FACTS):
         raise NothingToBuild(f"no silver activity under {root}/silver yet: run build-silver first")
+    table_ids = {name: lake.table_id(fact_table(root, FACT[name])) for name in versions}
     report = GoldReport(run_id, silver_versions=versions)
     facts = {name: read_fact(spark, root, fact, versions.get(name)) for name, fact in FACT.items()}
     as_of = _latest_activity_date(facts)
-    changed = None if full else _first_changed_date(spark, root, versions, config)
+    changed = None if full else _first_changed_date(spark, root, versions, table_ids, config)
     if changed is False:
         return report  # silver unchanged since the last run: nothing to do, nothing written
     first_day = changed or _earliest_activity_date(facts)
@@ -167,8 +171,10 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     _publish(recency, recency_table(root), months[0], {**meta, "table": "customer_recency"}, full)
     shutil.rmtree(staging, ignore_errors=True)
     now = dt.datetime.now(dt.timezone.utc)
-    lake.append(spark.createDataFrame([(run_id, now, name, v, months[0]) for name, v in sorted(versions.items())], PROGRESS_SCHEMA),
-                progress_table(root), {**meta, "step": "progress"})
+    progress = spark.createDataFrame([(run_id, now, name, v, months[0], table_ids[name]) for name, v in sorted(versions.items())],
+                                     PROGRESS_SCHEMA)
+    lake.ensure_columns(spark, progress, progress_table(root), meta)
+    lake.append(progress, progress_table(root), {**meta, "step": "progress"})
     return report
 
 
@@ -256,17 +262,19 @@ def _earliest_activity_date(facts: dict[str, DataFrame]) -> dt.date:
     return min(found)
 
 
-def _last_progress(spark: SparkSession, root: Path) -> dict[str, int] | None:
+def _last_progress(spark: SparkSession, root: Path) -> dict[str, tuple[int, str | None]] | None:
     progress = lake.read(spark, progress_table(root))
     if progress is None:
         return None
     last = progress.agg(F.max("built_at")).collect()[0][0]
     if last is None:
         return None
-    return {r.silver_table: r.silver_version for r in progress.where(F.col("built_at") == F.lit(last)).collect()}
+    return {r.silver_table: (r.silver_version, r.asDict().get("silver_table_id"))
+            for r in progress.where(F.col("built_at") == F.lit(last)).collect()}
 
 
-def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int], config: MartsConfig) -> dt.date | None | bool:
+def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int], table_ids: dict[str, str],
+                        config: MartsConfig) -> dt.date | None | bool:
     """The earliest date whose marts can change since the last run; False if nothing changed; None if unknown
     (first run, or the log no longer covers the gap), which means rebuild everything."""
     done = _last_progress(spark, root)
@@ -275,7 +283,9 @@ def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int
     earliest: dt.date | None = None
     changed = False
     for name, version in versions.items():
-        before = done.get(name)
+        before, before_id = done.get(name, (None, None))
+        if before_id is not None and before_id != table_ids[name]:
+            return None  # the table was re-created (build-silver --full): its versions started again
         if before == version:
             continue
         if before is None:

@@ -111,7 +111,9 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
     if not reference:
         raise ErasureError("a customer reference is required")
     root = settings.lake_root
-    key = pseudonym_py(reference, secret_for(root))
+    if not lake.exists(lake.landing_ledger_table(root)):
+        raise ErasureError(f"{root} is not a lake (it has no _system/landing_ledger): nothing erased, nothing recorded")
+    key = pseudonym_py(reference, secret_for(root))  # refuses a secret other than the lake's own
     report = ErasureReport(request_id, key)
     retain = env_number("ERASURE_RETAIN_HOURS", 0.0) if retain_hours is None else retain_hours
     meta = lake.commit_metadata(JOB, run_id, request_id=request_id)
@@ -132,6 +134,9 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
             report.vacuumed.append(name)
         report.quality_documents = _remove_quality_documents(root, reference, key)
     report.landing_files = [str(p) for p in _landing_files_with(settings.landing_root, reference)]
+    if not report.rows_removed and not report.landing_files and not report.quality_documents and not _erased_before(spark, root, key):
+        raise ErasureError("no customer with that reference in this lake (check the reference as the source systems send it): "
+                           "nothing erased, nothing recorded")
     row = (request_id, key, dt.datetime.now(dt.timezone.utc), run_id, json.dumps(report.rows_removed, sort_keys=True),
            json.dumps(report.vacuumed), json.dumps(report.landing_files), len(report.quality_documents))
     record = spark.createDataFrame([row], ERASURES_SCHEMA)
@@ -139,6 +144,12 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
         lake.add_new_columns(spark, record, erasures_table(root), meta)
     lake.append(record, erasures_table(root), meta)
     return report
+
+
+def _erased_before(spark: SparkSession, root: Path, key: str) -> bool:
+    """An earlier request erased this customer (a repeated request is recorded again, as the regulator's trail)."""
+    table = lake.read(spark, erasures_table(root))
+    return table is not None and table.where(F.col("customer_key") == key).limit(1).count() > 0
 
 
 def _remove_quality_documents(root: Path, reference: str, key: str) -> list[str]:

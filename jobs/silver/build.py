@@ -84,9 +84,9 @@ class SilverReport:
 def build_silver(spark: SparkSession, settings: Settings, run_id: str, sources: tuple[str, ...] = SOURCES,
                  full: bool = False, track: Callable[[Iterable[str]], Iterable[str]] = iter) -> list[SilverReport]:
     """``track`` wraps the sources as they are built (the command line's progress bar)."""
+    secret = secret_for(settings.lake_root)  # first: a wrong secret must refuse before anything is dropped
     if full:
         _drop_silver(settings.lake_root, sources)
-    secret = secret_for(settings.lake_root)
     return [_build_source(spark, settings, source, run_id, secret) for source in track(sources)]
 
 

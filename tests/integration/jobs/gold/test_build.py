@@ -240,3 +240,52 @@ def test_killed_while_publishing_then_rerun_equals_a_full_rebuild(spark, setting
     assert all(retried[name] for name in MARTS)
     build_gold(spark, settings, "full", full=True, gate=False)
     assert gold_tables(settings.lake_root) == retried
+
+
+def test_incremental_builds_keep_working_once_silver_tables_pass_a_delta_checkpoint(spark, tmp_path):
+    """Found on monthly deliveries: once silver/customer_dim passed a checkpoint (its 10th commit), the embedded
+    engine could not read the version the previous build had read (to see what changed), and every incremental
+    build failed for good. Here the dimension's history grows past a checkpoint between two builds. Every pinned
+    read goes through lake.read_version, tested across 27 commits in tests/integration/interaction_lake/test_capabilities.py."""
+    from pyspark.sql import functions as F
+
+    from interaction_lake import lake
+    from interaction_lake.config import Settings
+    from jobs.silver.build import fact_table
+    from jobs.silver.lifecycles import FACTS
+
+    settings = Settings().with_paths(lake_root=tmp_path / "lake", landing_root=tmp_path / "landing")
+    generate(settings.landing_root, customers=40, days=2, seed=3, start=dt.date(2026, 11, 29), fault_rate=0.0)
+    land_all(spark, settings, "history")
+    build_gold(spark, settings, "history", gate=False)
+    dim = fact_table(settings.lake_root, next(f for f in FACTS if f.name == "customer_dim"))
+
+    def grow(commits: int) -> None:  # as months of deliveries would: rows in, rows out, net nothing
+        for _ in range(commits // 2):
+            lake.read(spark, dim).limit(1).withColumn("customer_key", F.lit("zz-spare")).write.format("delta").mode("append").save(str(dim))
+            spark.sql(f"DELETE FROM delta.`{dim}` WHERE customer_key = 'zz-spare'").collect()
+
+    grow(4)
+    build_gold(spark, settings, "second", gate=False)
+    read_before = lake.version(dim)  # what the second build recorded and the next one compares against
+    grow(12)
+    checkpoint = json.loads((dim / "_delta_log" / "_last_checkpoint").read_text())["version"]
+    assert 1 < read_before < checkpoint - 1  # the version the next build compares against lies behind a checkpoint
+    report = build_gold(spark, settings, "after-checkpoint", gate=False)
+    assert not report.up_to_date
+    incremental = gold_tables(settings.lake_root)
+    build_gold(spark, settings, "full", full=True, gate=False)
+    assert gold_tables(settings.lake_root) == incremental
+
+
+def test_a_silver_rebuilt_from_version_zero_is_not_taken_for_the_silver_gold_last_read(spark, tmp_path):
+    """build-silver --full re-creates every silver table at version 0: equal version numbers, other tables."""
+    from interaction_lake.config import Settings
+
+    settings = Settings().with_paths(lake_root=tmp_path / "lake", landing_root=tmp_path / "landing")
+    generate(settings.landing_root, customers=30, days=1, seed=4, start=dt.date(2026, 11, 2), fault_rate=0.0)
+    land_all(spark, settings, "first")
+    assert not build_gold(spark, settings, "first", gate=False).up_to_date
+    assert build_gold(spark, settings, "again", gate=False).up_to_date
+    build_silver(spark, settings, "rebuilt", full=True)
+    assert not build_gold(spark, settings, "after-rebuild", gate=False).up_to_date
