@@ -33,7 +33,7 @@ from interaction_lake.config import Settings
 from interaction_lake.faults import crash_point
 from interaction_lake.generator import SOURCES
 from interaction_lake.privacy import secret_for
-from jobs.silver.conform import conform, first_landed
+from jobs.silver.conform import PARITY_GAPS, conform, first_landed
 from jobs.silver.lifecycles import FACTS, Fact
 
 JOB = "silver.build"
@@ -77,6 +77,7 @@ class SilverReport:
     events_in: int = 0
     events_inserted: int = 0
     duplicates_suppressed: int = 0
+    quarantined: int = 0  # events whose payload broke bronze-to-silver parity (quarantine/silver)
     held_back: int = 0  # committed batches not read because their bronze gate failed
     facts: dict[str, int] = field(default_factory=dict)  # fact -> keys recomputed
 
@@ -129,11 +130,15 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
     batch_ids = [b for b, _ in batches]
     bronze = lake.read(spark, lake.bronze_table(settings.lake_root, source)).where(
         F.col("_ingest_date").isin(*sorted({d for _, d in batches})) & F.col("_batch_id").isin(*batch_ids))
-    conformed = conform(bronze, source, secret)
-    report.events_in = conformed.count()
-    events = first_landed(conformed)
-    dates = sorted(r.event_date for r in events.select("event_date").distinct().collect())
+    checked = conform(bronze, source, secret, with_parity=True)
+    report.events_in = checked.count()
     meta = lake.commit_metadata(JOB, run_id, source=source)
+    report.quarantined = quarantine_broken(spark, checked, source, settings.lake_root, batch_ids, meta)
+    events = first_landed(checked.where(F.col(PARITY_GAPS) == "").drop(PARITY_GAPS))
+    dates = sorted(r.event_date for r in events.select("event_date").distinct().collect())
+    if not dates:
+        _record_progress(spark, settings, source, batches, run_id, meta)
+        return report
 
     target = silver_events_table(settings.lake_root, source)
     insert_new(spark, events, target, ("event_id",), {**meta, "table": f"{source}_events"}, partition="event_date", prune_to=dates)
@@ -143,7 +148,7 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
     # them, and changes no fact): read back partition-pruned instead of re-parsing bronze per use.
     new_events = all_events.where(F.col("event_date").isin(*dates) & F.col("_batch_id").isin(*batch_ids))
     report.events_inserted = new_events.count()
-    report.duplicates_suppressed = report.events_in - report.events_inserted
+    report.duplicates_suppressed = report.events_in - report.events_inserted - report.quarantined
 
     for fact in (f for f in FACTS if f.source == source):
         keys = new_events.where(_present(fact.key_columns)).select(composite_key(fact.key_columns)).distinct()
@@ -156,10 +161,42 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
                partitions=partition_range(fact, dates[0] - span, dates[-1] + span))
         crash_point("silver_after_fact")
 
+    _record_progress(spark, settings, source, batches, run_id, meta)
+    return report
+
+
+def _record_progress(spark: SparkSession, settings: Settings, source: str, batches, run_id: str, meta: dict[str, str]) -> None:
     now = dt.datetime.now(dt.timezone.utc)
     lake.append(spark.createDataFrame([(source, b, d, run_id, now) for b, d in batches], PROGRESS_SCHEMA),
                 progress_table(settings.lake_root), {**meta, "step": "progress"})
-    return report
+
+
+def silver_quarantine_table(lake_root: Path) -> Path:
+    return lake.table_path(lake_root, lake.QUARANTINE, "silver")
+
+
+SILVER_QUARANTINE_COLUMNS = ("source", "event_id", "event_type", "customer_key", "reason", "detail",
+                             "_source_file", "_file_checksum", "_line_number", "_batch_id", "_ingested_at")
+
+
+def quarantine_broken(spark: SparkSession, checked: DataFrame, source: str, lake_root: Path, batch_ids: list[str],
+                      meta: dict[str, str]) -> int:
+    """Events whose payload the engine did not read whole go to ``quarantine/silver`` (reason ``payload_parity``,
+    the fields lost in ``detail``), with their bronze lineage; no raw text is copied (bronze holds it). Idempotent:
+    a batch already quarantined from is not written twice. Returns how many of the batches' events are there."""
+    target = silver_quarantine_table(lake_root)
+    broken = (checked.where(F.col(PARITY_GAPS) != "")
+              .select(F.lit(source).alias("source"), "event_id", "event_type", "customer_key", F.lit("payload_parity").alias("reason"),
+                      F.concat(F.lit("contract fields in bronze that the engine read as null: "), F.col(PARITY_GAPS)).alias("detail"),
+                      "_source_file", "_file_checksum", "_line_number", "_batch_id", "_ingested_at"))
+    count = broken.count()
+    if not count:
+        return 0
+    existing = lake.read(spark, target)
+    if existing is not None and existing.where(F.col("_batch_id").isin(*batch_ids) & (F.col("source") == source)).limit(1).count():
+        return count
+    lake.append(broken, target, {**meta, "step": "quarantine"})
+    return count
 
 
 KEY = "_touched_key"
