@@ -148,6 +148,7 @@ def cmd_silver(args: argparse.Namespace) -> int:
     for r in reports:
         facts = ", ".join(f"{name} {n}" for name, n in r.facts.items())
         held = f"  ({r.held_back} batch(es) held back by the bronze gate)" if r.held_back else ""
+        held += f"  ({r.quarantined} event(s) to quarantine/silver: payload not read whole)" if r.quarantined else ""
         print(f"  {r.source:16} {r.batches:>7} {r.events_in:>8} {r.events_inserted:>8} {r.duplicates_suppressed:>6}  {facts}{held}")
     if args.no_gate:
         return 0
