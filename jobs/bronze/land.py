@@ -224,15 +224,15 @@ def _land_source(spark: SparkSession, settings: Settings, source: str, run_id: s
     new_files, side_entries = [], []
 
     def side(path: Path, status: str, stat: _Stat | None, digest: str = ledger.NOT_READ, newlines: int = 0, detail: str | None = None):
-        stat = stat or _Stat(0, 0, 0, 0)
+        stat = stat or _Stat(0, 0, 0, 0)  # a path that cannot even be stat-ed
         side_entries.append(ledger.Entry(source, str(path), digest, stat.size, status, None, 0, 0, newlines, now, run_id, now,
                                          stat.mtime_ns, stat.ctime_ns, stat.inode, detail))
 
     found = survey(settings.landing_root / source)
     for status, listed in ((ledger.IGNORED, found.ignored), (ledger.UNREADABLE, found.unreadable)):
         for path, why in listed:
-            stat = _stat_or_none(path)
-            if str(path) in noted and noted[str(path)] == (stat.signature(path) if stat else None):
+            stat = _stat_or_none(path) or _Stat(0, 0, 0, 0)  # as side() records a path it cannot stat
+            if str(path) in noted and noted[str(path)] == stat.signature(path):
                 continue  # recorded already, and unchanged since
             side(path, status, stat, detail=why)
             report.files_ignored += status == ledger.IGNORED
