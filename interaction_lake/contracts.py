@@ -369,7 +369,7 @@ def validate(source: str, record: Any) -> Rejection | None:
             f"schema_version {version} is not one of {sorted(versions)} for source {source!r}",
         )
     # Not an integer (found by fuzzing: `false` looked up version 0 and crashed): the latest contract refuses its type.
-    contract = versions[version] if declared else latest(source)
+    contract = for_record(source, record)
     event_type = record.get("event_type")
     if isinstance(event_type, str) and event_type and event_type not in contract.event_types:
         return Rejection(UNKNOWN_EVENT_TYPE, f"event_type {event_type!r} is not in the {source} v{contract.version} contract")
