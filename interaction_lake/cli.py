@@ -146,8 +146,10 @@ def cmd_silver(args: argparse.Namespace) -> int:
     print(f"run {run_id}{' (full replay of bronze)' if args.full else ''}")
     print(f"  {'source':16} {'batches':>7} {'events':>8} {'new':>8} {'dupes':>6}  facts (keys recomputed)")
     for r in reports:
-        facts = ", ".join(f"{name} {n}" for name, n in r.facts.items())
+        facts = ", ".join(f"{name} {n}" + (f" ({r.facts_quarantined[name]} quarantined)" if r.facts_quarantined.get(name) else "")
+                          for name, n in r.facts.items())
         held = f"  ({r.held_back} batch(es) held back by the bronze gate)" if r.held_back else ""
+        held += f"  ({r.files_held_back} file(s) held back by the bronze gate)" if r.files_held_back else ""
         held += f"  ({r.quarantined} event(s) to quarantine/silver: payload not read whole)" if r.quarantined else ""
         print(f"  {r.source:16} {r.batches:>7} {r.events_in:>8} {r.events_inserted:>8} {r.duplicates_suppressed:>6}  {facts}{held}")
     if args.no_gate:
@@ -213,7 +215,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_erase(args: argparse.Namespace) -> int:
     from interaction_lake.engine import get_spark
-    from jobs.privacy.erase import ErasureError, erase_customer
+    from jobs.privacy.erase import ErasureError, ErasureIncomplete, erase_customer
 
     settings = _settings(args)
     if not settings.lake_root.is_dir():
@@ -223,11 +225,19 @@ def cmd_erase(args: argparse.Namespace) -> int:
                                 args.retain_hours)
     except ErasureError as error:
         raise UsageError(str(error)) from None
-    print(f"erasure {report.request_id}: customer {report.customer_key[:12]}... removed from {len(report.rows_removed)} table(s)")
+    except ErasureIncomplete as error:
+        print(f"interaction-lake: {error}", file=sys.stderr)
+        return 1
+    resumed = " (an interrupted attempt resumed and finished)" if report.resumed else ""
+    print(f"erasure {report.request_id}: customer {report.customer_key}: removed from {len(report.rows_removed)} table(s){resumed}")
     for table, count in sorted(report.rows_removed.items()):
         print(f"  {table:40} {count:>6} row(s), old versions vacuumed")
     if report.quality_documents:
         print(f"  {len(report.quality_documents)} Great Expectations result(s) and page(s) that quoted the customer, deleted")
+    if report.staging_removed:
+        print(f"  {len(report.staging_removed)} staging folder(s) left by killed runs, deleted")
+    print("  verified: no data file of any table or version holds the customer" if report.verified else
+          "  old versions are kept for the retention window before VACUUM can remove them (not verified: docs/privacy.md)")
     if report.landing_files:
         print(f"  {len(report.landing_files)} landing file(s) outside the lake still hold the customer's lines (landing-zone retention applies):")
         for path in report.landing_files:

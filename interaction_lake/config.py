@@ -69,6 +69,21 @@ class LandingPolicy:
 
 
 @dataclass(frozen=True)
+class SilverPolicy:
+    """How silver judges a lifecycle (docs/silver.md, "Lifecycle rules").
+
+    Source systems' clocks disagree by seconds: a call can leave the queue a second before the ACD says it
+    entered it. A step out of order by at most ``lifecycle_skew_seconds`` is accepted (its duration counts
+    as 0); more than that, and the fact goes to ``quarantine/silver_facts`` with the rule it broke."""
+
+    lifecycle_skew_seconds: float = 5.0
+
+    @classmethod
+    def from_env(cls) -> "SilverPolicy":
+        return cls(env_number("LIFECYCLE_SKEW_SECONDS", cls.lifecycle_skew_seconds))
+
+
+@dataclass(frozen=True)
 class Settings:
     """Where the lake lives and which engine runs the jobs."""
 
@@ -83,6 +98,7 @@ class Settings:
     delta_package: str = "io.delta:delta-spark_2.13:4.1.0"
     extra_spark_conf: dict[str, str] = field(default_factory=dict)
     landing: LandingPolicy = field(default_factory=LandingPolicy)
+    silver: SilverPolicy = field(default_factory=SilverPolicy)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -99,6 +115,7 @@ class Settings:
             delta_jars_dir=Path(jars).absolute() if jars else None,
             delta_package=_env("DELTA_PACKAGE", cls.delta_package),
             landing=LandingPolicy.from_env(),
+            silver=SilverPolicy.from_env(),
         )
 
     def with_paths(self, lake_root: Path | str | None = None, landing_root: Path | str | None = None) -> "Settings":

@@ -147,7 +147,8 @@ class Contract:
 
     @property
     def pii_fields(self) -> tuple[str, ...]:
-        """Fields that must not leave bronze (``x-pii: true``) or must be scrubbed (``x-pii: scrub``)."""
+        """Fields that never leave bronze: personal data (``x-pii: true``) and free text (``x-pii: free-text``, of which
+        silver keeps only ``has_<field>``)."""
         return tuple(name for name, spec in self.properties.items() if spec.get("x-pii"))
 
     def spark_schema(self) -> T.StructType:

@@ -1,4 +1,7 @@
-"""Pseudonymisation and PII scrubbing, as Spark column expressions (so they run on any engine).
+"""Pseudonymisation, as Spark column expressions (so it runs on any engine), and the lake's secret.
+
+Free text is not scrubbed but kept out of silver altogether (``x-pii: free-text``, docs/privacy.md): no
+pattern list finds every name, phone or account number a customer can write.
 
 ``pseudonym`` is HMAC-SHA256(secret, customer_ref) in hex, built from Spark's sha2/unhex/concat so
 that it runs inside the engine and equals Python's ``hmac`` (tested). Without the secret the
@@ -38,12 +41,6 @@ log = logging.getLogger(__name__)
 
 SECRET_ENV = "INTERACTION_LAKE_PSEUDONYM_SECRET"
 _BLOCK = 64  # SHA-256 block size in bytes
-# Phone numbers, e-mail addresses and IBAN-like account numbers in free text.
-SCRUB_PATTERNS = (
-    (r"[\w.+-]+@[\w-]+(\.[\w-]+)+", "[email]"),
-    (r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b", "[account]"),
-    (r"\+?\d[\d ()-]{6,}\d", "[phone]"),
-)
 
 
 # Columns that hold who a person is or what they said: the customer's reference and pseudonym, the raw and
@@ -52,7 +49,7 @@ IDENTIFYING_COLUMNS = frozenset({"customer_ref", "customer_key", "raw_line", "re
 
 
 def identifying_columns() -> frozenset[str]:
-    """The columns above plus every contract field marked ``x-pii`` (dropped or scrubbed before silver)."""
+    """The columns above plus every contract field marked ``x-pii`` (none of them reaches silver)."""
     from interaction_lake import contracts
 
     marked = {name for source in contracts.sources() for contract in contracts.contracts(source).values() for name in contract.pii_fields}
@@ -145,8 +142,3 @@ def pseudonym_py(value: str, secret: bytes) -> str:
     """The same pseudonym computed in Python (erasure requests, audit look-ups, tests)."""
     return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()
 
-
-def scrub(column: Column) -> Column:
-    for pattern, token in SCRUB_PATTERNS:
-        column = F.regexp_replace(column, pattern, token)
-    return column

@@ -47,6 +47,7 @@ RESULTS_SCHEMA = T.StructType([
     T.StructField("element_count", T.LongType(), True),
     T.StructField("gate_passed", T.BooleanType(), False),
     T.StructField("gate_seconds", T.DoubleType(), False),
+    T.StructField("source_file", T.StringType(), True),  # set when one landing file of a batch was judged alone
 ])
 
 
@@ -71,12 +72,14 @@ class GateOutcome:
     seconds: float
     table_version: int | None = None
     batch_id: str | None = None
+    source_file: str | None = None  # a file of the batch judged alone
     errors: list[str] = field(default_factory=list)    # failed error-severity expectations
     warnings: list[str] = field(default_factory=list)  # failed warn-severity expectations
     docs_ids: list = field(default_factory=list, repr=False)  # Great Expectations result identifiers, for Data Docs
 
     def summary(self) -> str:
         what = f"{self.stage}/{self.table}" + (f" batch {self.batch_id[:12]}" if self.batch_id else "") + (
+            f" file {Path(self.source_file).name}" if self.source_file else "") + (
             f" v{self.table_version}" if self.table_version is not None else "")
         verdict = "passed" if self.passed else "FAILED"
         detail = "".join([f"; errors: {', '.join(self.errors)}" if self.errors else "",
@@ -175,19 +178,19 @@ def prune_data_docs(context, lake_root: Path, keep: int) -> int:
 
 def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame: DataFrame, run_id: str, *,
              table_version: int | None = None, table_id: str | None = None, batch_id: str | None = None,
-             scope: str = "") -> GateOutcome:
-    """Validate ``frame`` with ``expectations/<stage>/<table>.json``; record and return the outcome.
+             scope: str = "", suite: str | None = None, source_file: str | None = None) -> GateOutcome:
+    """Validate ``frame`` with ``expectations/<stage>/<suite or table>.json``; record and return the outcome.
 
     Call :func:`render_data_docs` with the outcomes when the stage's validations are done."""
     from great_expectations.core.run_identifier import RunIdentifier
 
     started = time.perf_counter()
-    suite_file = load_suite(stage, table)
+    suite_file = load_suite(stage, suite or table)
     checkpoint = _checkpoint(_context(lake_root), lake_root, suite_file)
     run = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=f"{run_id} {scope}".strip()))
     results = [r for validation in run.run_results.values() for r in validation.results]
 
-    outcome = GateOutcome(stage, table, run_id, True, 0.0, table_version, batch_id, docs_ids=list(run.run_results))
+    outcome = GateOutcome(stage, table, run_id, True, 0.0, table_version, batch_id, source_file=source_file, docs_ids=list(run.run_results))
     rows = []
     for result in results:
         config = result.expectation_config
@@ -205,9 +208,12 @@ def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame
     outcome.passed = not outcome.errors
     outcome.seconds = time.perf_counter() - started
     now = dt.datetime.now(dt.timezone.utc)
-    records = [(run_id, now, stage, table, table_version, table_id, batch_id, scope, suite_file.name, *row, outcome.passed, outcome.seconds) for row in rows]
-    lake.append(spark.createDataFrame(records, RESULTS_SCHEMA), results_table(lake_root),
-                lake.commit_metadata("quality.gate", run_id, stage=stage, table=table, passed=str(outcome.passed)))
+    records = [(run_id, now, stage, table, table_version, table_id, batch_id, scope, suite_file.name, *row, outcome.passed,
+                outcome.seconds, source_file) for row in rows]
+    meta = lake.commit_metadata("quality.gate", run_id, stage=stage, table=table, passed=str(outcome.passed))
+    frame = spark.createDataFrame(records, RESULTS_SCHEMA)
+    lake.ensure_columns(spark, frame, results_table(lake_root), meta)  # results recorded before source_file existed
+    lake.append(frame, results_table(lake_root), meta)
     return outcome
 
 
@@ -218,6 +224,7 @@ class Verdict:
     table_version: int | None
     passed: bool
     validated_at: dt.datetime
+    source_file: str | None = None
 
 
 def latest_verdicts(spark: SparkSession, lake_root: Path, stage: str, table: str) -> list[Verdict]:
@@ -230,14 +237,18 @@ def latest_verdicts_by_table(spark: SparkSession, lake_root: Path, stage: str) -
     results = lake.read(spark, results_table(lake_root))
     if results is None:
         return {}
+    if "source_file" not in results.columns:  # recorded before files were judged alone
+        results = results.withColumn("source_file", F.lit(None).cast("string"))
     rows = (results.where(F.col("stage") == stage)
             .withColumn("_subject", F.concat_ws("|", F.coalesce("batch_id", F.lit("")), F.coalesce("table_id", F.lit("")),
-                                                F.coalesce(F.col("table_version").cast("string"), F.lit(""))))
+                                                F.coalesce(F.col("table_version").cast("string"), F.lit("")),
+                                                F.coalesce("source_file", F.lit(""))))
             .groupBy("table_name", "_subject")
-            .agg(*[F.max_by(c, "validated_at").alias(c) for c in ("batch_id", "table_id", "table_version", "gate_passed")],
+            .agg(*[F.max_by(c, "validated_at").alias(c) for c in ("batch_id", "table_id", "table_version", "gate_passed", "source_file")],
                  F.max("validated_at").alias("validated_at"))
             .collect())
     verdicts: dict[str, list[Verdict]] = {}
     for r in rows:
-        verdicts.setdefault(r.table_name, []).append(Verdict(r.batch_id, r.table_id, r.table_version, r.gate_passed, r.validated_at))
+        verdicts.setdefault(r.table_name, []).append(Verdict(r.batch_id, r.table_id, r.table_version, r.gate_passed, r.validated_at,
+                                                             r.source_file))
     return verdicts

@@ -1,11 +1,17 @@
 """The bronze gate: validate each newly landed batch with ``expectations/bronze/<source>_events.json``.
 
-A batch whose gate fails stays in bronze (bronze is the raw record) but is *held*: silver does not
-read it (``held_batches``) until it is fixed and passes. Batches are validated once; a rerun validates
-only batches without a verdict, so the gate is idempotent.
+A batch whose gate fails stays in bronze (bronze is the raw record) but is *held*: silver does not read
+it until it is fixed and passes. A failed batch of several files is then judged file by file (only then:
+the passing path costs one validation a batch), so one bad file holds only itself and the batch's other
+files flow on (``holds``); a batch whose files all pass alone (a failure only the whole batch shows) stays
+held whole. Batches are validated once; a rerun validates only batches without a verdict, so the gate is
+idempotent.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -16,9 +22,35 @@ from interaction_lake.quality.gate import GateOutcome, latest_verdicts, render_d
 from jobs.quality.views import bronze_events
 
 
+@dataclass(frozen=True)
+class Holds:
+    """What silver must not read of a source: whole batches, and single files of otherwise passing batches."""
+
+    batches: frozenset[str] = frozenset()
+    files: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (batch_id, source_file)
+
+    def __len__(self) -> int:
+        return len(self.batches) + len(self.files)
+
+
+def holds(spark: SparkSession, lake_root, source: str) -> Holds:
+    """From the latest verdicts: a failed batch is held whole, unless its files were judged alone after it, in which
+    case only the files that failed alone are held (none failing alone: the batch stays held whole)."""
+    verdicts = latest_verdicts(spark, lake_root, "bronze", f"{source}_events")
+    batches, files = set(), set()
+    for batch in (v for v in verdicts if v.batch_id and v.source_file is None and not v.passed):
+        alone = [v for v in verdicts if v.batch_id == batch.batch_id and v.source_file and v.validated_at >= batch.validated_at]
+        failing = {(v.batch_id, v.source_file) for v in alone if not v.passed}
+        if failing:
+            files |= failing
+        else:
+            batches.add(batch.batch_id)
+    return Holds(frozenset(batches), frozenset(files))
+
+
 def held_batches(spark: SparkSession, lake_root, source: str) -> set[str]:
-    """Batches whose latest bronze validation failed."""
-    return {v.batch_id for v in latest_verdicts(spark, lake_root, "bronze", f"{source}_events") if v.batch_id and not v.passed}
+    """Batches held whole (see ``holds``)."""
+    return set(holds(spark, lake_root, source).batches)
 
 
 def gate_bronze(spark: SparkSession, settings: Settings, source: str, run_id: str) -> list[GateOutcome]:
@@ -34,13 +66,11 @@ def _gate(spark: SparkSession, root, source: str, table, run_id: str) -> list[Ga
     validated = {v.batch_id for v in latest_verdicts(spark, root, "bronze", f"{source}_events")}
     # Every batch that brought records is judged, a batch whose every record was quarantined included (it has
     # no bronze rows; the row-count expectation fails it): the share quarantined is one of the checks.
-    counts: dict[tuple[str, object], list[int]] = {}
+    files: dict[tuple[str, object], dict[str, tuple[int, int]]] = {}  # (batch, ingest date) -> file -> (landed, refused)
     for e in ledger.latest_entries(spark, root, source).values():
         if e.status == ledger.COMMITTED and (e.records_landed or e.records_quarantined) and e.batch_id not in validated:
-            landed_refused = counts.setdefault((e.batch_id, e.ingested_at.date()), [0, 0])
-            landed_refused[0] += e.records_landed or 0
-            landed_refused[1] += e.records_quarantined or 0
-    if not counts:
+            files.setdefault((e.batch_id, e.ingested_at.date()), {})[e.file_path] = (e.records_landed or 0, e.records_quarantined or 0)
+    if not files:
         return []
     if lake.exists(table):
         version, table_id = lake.version(table), lake.table_id(table)
@@ -50,9 +80,19 @@ def _gate(spark: SparkSession, root, source: str, table, run_id: str) -> list[Ga
 
         version, table_id, bronze = None, None, spark.createDataFrame([], bronze_schema(source))
     outcomes = []
-    for (batch_id, ingest_date), (landed, refused) in sorted(counts.items()):
+    for (batch_id, ingest_date), counts in sorted(files.items()):
         rows = bronze.where((F.col("_ingest_date") == F.lit(ingest_date)) & (F.col("_batch_id") == batch_id))
-        outcomes.append(validate(spark, root, "bronze", f"{source}_events", bronze_events(rows, refused / (landed + refused)), run_id,
-                                 table_version=version, table_id=table_id, batch_id=batch_id, scope=f"batch {batch_id[:12]}"))
+
+        def judge(frame, landed_refused, **where):
+            landed, refused = (sum(n) for n in zip(*landed_refused))
+            return validate(spark, root, "bronze", f"{source}_events", bronze_events(frame, refused / (landed + refused)), run_id,
+                            table_version=version, table_id=table_id, batch_id=batch_id, **where)
+
+        batch = judge(rows, counts.values(), scope=f"batch {batch_id}")
+        outcomes.append(batch)
+        if not batch.passed and len(counts) > 1:
+            for path, landed_refused in sorted(counts.items()):
+                outcomes.append(judge(rows.where(F.col("_source_file") == path), [landed_refused],
+                                      scope=f"file {Path(path).name} of batch {batch_id}", source_file=path))
     render_data_docs(root, outcomes)
     return outcomes

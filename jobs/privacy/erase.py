@@ -36,6 +36,7 @@ import contextlib
 import datetime as dt
 import json
 import re
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,12 +47,13 @@ from pyspark.sql import functions as F
 
 from interaction_lake import lake, locks
 from interaction_lake.config import Settings, env_number
+from interaction_lake.faults import crash_point
 from interaction_lake.generator import SOURCES
 from interaction_lake.landing_files import discover
 from interaction_lake.privacy import pseudonym_py, secret_for
 from interaction_lake.quality.gate import quality_project
 from jobs.gold.build import recency_table
-from jobs.silver.build import silver_quarantine_table
+from jobs.silver.build import fact_quarantine_table, silver_quarantine_table
 
 JOB = "privacy.erase"
 RETAIN_ENV = "INTERACTION_LAKE_ERASURE_RETAIN_HOURS"
@@ -72,6 +74,9 @@ class ErasureReport:
     vacuumed: list[str] = field(default_factory=list)
     landing_files: list[str] = field(default_factory=list)
     quality_documents: list[str] = field(default_factory=list)  # Great Expectations files that quoted the customer
+    staging_removed: list[str] = field(default_factory=list)  # killed runs' staging folders
+    resumed: bool = False  # an earlier attempt of this erasure was interrupted; this one finished it
+    verified: bool = False  # every data file of the lake scanned: none holds the customer (only with retention 0)
 
 
 def erasures_table(lake_root: Path) -> Path:
@@ -100,11 +105,63 @@ def _targets(root: Path):
         if lake.exists(table):
             yield table, "t.customer_key = s.key"
     yield silver_quarantine_table(root), "t.customer_key = s.key"
+    yield fact_quarantine_table(root), "t.customer_key = s.key"
     for mart in CUSTOMER_MARTS:
         yield lake.table_path(root, "gold", mart), "t.customer_key = s.key"
     yield recency_table(root), "t.customer_key = s.key"  # the gold build's carried state
     # Gate results keep observed values, which could quote an identifier.
     yield lake.table_path(root, lake.SYSTEM, "quality_results"), "t.observed_value RLIKE s.pattern OR t.observed_value LIKE concat('%', s.key, '%')"
+
+
+class ErasureIncomplete(RuntimeError):
+    """After every step, a data file still holds the customer: nothing is recorded, the journal stays open."""
+
+
+def journal_dir(lake_root: Path) -> Path:
+    return Path(lake_root) / lake.SYSTEM / "erasure_journal"
+
+
+@dataclass
+class Journal:
+    """An erasure under way, on disk before its first delete: which tables it found the customer in, how many rows
+    each lost, which are vacuumed. A rerun (after a kill or an error) resumes from it, so a table whose rows
+    were deleted before the kill is still vacuumed although the rerun finds no row there. It holds the pseudonym,
+    never the reference, and is removed once the erasure is verified and recorded."""
+
+    path: Path
+    request_id: str
+    customer_key: str
+    rows_removed: dict[str, int] = field(default_factory=dict)
+    vacuumed: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, root: Path, request_id: str, key: str) -> "Journal":
+        """This request's journal, carrying over what any unfinished erasure of the same customer had planned."""
+        journal = cls(journal_dir(root) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', request_id)}.json", request_id, key)
+        for path in sorted(journal_dir(root).glob("*.json")):
+            state = json.loads(path.read_text())
+            if state["customer_key"] == key:
+                for table, rows in state["rows_removed"].items():
+                    journal.rows_removed[table] = journal.rows_removed.get(table, 0) + rows
+                journal.vacuumed = sorted(set(journal.vacuumed) | set(state["vacuumed"]))
+        return journal
+
+    @property
+    def resumed(self) -> bool:
+        return bool(self.rows_removed)
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"request_id": self.request_id, "customer_key": self.customer_key,
+                                         "rows_removed": self.rows_removed, "vacuumed": self.vacuumed}, sort_keys=True))
+        temporary.replace(self.path)
+
+    def close(self) -> None:
+        """The erasure is recorded: this and every other open journal of the customer are done."""
+        for path in self.path.parent.glob("*.json"):
+            if json.loads(path.read_text())["customer_key"] == self.customer_key:
+                path.unlink()
 
 
 def erase_customer(spark: SparkSession, settings: Settings, reference: str, request_id: str, run_id: str,
@@ -122,30 +179,107 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
     source = spark.createDataFrame([(reference, key, _token(reference))], SOURCE_SCHEMA)
     view = f"erasure_{uuid.uuid4().hex[:12]}"
     source.createOrReplaceTempView(view)
-    # Hold every writer's lock: no run may append the customer's rows back between DELETE and VACUUM.
+    # Hold every writer's lock: no run may append the customer's rows back between DELETE and VACUUM, and no run
+    # is using a staging folder, so every one left is a killed run's and can go.
     with _every_lock(root):
+        journal = Journal.open(root, request_id, key)
+        report.resumed = journal.resumed
         for path, condition in _targets(root):
             if not lake.exists(path):
                 continue
             matching = lake.read(spark, path).alias("t").join(source.alias("s"), F.expr(condition), "left_semi").count()
             if matching:
+                name = str(Path(path).relative_to(root))
+                journal.rows_removed[name] = journal.rows_removed.get(name, 0) + matching
+                journal.save()  # before the delete: a kill after it still knows this table must be vacuumed
                 lake.sql_write(spark, f"MERGE INTO delta.`{path}` t USING {view} s ON {condition} WHEN MATCHED THEN DELETE", path, meta)
-                report.rows_removed[str(Path(path).relative_to(root))] = matching
-        for name in report.rows_removed:
+                report.rows_removed[name] = matching
+        crash_point("erase_after_delete")
+        report.staging_removed = _remove_staging(root)
+        for name in sorted(set(journal.rows_removed) - set(journal.vacuumed)):
             vacuum(spark, settings, root / name, retain)
-            report.vacuumed.append(name)
+            journal.vacuumed.append(name)
+            journal.save()
+        report.vacuumed = sorted(journal.rows_removed)
+        crash_point("erase_after_vacuum")
         report.quality_documents = _remove_quality_documents(root, reference, key)
+        if retain == 0:  # with a retention window, old versions keep the rows until it passes (docs/privacy.md)
+            leftovers = files_holding(root, reference, key)
+            # Old versions of a table whose current version no longer holds the customer (a fact mended out of the
+            # quarantine, a mart month rewritten) still do: vacuum those too, then look again.
+            for table in sorted({_table_of(root / f) for f in leftovers} - {None} - {root / n for n in journal.vacuumed}):
+                vacuum(spark, settings, table, retain)
+                journal.vacuumed.append(str(table.relative_to(root)))
+                journal.save()
+            report.vacuumed = sorted(set(report.vacuumed) | set(journal.vacuumed))
+            leftovers = files_holding(root, reference, key) if leftovers else leftovers
+            report.verified = not leftovers
+            if leftovers:
+                raise ErasureIncomplete(f"erasure {request_id} incomplete: {len(leftovers)} data file(s) still hold the customer "
+                                        f"(first: {leftovers[0]}); nothing recorded, run the same command again")
     report.landing_files = [str(p) for p in _landing_files_with(settings.landing_root, reference)]
-    if not report.rows_removed and not report.landing_files and not report.quality_documents and not _erased_before(spark, root, key):
+    if not journal.rows_removed and not report.landing_files and not report.quality_documents and not _erased_before(spark, root, key):
         raise ErasureError("no customer with that reference in this lake (check the reference as the source systems send it): "
                            "nothing erased, nothing recorded")
-    row = (request_id, key, dt.datetime.now(dt.timezone.utc), run_id, json.dumps(report.rows_removed, sort_keys=True),
-           json.dumps(report.vacuumed), json.dumps(report.landing_files), len(report.quality_documents))
+    removed = journal.rows_removed  # over every attempt of this erasure, not only the last
+    row = (request_id, key, dt.datetime.now(dt.timezone.utc), run_id, json.dumps(removed, sort_keys=True),
+           json.dumps(report.vacuumed), json.dumps([_masked(p, reference) for p in report.landing_files]), len(report.quality_documents))
     record = spark.createDataFrame([row], ERASURES_SCHEMA)
     if lake.exists(erasures_table(root)):  # a record table from before a column was added
         lake.add_new_columns(spark, record, erasures_table(root), meta)
     lake.append(record, erasures_table(root), meta)
+    report.rows_removed = dict(removed)
+    journal.close()
     return report
+
+
+def _table_of(path: Path) -> Path | None:
+    """The Delta table a data file belongs to (the nearest folder with a ``_delta_log``)."""
+    return next((folder for folder in path.parents if (folder / "_delta_log").is_dir()), None)
+
+
+def _masked(path: str, reference: str) -> str:
+    """A landing path as recorded: a file named after the customer must not put the reference into the record."""
+    return re.sub(_token(reference), r"\1[erased]\2", path)
+
+
+def _remove_staging(root: Path) -> list[str]:
+    """Staging left by killed runs (landing's ``_system/staging/<id>/`` parts, gold's ``_staging/gold/<run>/`` marts)
+    holds raw lines and customer keys; with every lock held no run is using one. Returns what was removed."""
+    removed = []
+    for folder in (lake.table_path(root, lake.SYSTEM, "staging"), root / "_staging"):
+        for child in sorted(folder.iterdir()) if folder.is_dir() else []:
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+            removed.append(str(child.relative_to(root)))
+    return removed
+
+
+def files_holding(root: Path, reference: str, key: str) -> list[str]:
+    """Every Parquet data file under the lake -- of any table, current or old version, staging included -- with a
+    text cell holding the pseudonym or the reference as a whole token (the erasure record aside): the check an
+    erasure passes before it is recorded."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from interaction_lake.privacy import identifying_columns
+
+    candidates = identifying_columns() | {"customer_key", "customer_ref"}
+    token = _token(reference)
+    found = []
+    for path in sorted(root.rglob("*.parquet")):
+        if erasures_table(root) in path.parents or "_delta_log" in path.parts:
+            continue
+        schema = pq.read_schema(path)
+        columns = [f.name for f in schema if f.name in candidates and str(f.type) in ("string", "large_string")]
+        if not columns:
+            continue
+        table = pq.read_table(path, columns=columns)
+        for column in columns:
+            values = table.column(column)
+            if pc.any(pc.match_substring(values, key)).as_py() or pc.any(pc.match_substring_regex(values, token)).as_py():
+                found.append(str(path.relative_to(root)))
+                break
+    return found
 
 
 def _erased_before(spark: SparkSession, root: Path, key: str) -> bool:

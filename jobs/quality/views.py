@@ -8,27 +8,32 @@ Names starting with ``_`` exist only in the gate's view, never in the tables.
 
 from __future__ import annotations
 
-import functools
-
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from jobs.gold.measures import joined_key
 
 
-def _ordered(*columns: str) -> Column:
-    """True when the non-null timestamps are in this order (a missing step does not break the order)."""
-    checks = [F.col(a) <= F.col(b) for i, a in enumerate(columns) for b in columns[i + 1:]]
-    return functools.reduce(lambda x, y: x & y, [F.coalesce(c, F.lit(True)) for c in checks])
-
-
 def _customer_known(rows: DataFrame, dim: DataFrame | None) -> DataFrame:
+    """``_identified``: the event or fact names a customer at all (unidentified callers and walk-ins exist, and are
+    judged explicitly); ``_customer_known``: an identified customer has a profile (null when unidentified, so an
+    unidentified fact never passes or fails referential integrity by accident)."""
+    rows = rows.withColumn("_identified", F.col("customer_key").isNotNull())
     if dim is None:
         return rows.withColumn("_customer_known", F.lit(None).cast("boolean"))
     known = dim.select(F.col("customer_key").alias("_known_key")).distinct()
     return (rows.join(known, F.col("customer_key") == F.col("_known_key"), "left")
             .withColumn("_customer_known", F.when(F.col("customer_key").isNotNull(), F.col("_known_key").isNotNull()))
             .drop("_known_key"))
+
+
+def _lifecycle_ok(name: str, skew_seconds: float) -> Column:
+    """True when the fact breaks none of its lifecycle rules: the stored table must hold no fact the build would
+    have quarantined (the build and the gate use the one definition, ``lifecycles.broken_rule``)."""
+    from jobs.silver.lifecycles import FACTS, broken_rule
+
+    rule, _ = broken_rule(next(f for f in FACTS if f.name == name), skew_seconds)
+    return rule.isNull()
 
 
 def bronze_events(rows: DataFrame, quarantined_share: float = 0.0) -> DataFrame:
@@ -39,18 +44,23 @@ def bronze_events(rows: DataFrame, quarantined_share: float = 0.0) -> DataFrame:
 
 
 def silver_events(rows: DataFrame) -> DataFrame:
-    return rows
+    return rows.withColumn("_identified", F.col("customer_key").isNotNull())
 
 
-def silver_fact(name: str, rows: DataFrame, dim: DataFrame | None) -> DataFrame:
-    if name == "counter_visit":
-        rows = _customer_known(rows, dim).withColumn("_key", joined_key("branch_id", "ticket_id"))
-        return rows.withColumn("_ordered", _ordered("issued_at", "called_at", "started_at", "completed_at"))
-    if name == "call":
-        return _customer_known(rows, dim).withColumn("_ordered", _ordered("offered_at", "queued_at", "answered_at", "ended_at"))
-    if name == "survey_response":
-        return _customer_known(rows, dim).withColumn("_ordered", _ordered("sent_at", "responded_at"))
-    if name in ("complaint", "am_contact"):
+def facts_quarantined(stored: DataFrame, quarantined: DataFrame | None) -> DataFrame:
+    """One row per fact in the validated partitions, stored (``_quarantined`` 0) or held in ``quarantine/silver_facts``
+    (1, with the rule it broke): the suite judges the mean, i.e. the share quarantined."""
+    view = stored.select(F.lit(0).alias("_quarantined"), F.lit(None).cast("string").alias("rule"))
+    if quarantined is not None:
+        view = view.unionByName(quarantined.select(F.lit(1).alias("_quarantined"), "rule"))
+    return view
+
+
+def silver_fact(name: str, rows: DataFrame, dim: DataFrame | None, skew_seconds: float = 0.0) -> DataFrame:
+    if name in ("counter_visit", "call", "survey_response", "complaint"):
+        rows = _customer_known(rows, dim).withColumn("_ordered", _lifecycle_ok(name, skew_seconds))
+        return rows.withColumn("_key", joined_key("branch_id", "ticket_id")) if name == "counter_visit" else rows
+    if name == "am_contact":
         return _customer_known(rows, dim)
     if name == "product_holding":
         return rows.withColumn("_key", joined_key("customer_key", "snapshot_date", "product_code"))

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -34,7 +34,7 @@ from interaction_lake.faults import crash_point
 from interaction_lake.generator import SOURCES
 from interaction_lake.privacy import secret_for
 from jobs.silver.conform import PARITY_GAPS, conform, first_landed
-from jobs.silver.lifecycles import FACTS, Fact
+from jobs.silver.lifecycles import FACTS, Fact, broken_rule
 
 JOB = "silver.build"
 PROGRESS_SCHEMA = T.StructType([
@@ -79,7 +79,9 @@ class SilverReport:
     duplicates_suppressed: int = 0
     quarantined: int = 0  # events whose payload broke bronze-to-silver parity (quarantine/silver)
     held_back: int = 0  # committed batches not read because their bronze gate failed
+    files_held_back: int = 0  # files of otherwise passing batches not read because they failed the bronze gate alone
     facts: dict[str, int] = field(default_factory=dict)  # fact -> keys recomputed
+    facts_quarantined: dict[str, int] = field(default_factory=dict)  # fact -> of those, breaking a lifecycle rule
 
 
 def build_silver(spark: SparkSession, settings: Settings, run_id: str, sources: tuple[str, ...] = SOURCES,
@@ -98,6 +100,8 @@ def _drop_silver(lake_root: Path, sources: tuple[str, ...]) -> None:
             if fact.source == source:
                 shutil.rmtree(fact_table(lake_root, fact), ignore_errors=True)
     shutil.rmtree(progress_table(lake_root), ignore_errors=True)
+    if set(sources) == set(SOURCES):  # else the replay recomputes every key of those sources, which re-judges their rows
+        shutil.rmtree(fact_quarantine_table(lake_root), ignore_errors=True)
 
 
 def new_batches(spark: SparkSession, lake_root: Path, source: str, held: set[str] = frozenset()) -> list[tuple[str, dt.date]]:
@@ -118,18 +122,20 @@ def _build_source(spark: SparkSession, settings: Settings, source: str, run_id: 
 
 
 def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str, secret: bytes) -> SilverReport:
-    from jobs.bronze.gate import held_batches
+    from jobs.bronze.gate import holds
 
     report = SilverReport(source)
-    held = held_batches(spark, settings.lake_root, source)
-    report.held_back = len(held)
-    batches = new_batches(spark, settings.lake_root, source, held)
+    held = holds(spark, settings.lake_root, source)
+    report.held_back, report.files_held_back = len(held.batches), len(held.files)
+    batches = new_batches(spark, settings.lake_root, source, held.batches)
     if not batches:
         return report
     report.batches = len(batches)
     batch_ids = [b for b, _ in batches]
     bronze = lake.read(spark, lake.bronze_table(settings.lake_root, source)).where(
         F.col("_ingest_date").isin(*sorted({d for _, d in batches})) & F.col("_batch_id").isin(*batch_ids))
+    if held.files:  # the files the bronze gate held alone; the rest of their batches flows on
+        bronze = bronze.where(~F.concat_ws("\u0001", "_batch_id", "_source_file").isin(*sorted("\u0001".join(f) for f in held.files)))
     checked = conform(bronze, source, secret, with_parity=True)
     report.events_in = checked.count()
     meta = lake.commit_metadata(JOB, run_id, source=source)
@@ -154,11 +160,20 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
         keys = new_events.where(_present(fact.key_columns)).select(composite_key(fact.key_columns)).distinct()
         span = dt.timedelta(days=fact.span_days)
         window = all_events.where(F.col("event_date").between(dates[0] - span, dates[-1] + span))
-        rows = fact.build(window.withColumn(KEY, composite_key(fact.key_columns)).join(keys, KEY, "left_semi").drop(KEY))
-        rows = rows.where(_present(fact.keys))
+        touched = window.withColumn(KEY, composite_key(fact.key_columns)).join(keys, KEY, "left_semi")
+        rule, detail = broken_rule(fact, settings.silver.lifecycle_skew_seconds)
+        rows = fact.build(touched.drop(KEY)).withColumn(RULE, rule).withColumn(RULE_DETAIL, detail).persist()
         report.facts[fact.name] = keys.count()
-        upsert(spark, rows, fact_table(settings.lake_root, fact), fact, keys, {**meta, "table": fact.name},
-               partitions=partition_range(fact, dates[0] - span, dates[-1] + span))
+        # Facts that break a lifecycle rule are retired from the table (they may have been stored before a
+        # correction or a skewed step arrived) and kept in quarantine/silver_facts instead.
+        good, broken = rows.where(F.col(RULE).isNull()).drop(RULE, RULE_DETAIL), rows.where(F.col(RULE).isNotNull())
+        report.facts_quarantined[fact.name] = broken.count()
+        upsert(spark, good, fact_table(settings.lake_root, fact), fact, keys, {**meta, "table": fact.name},
+               partitions=partition_range(fact, dates[0] - span, dates[-1] + span),
+               retire=broken.drop(RULE, RULE_DETAIL) if report.facts_quarantined[fact.name] else None)
+        quarantine_facts(spark, fact, rows, touched, settings.lake_root, run_id, report.facts_quarantined[fact.name],
+                         {**meta, "table": "silver_facts"})
+        rows.unpersist()
         crash_point("silver_after_fact")
 
     _record_progress(spark, settings, source, batches, run_id, meta)
@@ -197,6 +212,78 @@ def quarantine_broken(spark: SparkSession, checked: DataFrame, source: str, lake
         return count
     lake.append(broken, target, {**meta, "step": "quarantine"})
     return count
+
+
+def fact_quarantine_table(lake_root: Path) -> Path:
+    return lake.table_path(lake_root, lake.QUARANTINE, "silver_facts")
+
+
+RULE, RULE_DETAIL = "_rule", "_rule_detail"
+FACT_QUARANTINE_SCHEMA = T.StructType([
+    T.StructField("fact", T.StringType(), False),
+    T.StructField("fact_key", T.StringType(), False),  # the fact's key columns, "name=value" joined by "|"
+    T.StructField("fact_date", T.DateType(), True),  # the fact's partition value: the day (or month) it would be filed under
+    T.StructField("customer_key", T.StringType(), True),
+    T.StructField("rule", T.StringType(), False),
+    T.StructField("detail", T.StringType(), True),
+    T.StructField("events", T.ArrayType(T.StructType([
+        T.StructField("event_id", T.StringType()), T.StructField("event_type", T.StringType()),
+        T.StructField("occurred_at", T.TimestampType()), T.StructField("_source_file", T.StringType()),
+        T.StructField("_line_number", T.LongType()), T.StructField("_batch_id", T.StringType())])), True),
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("quarantined_at", T.TimestampType(), False),
+])
+
+
+def fact_key(fact: Fact) -> Column:
+    """A readable, unambiguous text of a fact's key (a null part shows as ``name=<null>``)."""
+    return F.concat_ws("|", *[F.concat(F.lit(f"{k}="), F.coalesce(F.col(k).cast("string"), F.lit("<null>"))) for k in fact.keys])
+
+
+def quarantine_facts(spark: SparkSession, fact: Fact, rows: DataFrame, touched: DataFrame, lake_root: Path, run_id: str,
+                     count: int, meta: dict[str, str]) -> None:
+    """Keep ``quarantine/silver_facts`` in step with the recomputed facts of the touched keys (``count`` of them break
+    a rule): a fact that breaks a rule is there (rule, detail, its events with their bronze lineage), one that no
+    longer breaks any is removed (its late opening event arrived)."""
+    target = fact_quarantine_table(lake_root)
+    if not count and not _holds_any(spark, target, fact):
+        return  # nothing to add and nothing to mend: no commit
+    keyed = rows.withColumn(KEY, composite_key(fact.key_columns))
+    broken = keyed.where(F.col(RULE).isNotNull())
+    events = touched.groupBy(KEY).agg(F.sort_array(F.collect_list(F.struct(
+        "occurred_at", "event_id", "event_type", "_source_file", "_line_number", "_batch_id"))).alias("_events"))
+    now = dt.datetime.now(dt.timezone.utc)
+    fields = FACT_QUARANTINE_SCHEMA["events"].dataType.elementType.fieldNames()
+    quarantined = (broken.join(events, KEY, "left")
+                   .select(F.lit(fact.name).alias("fact"), fact_key(fact).alias("fact_key"),
+                           (F.col(fact.partition).cast("date") if fact.partition else F.lit(None).cast("date")).alias("fact_date"),
+                           F.col("customer_key") if "customer_key" in rows.columns else F.lit(None).cast("string").alias("customer_key"),
+                           F.col(RULE).alias("rule"), F.col(RULE_DETAIL).alias("detail"),
+                           F.transform("_events", lambda e: F.struct(*[e[f].alias(f) for f in fields])).alias("events"),
+                           F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("quarantined_at")))
+    if not lake.exists(target):
+        lake.append(spark.createDataFrame(quarantined.collect(), FACT_QUARANTINE_SCHEMA), target, meta)
+        return
+    # Every recomputed key is in the MERGE's source: those that now break no rule delete their old quarantine row.
+    mended = (keyed.where(F.col(RULE).isNull()).select(F.lit(fact.name).alias("fact"), fact_key(fact).alias("fact_key"))
+              .withColumn("_mended", F.lit(True)))
+    source = quarantined.withColumn("_mended", F.lit(False)).unionByName(mended, allowMissingColumns=True)
+    columns = FACT_QUARANTINE_SCHEMA.fieldNames()
+    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in ("rule", "detail", "customer_key", "fact_date"))
+    lake.sql_write(
+        spark,
+        f"MERGE INTO delta.`{target}` t USING {_view(source)} s ON t.fact = s.fact AND t.fact_key = s.fact_key "
+        f"WHEN MATCHED AND s._mended THEN DELETE "
+        f"WHEN MATCHED AND ({changed} OR size(t.events) <> size(s.events)) THEN UPDATE SET {', '.join(f't.`{c}` = s.`{c}`' for c in columns)} "
+        f"WHEN NOT MATCHED AND NOT s._mended THEN INSERT ({', '.join(f'`{c}`' for c in columns)}) "
+        f"VALUES ({', '.join(f's.`{c}`' for c in columns)})",
+        target, meta)
+
+
+def _holds_any(spark: SparkSession, target: Path, fact: Fact) -> bool:
+    """Whether the fact quarantine holds any row of this fact (one the recomputation may mend)."""
+    held = lake.read(spark, target)
+    return held is not None and held.where(F.col("fact") == fact.name).limit(1).count() > 0
 
 
 KEY = "_touched_key"
@@ -254,8 +341,9 @@ def partition_range(fact: Fact, first: dt.date, last: dt.date) -> tuple[dt.date,
 
 
 def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched: DataFrame, metadata: dict[str, str],
-           partitions: tuple[dt.date, dt.date] | None = None) -> None:
-    """Replace the rows of the touched keys with their recomputation, in one commit.
+           partitions: tuple[dt.date, dt.date] | None = None, retire: DataFrame | None = None) -> None:
+    """Replace the rows of the touched keys with their recomputation, in one commit; delete the rows of
+    ``retire`` (same columns: recomputed facts that may no longer be stored).
 
     ``partitions`` (see ``partition_range``) limits the MERGE's target to those partitions with literals the
     engine prunes on, so a day's upsert does not read and match against all of history."""
@@ -265,6 +353,8 @@ def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched
     lake.add_new_columns(spark, rows, path, metadata)
     columns = rows.columns
     source = rows.withColumn("_retire", F.lit(False))
+    if retire is not None:
+        source = source.unionByName(retire.where(_present(fact.keys)).select(*columns).withColumn("_retire", F.lit(True)))
     if fact.versioned:
         current = lake.read(spark, path).withColumn(KEY, composite_key(fact.key_columns)).join(touched, KEY, "left_semi").drop(KEY)
         retired = (current.withColumn(KEY, composite_key(fact.keys))

@@ -1,8 +1,8 @@
 """Bronze rows -> silver events: typed by the contract, PII removed, customer pseudonymised, deduplicated.
 
 Pure DataFrame functions. The contract's derived Spark schema parses bronze's ``record_json``; fields marked
-``x-pii: true`` are dropped, ``x-pii: scrub`` free text is scrubbed, and ``customer_ref`` becomes
-``customer_key`` (keyed hash). Bronze lineage columns are kept so any silver row traces back to
+``x-pii: true`` are dropped; free text (``x-pii: free-text``) never leaves bronze either: silver keeps only
+``has_<field>`` (whether the customer wrote anything); and ``customer_ref`` becomes ``customer_key`` (keyed hash). Bronze lineage columns are kept so any silver row traces back to
 its file and line.
 """
 
@@ -13,9 +13,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from interaction_lake import contracts
-from interaction_lake.privacy import pseudonym, scrub
+from interaction_lake.privacy import pseudonym
 
 LINEAGE = ("_source_file", "_file_checksum", "_line_number", "_batch_id", "_ingested_at")
+FREE_TEXT = "free-text"
 ENVELOPE_KEPT = ("event_id", "event_type", "schema_version", "occurred_at", "source_system")
 
 
@@ -83,7 +84,10 @@ def conform(bronze: DataFrame, source: str, secret: bytes, with_parity: bool = F
             # (4.704077414966889e+84 read as 4.70407741496689e+84; found by tests/integration/jobs/silver/test_parity.py),
             # while casting the text is exact on every engine
             value = F.get_json_object(F.col("record_json"), f"$.{name}").try_cast("double")
-        columns[name] = scrub(value) if marking == "scrub" else value
+        if marking == FREE_TEXT:
+            columns[f"has_{name}"] = F.coalesce(F.length(F.trim(value)) > 0, F.lit(False))
+            continue
+        columns[name] = value
     extra = [parity_gaps(schema).alias(PARITY_GAPS)] if with_parity else []
     return parsed.select(*ENVELOPE_KEPT, *[expr.alias(name) for name, expr in columns.items()], *LINEAGE, *extra)
 

@@ -2,8 +2,11 @@
 
 For each silver table whose version moved since its last validation, the partitions the new commits
 touched (from the Delta log) are validated with ``expectations/silver/<table>.json``; the verdict is
-recorded for that table version. Gold refuses to build while the latest verdict of any silver table
-it reads is a failure (``blocked_tables``).
+recorded for that table version. With each lifecycle fact, the share of the same partitions' facts that
+``quarantine/silver_facts`` holds instead is judged too (``expectations/silver/facts_quarantined.json``,
+recorded as table ``<fact>_quarantined``): a day with one skewed call publishes the others, a day where
+the feed is broken does not. Gold refuses to build while the latest verdict of any silver table it reads
+is a failure (``blocked_tables``).
 """
 
 from __future__ import annotations
@@ -15,15 +18,23 @@ from interaction_lake import lake, lineage
 from interaction_lake.config import Settings
 from interaction_lake.generator import SOURCES
 from interaction_lake.quality.gate import GateOutcome, Verdict, latest_verdicts_by_table, render_data_docs, results_table, validate
-from jobs.quality.views import silver_events, silver_fact
-from jobs.silver.build import fact_table, silver_events_table
+from jobs.quality.views import facts_quarantined, silver_events, silver_fact
+from jobs.silver.build import fact_quarantine_table, fact_table, silver_events_table
 from jobs.silver.lifecycles import FACTS
+
+
+QUARANTINED = "_quarantined"  # suffix of the verdicts on a fact's quarantined share
 
 
 def _tables(root) -> list[tuple[str, object, str | None, bool]]:
     """(table name, path, partition column, is a fact)."""
     events = [(f"{s}_events", silver_events_table(root, s), "event_date", False) for s in SOURCES]
     return events + [(f.name, fact_table(root, f), f.partition, True) for f in FACTS]
+
+
+def _judged(root) -> list[tuple[str, object]]:
+    """(verdict name, the table its verdicts are about): every table, and each fact's quarantined share."""
+    return [(name, path) for name, path, _, _ in _tables(root)] + [(f.name + QUARANTINED, fact_table(root, f)) for f in FACTS]
 
 
 def _last_validated(verdicts: list[Verdict], table_id: str | None = None) -> tuple[int | None, bool | None]:
@@ -38,19 +49,22 @@ def _last_validated(verdicts: list[Verdict], table_id: str | None = None) -> tup
 def blocked_tables(spark: SparkSession, root) -> list[str]:
     """Silver tables whose most recent validation failed."""
     verdicts = latest_verdicts_by_table(spark, root, "silver")
-    return [name for name, path, _, _ in _tables(root)
+    return [name for name, path in _judged(root)
             if lake.exists(path) and _last_validated(verdicts.get(name, []), lake.table_id(path))[1] is False]
 
 
 def gate_silver(spark: SparkSession, settings: Settings, run_id: str) -> list[GateOutcome]:
     root = settings.lake_root
     with lineage.job_run(root, "quality.gate.silver", inputs=[path for _, path, _, _ in _tables(root)], outputs=[results_table(root)]):
-        return _gate(spark, root, run_id)
+        return _gate(spark, settings, run_id)
 
 
-def _gate(spark: SparkSession, root, run_id: str) -> list[GateOutcome]:
+def _gate(spark: SparkSession, settings: Settings, run_id: str) -> list[GateOutcome]:
+    root = settings.lake_root
     dim_path = fact_table(root, next(f for f in FACTS if f.name == "customer_dim"))
     dim = lake.read(spark, dim_path)
+    held = lake.read(spark, fact_quarantine_table(root))
+    skew = settings.silver.lifecycle_skew_seconds
     outcomes = []
     verdicts = latest_verdicts_by_table(spark, root, "silver")
     for name, path, partition, is_fact in _tables(root):
@@ -61,7 +75,7 @@ def _gate(spark: SparkSession, root, run_id: str) -> list[GateOutcome]:
         if last == version:
             continue
         rows = lake.read_version(spark, path, version)
-        scope = "whole table"
+        scope, changed = "whole table", None
         if last is not None and partition:
             changed = lake.changed_partitions(path, last, version, partition)
             if changed is not None and None not in changed:
@@ -69,7 +83,17 @@ def _gate(spark: SparkSession, root, run_id: str) -> list[GateOutcome]:
                     continue
                 rows = rows.where(F.col(partition).cast("string").isin(*sorted(changed)))
                 scope = f"{len(changed)} changed {partition} partition(s)"
-        view = silver_fact(name, rows, dim) if is_fact else silver_events(rows)
+            else:
+                changed = None
+        view = silver_fact(name, rows, dim, skew) if is_fact else silver_events(rows)
         outcomes.append(validate(spark, root, "silver", name, view, run_id, table_version=version, table_id=table_id, scope=scope))
+        if is_fact:
+            quarantined = None if held is None else held.where(F.col("fact") == name)
+            if quarantined is not None and changed is not None:
+                quarantined = quarantined.where(F.col("fact_date").cast("string").isin(*sorted(changed)))
+            share = facts_quarantined(rows, quarantined)
+            if share.limit(1).count():  # no fact at all in these partitions: no share to judge
+                outcomes.append(validate(spark, root, "silver", name + QUARANTINED, share, run_id,
+                                         suite="facts_quarantined", table_version=version, table_id=table_id, scope=scope))
     render_data_docs(root, outcomes)
     return outcomes

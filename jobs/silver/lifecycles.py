@@ -3,11 +3,18 @@
 Each fact row is a pure function of *all* events with its key, whatever order they arrived in, so
 rebuilding the affected keys after a late event gives the same row a full replay gives. A
 lifecycle missing its closing event has status ``open`` and closes when the event arrives.
+
+Each fact also has lifecycle rules (``broken_rule``): its key is complete, its opening event is there,
+its steps are in order within the configured clock-skew tolerance. A fact that breaks one is not a row
+of the fact table but of ``quarantine/silver_facts`` (``jobs/silver/build.py``), until events that mend it
+arrive (a late opening event) -- so one skewed call never stops the table, and an orphan never counts as
+complete.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 from typing import Callable
 
 from pyspark.sql import Column, DataFrame
@@ -32,8 +39,15 @@ def value(event_type: str | tuple[str, ...], column: str, last: bool = False) ->
     return (F.max_by if last else F.min_by)(F.col(column), F.when(_is(event_type), F.col("occurred_at")))
 
 
-def seconds(later: str, earlier: str) -> Column:
+def _gap(later: str, earlier: str) -> Column:
     return (F.unix_micros(F.col(later)) - F.unix_micros(F.col(earlier))) / 1_000_000
+
+
+def seconds(later: str, earlier: str) -> Column:
+    """The duration between two steps, in seconds. A step before its predecessor by less than the skew
+    tolerance counts as 0 (beyond it, ``broken_rule`` quarantines the fact, so no negative duration is kept)."""
+    gap = _gap(later, earlier)
+    return F.when(gap < 0, F.lit(0.0)).otherwise(gap)
 
 
 def customer() -> Column:
@@ -118,7 +132,7 @@ def survey_response(events: DataFrame) -> DataFrame:
             value("survey_responded", "csat").alias("csat"),
             value("survey_responded", "nps").alias("nps"),
             value("survey_responded", "effort_score").alias("effort_score"),
-            value("survey_responded", "comment").alias("comment_scrubbed"),
+            value("survey_responded", "has_comment").alias("has_comment"),
             value("survey_responded", "complaint_flag").alias("complaint_flag"),
             F.min("occurred_at").alias("_first_event_at"),
         )
@@ -221,7 +235,7 @@ def customer_scd2(events: DataFrame) -> DataFrame:
 
 @dataclass(frozen=True)
 class Fact:
-    """A silver table derived from one source's events: how to build it and how to key it."""
+    """A silver table derived from one source's events: how to build it, how to key it, and its lifecycle rules."""
 
     name: str
     source: str
@@ -231,16 +245,53 @@ class Fact:
     span_days: int  # how far apart (event time) the events of one key can be; bounds what a run re-reads
     partition: str | None
     versioned: bool = False  # SCD2: recomputing a key can retire rows, not only change them
+    opening: tuple[str, str] | None = None  # (column, event type): the step a lifecycle must start with
+    order: tuple[tuple[str, ...], ...] = ()  # steps that happen in this order (a missing step breaks nothing)
 
 
 FACTS = (
-    Fact("counter_visit", "counter", counter_visit, ("branch_id", "ticket_id"), ("branch_id", "ticket_id"), 1, "visit_date"),
-    Fact("call", "callcentre", call, ("call_id",), ("call_id",), 1, "call_date"),
-    Fact("survey_response", "survey", survey_response, ("survey_id",), ("survey_id",), 30, "survey_date"),
-    Fact("complaint", "survey", complaint, ("complaint_id",), ("complaint_id",), 365, "opened_date"),
+    Fact("counter_visit", "counter", counter_visit, ("branch_id", "ticket_id"), ("branch_id", "ticket_id"), 1, "visit_date",
+         opening=("issued_at", "ticket_issued"),
+         order=(("issued_at", "called_at", "started_at", "completed_at"), ("issued_at", "abandoned_at"))),
+    Fact("call", "callcentre", call, ("call_id",), ("call_id",), 1, "call_date", opening=("offered_at", "call_offered"),
+         order=(("offered_at", "queued_at", "answered_at", "ended_at"), ("queued_at", "abandoned_at"), ("offered_at", "abandoned_at"))),
+    Fact("survey_response", "survey", survey_response, ("survey_id",), ("survey_id",), 30, "survey_date",
+         opening=("sent_at", "survey_sent"), order=(("sent_at", "responded_at"),)),
+    Fact("complaint", "survey", complaint, ("complaint_id",), ("complaint_id",), 365, "opened_date",
+         opening=("opened_at", "complaint_opened"), order=(("opened_at", "resolved_at"),)),
     Fact("am_contact", "account_manager", am_contact, ("contact_id",), ("contact_id",), 90, "contact_date"),
     Fact("product_holding", "holdings", product_holding, ("customer_key", "snapshot_date", "product_code"),
          ("customer_key", "snapshot_date", "product_code"), 0, "month"),
     Fact("customer_dim", "holdings", customer_scd2, ("customer_key", "valid_from"), ("customer_key",), 36500, None,
          versioned=True),
 )
+
+
+RULES = ("missing_key", "missing_opening_event", "out_of_order")
+
+
+def broken_rule(fact: Fact, skew_seconds: float) -> tuple[Column, Column]:
+    """(rule, detail) of the first lifecycle rule a row of ``fact`` breaks, both null when it breaks none.
+
+    - ``missing_key``: a key column is null (the row could not be stored, or found again);
+    - ``missing_opening_event``: later steps without the first one (a ``complaint_resolved`` whose
+      ``complaint_opened`` was quarantined or has not arrived): held, never counted as complete;
+    - ``out_of_order``: a step more than ``skew_seconds`` before one it must follow (clock skew between systems).
+    """
+    checks: list[tuple[Column, str, Column]] = []
+    checks.append((functools.reduce(lambda a, b: a | b, [F.col(k).isNull() for k in fact.keys]), "missing_key",
+                   F.concat(F.lit("null key column(s): "), F.concat_ws(",", *[F.when(F.col(k).isNull(), F.lit(k)) for k in fact.keys]))))
+    if fact.opening:
+        column, event_type = fact.opening
+        checks.append((F.col(column).isNull(), "missing_opening_event", F.lit(f"no {event_type} event for a lifecycle with later steps")))
+    for sequence in fact.order:
+        for i, earlier in enumerate(sequence):
+            for later in sequence[i + 1:]:
+                gap = _gap(later, earlier)
+                checks.append((gap < -skew_seconds, "out_of_order",
+                               F.concat(F.lit(f"{later} is "), (-gap).cast("decimal(20,3)").cast("string"),
+                                        F.lit(f" s before {earlier} (tolerance {skew_seconds:g} s)"))))
+    rule, detail = F.when(checks[0][0], F.lit(checks[0][1])), F.when(checks[0][0], checks[0][2])
+    for broken, name, text in checks[1:]:
+        rule, detail = rule.when(broken, F.lit(name)), detail.when(broken, text)
+    return rule, detail

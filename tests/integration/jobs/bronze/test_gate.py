@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 from deltalake import DeltaTable
 
 from interaction_lake.cli import main
-from jobs.bronze.gate import gate_bronze, held_batches
+from jobs.bronze.gate import gate_bronze, held_batches, holds
 from jobs.bronze.land import land_source
 from jobs.silver.build import build_silver, silver_events_table
 
@@ -79,3 +80,27 @@ def test_a_batch_whose_every_record_was_quarantined_is_judged_too(spark, setting
     assert land_source(spark, settings, "survey", "r1").records_quarantined == 2
     [outcome] = gate_bronze(spark, settings, "survey", "r1")
     assert not outcome.passed and "expect_table_row_count_to_be_between()" in outcome.errors
+
+
+def test_one_bad_file_holds_only_itself_and_the_rest_of_the_batch_flows_on(spark, settings):
+    folder = settings.landing_root / "counter" / "2026-11-05"
+    folder.mkdir(parents=True)
+    good = "".join(json.dumps({**json.loads(line), "event_id": f"good-{i}", "occurred_at": "2026-11-05T09:00:00Z"}) + "\n"
+                   for i, line in enumerate(future_events(4).splitlines()))
+    (folder / "branch_a.jsonl").write_text(good)
+    (folder / "branch_b.jsonl").write_text(future_events(2))  # three hours ahead: the bronze gate fails it
+    report = land_source(spark, settings, "counter", "r1")
+    assert report.records_landed == 6 and report.files_new == 2
+    outcomes = gate_bronze(spark, settings, "counter", "r1")
+    batch, *alone = outcomes
+    assert batch.source_file is None and not batch.passed  # one batch, judged whole first
+    verdicts = {Path(o.source_file).name: o.passed for o in alone}
+    assert verdicts == {"branch_a.jsonl": True, "branch_b.jsonl": False}
+    held = holds(spark, settings.lake_root, "counter")
+    assert held.batches == frozenset() and held.files == {(batch.batch_id, str(folder / "branch_b.jsonl"))}
+
+    [silver] = build_silver(spark, settings, "r1", ("counter",))
+    assert silver.batches == 1 and silver.files_held_back == 1
+    ids = DeltaTable(str(silver_events_table(settings.lake_root, "counter"))).to_pyarrow_table(columns=["event_id"]).column(0).to_pylist()
+    assert sorted(ids) == [f"good-{i}" for i in range(4)]
+

@@ -21,7 +21,11 @@ def test_silver_gate_passes_then_blocks_gold_after_a_bad_write_until_silver_is_r
         land_source(spark, settings, source, "r1")
     build_silver(spark, settings, "r1")
     outcomes = gate_silver(spark, settings, "r1")
-    assert len(outcomes) == 12 and all(o.passed for o in outcomes), [o.summary() for o in outcomes if not o.passed]
+    assert all(o.passed for o in outcomes), [o.summary() for o in outcomes if not o.passed]
+    # every table, and with each fact that has rows the share of its facts held in quarantine/silver_facts
+    with_rows = {f.name for f in FACTS if lake.read(spark, fact_table(settings.lake_root, f)).limit(1).count()}
+    assert sorted(o.table for o in outcomes) == sorted([*(f"{s}_events" for s in SOURCES), *(f.name for f in FACTS),
+                                                        *(f"{name}_quarantined" for name in with_rows)])
     assert gate_silver(spark, settings, "again") == []  # nothing changed, nothing to validate
     assert not build_gold(spark, settings, "g1").up_to_date
 
@@ -29,7 +33,8 @@ def test_silver_gate_passes_then_blocks_gold_after_a_bad_write_until_silver_is_r
     path = fact_table(settings.lake_root, CALL)
     duplicate = lake.read(spark, path).limit(1)
     lake.append(duplicate, path, {"job": "faulty"}, ("call_date",))
-    [failed] = gate_silver(spark, settings, "r2")
+    [failed, share] = gate_silver(spark, settings, "r2")
+    assert share.table == "call_quarantined" and share.passed
     assert failed.table == "call" and not failed.passed and "expect_column_values_to_be_unique(call_id)" in failed.errors
     assert "1 changed call_date partition" in lake_scope(spark, settings)
     assert blocked_tables(spark, settings.lake_root) == ["call"]
