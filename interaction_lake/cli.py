@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import errno
 import json
 import os
 import sys
@@ -16,12 +15,9 @@ import uuid
 from pathlib import Path
 
 from interaction_lake import lake, progress
+from interaction_lake.cli_common import OPERATOR_ERRNOS, UsageError, settings_from as _settings, storage_problem
 from interaction_lake.config import ConfigError, Settings
 from interaction_lake.generator import SOURCES
-
-
-class UsageError(Exception):
-    """A mistake in how the command was called; reported in one line, no traceback."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -36,10 +32,6 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env().with_paths(getattr(args, "lake", None), getattr(args, "landing", None))
 
 
 def default_run_id() -> str:
@@ -274,7 +266,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not settings.lake_root.is_dir():
         raise UsageError(f"lake directory {settings.lake_root} does not exist (land something first, or pass --lake)")
-    print_summary(settings)
+    unreadable = print_summary(settings)
+    if unreadable:
+        raise UsageError(f"{len(unreadable)} table(s) cannot be read: {', '.join(unreadable)} (see above)")
     return 0
 
 
@@ -425,15 +419,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interaction-lake: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        if error.errno not in _OPERATOR_ERRNOS:
+        if error.errno not in OPERATOR_ERRNOS:
             raise
         # the lake or landing zone is read-only, full or not ours: the operator's to fix, said in one line
         where = f" ({error.filename})" if error.filename else ""
         print(f"interaction-lake: error: {error.strerror or error}{where}", file=sys.stderr)
         return 2
-
-
-_OPERATOR_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM}
+    except Exception as error:  # noqa: BLE001 -- only the storage problems below are answered here; the rest is re-raised
+        problem = storage_problem(error)
+        if problem is None:
+            raise
+        print(f"interaction-lake: error: {problem}", file=sys.stderr)
+        return 2
 
 
 def entrypoint() -> None:

@@ -7,9 +7,10 @@ import datetime as dt
 import json
 import sys
 
+from interaction_lake.cli_common import UsageError, settings_from as _settings
+
 
 def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
-    from interaction_lake.cli import UsageError
 
     out = {}
     for item in values or []:
@@ -37,7 +38,6 @@ def _show(rows: list[dict], limit: int, columns: list[str] | None = None, indent
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from interaction_lake.cli import UsageError, _settings
     from interaction_lake.engine import get_spark
     from jobs.audit.trace import TraceError, trace
 
@@ -68,7 +68,6 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def cmd_as_of(args: argparse.Namespace) -> int:
     from pyspark.sql import functions as F
 
-    from interaction_lake.cli import UsageError, _settings
     from interaction_lake.engine import get_spark
     from jobs.audit.as_of import AsOfError, differences, read_as_of, rebuild, written_by
     from jobs.gold.build import MARTS

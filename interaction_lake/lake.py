@@ -135,9 +135,9 @@ def creation_options(df: DataFrame, path: Path, partition_by: tuple[str, ...] = 
     """
     if exists(path):
         return {}
-    from interaction_lake.privacy import identifying_columns
+    from interaction_lake.privacy import PATH_COLUMNS, identifying_columns
 
-    denied = identifying_columns() | set(partition_by)
+    denied = identifying_columns() | PATH_COLUMNS | set(partition_by)
     return {STATS_COLUMNS: ",".join(f.name for f in df.schema.fields if f.name not in denied)}
 
 

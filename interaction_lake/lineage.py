@@ -94,9 +94,12 @@ def _dataset(kind, path: Path, with_version: bool):
     ns, name = dataset_name(path)
     facets = {}
     if lake.exists(path):
-        facets["schema"] = _schema_facet(path)
-        if with_version:
-            facets["version"] = DatasetVersionDatasetFacet(datasetVersion=str(lake.version(path)))
+        try:
+            facets["schema"] = _schema_facet(path)
+            if with_version:
+                facets["version"] = DatasetVersionDatasetFacet(datasetVersion=str(lake.version(path)))
+        except Exception as failure:  # a table that cannot be read is named without facets; the job reports why
+            log.debug("no facets for %s: %s", path, failure)
     return kind(namespace=ns, name=name, facets=facets)
 
 
@@ -161,7 +164,8 @@ class JobRun:
         try:
             client(self.lake_root).emit(self.event(state, error))
         except Exception as failure:  # lineage must never fail the pipeline
-            log.warning("could not emit OpenLineage %s event for %s: %s", state, self.name, failure)
+            first = (str(failure).strip().splitlines() or [type(failure).__name__])[0]  # not a native backtrace
+            log.warning("could not emit OpenLineage %s event for %s: %s", state, self.name, first)
 
     def event(self, state: str, error: BaseException | None = None):
         from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState

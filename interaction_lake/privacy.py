@@ -48,6 +48,11 @@ _BLOCK = 64  # SHA-256 block size in bytes
 IDENTIFYING_COLUMNS = frozenset({"customer_ref", "customer_key", "raw_line", "record_json", "detail", "observed_value"})
 
 
+# Landing paths are chosen by the bank's exports, and some name a customer (a statement per customer): no file
+# statistics of them either. They are lineage, not personal data, so an erasure does not rewrite them (docs/privacy.md).
+PATH_COLUMNS = frozenset({"_source_file", "file_path", "source_file"})
+
+
 def identifying_columns() -> frozenset[str]:
     """The columns above plus every contract field marked ``x-pii`` (none of them reaches silver)."""
     from interaction_lake import contracts

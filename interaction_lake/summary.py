@@ -28,21 +28,40 @@ def describe(path: Path) -> dict:
             "last_job": metadata.get("job"), "last_run": metadata.get("run_id")}
 
 
-def print_summary(settings: Settings) -> None:
+def print_summary(settings: Settings) -> list[str]:
+    """Print the summary; return the tables that could not be read (each is shown with why, the others as usual)."""
+    from interaction_lake.cli_common import storage_problem
+
     print(f"lake at {settings.lake_root}")
     print(f"  {'table':34} {'version':>7} {'rows':>9}  last written by")
+    unreadable = []
     for path in tables(settings.lake_root):
-        info = describe(path)
         name = str(path.relative_to(settings.lake_root))
+        try:
+            info = describe(path)
+        except Exception as error:  # noqa: BLE001 -- one broken table must not hide the others
+            problem = storage_problem(error)
+            if problem is None:
+                raise
+            unreadable.append(name)
+            print(f"  {name:34} {'?':>7} {'?':>9}  CANNOT BE READ: {problem}")
+            continue
         print(f"  {name:34} {info['version']:>7} {info['rows']:>9}  {info['last_job']} ({info['last_run']})")
+    readable = [path for path in tables(settings.lake_root) if str(path.relative_to(settings.lake_root)) not in unreadable]
     quarantine = lake.landing_quarantine_table(settings.lake_root)
-    if lake.exists(quarantine):
+    if quarantine in readable:
         rows = DeltaTable(str(quarantine)).to_pyarrow_table(columns=["source", "reason"]).to_pylist()
         print("\nquarantined at landing, by source and reason (table quarantine/landing):")
         for (source, reason), n in sorted(Counter((r["source"], r["reason"]) for r in rows).items()):
             print(f"  {source:16} {reason:28} {n:>6}")
+    facts = lake.table_path(settings.lake_root, lake.QUARANTINE, "silver_facts")
+    if facts in readable:
+        rows = DeltaTable(str(facts)).to_pyarrow_table(columns=["fact", "rule"]).to_pylist()
+        print("\nfacts held by a lifecycle rule, by fact and rule (table quarantine/silver_facts; docs/silver.md):")
+        for (fact, rule), n in sorted(Counter((r["fact"], r["rule"]) for r in rows).items()):
+            print(f"  {fact:16} {rule:28} {n:>6}")
     ledger_path = lake.landing_ledger_table(settings.lake_root)
-    if lake.exists(ledger_path):
+    if ledger_path in readable:
         rows = DeltaTable(str(ledger_path)).to_pyarrow_table(columns=["source", "file_path", "status"]).to_pylist()
         final = {}
         for r in rows:  # committed supersedes pending for the same file
@@ -52,6 +71,7 @@ def print_summary(settings: Settings) -> None:
         print("\nlanding files by fate (table _system/landing_ledger):")
         for (source, status), n in sorted(Counter((s, st) for (s, _), st in final.items()).items()):
             print(f"  {source:16} {status:16} {n:>6}")
+    return unreadable
 
 
 def print_headlines(settings: Settings) -> None:

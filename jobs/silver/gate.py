@@ -18,6 +18,7 @@ from interaction_lake import lake, lineage
 from interaction_lake.config import Settings
 from interaction_lake.generator import SOURCES
 from interaction_lake.quality.gate import GateOutcome, Verdict, latest_verdicts_by_table, render_data_docs, results_table, validate
+from interaction_lake.quality.suites import load_suite
 from jobs.quality.views import facts_quarantined, silver_events, silver_fact
 from jobs.silver.build import fact_quarantine_table, fact_table, silver_events_table
 from jobs.silver.lifecycles import FACTS
@@ -65,6 +66,7 @@ def _gate(spark: SparkSession, settings: Settings, run_id: str) -> list[GateOutc
     dim = lake.read(spark, dim_path)
     held = lake.read(spark, fact_quarantine_table(root))
     skew = settings.silver.lifecycle_skew_seconds
+    min_facts = int(load_suite("silver", "facts_quarantined").spec.get("meta", {}).get("min_facts", 0))
     outcomes = []
     verdicts = latest_verdicts_by_table(spark, root, "silver")
     for name, path, partition, is_fact in _tables(root):
@@ -92,7 +94,7 @@ def _gate(spark: SparkSession, settings: Settings, run_id: str) -> list[GateOutc
             if quarantined is not None and changed is not None:
                 quarantined = quarantined.where(F.col("fact_date").cast("string").isin(*sorted(changed)))
             share = facts_quarantined(rows, quarantined)
-            if share.limit(1).count():  # no fact at all in these partitions: no share to judge
+            if share.limit(min_facts).count() >= max(min_facts, 1):  # the share of a handful of facts is noise, not a verdict
                 outcomes.append(validate(spark, root, "silver", name + QUARANTINED, share, run_id,
                                          suite="facts_quarantined", table_version=version, table_id=table_id, scope=scope))
     render_data_docs(root, outcomes)

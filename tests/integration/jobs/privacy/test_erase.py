@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pytest
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
@@ -112,3 +114,41 @@ def test_an_empty_reference_is_refused_in_one_line(settings, capsys):
     settings.lake_root.mkdir(parents=True)
     assert main(["erase", "--customer-ref", " ", "--request-id", "REQ-2", "--lake", str(settings.lake_root)]) == 2
     assert "customer reference is required" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("crash_at", ["erase_after_delete", "erase_after_vacuum"])
+def test_an_interrupted_erasure_resumes_and_verifies_every_version_and_staging(spark, settings, small_bank, run_cli, crash_at):
+    """SIGKILL between the deletes and VACUUM (or before the record): the rerun finds no row left, yet vacuums what the
+    first attempt deleted from, removes killed runs' staging, scans every data file and only then records."""
+    for source in SOURCES:
+        land_source(spark, settings, source, "r1")
+    build_silver(spark, settings, "r1")
+    build_gold(spark, settings, "r1", gate=False)
+    root = settings.lake_root
+    refs = DeltaTable(str(lake.bronze_table(root, "counter"))).to_pyarrow_table(columns=["customer_ref"]).column(0).to_pylist()
+    reference = max((r for r in set(refs) if r), key=lambda r: (refs.count(r), r))
+    key = pseudonym_py(reference, secret_for(root))
+    # Killed runs left staging behind: landing's parts (raw lines) and gold's staged marts (customer keys).
+    for table, staging in ((lake.bronze_table(root, "counter"), root / "_system" / "staging" / "0123abcd"),
+                           (lake.table_path(root, "gold", "customer_value"), root / "_staging" / "gold" / "killed-run" / "customer_value")):
+        staging.mkdir(parents=True)
+        for n, part in enumerate(table.rglob("*.parquet")):
+            shutil.copy(part, staging / f"part-{n}.parquet")
+    assert files_mentioning(root, (key,))
+
+    killed = run_cli(settings, "erase", "--customer-ref", reference, "--request-id", "REQ-K", crash_at=crash_at)
+    assert killed.returncode == -9
+    [journal] = (root / "_system" / "erasure_journal").glob("*.json")
+    assert reference not in journal.read_text() and json.loads(journal.read_text())["rows_removed"]["bronze/counter_events"] == refs.count(reference)
+
+    rerun = run_cli(settings, "erase", "--customer-ref", reference, "--request-id", "REQ-K")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resumed" in rerun.stdout and "verified" in rerun.stdout
+    assert ("staging folder(s)" in rerun.stdout) == (crash_at == "erase_after_delete")  # else the first attempt removed them
+    assert not list((root / "_system" / "staging").rglob("*")) and not list((root / "_staging").rglob("*"))
+    assert files_mentioning(root, (key,)) == []
+    assert not list((root / "_system" / "erasure_journal").glob("*.json"))
+    with pytest.raises(Exception):  # the version before the erasure cannot be read back: its files are gone
+        DeltaTable(str(lake.bronze_table(root, "counter")), version=0).to_pyarrow_table()
+    [record] = DeltaTable(str(erasures_table(root))).to_pyarrow_table().to_pylist()
+    assert json.loads(record["rows_removed"])["bronze/counter_events"] == refs.count(reference)  # counted over both attempts

@@ -1,0 +1,39 @@
+"""What every command-line module shares: the user-mistake exception, settings from arguments, and how a storage
+problem raised deep inside the engine becomes one line for the operator. Imported by ``cli`` and ``cli_audit``
+(neither imports the other's internals)."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+
+from interaction_lake.config import Settings
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called; reported in one line, no traceback."""
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings.from_env().with_paths(getattr(args, "lake", None), getattr(args, "landing", None))
+
+
+OPERATOR_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM}
+# The same problems met inside the engine or delta-rs arrive as their exceptions, with the OS's words in the message.
+_OPERATOR_MESSAGES = ("No space left on device", "Disk quota exceeded", "Read-only file system", "Permission denied")
+_CORRUPT_LOG = ("Invalid JSON in log record", "Json error", "Invalid checkpoint")
+
+
+def storage_problem(error: BaseException) -> str | None:
+    """A one-line description of a storage problem the operator must fix -- a full or read-only disk, a corrupt
+    Delta log -- raised by the engine or delta-rs rather than by Python; None for anything else (a bug: the traceback
+    is what is needed then)."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    for words in _OPERATOR_MESSAGES:
+        if words in text:
+            return f"{words.lower()}: {first[:300]}"
+    if any(words in text for words in _CORRUPT_LOG) and type(error).__module__.split(".")[0] in ("pyspark", "deltalake", "_internal"):
+        return (f"a Delta table's _delta_log cannot be read ({first[:300]}): restore that table's _delta_log from backup, "
+                "or rebuild the layer (build-silver --full, build-marts --full); see docs/operations.md")
+    return None
