@@ -13,7 +13,7 @@ from airflow.sdk import DAG
 
 from interaction_lake import orchestration as o
 
-for source in o.SOURCES:
+for source in o.registry.enabled():
     with DAG(
         dag_id=f"land_{source}",
         description=f"Land new {source} files into bronze/{source}_events and validate the batch",

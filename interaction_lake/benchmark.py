@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     from interaction_lake.config import Settings
     from interaction_lake.engine import get_spark
-    from interaction_lake.generator import SOURCES
+    from interaction_lake.generator import SOURCES  # the generator's sources: the bank it simulates
     from jobs.bronze.gate import gate_bronze
     from jobs.bronze.land import land_source
     from interaction_lake.quality.gate import GateBlocked, GateFailed

@@ -17,7 +17,7 @@ from pathlib import Path
 from interaction_lake import lake, progress
 from interaction_lake.cli_common import OPERATOR_ERRNOS, UsageError, settings_from as _settings, storage_problem
 from interaction_lake.config import ConfigError, Settings
-from interaction_lake.generator import SOURCES
+from interaction_lake import sources as registry
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -70,7 +70,7 @@ def cmd_land(args: argparse.Namespace) -> int:
     if args.abandon_batch:
         return _abandon(settings, args, run_id)
     spark = get_spark(settings)
-    reports = [land_source(spark, settings, source, run_id) for source in progress.steps("landing", args.source or SOURCES)]
+    reports = [land_source(spark, settings, source, run_id) for source in progress.steps("landing", args.source or registry.enabled())]
     if args.json:
         print(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
     else:
@@ -88,7 +88,7 @@ def cmd_land(args: argparse.Namespace) -> int:
         return 0
     from jobs.bronze.gate import gate_bronze
 
-    return _report_gates([o for source in progress.steps("bronze gates", args.source or SOURCES)
+    return _report_gates([o for source in progress.steps("bronze gates", args.source or registry.enabled())
                           for o in gate_bronze(spark, settings, source, run_id)], settings, quiet=args.json)
 
 
@@ -133,7 +133,7 @@ def cmd_silver(args: argparse.Namespace) -> int:
         raise UsageError(f"nothing landed under {settings.lake_root} yet (run 'interaction-lake land' first, or pass --lake)")
     run_id = args.run_id or default_run_id()
     spark = get_spark(settings)
-    reports = build_silver(spark, settings, run_id, tuple(args.source or SOURCES), full=args.full,
+    reports = build_silver(spark, settings, run_id, tuple(args.source or registry.enabled()), full=args.full,
                            track=lambda sources: progress.steps("building silver", sources))
     print(f"run {run_id}{' (full replay of bronze)' if args.full else ''}")
     print(f"  {'source':16} {'batches':>7} {'events':>8} {'new':>8} {'dupes':>6}  facts (keys recomputed)")
@@ -182,6 +182,8 @@ def cmd_marts(args: argparse.Namespace) -> int:
           + ("carried from the stored state of the month before" if report.recency_carried else "read from a year of interactions"))
     for name, rows in report.rows.items():
         print(f"  gold/{name:26} {rows:>8} rows")
+    for name, why in report.not_built.items():
+        print(f"  gold/{name:26} not built: {why}")
     return _report_gates(report.gates, settings)
 
 
@@ -195,7 +197,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.stage == "bronze":
         from jobs.bronze.gate import gate_bronze
 
-        outcomes = [o for source in SOURCES for o in gate_bronze(spark, settings, source, run_id)]
+        outcomes = [o for source in registry.enabled() for o in gate_bronze(spark, settings, source, run_id)]
     else:
         from jobs.silver.gate import gate_silver
 
@@ -342,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def job(p: argparse.ArgumentParser) -> None:
         paths(p)
-        p.add_argument("--source", action="append", choices=SOURCES, help="only this source (repeatable); default all")
+        p.add_argument("--source", action="append", choices=registry.known(), help="only this source (repeatable); default all")
         p.add_argument("--run-id", help="run id recorded in lineage and commits (default: Airflow's, or a generated one)")
         p.add_argument("--no-gate", action="store_true", help="skip this stage's data-quality gate (it then runs with 'validate')")
 

@@ -20,7 +20,7 @@ from typing import Iterator
 
 from interaction_lake import lake, lineage
 from interaction_lake.config import Settings
-from interaction_lake.generator import SOURCES
+from interaction_lake import sources as registry
 
 OWNER = "data-platform"
 START = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
@@ -44,7 +44,7 @@ def any_bronze_asset():
     import functools
     import operator
 
-    return functools.reduce(operator.or_, [bronze_asset(source) for source in SOURCES])
+    return functools.reduce(operator.or_, [bronze_asset(source) for source in registry.enabled()])
 
 
 def silver_asset():
@@ -141,8 +141,8 @@ def build_marts(**context) -> dict:
             raise AirflowFailException(str(error)) from None
         for o in report.gates:
             print(o.summary())
-    return {"as_of": str(report.as_of), "first_month": str(report.first_month), "rows": report.rows}
+    return {"as_of": str(report.as_of), "first_month": str(report.first_month), "rows": report.rows, "not_built": report.not_built}
 
 
-__all__ = ["SOURCES", "DEFAULT_ARGS", "START", "OWNER", "bronze_asset", "any_bronze_asset", "silver_asset", "gold_asset",
+__all__ = ["registry", "DEFAULT_ARGS", "START", "OWNER", "bronze_asset", "any_bronze_asset", "silver_asset", "gold_asset",
            "land", "gate_bronze", "build_silver", "gate_silver", "build_marts"]

@@ -65,6 +65,14 @@ ACTIVITY_FACTS = ("counter_visit", "call", "survey_response", "complaint", "am_c
 MONTHLY_MARTS = ("customer_value", "value_tier_migration", "service_quality", "branch_wait_by_hour", "satisfaction", "am_effectiveness")
 SNAPSHOT_MARTS = ("key_customers_at_risk",)
 MARTS = MONTHLY_MARTS + SNAPSHOT_MARTS
+# The silver facts each mart is about: a mart is built when at least one of them holds rows, so a bank that sends
+# only call-centre data gets service_quality, one that sends only holdings gets customer_value (any subset of sources).
+MART_INPUTS = {
+    "customer_value": ("product_holding",), "value_tier_migration": ("product_holding",),
+    "service_quality": ("counter_visit", "call"), "branch_wait_by_hour": ("counter_visit",),
+    "satisfaction": ("survey_response", "complaint"), "am_effectiveness": ("am_contact",),
+    "key_customers_at_risk": ("product_holding",),
+}
 PROGRESS_SCHEMA = T.StructType([
     T.StructField("run_id", T.StringType(), False),
     T.StructField("built_at", T.TimestampType(), False),
@@ -104,6 +112,7 @@ class GoldReport:
     silver_versions: dict[str, int] = field(default_factory=dict)
     gates: list[GateOutcome] = field(default_factory=list)
     recency_carried: bool = False  # recency came from the stored state of the month before first_month
+    not_built: dict[str, str] = field(default_factory=dict)  # mart -> why (its inputs are absent from silver)
 
     @property
     def up_to_date(self) -> bool:
@@ -132,11 +141,15 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         raise GateBlocked(f"silver table(s) {', '.join(blocked)} failed their latest data-quality gate; the marts are not rebuilt "
                           "until silver passes again (see _system/quality_results and the Data Docs)")
     versions = {name: lake.version(fact_table(root, fact)) for name, fact in FACT.items() if lake.exists(fact_table(root, fact))}
-    if not any(name in versions for name in ACTIVITY_FACTS):
-        raise NothingToBuild(f"no silver activity under {root}/silver yet: run build-silver first")
     table_ids = {name: lake.table_id(fact_table(root, FACT[name])) for name in versions}
     report = GoldReport(run_id, silver_versions=versions)
     facts = {name: read_fact(spark, root, fact, versions.get(name)) for name, fact in FACT.items()}
+    present = {name for name in versions if facts[name].limit(1).count()}
+    built = [name for name in MARTS if present & set(MART_INPUTS[name])]
+    report.not_built = {name: f"no {' or '.join(MART_INPUTS[name])} facts in silver (their source is not sent, or not enabled)"
+                        for name in MARTS if name not in built}
+    if not built:
+        raise NothingToBuild(f"no silver facts under {root}/silver yet: run build-silver first")
     as_of = _latest_activity_date(facts)
     changed = None if full else _first_changed_date(spark, root, versions, table_ids, config)
     if changed is False:
@@ -151,6 +164,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     carried = None if full else _carried_recency(spark, root, add_months(months[0], -1), config)
     report.recency_carried = carried is not None
     marts, recency = compute(spark, facts, months, as_of, config, carried)
+    marts = {name: frame for name, frame in marts.items() if name in built}
     staging = staging_root(root, run_id)
     shutil.rmtree(staging, ignore_errors=True)
     for name, frame in marts.items():  # write
@@ -159,7 +173,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     if gate:  # audit
         published_from = {name: facts[name].where(F.col(FACT_DATE[name]) >= F.lit(months[0])) for name in ("counter_visit", "call")}
         report.gates = [validate(spark, root, "gold", name, gold_mart(name, staged[name], published_from, staged), run_id,
-                                 scope=f"staged months {months[0]:%Y-%m}..{months[-1]:%Y-%m}") for name in MARTS]
+                                 scope=f"staged months {months[0]:%Y-%m}..{months[-1]:%Y-%m}") for name in built]
         render_data_docs(root, report.gates)
         if not all(o.passed for o in report.gates):
             raise GateFailed(report.gates)
@@ -250,9 +264,12 @@ def _last_two_snapshots(holdings: DataFrame, as_of: dt.date) -> DataFrame:
 
 
 def _latest_activity_date(facts: dict[str, DataFrame]) -> dt.date:
+    """The data's as-of date: its latest interaction; for a bank that sends only holdings, its latest snapshot."""
     found = [r[0] for name in ACTIVITY_FACTS for r in facts[name].agg(F.max(FACT_DATE[name])).collect() if r[0] is not None]
     if not found:
-        raise NothingToBuild("silver holds no counter, call, survey, complaint or account-manager activity yet")
+        found = [r[0] for r in facts["product_holding"].agg(F.max("snapshot_date")).collect() if r[0] is not None]
+    if not found:
+        raise NothingToBuild("silver holds no activity and no holdings yet")
     return max(found)
 
 

@@ -48,7 +48,7 @@ from pyspark.sql import functions as F
 from interaction_lake import lake, locks
 from interaction_lake.config import Settings, env_number
 from interaction_lake.faults import crash_point
-from interaction_lake.generator import SOURCES
+from interaction_lake import sources as registry
 from interaction_lake.landing_files import discover
 from interaction_lake.privacy import pseudonym_py, secret_for
 from interaction_lake.quality.gate import quality_project
@@ -97,7 +97,7 @@ SOURCE_SCHEMA = "ref string, key string, pattern string"
 
 def _targets(root: Path):
     """(table path, MERGE condition) for every table that can hold the customer."""
-    for source in SOURCES:
+    for source in registry.known():  # every source that may have written, enabled today or not
         yield lake.bronze_table(root, source), "t.customer_ref = s.ref"
     yield lake.landing_quarantine_table(root), "t.raw_line RLIKE s.pattern"
     silver = root / "silver"
@@ -194,6 +194,7 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
                 journal.save()  # before the delete: a kill after it still knows this table must be vacuumed
                 lake.sql_write(spark, f"MERGE INTO delta.`{path}` t USING {view} s ON {condition} WHEN MATCHED THEN DELETE", path, meta)
                 report.rows_removed[name] = matching
+                crash_point("erase_between_deletes")
         crash_point("erase_after_delete")
         report.staging_removed = _remove_staging(root)
         for name in sorted(set(journal.rows_removed) - set(journal.vacuumed)):
@@ -310,7 +311,7 @@ def _remove_quality_documents(root: Path, reference: str, key: str) -> list[str]
 def _every_lock(root: Path) -> Iterator[None]:
     """The gold, landing and silver locks of the lake, in a fixed order (no deadlock with single-lock runs)."""
     with contextlib.ExitStack() as stack:
-        for name in ["gold", *(f"land_{s}" for s in SOURCES), *(f"silver_{s}" for s in SOURCES)]:
+        for name in ["gold", *(f"land_{s}" for s in registry.known()), *(f"silver_{s}" for s in registry.known())]:
             stack.enter_context(locks.exclusive(root, name))
         yield
 
@@ -333,7 +334,7 @@ def vacuum(spark: SparkSession, settings: Settings, path: Path, retain_hours: fl
 def _landing_files_with(landing_root: Path, reference: str) -> list[Path]:
     token = re.compile(_token(reference).encode())
     found = []
-    for source in SOURCES:
+    for source in registry.known():
         for path in discover(landing_root / source):
             if token.search(path.read_bytes()):
                 found.append(path)

@@ -31,7 +31,7 @@ from pyspark.sql import types as T
 from interaction_lake import lake, ledger, lineage, locks
 from interaction_lake.config import Settings
 from interaction_lake.faults import crash_point
-from interaction_lake.generator import SOURCES
+from interaction_lake import sources as registry
 from interaction_lake.privacy import secret_for
 from jobs.silver.conform import PARITY_GAPS, conform, first_landed
 from jobs.silver.lifecycles import FACTS, Fact, broken_rule
@@ -84,9 +84,11 @@ class SilverReport:
     facts_quarantined: dict[str, int] = field(default_factory=dict)  # fact -> of those, breaking a lifecycle rule
 
 
-def build_silver(spark: SparkSession, settings: Settings, run_id: str, sources: tuple[str, ...] = SOURCES,
+def build_silver(spark: SparkSession, settings: Settings, run_id: str, sources: tuple[str, ...] | None = None,
                  full: bool = False, track: Callable[[Iterable[str]], Iterable[str]] = iter) -> list[SilverReport]:
-    """``track`` wraps the sources as they are built (the command line's progress bar)."""
+    """``sources``: default the enabled ones (``interaction_lake.sources``); ``track`` wraps the sources as they are
+    built (the command line's progress bar)."""
+    sources = tuple(sources or registry.enabled())
     secret = secret_for(settings.lake_root)  # first: a wrong secret must refuse before anything is dropped
     if full:
         _drop_silver(settings.lake_root, sources)
@@ -100,7 +102,7 @@ def _drop_silver(lake_root: Path, sources: tuple[str, ...]) -> None:
             if fact.source == source:
                 shutil.rmtree(fact_table(lake_root, fact), ignore_errors=True)
     shutil.rmtree(progress_table(lake_root), ignore_errors=True)
-    if set(sources) == set(SOURCES):  # else the replay recomputes every key of those sources, which re-judges their rows
+    if set(sources) == set(registry.known()):  # else the replay recomputes every key of those sources, which re-judges their rows
         shutil.rmtree(fact_quarantine_table(lake_root), ignore_errors=True)
 
 

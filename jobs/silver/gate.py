@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from interaction_lake import lake, lineage
 from interaction_lake.config import Settings
-from interaction_lake.generator import SOURCES
+from interaction_lake import sources as registry
 from interaction_lake.quality.gate import GateOutcome, Verdict, latest_verdicts_by_table, render_data_docs, results_table, validate
 from interaction_lake.quality.suites import load_suite
 from jobs.quality.views import facts_quarantined, silver_events, silver_fact
@@ -29,7 +29,7 @@ QUARANTINED = "_quarantined"  # suffix of the verdicts on a fact's quarantined s
 
 def _tables(root) -> list[tuple[str, object, str | None, bool]]:
     """(table name, path, partition column, is a fact)."""
-    events = [(f"{s}_events", silver_events_table(root, s), "event_date", False) for s in SOURCES]
+    events = [(f"{s}_events", silver_events_table(root, s), "event_date", False) for s in registry.known()]
     return events + [(f.name, fact_table(root, f), f.partition, True) for f in FACTS]
 
 

@@ -14,6 +14,7 @@ import pytest
 from deltalake import DeltaTable
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
+from interaction_lake import lake
 from interaction_lake.generator import SOURCES, generate
 from interaction_lake.marts_config import MartsConfig
 from jobs.bronze.land import land_source
@@ -289,3 +290,28 @@ def test_a_silver_rebuilt_from_version_zero_is_not_taken_for_the_silver_gold_las
     assert build_gold(spark, settings, "again", gate=False).up_to_date
     build_silver(spark, settings, "rebuilt", full=True)
     assert not build_gold(spark, settings, "after-rebuild", gate=False).up_to_date
+
+
+@pytest.mark.parametrize("sent", [("callcentre",), ("holdings",), ("counter", "survey")])
+def test_a_bank_that_sends_some_sources_gets_their_marts_published(spark, settings, tmp_path, sent):
+    """Any subset of sources (issue 17, section 3): the marts whose inputs arrived are built and pass their gate; the
+    others are not built, and the build says which and why."""
+    from interaction_lake.generator import generate
+    from jobs.gold.build import MART_INPUTS
+    from jobs.silver.lifecycles import FACTS
+
+    everything = tmp_path / "everything"
+    generate(everything, customers=200, days=3, seed=5, start=dt.date(2026, 11, 2), fault_rate=0.0)
+    for source in sent:
+        shutil.copytree(everything / source, settings.landing_root / source)
+    for source in sent:
+        land_source(spark, settings, source, "r1")
+    build_silver(spark, settings, "r1", sent)
+    report = build_gold(spark, settings, "g1")
+    facts = {f.name for f in FACTS if f.source in sent}
+    expected = {name for name, inputs in MART_INPUTS.items() if facts & set(inputs)}
+    assert set(report.rows) == expected and expected
+    assert all(o.passed for o in report.gates) and {o.table for o in report.gates} == expected
+    assert set(report.not_built) == set(MART_INPUTS) - expected
+    for name in expected:
+        assert lake.exists(mart_table(settings.lake_root, name))

@@ -84,7 +84,8 @@ def test_a_skewed_call_is_quarantined_alone_and_the_day_publishes(spark, setting
     share = next(o for o in outcomes if o.table == "call_quarantined")
     assert share.passed and share.warnings, share.summary()  # 1 of 62: above the 1% warning rate, below the 25% error rate
     assert blocked_tables(spark, settings.lake_root) == []
-    build_gold(spark, settings, "g1", gate=False)  # a call-centre-only lake's other marts are empty (issue 17 decides their gate)
+    report = build_gold(spark, settings, "g1")  # a call-centre-only lake: its marts publish, gated
+    assert set(report.rows) == {"service_quality"} and "customer_value" in report.not_built
     day = [r for r in rows(settings.lake_root / "gold" / "service_quality")
            if r["period"] == "day" and r["channel"] == "callcentre" and r["unit_id"] == "ALL"]
     assert [r["calls_offered"] for r in day] == [61]  # the marts count the 61 whole calls
