@@ -68,6 +68,14 @@ class LandingPolicy:
         return cls(env_time("EARLIEST_EVENT_TIME", cls.earliest_event), env_number("MAX_FUTURE_HOURS", cls.max_future_hours))
 
 
+def _business_timezone() -> str:
+    """``INTERACTION_LAKE_BUSINESS_TIMEZONE``, else ``business_timezone`` in the marts TOML file, else UTC."""
+    from interaction_lake import business_calendar
+    from interaction_lake.marts_config import MartsConfig
+
+    return business_calendar.checked(MartsConfig.load().business_timezone)  # the environment wins inside load()
+
+
 @dataclass(frozen=True)
 class SilverPolicy:
     """How silver judges a lifecycle (docs/silver.md, "Lifecycle rules").
@@ -99,6 +107,7 @@ class Settings:
     extra_spark_conf: dict[str, str] = field(default_factory=dict)
     landing: LandingPolicy = field(default_factory=LandingPolicy)
     silver: SilverPolicy = field(default_factory=SilverPolicy)
+    business_timezone: str = "UTC"  # the bank's calendar (interaction_lake/business_calendar.py)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -116,6 +125,7 @@ class Settings:
             delta_package=_env("DELTA_PACKAGE", cls.delta_package),
             landing=LandingPolicy.from_env(),
             silver=SilverPolicy.from_env(),
+            business_timezone=_business_timezone(),
         )
 
     def with_paths(self, lake_root: Path | str | None = None, landing_root: Path | str | None = None) -> "Settings":

@@ -24,6 +24,9 @@ SECTIONS = ("customer_value", "service_quality", "satisfaction", "at_risk")
 
 @dataclass(frozen=True)
 class MartsConfig:
+    # the bank's calendar: days, months and hours of every mart (interaction_lake/business_calendar.py);
+    # $INTERACTION_LAKE_BUSINESS_TIMEZONE overrides it
+    business_timezone: str = "UTC"
     # customer value
     cost_to_serve: dict[str, float] = field(default_factory=lambda: {
         "counter": 12.0,          # a branch counter visit
@@ -61,6 +64,9 @@ class MartsConfig:
                 raise ConfigError(f"marts config: {name} must be between 0 and 1")
         if self.retention_rate >= 1 + self.discount_rate:
             raise ConfigError("marts config: retention_rate must be below 1 + discount_rate")
+        from interaction_lake.business_calendar import checked
+
+        checked(self.business_timezone)
         missing = {"counter", "call_agent", "call_self_service", "am_visit", "am_call", "am_event"} - set(self.cost_to_serve)
         if missing:
             raise ConfigError(f"marts config: cost_to_serve lacks {', '.join(sorted(missing))}")
@@ -69,8 +75,13 @@ class MartsConfig:
     def load(cls, path: Path | str | None = None) -> "MartsConfig":
         """Defaults, overridden by the TOML file at ``path`` (or ``$INTERACTION_LAKE_MARTS_CONFIG``)."""
         path = path or os.environ.get(PREFIX + "MARTS_CONFIG")
-        if not path:
-            return cls()
+        zone = os.environ.get(PREFIX + "BUSINESS_TIMEZONE")
+        if zone:  # the environment wins over the file, as for every setting
+            return dataclasses.replace(cls._from_file(path) if path else cls(), business_timezone=zone)
+        return cls._from_file(path) if path else cls()
+
+    @classmethod
+    def _from_file(cls, path: Path | str) -> "MartsConfig":
         try:
             raw = tomllib.loads(Path(path).read_text())
         except FileNotFoundError:
@@ -104,6 +115,10 @@ def _is_number(value: object, whole: bool = False) -> bool:
 
 def _check_type(path, name: str, value: object, default: object) -> None:
     """A setting of the wrong type is a one-line ConfigError naming it, not a TypeError deep in a mart."""
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"marts config file {path}: {name} must be text (e.g. \"Europe/Madrid\"), not {value!r}")
+        return
     if isinstance(default, dict):
         if not isinstance(value, dict) or not all(_is_number(v) for v in value.values()):
             raise ConfigError(f"marts config file {path}: {name} must be a table of numbers (e.g. counter = 12.0), not {value!r}")

@@ -43,7 +43,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import lake, lineage, locks
+from interaction_lake import business_calendar, lake, lineage, locks
 from interaction_lake.faults import crash_point
 from interaction_lake.marts_config import MartsConfig
 from interaction_lake.quality.gate import GateBlocked, GateFailed, GateOutcome, render_data_docs, results_table, validate
@@ -141,6 +141,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         raise GateBlocked(f"silver table(s) {', '.join(blocked)} failed their latest data-quality gate; the marts are not rebuilt "
                           "until silver passes again (see _system/quality_results and the Data Docs)")
     versions = {name: lake.version(fact_table(root, fact)) for name, fact in FACT.items() if lake.exists(fact_table(root, fact))}
+    business_calendar.check(root, config.business_timezone, has_silver=bool(versions))  # silver's dates are on that calendar
     table_ids = {name: lake.table_id(fact_table(root, FACT[name])) for name in versions}
     report = GoldReport(run_id, silver_versions=versions)
     facts = {name: read_fact(spark, root, fact, versions.get(name)) for name, fact in FACT.items()}

@@ -28,7 +28,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import lake, ledger, lineage, locks
+from interaction_lake import business_calendar, lake, ledger, lineage, locks
 from interaction_lake.config import Settings
 from interaction_lake.faults import crash_point
 from interaction_lake import sources as registry
@@ -67,7 +67,7 @@ def read_fact(spark: SparkSession, lake_root: Path, fact: Fact, version: int | N
     from jobs.bronze.land import bronze_schema
 
     empty = conform(spark.createDataFrame([], bronze_schema(fact.source)), fact.source, b"unused")
-    return fact.build(empty)
+    return fact.build(empty, business_calendar.UTC)
 
 
 @dataclass
@@ -90,9 +90,17 @@ def build_silver(spark: SparkSession, settings: Settings, run_id: str, sources: 
     built (the command line's progress bar)."""
     sources = tuple(sources or registry.enabled())
     secret = secret_for(settings.lake_root)  # first: a wrong secret must refuse before anything is dropped
+    tz = settings.business_timezone
+    rebuilding_all = full and set(sources) == set(registry.known())
+    business_calendar.check(settings.lake_root, tz, has_silver=not rebuilding_all and _has_silver(settings.lake_root))
     if full:
         _drop_silver(settings.lake_root, sources)
+    business_calendar.record(settings.lake_root, tz)
     return [_build_source(spark, settings, source, run_id, secret) for source in track(sources)]
+
+
+def _has_silver(lake_root: Path) -> bool:
+    return any(lake.exists(silver_events_table(lake_root, source)) for source in registry.known())
 
 
 def _drop_silver(lake_root: Path, sources: tuple[str, ...]) -> None:
@@ -138,7 +146,7 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
         F.col("_ingest_date").isin(*sorted({d for _, d in batches})) & F.col("_batch_id").isin(*batch_ids))
     if held.files:  # the files the bronze gate held alone; the rest of their batches flows on
         bronze = bronze.where(~F.concat_ws("\u0001", "_batch_id", "_source_file").isin(*sorted("\u0001".join(f) for f in held.files)))
-    checked = conform(bronze, source, secret, with_parity=True)
+    checked = conform(bronze, source, secret, with_parity=True, tz=settings.business_timezone)
     report.events_in = checked.count()
     meta = lake.commit_metadata(JOB, run_id, source=source)
     report.quarantined = quarantine_broken(spark, checked, source, settings.lake_root, batch_ids, meta)
@@ -164,7 +172,7 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
         window = all_events.where(F.col("event_date").between(dates[0] - span, dates[-1] + span))
         touched = window.withColumn(KEY, composite_key(fact.key_columns)).join(keys, KEY, "left_semi")
         rule, detail = broken_rule(fact, settings.silver.lifecycle_skew_seconds)
-        rows = fact.build(touched.drop(KEY)).withColumn(RULE, rule).withColumn(RULE_DETAIL, detail).persist()
+        rows = fact.build(touched.drop(KEY), settings.business_timezone).withColumn(RULE, rule).withColumn(RULE_DETAIL, detail).persist()
         report.facts[fact.name] = keys.count()
         # Facts that break a lifecycle rule are retired from the table (they may have been stored before a
         # correction or a skewed step arrived) and kept in quarantine/silver_facts instead.

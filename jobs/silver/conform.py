@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from interaction_lake import contracts
+from interaction_lake.business_calendar import UTC, local_date
 from interaction_lake.privacy import pseudonym
 
 LINEAGE = ("_source_file", "_file_checksum", "_line_number", "_batch_id", "_ingested_at")
@@ -65,13 +66,14 @@ def parity_gaps(schema: T.StructType, payload: str = "_payload", json: str = "re
     return F.concat_ws(",", *checks) if checks else F.lit("")
 
 
-def conform(bronze: DataFrame, source: str, secret: bytes, with_parity: bool = False) -> DataFrame:
-    """Bronze rows as silver events; ``with_parity`` adds ``_parity_gaps`` (see ``parity_gaps``) for the build to split on."""
+def conform(bronze: DataFrame, source: str, secret: bytes, with_parity: bool = False, tz: str = UTC) -> DataFrame:
+    """Bronze rows as silver events, dated on the bank's calendar ``tz``; ``with_parity`` adds ``_parity_gaps`` (see
+    ``parity_gaps``) for the build to split on."""
     contract = contracts.latest(source)
     schema = payload_schema(source)
     parsed = bronze.withColumn("_payload", F.from_json("record_json", schema))
     columns = {
-        "event_date": F.to_date("occurred_at"),
+        "event_date": local_date("occurred_at", tz),
         "customer_key": pseudonym(F.col("customer_ref"), secret),
     }
     for name in schema.fieldNames():

@@ -20,6 +20,8 @@ from typing import Callable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from interaction_lake.business_calendar import UTC, local_date
+
 
 def _is(event_type: str | tuple[str, ...]) -> Column:
     return F.col("event_type").isin(*((event_type,) if isinstance(event_type, str) else event_type))
@@ -54,7 +56,7 @@ def customer() -> Column:
     return F.max("customer_key")
 
 
-def counter_visit(events: DataFrame) -> DataFrame:
+def counter_visit(events: DataFrame, tz: str = UTC) -> DataFrame:
     return (
         events.groupBy("branch_id", "ticket_id")
         .agg(
@@ -71,7 +73,7 @@ def counter_visit(events: DataFrame) -> DataFrame:
             F.count("*").alias("events"),
             F.min("occurred_at").alias("_first_event_at"),
         )
-        .withColumn("visit_date", F.to_date(F.coalesce("issued_at", "_first_event_at")))
+        .withColumn("visit_date", local_date(F.coalesce("issued_at", "_first_event_at"), tz))
         .withColumn("status", F.when(F.col("completed_at").isNotNull(), "completed")
                     .when(F.col("abandoned_at").isNotNull(), "abandoned").otherwise("open"))
         .withColumn("wait_seconds", F.coalesce(seconds("called_at", "issued_at"), seconds("abandoned_at", "issued_at")))
@@ -80,7 +82,7 @@ def counter_visit(events: DataFrame) -> DataFrame:
     )
 
 
-def call(events: DataFrame) -> DataFrame:
+def call(events: DataFrame, tz: str = UTC) -> DataFrame:
     facts = (
         events.groupBy("call_id")
         .agg(
@@ -107,7 +109,7 @@ def call(events: DataFrame) -> DataFrame:
         )
     )
     return (
-        facts.withColumn("call_date", F.to_date(F.coalesce("offered_at", "_first_event_at")))
+        facts.withColumn("call_date", local_date(F.coalesce("offered_at", "_first_event_at"), tz))
         .withColumn("abandoned_in", F.when(F.col("ivr_outcome") == "hung_up", "ivr")
                     .when(F.col("abandoned_at").isNotNull() & F.col("answered_at").isNull(), "queue"))
         .withColumn("queue_wait_seconds", F.when(F.col("queued_at").isNotNull(),
@@ -118,7 +120,7 @@ def call(events: DataFrame) -> DataFrame:
     )
 
 
-def survey_response(events: DataFrame) -> DataFrame:
+def survey_response(events: DataFrame, tz: str = UTC) -> DataFrame:
     surveys = events.where(F.col("event_type").isin("survey_sent", "survey_responded"))
     return (
         surveys.groupBy("survey_id")
@@ -136,13 +138,13 @@ def survey_response(events: DataFrame) -> DataFrame:
             value("survey_responded", "complaint_flag").alias("complaint_flag"),
             F.min("occurred_at").alias("_first_event_at"),
         )
-        .withColumn("survey_date", F.to_date(F.coalesce("sent_at", "_first_event_at")))
+        .withColumn("survey_date", local_date(F.coalesce("sent_at", "_first_event_at"), tz))
         .withColumn("status", F.when(F.col("responded_at").isNotNull(), "responded").otherwise("open"))
         .drop("_first_event_at")
     )
 
 
-def complaint(events: DataFrame) -> DataFrame:
+def complaint(events: DataFrame, tz: str = UTC) -> DataFrame:
     complaints = events.where(F.col("event_type").startswith("complaint_"))
     return (
         complaints.groupBy("complaint_id")
@@ -158,14 +160,14 @@ def complaint(events: DataFrame) -> DataFrame:
             value("complaint_resolved", "upheld").alias("upheld"),
             F.min("occurred_at").alias("_first_event_at"),
         )
-        .withColumn("opened_date", F.to_date(F.coalesce("opened_at", "_first_event_at")))
+        .withColumn("opened_date", local_date(F.coalesce("opened_at", "_first_event_at"), tz))
         .withColumn("status", F.when(F.col("resolved_at").isNotNull(), "resolved").otherwise("open"))
         .withColumn("hours_to_resolve", seconds("resolved_at", "opened_at") / 3600)
         .drop("_first_event_at")
     )
 
 
-def am_contact(events: DataFrame) -> DataFrame:
+def am_contact(events: DataFrame, tz: str = UTC) -> DataFrame:
     return (
         events.groupBy("contact_id")
         .agg(
@@ -180,7 +182,7 @@ def am_contact(events: DataFrame) -> DataFrame:
             value("contact_completed", "opportunity", last=True).alias("opportunity"),
             F.min("occurred_at").alias("_first_event_at"),
         )
-        .withColumn("contact_date", F.to_date(F.coalesce("completed_at", "planned_at", "_first_event_at")))
+        .withColumn("contact_date", local_date(F.coalesce("completed_at", "planned_at", "_first_event_at"), tz))
         .withColumn("status", F.when(F.col("completed_at").isNotNull(), "completed").otherwise("open"))
         .withColumn("opportunity_product_family", F.col("opportunity").getField("product_family"))
         .withColumn("opportunity_value", F.col("opportunity").getField("estimated_value"))
@@ -189,7 +191,7 @@ def am_contact(events: DataFrame) -> DataFrame:
     )
 
 
-def product_holding(events: DataFrame) -> DataFrame:
+def product_holding(events: DataFrame, tz: str = UTC) -> DataFrame:
     holdings = events.where(F.col("event_type") == "product_holding_snapshot")
     return (
         holdings.groupBy("customer_key", "snapshot_date", "product_code")
@@ -208,7 +210,7 @@ def newest(column: str) -> Column:
 PROFILE_ATTRIBUTES = ("segment", "home_branch_id", "am_id", "birth_year", "customer_since")
 
 
-def customer_scd2(events: DataFrame) -> DataFrame:
+def customer_scd2(events: DataFrame, tz: str = UTC) -> DataFrame:
     """Customer dimension, type 2: a new version whenever a profile snapshot's attributes change."""
     from pyspark.sql import Window
 
@@ -239,7 +241,7 @@ class Fact:
 
     name: str
     source: str
-    build: Callable[[DataFrame], DataFrame]
+    build: Callable[..., DataFrame]  # (events, tz) -> rows: dates on the bank's calendar tz
     keys: tuple[str, ...]
     key_columns: tuple[str, ...]  # event columns that identify the rows a new event can change
     span_days: int  # how far apart (event time) the events of one key can be; bounds what a run re-reads

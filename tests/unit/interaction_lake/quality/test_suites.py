@@ -7,7 +7,7 @@ import json
 import great_expectations as gx
 import pytest
 
-from interaction_lake.generator import SOURCES
+from interaction_lake.sources import known
 from interaction_lake.quality.suites import SuiteError, all_suites, load_suite
 from jobs.gold.build import MARTS
 from jobs.silver.lifecycles import FACTS
@@ -15,8 +15,8 @@ from jobs.silver.lifecycles import FACTS
 
 def test_there_is_one_suite_per_table_and_stage():
     names = {(s.stage, s.table) for s in all_suites()}
-    expected = ({("bronze", f"{s}_events") for s in SOURCES} | {("silver", f"{s}_events") for s in SOURCES}
-                | {("silver", f.name) for f in FACTS} | {("gold", m) for m in MARTS})
+    expected = ({("bronze", f"{s}_events") for s in known()} | {("silver", f"{s}_events") for s in known()}
+                | {("silver", f.name) for f in FACTS} | {("silver", "facts_quarantined")} | {("gold", m) for m in MARTS})
     assert names == expected
 
 
