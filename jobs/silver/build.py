@@ -272,7 +272,7 @@ def quarantine_facts(spark: SparkSession, fact: Fact, rows: DataFrame, touched: 
                            F.transform("_events", lambda e: F.struct(*[e[f].alias(f) for f in fields])).alias("events"),
                            F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("quarantined_at")))
     if not lake.exists(target):
-        lake.append(spark.createDataFrame(quarantined.collect(), FACT_QUARANTINE_SCHEMA), target, meta)
+        lake.append(quarantined, target, meta)
         return
     # Every recomputed key is in the MERGE's source: those that now break no rule delete their old quarantine row.
     mended = (keyed.where(F.col(RULE).isNull()).select(F.lit(fact.name).alias("fact"), fact_key(fact).alias("fact_key"))

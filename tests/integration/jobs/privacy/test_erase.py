@@ -62,7 +62,8 @@ def row_counts(root: Path) -> dict[str, int]:
     return {str(t.relative_to(root)): DeltaTable(str(t)).to_pyarrow_table().num_rows for t in tables(root)}
 
 
-def test_erasure_removes_the_customer_everywhere_and_only_them(spark, settings, small_bank, capsys):
+def built_lake_and_a_customer(spark, settings) -> tuple[Path, list[str], str, str]:
+    """Every layer built from the landing zone; the counter's busiest customer: (lake, counter refs, reference, pseudonym)."""
     for source in SOURCES:
         land_source(spark, settings, source, "r1")
     build_silver(spark, settings, "r1")
@@ -70,7 +71,11 @@ def test_erasure_removes_the_customer_everywhere_and_only_them(spark, settings, 
     root = settings.lake_root
     refs = DeltaTable(str(lake.bronze_table(root, "counter"))).to_pyarrow_table(columns=["customer_ref"]).column(0).to_pylist()
     reference = max((r for r in set(refs) if r), key=lambda r: (refs.count(r), r))
-    key = pseudonym_py(reference, secret_for(root))
+    return root, refs, reference, pseudonym_py(reference, secret_for(root))
+
+
+def test_erasure_removes_the_customer_everywhere_and_only_them(spark, settings, small_bank, capsys):
+    root, refs, reference, key = built_lake_and_a_customer(spark, settings)
     token = re.compile(rf"(^|[^A-Za-z0-9_-]){re.escape(reference)}([^A-Za-z0-9_-]|$)")
     byte_token = re.compile(token.pattern.encode())
     assert files_mentioning(root, (key,)) and files_mentioning(root, (reference,))  # the customer is there to erase
@@ -120,14 +125,7 @@ def test_an_empty_reference_is_refused_in_one_line(settings, capsys):
 def test_an_interrupted_erasure_resumes_and_verifies_every_version_and_staging(spark, settings, small_bank, run_cli, crash_at):
     """SIGKILL between the deletes and VACUUM (or before the record): the rerun finds no row left, yet vacuums what the
     first attempt deleted from, removes killed runs' staging, scans every data file and only then records."""
-    for source in SOURCES:
-        land_source(spark, settings, source, "r1")
-    build_silver(spark, settings, "r1")
-    build_gold(spark, settings, "r1", gate=False)
-    root = settings.lake_root
-    refs = DeltaTable(str(lake.bronze_table(root, "counter"))).to_pyarrow_table(columns=["customer_ref"]).column(0).to_pylist()
-    reference = max((r for r in set(refs) if r), key=lambda r: (refs.count(r), r))
-    key = pseudonym_py(reference, secret_for(root))
+    root, refs, reference, key = built_lake_and_a_customer(spark, settings)
     # Killed runs left staging behind: landing's parts (raw lines) and gold's staged marts (customer keys).
     for table, staging in ((lake.bronze_table(root, "counter"), root / "_system" / "staging" / "0123abcd"),
                            (lake.table_path(root, "gold", "customer_value"), root / "_staging" / "gold" / "killed-run" / "customer_value")):
