@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser demo report airflow-demo test test-unit lint bench bench-engine compose-config clean
+.PHONY: install browser jars demo report airflow-demo test test-unit lint bench bench-engine compose-config clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:  ## install Debian's chromium if it is missing (apt)
 	@command -v chromium > /dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium > /dev/null)
 	@chromium --version 2> /dev/null
+
+# Delta's Spark jars for the spark engine, resolved by Maven coordinates into .cache/jars and checked by SHA-256 (jars.lock).
+JARS_STAMP := .cache/jars/.verified
+$(JARS_STAMP): jars.lock interaction_lake/jars.py | $(STAMP)
+	@command -v java > /dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless > /dev/null)
+	@command -v mvn > /dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends maven > /dev/null)
+	$(BIN)/python -m interaction_lake.jars
+	touch $(JARS_STAMP)
+
+jars: $(JARS_STAMP)  ## resolve and verify Delta's Spark jars (jars.lock) into .cache/jars
 
 demo: install  ## generate a sample bank, land it (twice), build silver and the marts, summarise, write report.html
 	$(BIN)/interaction-lake demo
@@ -39,7 +49,7 @@ airflow-demo: install  ## the same chain through Airflow: every landing DAG, sil
 compose-config: install  ## validate docker/compose.yaml with the real Docker Compose (no engine needed)
 	INTERACTION_LAKE_PSEUDONYM_SECRET=$${INTERACTION_LAKE_PSEUDONYM_SECRET:-check-only} $(BIN)/docker-compose -f docker/compose.yaml config --quiet && echo "docker/compose.yaml is valid"
 
-test: install browser  ## the whole test suite (unit + integration), as CI runs it
+test: install browser jars  ## the whole test suite (unit + integration), as CI runs it
 	$(BIN)/pytest
 
 test-unit: install
@@ -56,4 +66,4 @@ lock:  ## re-pin every dependency after editing pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements.lock
 
 clean:
-	rm -rf $(VENV) lake landing .airflow .pytest_cache
+	rm -rf $(VENV) lake landing .airflow .pytest_cache .cache

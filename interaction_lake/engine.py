@@ -27,6 +27,9 @@ DELTA_CONF = {
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
 
+# A classic session on one machine (local[N]): a few shuffle partitions, not 200; Delta's log state in 2, not 50;
+# no UI server to bind.
+LOCAL_CONF = {"spark.sql.shuffle.partitions": "4", "spark.databricks.delta.snapshotPartitions": "2", "spark.ui.enabled": "false"}
 _lock = threading.Lock()
 _embedded_server = None
 _session: SparkSession | None = None
@@ -126,12 +129,17 @@ def classic_spark_conf(settings: Settings) -> dict[str, str]:
     A jar directory that holds no delta-spark jar is a configuration error, raised here with
     the path, rather than a ClassNotFoundException deep inside the JVM later.
     """
+    from interaction_lake.jars import cached_dir
+
     conf = dict(DELTA_CONF)
-    if settings.delta_jars_dir is not None:
-        jars = sorted(Path(settings.delta_jars_dir).glob("*.jar"))
+    if settings.spark_master.startswith("local"):  # one machine: Spark's cluster-sized defaults only add tasks
+        conf.update(LOCAL_CONF)
+    jars_dir = settings.delta_jars_dir or cached_dir()  # an air-gapped bank's directory, else the one 'make jars' filled
+    if jars_dir is not None:
+        jars = sorted(Path(jars_dir).glob("*.jar"))
         if not any(jar.name.startswith(("delta-spark", "delta-core")) for jar in jars):
             raise ConfigError(
-                f"no delta-spark jar in {settings.delta_jars_dir} (INTERACTION_LAKE_DELTA_JARS_DIR); "
+                f"no delta-spark jar in {jars_dir} (INTERACTION_LAKE_DELTA_JARS_DIR); "
                 "put delta-spark_2.13-<version>.jar and delta-storage-<version>.jar there"
             )
         conf["spark.jars"] = ",".join(str(jar) for jar in jars)

@@ -138,7 +138,10 @@ def creation_options(df: DataFrame, path: Path, partition_by: tuple[str, ...] = 
     from interaction_lake.privacy import PATH_COLUMNS, identifying_columns
 
     denied = identifying_columns() | PATH_COLUMNS | set(partition_by)
-    return {STATS_COLUMNS: ",".join(f.name for f in df.schema.fields if f.name not in denied)}
+    # delta-spark refuses a statistics column of a type Delta keeps no min/max for (found by running the jobs on
+    # Apache Spark: "Data skipping is not supported for column ... of type BooleanType"); the embedded engine ignores it.
+    no_stats = (T.BooleanType, T.BinaryType, T.ArrayType, T.MapType, T.StructType)
+    return {STATS_COLUMNS: ",".join(f.name for f in df.schema.fields if f.name not in denied and not isinstance(f.dataType, no_stats))}
 
 
 def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tuple[str, ...] = ()) -> None:

@@ -69,6 +69,9 @@ class TimeWindow:
                          f"{contracts.format_timestamp(self.earliest)} .. {contracts.format_timestamp(self.latest)}")
 
 
+WHOLE_FILE_BYTES = 1 << 20  # a file refused whole keeps its bytes in quarantine up to this size
+
+
 @dataclass(frozen=True)
 class Line:
     line_number: int | None  # 1-based first physical line; None for a whole-file rejection
@@ -195,11 +198,11 @@ class FileLines:
         self._short_row_ends_at = 0  # the last physical line of the latest CSV row with fewer cells than the header
         body, refusal = _uncompressed(self.name, self.data)
         if refusal is not None:
-            yield Line(None, "", rejection=refusal, lines_spanned=0)
+            yield self._whole_file(refusal)
             return
         physical, refusal = _physical_lines(self.name, body)
         if refusal is not None:
-            yield Line(None, "", rejection=refusal, lines_spanned=0)
+            yield self._whole_file(refusal)
             return
         is_csv = format_of(self.name) == "csv"
         lines = self._csv(physical) if is_csv else self._json_lines(physical)
@@ -267,6 +270,12 @@ class FileLines:
             if len(cells) < len(header):
                 self._short_row_ends_at = span[-1].number
             yield self._checked(coerce_csv_row(dict(zip(header, cells)), properties), span)
+
+    def _whole_file(self, refusal: Rejection) -> Line:
+        """A file refused whole (binary, corrupt compression) keeps its exact bytes in quarantine, up to
+        ``WHOLE_FILE_BYTES`` (a larger one is named by its checksum in the ledger and stays in the landing zone)."""
+        kept = base64.b64encode(self.data).decode("ascii") if len(self.data) <= WHOLE_FILE_BYTES else None
+        return Line(None, "", rejection=refusal, lines_spanned=0, raw_base64=kept)
 
     def _checked(self, record: Any, span: list[_Physical]) -> Line:
         """A parsed record through the contract, its canonical form and the plausibility window."""

@@ -78,3 +78,12 @@ def test_tables_keep_no_statistics_of_identifying_columns(spark, tmp_path):
     stats = [json.loads(json.loads(line)["add"]["stats"]) for line in log.splitlines() if '"add"' in line]
     assert sorted(s["minValues"]["id"] for s in stats) == [1, 2, 2, 3]  # statistics are still kept for the other columns
     assert "C0000004" not in log
+
+
+def test_statistics_columns_name_only_types_delta_keeps_statistics_of(spark, tmp_path):
+    """delta-spark refuses a table whose statistics columns include a boolean ("Data skipping is not supported for
+    column ... of type BooleanType"), found by running silver on Apache Spark; nor are nested or binary columns listed."""
+    frame = spark.sql("SELECT 1 AS id, true AS flag, array(1) AS items, named_struct('a', 1) AS nested, DATE'2026-11-02' AS day, "
+                      "'x' AS _source_file")
+    listed = lake.creation_options(frame, tmp_path / "new")[lake.STATS_COLUMNS].split(",")
+    assert listed == ["id", "day"]  # landing paths are not listed either: a file may be named after a customer

@@ -17,9 +17,10 @@ import gzip
 import itertools
 import json
 import shutil
+from pathlib import Path
 
 from deltalake import DeltaTable
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st
 
 from interaction_lake import lake, ledger
 from interaction_lake.config import Settings
@@ -76,6 +77,7 @@ ENCODINGS = ("utf-8", "utf-8-sig", "gzip", "latin-1-line")
 @hsettings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(files=st.lists(st.tuples(st.lists(st.one_of(lifecycles(), hostile_lines.map(lambda line: [line])), min_size=1, max_size=12),
                                 st.sampled_from(ENCODINGS), st.booleans()), min_size=1, max_size=3))
+@example(files=[([["\x00\x01binary\x0b\x0c\x1c\u2028"]], "latin-1-line", False)])  # found by the explore profile: refused whole
 def test_a_hostile_feed_is_accounted_for_at_every_layer(spark, tmp_path, files):
     base = tmp_path / f"case-{next(_cases)}"
     settings = Settings().with_paths(lake_root=base / "lake", landing_root=base / "landing")
@@ -98,10 +100,16 @@ def test_a_hostile_feed_is_accounted_for_at_every_layer(spark, tmp_path, files):
 
     land_source(spark, settings, "callcentre", "r1")  # never raises, whatever the lines
     entries = {e.file_path: e for e in ledger.latest_entries(spark, settings.lake_root, "callcentre").values()}
+    refused = lake.landing_quarantine_table(settings.lake_root)
+    whole = {r["_source_file"]: r for r in (DeltaTable(str(refused)).to_pyarrow_table().to_pylist() if lake.exists(refused) else [])
+             if r["_line_number"] is None}
     for path, count in lines_in.items():
         e = entries[path]
         assert e.status in (ledger.COMMITTED, ledger.DUPLICATE_FILE), (path, e.status, e.detail)
-        if e.status == ledger.COMMITTED:
+        if path in whole:  # refused whole (mostly not text): one quarantine row holding the file's exact bytes
+            assert (e.records_landed, e.records_quarantined) == (0, 1)
+            assert base64.b64decode(whole[path]["raw_base64"]) == (folder / Path(path).name).read_bytes()
+        elif e.status == ledger.COMMITTED:
             assert e.records_landed + e.records_quarantined + e.blank_lines == count, (path, e)
 
     bronze_path = lake.bronze_table(settings.lake_root, "callcentre")

@@ -1,0 +1,92 @@
+"""Delta's Spark jars, resolved once at install time by Maven coordinates and checked by SHA-256.
+
+``jars.lock`` (repository root) lists each jar the Spark engine needs as ``group:artifact:version sha256``,
+the delta-spark version matching the pinned ``delta-spark`` wheel. ``make jars`` (part of ``make test``) runs
+``python -m interaction_lake.jars``: each jar missing from ``.cache/jars/`` is resolved with Maven, the ordinary
+client (``mvn dependency:copy``), and every jar's checksum is verified, so later runs need no network and a
+tampered or wrong jar stops the install. A classic Spark session takes its jars from there by default;
+``INTERACTION_LAKE_DELTA_JARS_DIR`` points elsewhere (an air-gapped bank's reviewed copy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LOCK = REPO / "jars.lock"
+CACHE = REPO / ".cache" / "jars"
+
+
+class JarError(RuntimeError):
+    """A jar could not be resolved, or its checksum is not the one pinned."""
+
+
+@dataclass(frozen=True)
+class Jar:
+    group: str
+    artifact: str
+    version: str
+    sha256: str
+
+    @property
+    def coordinates(self) -> str:
+        return f"{self.group}:{self.artifact}:{self.version}"
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.artifact}-{self.version}.jar"
+
+
+def pinned(lock: Path = LOCK) -> list[Jar]:
+    jars = []
+    for line in lock.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            coordinates, sha256 = line.split()
+            jars.append(Jar(*coordinates.split(":"), sha256))
+    return jars
+
+
+def digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def fetch(cache: Path = CACHE, lock: Path = LOCK) -> list[Path]:
+    """Resolve the missing jars into ``cache`` and verify every one; return their paths."""
+    cache.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for jar in pinned(lock):
+        path = cache / jar.file_name
+        if not path.is_file():
+            if not shutil.which("mvn"):
+                raise JarError(f"{jar.file_name} is not in {cache} and Maven (mvn) is not installed to resolve {jar.coordinates}")
+            done = subprocess.run(["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={jar.coordinates}", f"-DoutputDirectory={cache}"],
+                                  capture_output=True, text=True)
+            if done.returncode or not path.is_file():
+                raise JarError(f"Maven could not resolve {jar.coordinates}: {(done.stdout + done.stderr).strip()[-500:]}")
+        found = digest(path)
+        if found != jar.sha256:
+            path.unlink()
+            raise JarError(f"{path.name}: SHA-256 {found} is not the pinned {jar.sha256} (jars.lock); the file was removed")
+        paths.append(path)
+    return paths
+
+
+def cached_dir() -> Path | None:
+    """``.cache/jars`` when it holds every pinned jar (checked by name; ``make jars`` checked the bytes)."""
+    return CACHE if LOCK.is_file() and all((CACHE / jar.file_name).is_file() for jar in pinned()) else None
+
+
+if __name__ == "__main__":
+    try:
+        for fetched in fetch():
+            print(f"{fetched.relative_to(REPO)}  ok")
+    except JarError as error:
+        print(f"interaction-lake jars: error: {error}", file=sys.stderr)
+        sys.exit(1)
