@@ -31,8 +31,19 @@ def test_classic_conf_refuses_a_jar_directory_without_delta(tmp_path):
         classic_spark_conf(Settings(engine="spark", delta_jars_dir=tmp_path))
 
 
-def test_classic_conf_falls_back_to_maven_coordinates():
+def test_classic_conf_takes_the_verified_jar_cache_else_maven_coordinates(monkeypatch, tmp_path):
+    from interaction_lake import jars
+
+    monkeypatch.setattr(jars, "CACHE", tmp_path / "nothing-fetched")
     assert classic_spark_conf(Settings(engine="spark"))["spark.jars.packages"].startswith("io.delta:delta-spark_2.13:")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for jar in jars.pinned():
+        (cache / jar.file_name).write_bytes(b"jar")
+    monkeypatch.setattr(jars, "CACHE", cache)
+    conf = classic_spark_conf(Settings(engine="spark"))
+    assert "spark.jars.packages" not in conf and conf["spark.jars"].split(",") == sorted(str(p) for p in cache.glob("*.jar"))
+    assert conf["spark.sql.shuffle.partitions"] == "4"  # a local session is not sized for a cluster
 
 
 def test_unknown_engine_is_a_config_error(monkeypatch):

@@ -28,7 +28,8 @@ def rows(path: Path) -> list[dict]:
 
 
 def gold_tables(lake_root: Path) -> dict[str, list[dict]]:
-    return {name: rows(mart_table(lake_root, name)) for name in MARTS}
+    """Every mart that was built (one whose inputs have no rows is not: a small bank may have had no survey)."""
+    return {name: rows(mart_table(lake_root, name)) for name in MARTS if lake.exists(mart_table(lake_root, name))}
 
 
 def land_all(spark, settings, run_id):
@@ -229,10 +230,13 @@ def test_killed_while_publishing_then_rerun_equals_a_full_rebuild(spark, setting
             land_all(spark, settings, "day-1")
             build_gold(spark, settings, "day-1", gate=False)
     land_all(spark, settings, "later-days")
-    before = {name: DeltaTable(str(mart_table(settings.lake_root, name))).version() for name in MARTS}
+    def version(name):  # a mart whose inputs have no rows yet is not built (no account-manager contact on day 1)
+        return DeltaTable(str(mart_table(settings.lake_root, name))).version() if lake.exists(mart_table(settings.lake_root, name)) else None
+
+    before = {name: version(name) for name in MARTS}
     killed = run_cli(settings, "build-marts", "--no-gate", "--run-id", "killed", crash_at=crash_at)
     assert killed.returncode == -9, killed.stderr[-2000:]
-    moved = [name for name in MARTS if DeltaTable(str(mart_table(settings.lake_root, name))).version() != before[name]]
+    moved = [name for name in MARTS if version(name) != before[name]]
     assert moved == ([] if crash_at == "gold_before_publish" else [MARTS[0]])  # killed with the set of marts half published
 
     retry = build_gold(spark, settings, "retry", gate=False)
