@@ -29,9 +29,6 @@ class Holds:
     batches: frozenset[str] = frozenset()
     files: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (batch_id, source_file)
 
-    def __len__(self) -> int:
-        return len(self.batches) + len(self.files)
-
 
 def holds(spark: SparkSession, lake_root, source: str) -> Holds:
     """From the latest verdicts: a failed batch is held whole, unless its files were judged alone after it, in which

@@ -201,7 +201,7 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
             vacuum(spark, settings, root / name, retain)
             journal.vacuumed.append(name)
             journal.save()
-        report.vacuumed = sorted(journal.rows_removed)
+        report.vacuumed = sorted(journal.vacuumed)  # over every attempt, like the rows removed
         crash_point("erase_after_vacuum")
         report.quality_documents = _remove_quality_documents(root, reference, key)
         if retain == 0:  # with a retention window, old versions keep the rows until it passes (docs/privacy.md)
@@ -212,7 +212,7 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
                 vacuum(spark, settings, table, retain)
                 journal.vacuumed.append(str(table.relative_to(root)))
                 journal.save()
-            report.vacuumed = sorted(set(report.vacuumed) | set(journal.vacuumed))
+            report.vacuumed = sorted(journal.vacuumed)
             leftovers = files_holding(root, reference, key) if leftovers else leftovers
             report.verified = not leftovers
             if leftovers:
