@@ -61,7 +61,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_land(args: argparse.Namespace) -> int:
     from interaction_lake.engine import get_spark
-    from jobs.bronze.land import land_source
+    from jobs.bronze.land import land_source, record_unassigned
 
     settings = _settings(args)
     if not settings.landing_root.is_dir():
@@ -71,6 +71,7 @@ def cmd_land(args: argparse.Namespace) -> int:
         return _abandon(settings, args, run_id)
     spark = get_spark(settings)
     reports = [land_source(spark, settings, source, run_id) for source in progress.steps("landing", args.source or registry.enabled())]
+    outside = 0 if args.source else record_unassigned(spark, settings, registry.enabled(), run_id)
     if args.json:
         print(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
     else:
@@ -80,7 +81,9 @@ def cmd_land(args: argparse.Namespace) -> int:
         for r in reports:
             print(f"  {r.source:16} {r.files_new:>9} {r.files_already_landed:>7} {r.files_duplicate:>6} {r.files_empty:>5} "
                   f"{r.files_ignored:>7} {r.files_unreadable:>7} {r.records_landed:>8} {r.records_quarantined:>8} {r.duplicate_events_in_batch:>7}")
-        if any(r.files_ignored or r.files_unreadable for r in reports):
+        if outside:
+            print(f"  {outside} file(s) outside every landing folder, recorded as ignored (source 'unassigned')")
+        if outside or any(r.files_ignored or r.files_unreadable for r in reports):
             print("  (ignored and unreadable files are recorded with the reason in _system/landing_ledger: see 'interaction-lake summary')")
     for warning in (w for r in reports for w in r.warnings()):
         print(f"interaction-lake: warning: {warning}", file=sys.stderr)

@@ -36,12 +36,14 @@ import os
 import re
 import stat
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
 from interaction_lake import contracts
 from interaction_lake.contracts import Rejection
+from interaction_lake.feeds import FeedMapping, covering
+from interaction_lake.feeds.mapping import EXCLUDED, map_record
 
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 CSV_SUFFIXES = (".csv",)
@@ -122,11 +124,14 @@ class Found:
     unreadable: list[tuple[Path, str]]  # a file or directory the pipeline may not read: (path, error)
 
 
-def survey(source_dir: Path) -> Found:
-    """Walk one source's landing folder. Files of a known format are to be landed, oldest name first (names carry
-    the extract date). In-progress names (see ``_IN_PROGRESS``) are not files yet and are passed over silently.
-    Everything else is reported: other files as ignored, symbolic links as ignored (never followed: a link could
-    reach any file on the machine, the lake's secret included), unreadable files and folders as unreadable."""
+def survey(source_dir: Path, feeds: tuple[FeedMapping, ...] = (), landing_root: Path | None = None,
+           contract_files: bool = True) -> Found:
+    """Walk one landing folder. Files of a known format (or covered by one of ``feeds``, whose folders are relative
+    to ``landing_root``) are to be landed, oldest name first (names carry the extract date); ``contract_files=False``
+    lands only what a feed covers (a folder that belongs to feeds alone). In-progress names (see ``_IN_PROGRESS``)
+    are not files yet and are passed over silently. Everything else is reported: other files as ignored, symbolic
+    links as ignored (never followed: a link could reach any file on the machine, the lake's secret included),
+    unreadable files and folders as unreadable."""
     files, ignored, unreadable = [], [], []
     if not source_dir.is_dir():
         return Found(files, ignored, unreadable)
@@ -139,7 +144,7 @@ def survey(source_dir: Path) -> Found:
             ignored.append((Path(folder) / name, "symbolic link to a folder: links are not followed"))
         for name in names:
             path = Path(folder) / name
-            if _IN_PROGRESS.search(name):
+            if in_progress(name):
                 continue
             try:
                 mode = path.lstat().st_mode
@@ -150,14 +155,25 @@ def survey(source_dir: Path) -> Found:
                 ignored.append((path, "symbolic link: links are not followed"))
             elif not stat.S_ISREG(mode):
                 ignored.append((path, "not a regular file"))
-            elif format_of(name) is None:
-                ignored.append((path, f"no contract or mapping covers this file type (landed: "
-                                      f"{', '.join(SUPPORTED_SUFFIXES)}, optionally .gz)"))
+            elif (format_of(name) is None or not contract_files) and covering(feeds, landing_root, path) is None:
+                ignored.append((path, _uncovered(feeds, contract_files)))
             elif not os.access(path, os.R_OK):
                 unreadable.append((path, "permission denied"))
             else:
                 files.append(path)
     return Found(sorted(files), sorted(ignored), sorted(unreadable))
+
+
+def in_progress(name: str) -> bool:
+    """A name a producer writes under before renaming (``.tmp``, ``.part``, a leading dot): not a file yet."""
+    return bool(_IN_PROGRESS.search(name))
+
+
+def _uncovered(feeds: tuple[FeedMapping, ...], contract_files: bool) -> str:
+    covered = [f"{f.folder}/{f.pattern} (feed {f.feed})" for f in feeds]
+    if contract_files:
+        covered.insert(0, f"{', '.join(SUPPORTED_SUFFIXES)} by the contract, optionally .gz")
+    return f"no contract or mapping covers this file (landed here: {'; '.join(covered)})"
 
 
 def discover(source_dir: Path) -> list[Path]:
@@ -169,9 +185,10 @@ def checksum(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def parse_file(source: str, name: str, data: bytes, window: TimeWindow | None = None) -> ParsedFile:
+def parse_file(source: str, name: str, data: bytes, window: TimeWindow | None = None,
+               feed: FeedMapping | None = None, timezone: str = "UTC") -> ParsedFile:
     """Every line of the file with its fate, in memory (tests, small files); landing streams ``FileLines``."""
-    lines = FileLines(source, name, data, window)
+    lines = FileLines(source, name, data, window, feed, timezone)
     return ParsedFile(list(lines), lines.blank_lines, lines.header_lines)
 
 
@@ -187,10 +204,18 @@ class _Physical:
 class FileLines:
     """The lines of one landing file, parsed and checked one at a time as they are iterated, so a file of
     millions of records is never held as records all at once. ``blank_lines`` and ``header_lines`` are
-    complete once iterated."""
+    complete once iterated.
 
-    def __init__(self, source: str, name: str, data: bytes, window: TimeWindow | None = None):
+    With a ``feed``, the file is the bank's native export: each native record goes through the mapping
+    (``interaction_lake.feeds.mapping``), clock times read in ``timezone`` unless the mapping names its own,
+    and each of its events meets the contract; every event keeps the native line as its ``raw_line``. A record
+    is landed whole or refused whole (one bad event refuses its siblings too: a call is never landed half).
+    The record's physical lines are counted once, on its last event (``lines_spanned`` 0 on the others)."""
+
+    def __init__(self, source: str, name: str, data: bytes, window: TimeWindow | None = None,
+                 feed: FeedMapping | None = None, timezone: str = "UTC"):
         self.source, self.name, self.data, self.window = source, name, data, window
+        self.feed, self.timezone = feed, (feed.timezone if feed and feed.timezone else timezone)
         self.blank_lines = self.header_lines = 0
 
     def __iter__(self) -> Iterator[Line]:
@@ -200,12 +225,14 @@ class FileLines:
         if refusal is not None:
             yield self._whole_file(refusal)
             return
-        physical, refusal = _physical_lines(self.name, body)
+        physical, refusal = _physical_lines(self.name, body, self.feed.encoding if self.feed else "utf-8")
         if refusal is not None:
             yield self._whole_file(refusal)
             return
-        is_csv = format_of(self.name) == "csv"
-        lines = self._csv(physical) if is_csv else self._json_lines(physical)
+        if self.feed is not None:
+            lines = self._mapped(physical)
+        else:
+            lines = self._csv(physical) if format_of(self.name) == "csv" else self._json_lines(physical)
         if not physical or physical[-1].end or not body.strip():  # ends with a newline: cannot be cut short
             yield from lines
             return
@@ -271,6 +298,92 @@ class FileLines:
                 self._short_row_ends_at = span[-1].number
             yield self._checked(coerce_csv_row(dict(zip(header, cells)), properties), span)
 
+    def _mapped(self, physical: list[_Physical]) -> Iterator[Line]:
+        feed = self.feed
+        for span, cells, refusal in self._native_records(physical):
+            if refusal is not None:
+                yield _refused(span[0].number, span, refusal)
+                continue
+            mapped = map_record(feed, cells, _text(span), self.timezone)
+            if mapped.excluded is not None:
+                yield _refused(span[0].number, span, Rejection(EXCLUDED, f"excluded by feed {feed.feed}: {mapped.excluded}"))
+                continue
+            if mapped.refusal is not None or not mapped.events:
+                refusal = mapped.refusal or Rejection(contracts.UNKNOWN_EVENT_TYPE, f"no event rule of feed {feed.feed} matches this record")
+                yield _refused(span[0].number, span, refusal)
+                continue
+            checked = [self._checked(event, span) for event in mapped.events]
+            bad = next((line for line in checked if line.rejection is not None), None)
+            if bad is not None:
+                yield _refused(span[0].number, span, Rejection(bad.rejection.reason, f"{bad.rejection.detail} "
+                                                                                     f"(so the whole native record is refused)"[:500]))
+                continue
+            for index, line in enumerate(checked):
+                yield replace(line, lines_spanned=len(span) if index == len(checked) - 1 else 0)
+
+    def _native_records(self, physical: list[_Physical]) -> Iterator[tuple[list[_Physical], dict | None, Rejection | None]]:
+        """(span, cells by declared column, None) per native record, or (span, None, why it cannot be read); blank lines
+        and the header are counted, not yielded."""
+        feed = self.feed
+        if feed.kind == "delimited":
+            yield from self._delimited(physical)
+            return
+        for line in physical:
+            if line.problem is None and not line.text.strip():
+                self.blank_lines += 1
+                continue
+            if line.problem is not None:
+                yield [line], None, Rejection(contracts.ENCODING_ERROR, line.problem)
+            elif feed.kind == "fixed_width":
+                cells = {c.name: line.text[c.start - 1:c.start - 1 + c.width] if len(line.text) >= c.start else None
+                         for c in feed.columns}
+                yield [line], cells, None
+            else:
+                try:
+                    record = json.loads(line.text)
+                except (json.JSONDecodeError, RecursionError) as error:
+                    yield [line], None, Rejection(contracts.MALFORMED_JSON, f"not valid JSON: {error}"[:500])
+                    continue
+                if not isinstance(record, dict):
+                    yield [line], None, Rejection(contracts.NOT_AN_OBJECT, f"expected a JSON object, got {type(record).__name__}")
+                    continue
+                yield [line], {c.name: _cell_text(record.get(c.native_name)) for c in feed.columns}, None
+
+    def _delimited(self, physical: list[_Physical]) -> Iterator[tuple[list[_Physical], dict | None, Rejection | None]]:
+        feed = self.feed
+        positions: dict[str, int] | None = None if feed.header else {c.native_name: i for i, c in enumerate(feed.columns)}
+        width = len(feed.columns)
+        rows = _CsvRows(physical, delimiter=feed.separator, quotechar=feed.quote)
+        for span, cells, error in rows:
+            first = span[0]
+            if error is None and not any(cell.strip() for cell in cells):
+                self.blank_lines += len(span)
+                continue
+            problem = next((line.problem for line in span if line.problem), None)
+            if positions is None and problem is None and error is None:
+                names = [cell.strip() for cell in cells]
+                missing = [c.native_name for c in feed.columns if c.native_name not in names]
+                self.header_lines += len(span)
+                if missing:
+                    positions = {}  # every row is refused: a wrong header must not be guessed around
+                    self._header_problem = f"the header lacks the mapping's column(s) {', '.join(missing)}"
+                else:
+                    positions, width = {name: i for i, name in enumerate(names)}, len(names)
+                continue
+            if problem is not None:
+                yield span, None, Rejection(contracts.ENCODING_ERROR, problem)
+            elif positions is None or positions == {}:
+                why = getattr(self, "_header_problem", "the file has no header row")
+                yield span, None, Rejection(contracts.MALFORMED_CSV, f"{why} (feed {feed.feed})")
+            elif error is not None or len(cells) > width:
+                yield span, None, Rejection(contracts.MALFORMED_CSV, f"malformed record: {error}" if error else
+                                            f"row has {len(cells)} cells, {'header has' if feed.header else 'the mapping declares'} {width}")
+            else:
+                if len(cells) < width:
+                    self._short_row_ends_at = span[-1].number
+                yield span, {c.name: cells[positions[c.native_name]] if positions[c.native_name] < len(cells) else None
+                             for c in feed.columns}, None
+
     def _whole_file(self, refusal: Rejection) -> Line:
         """A file refused whole (binary, corrupt compression) keeps its exact bytes in quarantine, up to
         ``WHOLE_FILE_BYTES`` (a larger one is named by its checksum in the ledger and stays in the landing zone)."""
@@ -303,14 +416,19 @@ def _refused(number: int, span: list[_Physical], rejection: Rejection) -> Line:
 
 class _CsvRows:
     """CSV records over physical lines: each with the lines it spans, its cells, or the parser's error.
-    ``resume_at`` restarts the reader just after a given line (to resynchronise after a stray quote)."""
+    ``resume_at`` restarts the reader just after a given line (to resynchronise after a stray quote).
+    ``delimiter`` and ``quotechar`` (None: no quoting) serve the feeds' delimited formats."""
 
-    def __init__(self, physical: list[_Physical]):
+    def __init__(self, physical: list[_Physical], delimiter: str = ",", quotechar: str | None = '"'):
         self.physical, self.position = physical, 0
+        self.dialect = {"delimiter": delimiter, "quotechar": quotechar} if quotechar else {"delimiter": delimiter, "quoting": csv.QUOTE_NONE}
+
+    def _reader_(self):
+        return csv.reader(self._feed(), **self.dialect)
 
     def resume_at(self, number: int) -> None:
         self.position = number  # line ``number`` is index number - 1; resume at the one after it
-        self._reader = csv.reader(self._feed())
+        self._reader = self._reader_()
 
     def _feed(self) -> Iterator[str]:
         while self.position < len(self.physical):
@@ -318,7 +436,7 @@ class _CsvRows:
             yield self.physical[self.position - 1].text + "\n"
 
     def __iter__(self) -> Iterator[tuple[list[_Physical], list[str], str | None]]:
-        self._reader = csv.reader(self._feed())
+        self._reader = self._reader_()
         while self.position < len(self.physical):
             start = self.position
             try:
@@ -327,7 +445,7 @@ class _CsvRows:
                 return
             except csv.Error as problem:
                 cells, error = [], str(problem)
-                self._reader = csv.reader(self._feed())
+                self._reader = self._reader_()
             if self.position > start:
                 yield self.physical[start:self.position], cells, error
 
@@ -358,9 +476,13 @@ def _encoding(body: bytes) -> tuple[str, bytes]:
     return "utf-8", body
 
 
-def _physical_lines(name: str, body: bytes) -> tuple[list[_Physical], Rejection | None]:
+def _physical_lines(name: str, body: bytes, declared: str = "utf-8") -> tuple[list[_Physical], Rejection | None]:
+    """The file's lines, decoded: a byte-order mark (or UTF-16's NUL pattern) decides the codec, else ``declared``
+    (a feed mapping's encoding; contract files are UTF-8)."""
     codec, body = _encoding(body)
-    if codec != "utf-8":
+    if codec == "utf-8" and codecs.lookup(declared).name != "utf-8":
+        codec = codecs.lookup(declared).name
+    if codec.startswith(("utf-16", "utf-32")):
         try:
             text = body.decode(codec)
         except UnicodeDecodeError as error:
@@ -380,9 +502,9 @@ def _physical_lines(name: str, body: bytes) -> tuple[list[_Physical], Rejection 
         else:
             raw = part
             try:
-                text, problem = raw.decode("utf-8"), None
+                text, problem = raw.decode(codec), None
             except UnicodeDecodeError as error:
-                text, problem = raw.decode("utf-8", errors="backslashreplace"), f"not UTF-8: {error.reason} at byte {error.start}"
+                text, problem = raw.decode(codec, errors="backslashreplace"), f"not {'UTF-8' if codec == 'utf-8' else codec}: {error.reason} at byte {error.start}"
         end = b"\n" if ended else b""
         if ended and text.endswith("\r"):
             text, raw, end = text[:-1], raw[:-1], b"\r\n"
@@ -415,6 +537,13 @@ def _truncation(parsed: ParsedFile, physical_count: int, short_last_row: bool) -
     if short_last_row:
         return f"no newline after line {last.line_number}, which has fewer cells than the header"
     return None
+
+
+def _cell_text(value: Any) -> str | None:
+    """A JSON value as the text a mapping's column reads (None stays absent)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def decode_base64(text: str) -> bytes:

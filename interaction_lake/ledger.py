@@ -53,6 +53,9 @@ SCHEMA = T.StructType([
     T.StructField("file_ctime_ns", T.LongType(), True),
     T.StructField("file_inode", T.LongType(), True),
     T.StructField("detail", T.StringType(), True),  # why a file is ignored, unreadable or abandoned
+    # native records a feed mapping excluded on purpose (in quarantine as ``excluded``, not counted in
+    # records_quarantined); added with feed mappings: older rows hold null
+    T.StructField("records_excluded", T.LongType(), True),
 ])
 
 
@@ -74,6 +77,7 @@ class Entry:
     file_ctime_ns: int | None = None
     file_inode: int | None = None
     detail: str | None = None
+    records_excluded: int | None = None
 
     @property
     def signature(self) -> tuple | None:

@@ -43,10 +43,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import contracts, lake, ledger, lineage, locks
+from interaction_lake import contracts, feeds, lake, ledger, lineage, locks
 from interaction_lake.config import Settings
 from interaction_lake.faults import crash_point
-from interaction_lake.landing_files import FileLines, Line, TimeWindow, checksum, survey
+from interaction_lake.feeds.mapping import EXCLUDED
+from interaction_lake.landing_files import FileLines, Found, Line, TimeWindow, checksum, in_progress, survey
 
 JOB = "bronze.land"
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class LandingReport:
     files_recovered: int = 0
     records_landed: int = 0
     records_quarantined: int = 0
+    records_excluded: int = 0  # native records a feed mapping excludes on purpose (kept in quarantine as ``excluded``)
     duplicate_events_in_batch: int = 0
     blank_lines: int = 0
     header_lines: int = 0
@@ -199,7 +201,7 @@ def land_source(spark: SparkSession, settings: Settings, source: str, run_id: st
     contracts.contracts(source)  # fail fast, before touching anything, on an unknown source
     root = settings.lake_root
     with locks.exclusive(root, f"land_{source}"), lineage.job_run(
-            root, f"bronze.land.{source}", inputs=[settings.landing_root / source],
+            root, f"bronze.land.{source}", inputs=landing_folders(settings, source),
             outputs=[lake.bronze_table(root, source), lake.landing_quarantine_table(root), lake.landing_ledger_table(root)]):
         return _land_source(spark, settings, source, run_id, ingested_at)
 
@@ -228,7 +230,7 @@ def _land_source(spark: SparkSession, settings: Settings, source: str, run_id: s
         side_entries.append(ledger.Entry(source, str(path), digest, stat.size, status, None, 0, 0, newlines, now, run_id, now,
                                          stat.mtime_ns, stat.ctime_ns, stat.inode, detail))
 
-    found = survey(settings.landing_root / source)
+    found = _survey(settings, source)
     for status, listed in ((ledger.IGNORED, found.ignored), (ledger.UNREADABLE, found.unreadable)):
         for path, why in listed:
             stat = _stat_or_none(path) or _Stat(0, 0, 0, 0)  # as side() records a path it cannot stat
@@ -272,6 +274,26 @@ def _land_source(spark: SparkSession, settings: Settings, source: str, run_id: s
     for warning in report.warnings():
         log.warning(warning)
     return report
+
+
+def landing_folders(settings: Settings, source: str) -> list[Path]:
+    """The folders a source's files arrive in: its own, and each of its feed mappings' (docs/feeds.md)."""
+    folders = [settings.landing_root / source]
+    for mapping in feeds.for_source(source):
+        folder = settings.landing_root / mapping.folder
+        if folder not in folders:
+            folders.append(folder)
+    return folders
+
+
+def _survey(settings: Settings, source: str) -> Found:
+    """What the source's folders hold: its own folder lands contract files and what its feeds cover; a folder
+    of feeds alone lands only what they cover."""
+    mappings = feeds.for_source(source)
+    found = [survey(folder, mappings, settings.landing_root, contract_files=index == 0)
+             for index, folder in enumerate(landing_folders(settings, source))]
+    return Found(sorted(p for f in found for p in f.files), sorted(p for f in found for p in f.ignored),
+                 sorted(p for f in found for p in f.unreadable))
 
 
 # Ledger states after which a file's (path, checksum) needs nothing more from landing.
@@ -359,8 +381,9 @@ def _write_batch(spark: SparkSession, settings: Settings, source: str, files: li
                 report.files_skipped_changing += 1
                 continue
             lineage = Lineage(str(f.path), f.checksum, batch_id, run_id, ingested_at)
-            lines = FileLines(source, f.path.name, data, accepts)
-            landed = refused = 0
+            mapping = feeds.covering(feeds.for_source(source), settings.landing_root, f.path)
+            lines = FileLines(source, f.path.name, data, accepts, mapping, settings.business_timezone)
+            landed = refused = excluded = 0
             for line in lines:
                 if line.rejection is None:
                     good.add(bronze_row(line, lineage))
@@ -368,16 +391,21 @@ def _write_batch(spark: SparkSession, settings: Settings, source: str, files: li
                 else:
                     bad.add(quarantine_row(source, line, lineage))
                     report.quarantine_reasons[line.rejection.reason] += 1
-                    refused += 1
+                    if line.rejection.reason == EXCLUDED:
+                        excluded += 1  # on purpose: not a refusal, so the bronze gate does not count it as one
+                    else:
+                        refused += 1
             report.blank_lines += lines.blank_lines
             report.header_lines += lines.header_lines
             entries.append(ledger.Entry(source, str(f.path), f.checksum, f.stat.size, ledger.PENDING, batch_id, landed, refused,
-                                        lines.blank_lines, ingested_at, run_id, _now(), f.stat.mtime_ns, f.stat.ctime_ns, f.stat.inode))
+                                        lines.blank_lines, ingested_at, run_id, _now(), f.stat.mtime_ns, f.stat.ctime_ns, f.stat.inode,
+                                        records_excluded=excluded))
         if not entries:
             return
         report.files_new += 0 if recovering else len(entries)
         report.records_landed += good.count
-        report.records_quarantined += bad.count
+        report.records_excluded += sum(e.records_excluded or 0 for e in entries)
+        report.records_quarantined += bad.count - sum(e.records_excluded or 0 for e in entries)
         meta = lake.commit_metadata(JOB, run_id, source=source, batch_id=batch_id)
 
         ledger.record(spark, root, entries, {**meta, "step": "pending"})
@@ -395,6 +423,55 @@ def _write_batch(spark: SparkSession, settings: Settings, source: str, files: li
         crash_point("after_quarantine")
     committed = [ledger.Entry(**{**e.__dict__, "status": ledger.COMMITTED, "run_id": run_id, "recorded_at": _now()}) for e in entries]
     ledger.record(spark, root, committed, {**meta, "step": "committed"})
+
+
+UNASSIGNED = "unassigned"  # the ledger's source for landing-zone files that belong to no source or feed
+
+
+def unassigned(settings: Settings, sources: tuple[str, ...]) -> list[tuple[Path, str]]:
+    """Files in the landing zone that no enabled source or feed mapping would ever land, with why: a file at the
+    landing root, or anywhere under a folder that is neither a source's nor a feed's (a bank's own export
+    dropped beside the sources, a source that is not enabled). Links are not followed."""
+    owned = {folder for source in sources for folder in landing_folders(settings, source)}
+    root, found = settings.landing_root, []
+    if not root.is_dir():
+        return found
+    known = ", ".join(sorted(str(f.relative_to(root)) for f in owned))
+
+    def walk(folder: Path) -> None:
+        for entry in sorted(folder.iterdir()):
+            if entry in owned:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                if any(entry in f.parents for f in owned):
+                    walk(entry)  # a feed's folder is below it
+                else:
+                    for sub, _, names in os.walk(entry, followlinks=False):
+                        found.extend((Path(sub) / name, f"not under a folder that lands (landing folders: {known}); "
+                                                        "add a feed mapping (docs/feeds.md) or enable its source")
+                                     for name in sorted(names) if not in_progress(name))
+            elif not in_progress(entry.name):
+                found.append((entry, f"a file outside every landing folder ({known}): move it to its source's folder, "
+                                     "or add a feed mapping (docs/feeds.md)"))
+
+    walk(root)
+    return found
+
+
+def record_unassigned(spark: SparkSession, settings: Settings, sources: tuple[str, ...], run_id: str) -> int:
+    """Record each unassigned landing file (``unassigned``) in the ledger as ``ignored`` with its reason, once until it
+    changes; returns how many were newly recorded. ``interaction-lake summary`` lists them."""
+    known = ledger.latest_entries(spark, settings.lake_root, UNASSIGNED)
+    noted = {e.file_path: e.signature for e in known.values()}
+    now, entries = _now().replace(microsecond=0), []
+    for path, why in unassigned(settings, sources):
+        stat = _stat_or_none(path) or _Stat(0, 0, 0, 0)
+        if noted.get(str(path)) == stat.signature(path):
+            continue
+        entries.append(ledger.Entry(UNASSIGNED, str(path), ledger.NOT_READ, stat.size, ledger.IGNORED, None, 0, 0, 0, now, run_id, now,
+                                    stat.mtime_ns, stat.ctime_ns, stat.inode, why))
+    ledger.record(spark, settings.lake_root, entries, lake.commit_metadata(JOB, run_id, source=UNASSIGNED, step="ledger"))
+    return len(entries)
 
 
 class AbandonError(ValueError):
