@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fnmatch
 import json
 import os
 import sys
 import uuid
+from collections import Counter
 from pathlib import Path
 
 from interaction_lake import lake, progress
@@ -77,10 +79,11 @@ def cmd_land(args: argparse.Namespace) -> int:
     else:
         print(f"run {run_id}")
         print(f"  {'source':16} {'new files':>9} {'skipped':>7} {'resent':>6} {'empty':>5} {'ignored':>7} {'unread.':>7} "
-              f"{'landed':>8} {'quarant.':>8} {'dup ids':>7}")
+              f"{'landed':>8} {'quarant.':>8} {'excluded':>8} {'dup ids':>7}")
         for r in reports:
             print(f"  {r.source:16} {r.files_new:>9} {r.files_already_landed:>7} {r.files_duplicate:>6} {r.files_empty:>5} "
-                  f"{r.files_ignored:>7} {r.files_unreadable:>7} {r.records_landed:>8} {r.records_quarantined:>8} {r.duplicate_events_in_batch:>7}")
+                  f"{r.files_ignored:>7} {r.files_unreadable:>7} {r.records_landed:>8} {r.records_quarantined:>8} "
+                  f"{r.records_excluded:>8} {r.duplicate_events_in_batch:>7}")
         if outside:
             print(f"  {outside} file(s) outside every landing folder, recorded as ignored (source 'unassigned')")
         if outside or any(r.files_ignored or r.files_unreadable for r in reports):
@@ -265,6 +268,38 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_feed(args: argparse.Namespace) -> int:
+    """Check feed mappings (one line naming file and line per problem, exit 2); with --preview, show what a native file
+    would become -- each line's fate and the first events -- without writing anything."""
+    from interaction_lake import feeds
+    from interaction_lake.landing_files import parse_file
+
+    mappings = tuple(feeds.load(path) for path in args.mapping) if args.mapping else feeds.all_mappings()
+    for mapping in mappings:
+        print(f"{mapping.path}: feed {mapping.feed} -> {mapping.source} events from {mapping.folder}/{mapping.pattern} "
+              f"({len(mapping.events)} event rules, {len(mapping.exclusions)} exclusions): ok")
+    if not args.preview:
+        return 0
+    path = Path(args.preview)
+    chosen = [m for m in mappings if fnmatch.fnmatch(path.name.removesuffix(".gz"), m.pattern)]
+    if len(chosen) != 1:
+        raise UsageError(f"{path.name} matches {len(chosen)} of the mappings' patterns; name the one mapping to preview it with")
+    settings = _settings(args)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    parsed = parse_file(chosen[0].source, path.name, data, feed=chosen[0], timezone=settings.business_timezone)
+    fates = Counter(line.rejection.reason if line.rejection else "event" for line in parsed.lines)
+    print(f"{path}: {fates.pop('event', 0)} events from {sum(1 for line in parsed.accepted if line.lines_spanned)} records; "
+          + ", ".join(f"{n} {reason}" for reason, n in sorted(fates.items())) + f"; {parsed.header_lines} header, {parsed.blank_lines} blank lines")
+    for line in parsed.rejected[: args.limit]:
+        print(f"  line {line.line_number}: {line.rejection.reason}: {line.rejection.detail}")
+    for line in parsed.accepted[: args.limit]:
+        print(f"  line {line.line_number}: {line.record_json}")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from interaction_lake.summary import print_summary
 
@@ -377,6 +412,13 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("stage", choices=("bronze", "silver"), help="gold is validated as part of build-marts (write-audit-publish)")
     va.add_argument("--run-id", help="run id recorded with the results")
     va.set_defaults(func=cmd_validate)
+
+    cf = sub.add_parser("check-feed", help="check the feed mappings (docs/feeds.md); --preview FILE shows what a native file would land as")
+    cf.add_argument("mapping", nargs="*", type=Path, help="mapping files (default: every *.yaml in $INTERACTION_LAKE_FEEDS_DIR or ./feeds)")
+    cf.add_argument("--preview", metavar="FILE", help="a native export: print each refused line and the first events, write nothing")
+    cf.add_argument("--limit", type=int, default=5, help="with --preview: how many events and refusals to print (default 5)")
+    paths(cf)
+    cf.set_defaults(func=cmd_check_feed)
 
     s = sub.add_parser("summary", help="print what the lake holds and where")
     paths(s)

@@ -19,7 +19,7 @@ from pathlib import Path
 from interaction_lake.config import PREFIX, ConfigError
 
 
-SECTIONS = ("customer_value", "service_quality", "satisfaction", "at_risk")
+SECTIONS = ("money", "customer_value", "service_quality", "satisfaction", "at_risk")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,11 @@ class MartsConfig:
     # the bank's calendar: days, months and hours of every mart (interaction_lake/business_calendar.py);
     # $INTERACTION_LAKE_BUSINESS_TIMEZONE overrides it
     business_timezone: str = "UTC"
+    # money: every amount of the marts is in this currency (ISO 4217); a holding in another currency is converted at
+    # fx_rates (units of the reporting currency per unit of the other); one without a rate is left out of the sums
+    # and marks its customer-month inputs_complete = false (docs/metrics.md, "Money")
+    reporting_currency: str = "EUR"
+    fx_rates: dict[str, float] = field(default_factory=dict)
     # customer value
     cost_to_serve: dict[str, float] = field(default_factory=lambda: {
         "counter": 12.0,          # a branch counter visit
@@ -67,6 +72,11 @@ class MartsConfig:
         from interaction_lake.business_calendar import checked
 
         checked(self.business_timezone)
+        for code in (self.reporting_currency, *self.fx_rates):
+            if not (len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()):
+                raise ConfigError(f"marts config: {code!r} is not an ISO 4217 currency code (three capital letters, e.g. EUR)")
+        if any(not rate > 0 for rate in self.fx_rates.values()):
+            raise ConfigError("marts config: every fx_rates value must be a positive number")
         missing = {"counter", "call_agent", "call_self_service", "am_visit", "am_call", "am_event"} - set(self.cost_to_serve)
         if missing:
             raise ConfigError(f"marts config: cost_to_serve lacks {', '.join(sorted(missing))}")

@@ -16,6 +16,9 @@ from interaction_lake import lake
 from interaction_lake.config import Settings
 
 
+SHOWN = 20  # files listed by name in a section; the rest are counted
+
+
 def tables(lake_root: Path) -> list[Path]:
     return sorted(p.parent for p in Path(lake_root).glob("*/*/_delta_log"))
 
@@ -62,15 +65,22 @@ def print_summary(settings: Settings) -> list[str]:
             print(f"  {fact:16} {rule:28} {n:>6}")
     ledger_path = lake.landing_ledger_table(settings.lake_root)
     if ledger_path in readable:
-        rows = DeltaTable(str(ledger_path)).to_pyarrow_table(columns=["source", "file_path", "status"]).to_pylist()
-        final = {}
+        rows = DeltaTable(str(ledger_path)).to_pyarrow_table(columns=["source", "file_path", "status", "detail"]).to_pylist()
+        final, why = {}, {}
         for r in rows:  # committed supersedes pending for the same file
             key = (r["source"], r["file_path"])
             if final.get(key) != "committed":
-                final[key] = r["status"]
+                final[key], why[key] = r["status"], r["detail"]
         print("\nlanding files by fate (table _system/landing_ledger):")
         for (source, status), n in sorted(Counter((s, st) for (s, _), st in final.items()).items()):
             print(f"  {source:16} {status:16} {n:>6}")
+        not_landed = sorted(key for key, status in final.items() if status in ("ignored", "unreadable"))
+        if not_landed:
+            print("\nfiles not landed, and why ('unassigned': outside every source's and feed's folder; docs/feeds.md):")
+            for source, path in not_landed[:SHOWN]:
+                print(f"  {source:16} {path}: {why[(source, path)]}")
+            if len(not_landed) > SHOWN:
+                print(f"  ... and {len(not_landed) - SHOWN} more (table _system/landing_ledger, status ignored or unreadable)")
     return unreadable
 
 

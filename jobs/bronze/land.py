@@ -43,7 +43,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import contracts, feeds, lake, ledger, lineage, locks
+from interaction_lake import contracts, feeds, lake, ledger, lineage, locks, sources
 from interaction_lake.config import Settings
 from interaction_lake.faults import crash_point
 from interaction_lake.feeds.mapping import EXCLUDED
@@ -201,7 +201,7 @@ def land_source(spark: SparkSession, settings: Settings, source: str, run_id: st
     contracts.contracts(source)  # fail fast, before touching anything, on an unknown source
     root = settings.lake_root
     with locks.exclusive(root, f"land_{source}"), lineage.job_run(
-            root, f"bronze.land.{source}", inputs=landing_folders(settings, source),
+            root, f"bronze.land.{source}", inputs=sources.landing_folders(settings.landing_root, source),
             outputs=[lake.bronze_table(root, source), lake.landing_quarantine_table(root), lake.landing_ledger_table(root)]):
         return _land_source(spark, settings, source, run_id, ingested_at)
 
@@ -276,22 +276,12 @@ def _land_source(spark: SparkSession, settings: Settings, source: str, run_id: s
     return report
 
 
-def landing_folders(settings: Settings, source: str) -> list[Path]:
-    """The folders a source's files arrive in: its own, and each of its feed mappings' (docs/feeds.md)."""
-    folders = [settings.landing_root / source]
-    for mapping in feeds.for_source(source):
-        folder = settings.landing_root / mapping.folder
-        if folder not in folders:
-            folders.append(folder)
-    return folders
-
-
 def _survey(settings: Settings, source: str) -> Found:
     """What the source's folders hold: its own folder lands contract files and what its feeds cover; a folder
     of feeds alone lands only what they cover."""
     mappings = feeds.for_source(source)
     found = [survey(folder, mappings, settings.landing_root, contract_files=index == 0)
-             for index, folder in enumerate(landing_folders(settings, source))]
+             for index, folder in enumerate(sources.landing_folders(settings.landing_root, source))]
     return Found(sorted(p for f in found for p in f.files), sorted(p for f in found for p in f.ignored),
                  sorted(p for f in found for p in f.unreadable))
 
@@ -428,11 +418,11 @@ def _write_batch(spark: SparkSession, settings: Settings, source: str, files: li
 UNASSIGNED = "unassigned"  # the ledger's source for landing-zone files that belong to no source or feed
 
 
-def unassigned(settings: Settings, sources: tuple[str, ...]) -> list[tuple[Path, str]]:
+def unassigned(settings: Settings, enabled: tuple[str, ...]) -> list[tuple[Path, str]]:
     """Files in the landing zone that no enabled source or feed mapping would ever land, with why: a file at the
     landing root, or anywhere under a folder that is neither a source's nor a feed's (a bank's own export
     dropped beside the sources, a source that is not enabled). Links are not followed."""
-    owned = {folder for source in sources for folder in landing_folders(settings, source)}
+    owned = {folder for source in enabled for folder in sources.landing_folders(settings.landing_root, source)}
     root, found = settings.landing_root, []
     if not root.is_dir():
         return found
@@ -458,13 +448,13 @@ def unassigned(settings: Settings, sources: tuple[str, ...]) -> list[tuple[Path,
     return found
 
 
-def record_unassigned(spark: SparkSession, settings: Settings, sources: tuple[str, ...], run_id: str) -> int:
+def record_unassigned(spark: SparkSession, settings: Settings, enabled: tuple[str, ...], run_id: str) -> int:
     """Record each unassigned landing file (``unassigned``) in the ledger as ``ignored`` with its reason, once until it
     changes; returns how many were newly recorded. ``interaction-lake summary`` lists them."""
     known = ledger.latest_entries(spark, settings.lake_root, UNASSIGNED)
     noted = {e.file_path: e.signature for e in known.values()}
     now, entries = _now().replace(microsecond=0), []
-    for path, why in unassigned(settings, sources):
+    for path, why in unassigned(settings, enabled):
         stat = _stat_or_none(path) or _Stat(0, 0, 0, 0)
         if noted.get(str(path)) == stat.signature(path):
             continue

@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.gold.customers import with_customer_attributes
-from jobs.gold.measures import count_if, exact_sum, joined_key, month_end, month_of, ratio, union_all
+from jobs.gold.measures import MONEY, count_if, joined_key, money_sum, month_end, month_of, ratio, union_all
 
 COLUMNS = ("month", "am_id", "contacts_planned", "contacts_logged", "contacts_achieved", "contact_achievement_rate",
            "no_shows", "new_info_captured", "new_info_rate", "customers_contacted", "opportunities", "opportunity_value",
@@ -35,7 +35,7 @@ def am_effectiveness(contacts: DataFrame, balances: DataFrame, dim: DataFrame, m
         ratio(count_if(F.col("new_info_captured")), count_if(achieved)).alias("new_info_rate"),
         F.countDistinct(F.when(achieved, F.col("customer_key"))).alias("customers_contacted"),
         count_if(F.col("opportunity_product_family").isNotNull()).alias("opportunities"),
-        F.coalesce(exact_sum("opportunity_value"), F.lit(0.0)).alias("opportunity_value"),
+        F.coalesce(money_sum("opportunity_value"), F.lit(0).cast(MONEY)).alias("opportunity_value"),
         count_if(F.col("opportunity_follow_up_by").isNotNull()).alias("opportunities_to_follow_up"),
     )
     met = contacts.where(achieved).select("month", "am_id", "customer_key").distinct()
@@ -53,7 +53,7 @@ def am_effectiveness(contacts: DataFrame, balances: DataFrame, dim: DataFrame, m
         union.groupBy("month", "am_id").agg(*[F.max(c).alias(c) for c in measures])
         .fillna(0, subset=["contacts_planned", "contacts_logged", "contacts_achieved", "no_shows", "new_info_captured",
                            "customers_contacted", "opportunities", "opportunities_to_follow_up", "book_customers"])
-        .fillna(0.0, subset=["opportunity_value"])
+        .withColumn("opportunity_value", F.coalesce("opportunity_value", F.lit(0).cast(MONEY)))
         .select(*COLUMNS)
     )
 
@@ -68,8 +68,8 @@ def _balance_evolution(members: DataFrame, balances: DataFrame, prefix: str) -> 
               .join(end, "_k", "left").join(start, "_k", "left"))
     grouped = joined.groupBy("month", "am_id").agg(
         F.countDistinct("customer_key").alias(f"{prefix}_customers"),
-        exact_sum("_start").alias(f"{prefix}_balance_start"),  # null when there was no snapshot the month before
-        F.when(F.max(F.col("_closed").cast("int")) == 1, F.coalesce(exact_sum("_end"), F.lit(0.0))).alias(f"{prefix}_balance_end"),
+        money_sum("_start").alias(f"{prefix}_balance_start"),  # null when there was no snapshot the month before
+        F.when(F.max(F.col("_closed").cast("int")) == 1, F.coalesce(money_sum("_end"), F.lit(0).cast(MONEY))).alias(f"{prefix}_balance_end"),
     )
     pct = ratio(F.col(f"{prefix}_balance_end") - F.col(f"{prefix}_balance_start"), F.col(f"{prefix}_balance_start")) * 100
     return grouped.withColumn(f"{prefix}_balance_change_pct", pct)

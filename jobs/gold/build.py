@@ -48,8 +48,8 @@ from interaction_lake.faults import crash_point
 from interaction_lake.marts_config import MartsConfig
 from interaction_lake.quality.gate import GateBlocked, GateFailed, GateOutcome, render_data_docs, results_table, validate
 from jobs.gold import am_effectiveness, at_risk, branch_waits, customer_value, satisfaction, service_quality
-from jobs.gold.customers import interactions, monthly_balances, months_frame
-from jobs.gold.measures import add_months, exact_sum, months_between_inclusive
+from jobs.gold.customers import holding_amounts, interactions, monthly_balances, months_frame
+from jobs.gold.measures import add_months, money_sum, months_between_inclusive
 from jobs.quality.views import gold_mart
 from jobs.silver.build import fact_table, read_fact
 from jobs.silver.gate import blocked_tables
@@ -223,7 +223,7 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     seen = interactions(*(window[name].where(F.col(FACT_DATE[name]) >= F.lit(since)) for name in ("counter_visit", "call", "am_contact")))
 
     values = customer_value.customer_value(spark, holdings, dim, seen, months, as_of, config, carried)
-    balances = monthly_balances(holdings, months_frame(spark, [previous, *months]))
+    balances = monthly_balances(holdings, months_frame(spark, [previous, *months]), config)
     from_first = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(first)) for name, frame in window.items()}
     calls = service_quality.with_first_contact_resolution(from_first["call"], config.fcr_window_days)  # looks only forward
     current_values = values.where(F.col("month") == F.lit(as_of.replace(day=1)))
@@ -236,7 +236,7 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
         "am_effectiveness": am_effectiveness.am_effectiveness(from_first["am_contact"], balances, dim, months),
         "key_customers_at_risk": at_risk.key_customers_at_risk(
             current_values, window["survey_response"], window["complaint"], window["counter_visit"], window["call"],
-            _last_two_snapshots(holdings, as_of), as_of, config),
+            _last_two_snapshots(holding_amounts(holdings, config), as_of), as_of, config),
     }
     state = (customer_value.last_interactions(spark, seen, carried, months, as_of, config)
              .withColumn("lookback_days", F.lit(config.recency_lookback_days)))
@@ -261,7 +261,7 @@ def _last_two_snapshots(holdings: DataFrame, as_of: dt.date) -> DataFrame:
     dates = [r.snapshot_date for r in holdings.where(F.col("snapshot_date") <= F.lit(as_of)).select("snapshot_date").distinct().collect()]
     latest = sorted(dates)[-2:]
     return (holdings.where(F.col("snapshot_date").isin(*latest) if latest else F.lit(False))
-            .groupBy("customer_key", "snapshot_date").agg(exact_sum("balance").alias("total_balance")))
+            .groupBy("customer_key", "snapshot_date").agg(money_sum(F.coalesce("_balance", F.lit(0))).alias("total_balance")))
 
 
 def _latest_activity_date(facts: dict[str, DataFrame]) -> dt.date:

@@ -9,19 +9,20 @@ run to the next so that recency never re-reads a year of history.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from interaction_lake.marts_config import MartsConfig
 from jobs.gold.customers import cost_to_serve, monthly_balances, months_frame, with_customer_attributes
-from jobs.gold.measures import EXACT, add_months, exact_sum, joined_key, month_end, month_of, score_1_to_5
+from jobs.gold.measures import EXACT, MONEY, add_months, decimal_literal, joined_key, money, money_sum, month_end, month_of, score_1_to_5
 
 TIER_RANK = {"high": 3, "mid": 2, "low": 1}
 BALANCE_COLUMNS = ("deposit_balance", "loan_balance", "investment_balance", "aum", "total_balance",
                    "net_interest_income", "fee_income")
 COLUMNS = ("month", "customer_key", "segment", "home_branch_id", "am_id", "reference_date", "balance_snapshot_date",
-           "deposit_balance", "loan_balance", "investment_balance", "aum", "total_balance", "product_count",
+           "currency", "inputs_complete", "unconverted_holdings", "deposit_balance", "loan_balance", "investment_balance", "aum", "total_balance", "product_count",
            "net_interest_income", "fee_income", "interactions", "counter_visits", "agent_calls", "self_service_calls",
            "am_visits", "am_calls", "am_events", "cost_to_serve", "contribution", "contribution_share",
            "cumulative_share_before", "value_tier", "previous_value_tier", "tier_migration", "last_interaction_date",
@@ -82,11 +83,11 @@ def last_interactions(spark: SparkSession, interactions: DataFrame, carried: Dat
 
 def _base(spark, holdings, dim, interactions, recency, months, as_of, config) -> DataFrame:
     month_rows = months_frame(spark, months)
-    balances = monthly_balances(holdings, month_rows)
+    balances = monthly_balances(holdings, month_rows, config)
     in_months = interactions.withColumn("month", month_of(F.col("interaction_date"))).where(F.col("month").isin(*months))
     counts = (in_months.withColumn("_cost", cost_to_serve("channel", config))
               .groupBy("month", "customer_key")
-              .agg(F.count("*").alias("interactions"), exact_sum("_cost").alias("cost_to_serve"),
+              .agg(F.count("*").alias("interactions"), money_sum("_cost").alias("cost_to_serve"),
                    *[F.sum(F.when(F.col("channel") == ch, 1).otherwise(0)).alias(name) for ch, name in CHANNEL_COUNTS.items()]))
     population = balances.select("month", "customer_key").unionByName(counts.select("month", "customer_key")).distinct()
     # Recency: days from the last interaction to the month's reference date (month end, or the data's
@@ -99,37 +100,49 @@ def _base(spark, holdings, dim, interactions, recency, months, as_of, config) ->
         .join(balances.withColumn("_key", key).drop("month", "customer_key"), "_key", "left")
         .join(counts.withColumn("_key", key).drop("month", "customer_key"), "_key", "left")
         .join(last_seen, "_key", "left").drop("_key")
-        .fillna(0.0, subset=list(BALANCE_COLUMNS) + ["cost_to_serve"])
-        .fillna(0, subset=["product_count", "interactions", *CHANNEL_COUNTS.values()])
-        .withColumn("contribution", F.col("net_interest_income") + F.col("fee_income") - F.col("cost_to_serve"))
+        .fillna(0, subset=["product_count", "unconverted_holdings", "interactions", *CHANNEL_COUNTS.values()])
+    )
+    for name in (*BALANCE_COLUMNS, "cost_to_serve"):  # no holdings or no interactions: zero, as money
+        rows = rows.withColumn(name, F.coalesce(F.col(name), F.lit(0).cast(MONEY)))
+    rows = (
+        rows.withColumn("currency", F.lit(config.reporting_currency))
+        .withColumn("inputs_complete", F.col("unconverted_holdings") == 0)
+        .withColumn("contribution", money(F.col("net_interest_income") + F.col("fee_income") - F.col("cost_to_serve")))
         .withColumn("recency_days", F.datediff(F.col("reference_date"), F.col("last_interaction_date")))
     )
     return with_customer_attributes(rows, dim, "reference_date")
 
 
+def clv_factor(config: MartsConfig) -> Decimal:
+    """CLV per unit of monthly contribution: 12 x r / (1 + d - r), exact to 9 places."""
+    r, d = Decimal(str(config.retention_rate)), Decimal(str(config.discount_rate))
+    return (12 * r / (1 + d - r)).quantize(Decimal("1e-9"))
+
+
 def score_customers(rows: DataFrame, config: MartsConfig) -> DataFrame:
+    """Shares, tiers, RFM and CLV per month. Contributions are exact decimals, so equal contributions are equal: ranked
+    by the documented tie-break (``customer_key``), and a tier line (80%, 95%) is compared exactly, in decimals."""
     month = Window.partitionBy("month")
     by_contribution = month.orderBy(F.col("contribution").desc(), F.col("customer_key"))
-    positive = F.greatest(F.col("contribution"), F.lit(0.0))
-    before = F.coalesce(F.sum(positive.cast(EXACT)).over(by_contribution.rowsBetween(Window.unboundedPreceding, -1)).cast("double"), F.lit(0.0))
-    total = F.sum(positive.cast(EXACT)).over(month).cast("double")
-    annual = F.col("contribution") * 12
-    r, d = config.retention_rate, config.discount_rate
+    positive = F.greatest(F.col("contribution").cast(EXACT), F.lit(0).cast(EXACT))
+    before = F.coalesce(F.sum(positive).over(by_contribution.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0).cast(EXACT))
+    total = F.sum(positive).over(month)
     has_recency = Window.partitionBy("month", F.col("recency_days").isNull()).orderBy(F.col("recency_days").desc())
+    below = lambda share: F.col("_before") < F.col("_total") * decimal_literal(share)  # noqa: E731 -- exact, on the line too
     return (
-        rows.withColumn("_total", total)
-        .withColumn("contribution_share", F.when(F.col("_total") > 0, positive / F.col("_total")).otherwise(0.0))
-        .withColumn("cumulative_share_before", F.when(F.col("_total") > 0, before / F.col("_total")).otherwise(1.0))
+        rows.withColumn("_total", total).withColumn("_before", before)
+        .withColumn("contribution_share", F.when(F.col("_total") > 0, (positive / F.col("_total")).cast("double")).otherwise(0.0))
+        .withColumn("cumulative_share_before", F.when(F.col("_total") > 0, (F.col("_before") / F.col("_total")).cast("double")).otherwise(1.0))
         .withColumn("value_tier",
                     F.when(F.col("contribution") <= 0, "low")
-                    .when(F.col("cumulative_share_before") < config.high_tier_share, "high")
-                    .when(F.col("cumulative_share_before") < config.mid_tier_share, "mid").otherwise("low"))
+                    .when(below(config.high_tier_share), "high")
+                    .when(below(config.mid_tier_share), "mid").otherwise("low"))
         .withColumn("r_score", F.when(F.col("recency_days").isNull(), 1).otherwise(score_1_to_5(F.percent_rank().over(has_recency))))
         .withColumn("f_score", score_1_to_5(F.percent_rank().over(month.orderBy("interactions"))))
         .withColumn("m_score", score_1_to_5(F.percent_rank().over(month.orderBy("contribution"))))
         .withColumn("rfm_cell", F.concat(F.lit("R"), F.col("r_score"), F.lit("F"), F.col("f_score"), F.lit("M"), F.col("m_score")))
-        .withColumn("clv", annual * F.lit(r / (1 + d - r)))
-        .drop("_total")
+        .withColumn("clv", money(F.col("contribution").cast("decimal(20,4)") * F.lit(str(clv_factor(config))).cast("decimal(16,9)")))
+        .drop("_total", "_before")
     )
 
 

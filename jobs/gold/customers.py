@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from interaction_lake.marts_config import MartsConfig
-from jobs.gold.measures import exact_sum, month_end
+from jobs.gold.measures import EXACT, decimal_literal, money, money_sum, month_end
 
 UNKNOWN = "unknown"
 FAR_FUTURE = dt.date(9999, 12, 31)
@@ -45,30 +45,61 @@ def months_frame(spark: SparkSession, months: list[dt.date]) -> DataFrame:
     return spark.createDataFrame([(m,) for m in months], T.StructType([T.StructField("month", T.DateType(), False)]))
 
 
-def monthly_balances(holdings: DataFrame, months: DataFrame) -> DataFrame:
-    """Per month and customer: the holdings of the latest snapshot taken on or before the month end.
+def fx_rate(config: MartsConfig) -> Column:
+    """Units of the reporting currency per unit of the holding's ``currency``: 1 for the reporting currency (and for a
+    holding that names none), the configured rate for another, null where no rate is configured."""
+    currency = F.col("currency")
+    rate = F.when(currency.isNull() | (currency == F.lit(config.reporting_currency)), decimal_literal(1))
+    for code, value in sorted(config.fx_rates.items()):
+        rate = rate.when(currency == F.lit(code), decimal_literal(value))
+    return rate
+
+
+def holding_amounts(holdings: DataFrame, config: MartsConfig) -> DataFrame:
+    """Each holding's money in the reporting currency, exact: ``_balance``, ``_income`` (net interest: as booked, else the
+    month's share of balance x margin rate) and ``_fees`` (as booked, else the configured monthly fees); all null where
+    the currency has no rate (``_convertible`` false)."""
+    rate = fx_rate(config)
+    balance = F.col("balance").cast(EXACT)
+    income = F.coalesce(F.col("interest_booked").cast(EXACT),
+                        (F.col("balance").cast("decimal(22,6)") * F.col("interest_margin_rate").cast("decimal(14,8)")).cast(EXACT) / 12)
+    fees = F.coalesce(F.col("fees_booked").cast(EXACT), F.col("monthly_fees").cast(EXACT))
+
+    def converted(amount: Column) -> Column:
+        return (amount.cast("decimal(24,8)") * rate.cast("decimal(14,8)")).cast(EXACT)
+
+    return (holdings.withColumn("_convertible", rate.isNotNull())
+            .withColumn("_balance", converted(balance)).withColumn("_income", converted(income)).withColumn("_fees", converted(fees)))
+
+
+def monthly_balances(holdings: DataFrame, months: DataFrame, config: MartsConfig) -> DataFrame:
+    """Per month and customer: the holdings of the latest snapshot taken on or before the month end, in the reporting
+    currency.
 
     Snapshots are bank-wide (every customer on the same snapshot date), so a customer absent from the
     month's snapshot holds nothing that month. ``balance_snapshot_date`` says which snapshot was used;
-    for a month still in progress it is the previous month end.
+    for a month still in progress it is the previous month end. A holding whose currency has no rate is left
+    out of the sums and counted in ``unconverted_holdings``.
     """
     snapshot_dates = holdings.select("snapshot_date").distinct()
     chosen = (months.join(snapshot_dates, F.col("snapshot_date") <= month_end(F.col("month")))
               .groupBy("month").agg(F.max("snapshot_date").alias("balance_snapshot_date")))
     family = F.col("product_family")
+    zero = F.lit(0).cast(EXACT)
     return (
-        holdings.drop("month").join(chosen, F.col("snapshot_date") == F.col("balance_snapshot_date"))
+        holding_amounts(holdings, config).drop("month").join(chosen, F.col("snapshot_date") == F.col("balance_snapshot_date"))
         .groupBy("month", "customer_key", "balance_snapshot_date")
         .agg(
-            exact_sum(F.when(family == "deposit", F.col("balance")).otherwise(0.0)).alias("deposit_balance"),
-            exact_sum(F.when(family == "loan", F.col("balance")).otherwise(0.0)).alias("loan_balance"),
-            exact_sum(F.when(family == "investment", F.col("balance")).otherwise(0.0)).alias("investment_balance"),
-            exact_sum("balance").alias("total_balance"),
-            F.count("product_code").alias("product_count"),
-            exact_sum(F.col("balance") * F.col("interest_margin_rate") / 12).alias("net_interest_income"),
-            exact_sum("monthly_fees").alias("fee_income"),
+            money_sum(F.when(family == "deposit", F.col("_balance")).otherwise(zero)).alias("deposit_balance"),
+            money_sum(F.when(family == "loan", F.col("_balance")).otherwise(zero)).alias("loan_balance"),
+            money_sum(F.when(family == "investment", F.col("_balance")).otherwise(zero)).alias("investment_balance"),
+            money_sum(F.coalesce("_balance", zero)).alias("total_balance"),
+            F.count("*").alias("product_count"),
+            money_sum(F.coalesce("_income", zero)).alias("net_interest_income"),
+            money_sum(F.coalesce("_fees", zero)).alias("fee_income"),
+            F.sum(F.when(~F.col("_convertible"), 1).otherwise(0)).alias("unconverted_holdings"),
         )
-        .withColumn("aum", F.col("deposit_balance") + F.col("investment_balance"))
+        .withColumn("aum", money(F.col("deposit_balance") + F.col("investment_balance")))
     )
 
 
@@ -90,8 +121,8 @@ def interactions(visits: DataFrame, calls: DataFrame, contacts: DataFrame) -> Da
 
 
 def cost_to_serve(channel_column: str, config: MartsConfig):
-    """The configured cost of one interaction on the channel (0 for a channel without a price)."""
-    expression = F.lit(0.0)
+    """The configured cost of one interaction on the channel, an exact decimal (0 for a channel without a price)."""
+    expression = decimal_literal(0)
     for channel, cost in sorted(config.cost_to_serve.items()):
-        expression = F.when(F.col(channel_column) == channel, F.lit(float(cost))).otherwise(expression)
+        expression = F.when(F.col(channel_column) == channel, decimal_literal(cost)).otherwise(expression)
     return expression

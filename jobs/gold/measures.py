@@ -70,6 +70,24 @@ def union_all(*frames: DataFrame) -> DataFrame:
 
 
 EXACT = "decimal(38,9)"
+# Money in the marts: exact decimals, rounded half-up to 4 places (a hundredth of a cent) once, where a figure is
+# published; sums, differences, ranks and the tier lines are taken on these exact values (docs/metrics.md, "Money").
+MONEY = "decimal(20,4)"
+
+
+def money(column: Column | str) -> Column:
+    """An amount as published money: ``decimal(20,4)``, rounded half-up."""
+    return F.round((F.col(column) if isinstance(column, str) else column).cast(EXACT), 4).cast(MONEY)
+
+
+def money_sum(column: Column | str) -> Column:
+    """The exact sum of amounts, as published money."""
+    return money(F.sum((F.col(column) if isinstance(column, str) else column).cast(EXACT)))
+
+
+def decimal_literal(value: float | int | str) -> Column:
+    """A configured number as an exact decimal: 0.92 is 0.92, not the double nearest to it."""
+    return F.lit(str(value)).cast(EXACT)
 
 
 def exact_sum(column: Column | str) -> Column:

@@ -63,7 +63,7 @@ def silver_fact(name: str, rows: DataFrame, dim: DataFrame | None, skew_seconds:
     if name == "am_contact":
         return _customer_known(rows, dim)
     if name == "product_holding":
-        return rows.withColumn("_key", joined_key("customer_key", "snapshot_date", "product_code"))
+        return rows.withColumn("_key", joined_key("customer_key", "snapshot_date", "holding_id"))
     if name == "customer_dim":
         current = F.sum(F.col("is_current").cast("int")).over(Window.partitionBy("customer_key"))
         return (rows.withColumn("_key", joined_key("customer_key", "valid_from"))

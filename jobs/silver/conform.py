@@ -2,7 +2,8 @@
 
 Pure DataFrame functions. The contract's derived Spark schema parses bronze's ``record_json``; fields marked
 ``x-pii: true`` are dropped; free text (``x-pii: free-text``) never leaves bronze either: silver keeps only
-``has_<field>`` (whether the customer wrote anything); and ``customer_ref`` becomes ``customer_key`` (keyed hash). Bronze lineage columns are kept so any silver row traces back to
+``has_<field>`` (whether the customer wrote anything); ``customer_ref`` becomes ``customer_key`` (keyed hash), and so
+does any other identifier marked ``x-pii: pseudonym`` (``account_ref`` -> ``account_key``): joinable, never readable. Bronze lineage columns are kept so any silver row traces back to
 its file and line.
 """
 
@@ -18,6 +19,12 @@ from interaction_lake.privacy import pseudonym
 
 LINEAGE = ("_source_file", "_file_checksum", "_line_number", "_batch_id", "_ingested_at")
 FREE_TEXT = "free-text"
+PSEUDONYM = "pseudonym"
+
+
+def pseudonym_column(name: str) -> str:
+    """The silver column of an ``x-pii: pseudonym`` field: ``account_ref`` -> ``account_key``."""
+    return name.removesuffix("_ref") + "_key"
 ENVELOPE_KEPT = ("event_id", "event_type", "schema_version", "occurred_at", "source_system")
 
 
@@ -88,6 +95,9 @@ def conform(bronze: DataFrame, source: str, secret: bytes, with_parity: bool = F
             value = F.get_json_object(F.col("record_json"), f"$.{name}").try_cast("double")
         if marking == FREE_TEXT:
             columns[f"has_{name}"] = F.coalesce(F.length(F.trim(value)) > 0, F.lit(False))
+            continue
+        if marking == PSEUDONYM:
+            columns[pseudonym_column(name)] = pseudonym(value, secret)
             continue
         columns[name] = value
     extra = [parity_gaps(schema).alias(PARITY_GAPS)] if with_parity else []

@@ -191,11 +191,18 @@ def am_contact(events: DataFrame, tz: str = UTC) -> DataFrame:
     )
 
 
+HOLDING_ATTRIBUTES = ("product_code", "product_family", "account_key", "currency", "balance", "average_balance",
+                      "interest_booked", "fees_booked", "monthly_fees", "interest_margin_rate")
+
+
 def product_holding(events: DataFrame, tz: str = UTC) -> DataFrame:
-    holdings = events.where(F.col("event_type") == "product_holding_snapshot")
+    """One row per holding and snapshot: an account (``holding_id`` = its ``account_key``) or, for a feed that sends
+    no account, the customer's product (``holding_id`` = ``product_code``)."""
+    holdings = (events.where(F.col("event_type") == "product_holding_snapshot")
+                .withColumn("holding_id", F.coalesce("account_key", "product_code")))
     return (
-        holdings.groupBy("customer_key", "snapshot_date", "product_code")
-        .agg(*[newest(c) for c in ("product_family", "balance", "monthly_fees", "interest_margin_rate")])
+        holdings.groupBy("customer_key", "snapshot_date", "holding_id")
+        .agg(*[newest(c) for c in HOLDING_ATTRIBUTES])
         .withColumn("month", F.trunc("snapshot_date", "month"))
     )
 
@@ -262,8 +269,8 @@ FACTS = (
     Fact("complaint", "survey", complaint, ("complaint_id",), ("complaint_id",), 365, "opened_date",
          opening=("opened_at", "complaint_opened"), order=(("opened_at", "resolved_at"),)),
     Fact("am_contact", "account_manager", am_contact, ("contact_id",), ("contact_id",), 90, "contact_date"),
-    Fact("product_holding", "holdings", product_holding, ("customer_key", "snapshot_date", "product_code"),
-         ("customer_key", "snapshot_date", "product_code"), 0, "month"),
+    Fact("product_holding", "holdings", product_holding, ("customer_key", "snapshot_date", "holding_id"),
+         ("customer_key", "snapshot_date"), 0, "month"),
     Fact("customer_dim", "holdings", customer_scd2, ("customer_key", "valid_from"), ("customer_key",), 36500, None,
          versioned=True),
 )

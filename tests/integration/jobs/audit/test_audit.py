@@ -7,6 +7,7 @@ import hashlib
 import json
 import shutil
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest

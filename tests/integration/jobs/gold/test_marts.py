@@ -7,7 +7,9 @@ from the definitions in docs/metrics.md, not from the code under test.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -150,18 +152,23 @@ CONTACTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def marts(spark, tmp_path_factory):
-    empty_lake = tmp_path_factory.mktemp("no_lake")
-    rows = {"counter_visit": VISITS, "call": CALLS, "survey_response": SURVEYS, "complaint": COMPLAINTS, "am_contact": CONTACTS,
-            "product_holding": HOLDINGS, "customer_dim": DIM}
+def silver_facts(spark, empty_lake: Path, rows: dict[str, list[dict]]) -> dict:
+    """Hand-made rows as silver facts with their real schema (columns the rows leave out are null)."""
     facts = {}
     for fact in FACTS:
         real = read_fact(spark, Path(empty_lake), fact).schema  # the real silver schema of the fact
-        schema = StructType([StructField(f.name, f.dataType, True) for f in real.fields])  # columns the fixture leaves out are null
-        unknown = {k for r in rows[fact.name] for k in r} - set(schema.fieldNames())
+        schema = StructType([StructField(f.name, f.dataType, True) for f in real.fields])
+        unknown = {k for r in rows.get(fact.name, []) for k in r} - set(schema.fieldNames())
         assert not unknown, f"fixture uses columns {unknown} that silver {fact.name} does not have"
-        facts[fact.name] = spark.createDataFrame([tuple(r.get(f.name) for f in schema.fields) for r in rows[fact.name]], schema)
+        facts[fact.name] = spark.createDataFrame([tuple(r.get(f.name) for f in schema.fields) for r in rows.get(fact.name, [])], schema)
+    return facts
+
+
+@pytest.fixture(scope="module")
+def marts(spark, tmp_path_factory):
+    rows = {"counter_visit": VISITS, "call": CALLS, "survey_response": SURVEYS, "complaint": COMPLAINTS, "am_contact": CONTACTS,
+            "product_holding": HOLDINGS, "customer_dim": DIM}
+    facts = silver_facts(spark, tmp_path_factory.mktemp("no_lake"), rows)
     computed = compute_marts(spark, facts, [OCT, NOV], AS_OF, MartsConfig())
     return {name: [r.asDict() for r in frame.collect()] for name, frame in computed.items()}
 
@@ -179,13 +186,14 @@ def test_contribution_is_interest_margin_plus_fees_minus_cost_to_serve(marts):
     assert set(nov) == {"A", "B", "C", "D", "E"}  # D has no products but interacted: in, with a cost
     a, b, c, d, e = (nov[k] for k in "ABCDE")
     assert a["balance_snapshot_date"] == OCT31  # November not closed yet: the latest month end
-    assert a["net_interest_income"] == pytest.approx(100000 * 0.012 / 12) and a["fee_income"] == 3.0
-    assert a["cost_to_serve"] == 12.0 and a["counter_visits"] == 1          # one counter visit
-    assert a["contribution"] == pytest.approx(103 - 12)
-    assert b["agent_calls"] == 2 and b["contribution"] == pytest.approx(4 - 2 * 5.0)
-    assert c["am_visits"] == 1 and c["contribution"] == pytest.approx(122 - 60)
-    assert d["self_service_calls"] == 1 and d["product_count"] == 0 and d["contribution"] == pytest.approx(-0.3)
-    assert e["interactions"] == 0 and e["contribution"] == pytest.approx(10)
+    # money is exact decimals (docs/metrics.md, "Money"): compared with ==, not approximately
+    assert a["net_interest_income"] == Decimal(100000) * Decimal("0.012") / 12 and a["fee_income"] == 3
+    assert a["cost_to_serve"] == 12 and a["counter_visits"] == 1          # one counter visit
+    assert a["contribution"] == Decimal(103 - 12) and a["currency"] == "EUR" and a["inputs_complete"] is True
+    assert b["agent_calls"] == 2 and b["contribution"] == Decimal(4 - 2 * 5)
+    assert c["am_visits"] == 1 and c["contribution"] == Decimal(122 - 60)
+    assert d["self_service_calls"] == 1 and d["product_count"] == 0 and d["contribution"] == Decimal("-0.3")
+    assert e["interactions"] == 0 and e["contribution"] == Decimal(10)
     assert c["loan_balance"] == 24000 and c["investment_balance"] == 12000 and c["aum"] == 12000 and c["total_balance"] == 36000
     assert c["product_count"] == 2
 
@@ -220,7 +228,43 @@ def test_rfm_scores_and_clv(marts):
     assert {k: r["m_score"] for k, r in nov.items()} == {"B": 1, "D": 2, "E": 3, "C": 4, "A": 5}
     assert nov["C"]["rfm_cell"] == "R3F2M4"
     # CLV = 12 * monthly contribution * r / (1 + d - r), r = 0.85, d = 0.10
-    assert nov["A"]["clv"] == pytest.approx(91 * 12 * 0.85 / 0.25)
+    assert nov["A"]["clv"] == Decimal(91) * 12 * Decimal("0.85") / Decimal("0.25")
+
+
+def _value_rows(spark, tmp_path_factory, holdings, visits=(), config=MartsConfig()) -> dict:
+    facts = silver_facts(spark, tmp_path_factory.mktemp("no_lake"), {"product_holding": holdings, "counter_visit": list(visits)})
+    rows = compute_marts(spark, facts, [NOV], AS_OF, config)["customer_value"].collect()
+    return {r["customer_key"]: r.asDict() for r in rows if r["month"] == NOV}
+
+
+def booked(customer, interest, fees="0", currency="EUR", account=None):
+    return dict(customer_key=customer, snapshot_date=OCT31, holding_id=account or f"{customer}-1", account_key=account,
+                product_code="CUR", product_family="deposit", balance=1000.0, currency=currency, interest_booked=float(interest),
+                fees_booked=float(fees), month=OCT)
+
+
+def test_equal_contributions_tie_exactly_and_follow_the_documented_tie_break(spark, tmp_path_factory):
+    # In doubles 34.575 + 14.6 - 12.0 is 37.175000000000004, which ranked Y above X against the tie-break by customer_key.
+    rows = _value_rows(spark, tmp_path_factory, [booked("Y", "34.575", "14.6"), booked("X", "37.175")],
+                       [visit("t9", "BR1", "Y", 3, 60, "completed", 120)])
+    x, y = rows["X"], rows["Y"]
+    assert x["contribution"] == y["contribution"] == Decimal("37.175")
+    assert (x["cumulative_share_before"], y["cumulative_share_before"]) == (0.0, 0.5)  # X first: tie broken by customer_key
+    assert x["m_score"] == y["m_score"] and x["value_tier"] == y["value_tier"] == "high"
+
+
+def test_tier_lines_are_exact_and_currencies_convert_at_the_configured_rate(spark, tmp_path_factory):
+    config = dataclasses.replace(MartsConfig(), fx_rates={"USD": 0.5})
+    rows = _value_rows(spark, tmp_path_factory, [
+        booked("P", "160", currency="USD"),  # 80 EUR
+        booked("Q", "14.9", "0.1"), booked("R", "4.3", "0.7"),  # 15 and 5: P + Q is exactly 95% of 100
+        booked("S", "1000", currency="GBP"),  # no rate: left out, and said
+    ], config=config)
+    assert {k: r["contribution"] for k, r in rows.items()} == {"P": 80, "Q": 15, "R": 5, "S": 0}
+    # the line is "before < share x total": Q starts exactly at 80%, R exactly at 95%
+    assert {k: r["value_tier"] for k, r in rows.items()} == {"P": "high", "Q": "mid", "R": "low", "S": "low"}
+    assert rows["S"]["inputs_complete"] is False and rows["S"]["unconverted_holdings"] == 1 and rows["S"]["product_count"] == 1
+    assert all(r["inputs_complete"] for k, r in rows.items() if k != "S")
 
 
 # --- service_quality -------------------------------------------------------------------------------------------------
