@@ -142,14 +142,17 @@ def cmd_silver(args: argparse.Namespace) -> int:
     reports = build_silver(spark, settings, run_id, tuple(args.source or registry.enabled()), full=args.full,
                            track=lambda sources: progress.steps("building silver", sources))
     print(f"run {run_id}{' (full replay of bronze)' if args.full else ''}")
-    print(f"  {'source':16} {'batches':>7} {'events':>8} {'new':>8} {'dupes':>6}  facts (keys recomputed)")
+    print(f"  {'source':16} {'batches':>7} {'events':>8} {'new':>8} {'dupes':>6} {'fixes':>6}  facts (keys recomputed)")
     for r in reports:
         facts = ", ".join(f"{name} {n}" + (f" ({r.facts_quarantined[name]} quarantined)" if r.facts_quarantined.get(name) else "")
                           for name, n in r.facts.items())
         held = f"  ({r.held_back} batch(es) held back by the bronze gate)" if r.held_back else ""
         held += f"  ({r.files_held_back} file(s) held back by the bronze gate)" if r.files_held_back else ""
         held += f"  ({r.quarantined} event(s) to quarantine/silver: payload not read whole)" if r.quarantined else ""
-        print(f"  {r.source:16} {r.batches:>7} {r.events_in:>8} {r.events_inserted:>8} {r.duplicates_suppressed:>6}  {facts}{held}")
+        held += (f"  ({r.conflicting_duplicates} copy(ies) with other content than the version kept: a correction's "
+                 "losers or stale revisions)") if r.conflicting_duplicates else ""
+        print(f"  {r.source:16} {r.batches:>7} {r.events_in:>8} {r.events_inserted:>8} {r.duplicates_suppressed:>6} "
+              f"{r.corrections:>6}  {facts}{held}")
     if args.no_gate:
         return 0
     from jobs.silver.gate import gate_silver

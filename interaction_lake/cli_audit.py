@@ -60,6 +60,9 @@ def cmd_trace(args: argparse.Namespace) -> int:
         if f.bronze:
             print("  bronze records (event id, file, line):")
             _show(f.bronze, args.limit, ["event_id", "event_type", "occurred_at", "_source_file", "_line_number", "_batch_id"])
+        if f.other_versions:
+            print("  other copies of these events in bronze (resent: the same content; superseded: replaced by a correction):")
+            _show(f.other_versions, args.limit, ["event_id", "version", "occurred_at", "_source_file", "_line_number", "_batch_id"])
     print(f"\nlanding files ({len(result.files)}):")
     _show(result.files, max(args.limit, len(result.files)), ["file_path", "file_checksum", "records", "batch_id", "run_id", "ingested_at"])
     return 0

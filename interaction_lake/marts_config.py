@@ -46,6 +46,8 @@ class MartsConfig:
     retention_rate: float = 0.85    # annual, for the CLV formula
     discount_rate: float = 0.10     # annual, for the CLV formula
     recency_lookback_days: int = 365
+    # the month in progress: income (interest, fees) prorated to the days the data covers, as its cost to serve is
+    prorate_income_in_progress: bool = True
     # service quality
     counter_wait_target_seconds: int = 600
     short_abandon_seconds: int = 5
@@ -125,6 +127,10 @@ def _is_number(value: object, whole: bool = False) -> bool:
 
 def _check_type(path, name: str, value: object, default: object) -> None:
     """A setting of the wrong type is a one-line ConfigError naming it, not a TypeError deep in a mart."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"marts config file {path}: {name} must be true or false, not {value!r}")
+        return
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ConfigError(f"marts config file {path}: {name} must be text (e.g. \"Europe/Madrid\"), not {value!r}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 from deltalake import DeltaTable
 
 from interaction_lake import lake
@@ -48,6 +49,8 @@ class ReportData:
     at_risk_total: int = 0
     at_risk_as_of: dt.date | None = None
     quality: pd.DataFrame | None = None        # latest gate per (stage, table)
+    # a month shown that is still in progress: the data's as-of date, for "to date" beside the month (None: complete)
+    to_date: dict[str, dt.date | None] = field(default_factory=dict)
 
 
 def _read(path: Path, versions: dict[str, int], name: str) -> pd.DataFrame | None:
@@ -55,7 +58,10 @@ def _read(path: Path, versions: dict[str, int], name: str) -> pd.DataFrame | Non
         return None
     table = DeltaTable(str(path))
     versions[name] = table.version()
-    return table.to_pyarrow_table().to_pandas()
+    arrow = table.to_pyarrow_table()
+    # money is exact decimal in the marts; the report draws and rounds it, so it reads it as floats
+    money = [f.name for f in arrow.schema if pa.types.is_decimal(f.type)]
+    return arrow.to_pandas().astype({name: "float64" for name in money})
 
 
 def load(lake_root: Path) -> ReportData:
@@ -75,11 +81,19 @@ def load(lake_root: Path) -> ReportData:
         waits_view(data, marts["branch_wait_by_hour"])
     if marts["am_effectiveness"] is not None:
         data.am_month, data.am = latest_month(marts["am_effectiveness"])
+        data.to_date["am"] = in_progress(data.am)
     if marts["key_customers_at_risk"] is not None:
         at_risk_view(data, marts["key_customers_at_risk"])
     results = _read(results_table(lake_root), data.versions, "_system/quality_results")
     data.quality = quality_view(results) if results is not None else None
     return data
+
+
+def in_progress(rows: pd.DataFrame | None) -> dt.date | None:
+    """The as-of date of rows whose period is not complete yet (marts built before ``period_complete``: None)."""
+    if rows is None or rows.empty or "period_complete" not in rows or rows["period_complete"].all():
+        return None
+    return rows["as_of_date"].max()
 
 
 def latest_month(frame: pd.DataFrame) -> tuple[dt.date | None, pd.DataFrame]:
@@ -92,6 +106,7 @@ def latest_month(frame: pd.DataFrame) -> tuple[dt.date | None, pd.DataFrame]:
 def value_view(data: ReportData, values: pd.DataFrame) -> None:
     """Tier pyramid and the 80/20 (Pareto) curve of the latest month's positive contribution."""
     data.value_month, month = latest_month(values)
+    data.to_date["value"] = in_progress(month)
     if month.empty:
         return
     tiers = month.groupby("value_tier").agg(customers=("customer_key", "size"), contribution=("contribution", "sum"),
@@ -129,6 +144,7 @@ def abandonment_view(service: pd.DataFrame) -> pd.DataFrame:
 
 def waits_view(data: ReportData, waits: pd.DataFrame) -> None:
     data.wait_month, month = latest_month(waits)
+    data.to_date["wait"] = in_progress(month)
     data.waits_all = month[month["branch_id"] == "ALL"].sort_values("hour_of_day").reset_index(drop=True)
     data.waits_branch = month[month["branch_id"] != "ALL"].pivot_table(index="branch_id", columns="hour_of_day",
                                                                          values="wait_mean_seconds", aggfunc="first")

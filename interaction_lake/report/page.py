@@ -36,7 +36,7 @@ Definitions: <code>docs/metrics.md</code>. Customer keys are pseudonyms; <code>i
 <nav><a href="#value">Value</a><a href="#satisfaction">Satisfaction</a><a href="#abandonment">Call abandonment</a>
 <a href="#waits">Branch waits</a><a href="#am">Account managers</a><a href="#at-risk">At risk</a><a href="#quality">Data quality</a></nav>
 
-<section id="value"><h2>Customer value{% if d.value_month %} — {{ d.value_month.strftime('%B %Y') }}{% endif %}</h2>
+<section id="value"><h2>Customer value{% if d.value_month %} — {{ d.value_month.strftime('%B %Y') }}{% if d.to_date.get('value') %} to date (data as of {{ d.to_date['value'] }}){% endif %}{% endif %}</h2>
 {% if c.pyramid %}
 <p>Tiers by the 80/20 rule: customers ranked by contribution; <em>high</em> until 80% of the month's positive contribution is reached.</p>
 <figure>{{ c.pyramid|safe }}</figure>
@@ -57,13 +57,13 @@ Definitions: <code>docs/metrics.md</code>. Customer keys are pseudonyms; <code>i
 <figure>{{ c.abandonment|safe }}<figcaption class="source">gold/service_quality, period = day, channel = callcentre, unit ALL.</figcaption></figure>
 {% else %}<p class="empty">No call-centre days yet.</p>{% endif %}</section>
 
-<section id="waits"><h2>Branch wait time by hour{% if d.wait_month %} — {{ d.wait_month.strftime('%B %Y') }}{% endif %}</h2>
+<section id="waits"><h2>Branch wait time by hour{% if d.wait_month %} — {{ d.wait_month.strftime('%B %Y') }}{% if d.to_date.get('wait') %} to date (data as of {{ d.to_date['wait'] }}){% endif %}{% endif %}</h2>
 {% if c.waits %}<p>Every branch together: whiskers 10th–90th percentile, box 25th–75th, line the median, dot the mean.</p>
 <figure>{{ c.waits|safe }}</figure>
 {% if c.heatmap %}<figure>{{ c.heatmap|safe }}<figcaption class="source">gold/branch_wait_by_hour: mean wait per branch and hour.</figcaption></figure>{% endif %}
 {% else %}<p class="empty">No counter visits yet.</p>{% endif %}</section>
 
-<section id="am"><h2>Account-manager effectiveness{% if d.am_month %} — {{ d.am_month.strftime('%B %Y') }}{% endif %}</h2>
+<section id="am"><h2>Account-manager effectiveness{% if d.am_month %} — {{ d.am_month.strftime('%B %Y') }}{% if d.to_date.get('am') %} to date (data as of {{ d.to_date['am'] }}){% endif %}{% endif %}</h2>
 {% if c.am %}<figure>{{ c.am|safe }}</figure>
 <table><tr><th>am</th><th>logged</th><th>achieved</th><th>rate</th><th>new info</th><th>opportunities</th><th>contacted balance</th><th>book balance</th></tr>
 {% for r in d.am.sort_values('am_id').itertuples() %}<tr><td>{{ r.am_id }}</td><td class="num">{{ r.contacts_logged }}</td><td class="num">{{ r.contacts_achieved }}</td>

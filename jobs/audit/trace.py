@@ -107,6 +107,9 @@ class FactTrace:
     rows: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
     bronze: list[dict] = field(default_factory=list)
+    # the other copies bronze holds of those events: ``resent`` (the same content again) or ``superseded`` (another
+    # content: a correction replaced it, or it lost to a higher revision), each with its file and line
+    other_versions: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -172,10 +175,15 @@ def _trace_fact(spark: SparkSession, lake_root: Path, name: str, where: Column) 
                                                                            "left_semi").drop("_k")
     result.events = _sorted(events.drop("customer_key").collect(), ("occurred_at", "event_id"))
     ids = sorted({(e["event_id"], e["_batch_id"]) for e in result.events})
-    bronze = lake.read(spark, lake.bronze_table(lake_root, fact.source)).select(*BRONZE_LINEAGE)
-    bronze = bronze.where(F.col("_batch_id").isin(*sorted({b for _, b in ids})) & F.col("event_id").isin(*sorted({i for i, _ in ids})))
-    kept = {(e, b) for e, b in ids}
-    result.bronze = [r for r in _sorted(bronze.collect(), ("_source_file", "_line_number")) if (r["event_id"], r["_batch_id"]) in kept]
+    copies = {(e["event_id"], e["_batch_id"], e["_source_file"], e["_line_number"]) for e in result.events}
+    bronze = lake.read(spark, lake.bronze_table(lake_root, fact.source)).select(*BRONZE_LINEAGE, "record_json")
+    every = _sorted(bronze.where(F.col("event_id").isin(*sorted({i for i, _ in ids}))).collect(), ("_source_file", "_line_number"))
+    is_kept = lambda r: (r["event_id"], r["_batch_id"], r["_source_file"], r["_line_number"]) in copies  # noqa: E731
+    content = {r["event_id"]: r["record_json"] for r in every if is_kept(r)}
+    result.bronze = [{k: v for k, v in r.items() if k != "record_json"} for r in every if is_kept(r)]
+    result.other_versions = [{**{k: v for k, v in r.items() if k != "record_json"},
+                              "version": "resent" if r["record_json"] == content.get(r["event_id"]) else "superseded"}
+                             for r in every if not is_kept(r)]
     return result
 
 

@@ -82,6 +82,8 @@ PROGRESS_SCHEMA = T.StructType([
     # the silver table's Delta id: 'build-silver --full' re-creates tables from version 0, so a version number
     # alone could match while every row (and customer key) differs (added later: older rows hold null)
     T.StructField("silver_table_id", T.StringType(), True),
+    # the data's as-of date of the build: when it moves on, the month then in progress is recomputed (added later)
+    T.StructField("as_of_date", T.DateType(), True),
 ])
 
 
@@ -156,6 +158,9 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     if changed is False:
         return report  # silver unchanged since the last run: nothing to do, nothing written
     first_day = changed or _earliest_activity_date(facts)
+    before = _last_as_of(spark, root)
+    if changed and before is not None and before != as_of:
+        first_day = min(first_day, before)  # the month then in progress is complete now, or further along: recompute it
     first_month = min(first_day, as_of).replace(day=1)
     months = months_between_inclusive(first_month, as_of)
     report.as_of, report.first_month, report.last_month = as_of, months[0], months[-1]
@@ -186,7 +191,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     _publish(recency, recency_table(root), months[0], {**meta, "table": "customer_recency"}, full)
     shutil.rmtree(staging, ignore_errors=True)
     now = dt.datetime.now(dt.timezone.utc)
-    progress = spark.createDataFrame([(run_id, now, name, v, months[0], table_ids[name]) for name, v in sorted(versions.items())],
+    progress = spark.createDataFrame([(run_id, now, name, v, months[0], table_ids[name], as_of) for name, v in sorted(versions.items())],
                                      PROGRESS_SCHEMA)
     lake.ensure_columns(spark, progress, progress_table(root), meta)
     lake.append(progress, progress_table(root), {**meta, "step": "progress"})
@@ -240,7 +245,20 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     }
     state = (customer_value.last_interactions(spark, seen, carried, months, as_of, config)
              .withColumn("lookback_days", F.lit(config.recency_lookback_days)))
-    return marts, state
+    return {name: with_period_status(frame, as_of) for name, frame in marts.items()}, state
+
+
+def with_period_status(frame: DataFrame, as_of: dt.date) -> DataFrame:
+    """``as_of_date`` (the data's latest date) and ``period_complete`` (the data reaches the period's last day) on
+    every row of a periodic mart: a month in progress is said to be one, in the mart and in the report ("to date").
+    A snapshot mart (``key_customers_at_risk``) already carries its as-of date."""
+    if "period_start" in frame.columns:
+        last_day = F.when(F.col("period") == "day", F.col("period_start")).otherwise(F.last_day("period_start"))
+    elif "month" in frame.columns:
+        last_day = F.last_day("month")
+    else:
+        return frame
+    return frame.withColumn("as_of_date", F.lit(as_of)).withColumn("period_complete", last_day <= F.lit(as_of))
 
 
 def _carried_recency(spark: SparkSession, root: Path, month: dt.date, config: MartsConfig) -> DataFrame | None:
@@ -278,6 +296,15 @@ def _earliest_activity_date(facts: dict[str, DataFrame]) -> dt.date:
     found = [r[0] for name in (*ACTIVITY_FACTS, "product_holding") for r in facts[name].agg(F.min(FACT_DATE[name])).collect()
              if r[0] is not None]
     return min(found)
+
+
+def _last_as_of(spark: SparkSession, root: Path) -> dt.date | None:
+    """The data's as-of date at the last build (None before the first, or for progress recorded before it was kept)."""
+    progress = lake.read(spark, progress_table(root))
+    if progress is None or "as_of_date" not in progress.columns:
+        return None
+    row = progress.orderBy(F.col("built_at").desc()).select("as_of_date").limit(1).collect()
+    return row[0][0] if row else None
 
 
 def _last_progress(spark: SparkSession, root: Path) -> dict[str, tuple[int, str | None]] | None:

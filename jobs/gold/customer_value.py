@@ -104,6 +104,11 @@ def _base(spark, holdings, dim, interactions, recency, months, as_of, config) ->
     )
     for name in (*BALANCE_COLUMNS, "cost_to_serve"):  # no holdings or no interactions: zero, as money
         rows = rows.withColumn(name, F.coalesce(F.col(name), F.lit(0).cast(MONEY)))
+    # The month in progress: income is the latest month's, prorated to the days the data covers, so that it and the
+    # cost to serve (the interactions so far) cover the same days.
+    covered = (F.dayofmonth("reference_date") / F.dayofmonth(month_end(F.col("month")))).cast("decimal(12,10)")
+    for name in ("net_interest_income", "fee_income") if config.prorate_income_in_progress else ():
+        rows = rows.withColumn(name, money(F.col(name).cast("decimal(24,8)") * covered))
     rows = (
         rows.withColumn("currency", F.lit(config.reporting_currency))
         .withColumn("inputs_complete", F.col("unconverted_holdings") == 0)

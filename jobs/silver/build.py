@@ -3,9 +3,11 @@
 Incremental by bronze batch: the landing ledger says which batches exist (and their ingest dates,
 so bronze is read partition-pruned); ``_system/silver_progress`` says which were processed. A run:
 
-1. conforms and deduplicates the new batches' events and MERGEs them into ``silver/<source>_events``
-   insert-only on ``event_id`` (an event already in silver wins: it landed first);
-2. for each fact of the source, recomputes the rows of the keys the new events touch, from all
+1. conforms the new batches' events, keeps one version of each (``conform.winning_versions``: the highest revision,
+   then the latest delivery; an exact re-send changes nothing) and MERGEs them into ``silver/<source>_events`` on
+   ``event_id``: a new event is inserted, a correction replaces the version silver held (its old event date too);
+2. for each fact of the source, recomputes the rows of the keys the new events touch (and the keys a corrected
+   event belonged to before), from all
    silver events of those keys within the fact's time span, and MERGEs them in (SCD2 rows that a
    recomputation retires are deleted in the same commit);
 3. records the batches as processed.
@@ -16,6 +18,7 @@ replaying every bronze batch; tests check that it equals the incremental result.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import shutil
@@ -33,7 +36,7 @@ from interaction_lake.config import Settings
 from interaction_lake.faults import crash_point
 from interaction_lake import sources as registry
 from interaction_lake.privacy import secret_for
-from jobs.silver.conform import PARITY_GAPS, conform, first_landed
+from jobs.silver.conform import CONTENT, LAST_OTHER, PARITY_GAPS, VERSION, conform, winning_versions
 from jobs.silver.lifecycles import FACTS, Fact, broken_rule
 
 JOB = "silver.build"
@@ -76,7 +79,9 @@ class SilverReport:
     batches: int = 0
     events_in: int = 0
     events_inserted: int = 0
-    duplicates_suppressed: int = 0
+    duplicates_suppressed: int = 0  # copies that did not become silver's version: exact re-sends and superseded versions
+    conflicting_duplicates: int = 0  # of those, copies whose content differs from the version kept (a correction's losers)
+    corrections: int = 0  # events whose version in silver this run replaced with a different content
     quarantined: int = 0  # events whose payload broke bronze-to-silver parity (quarantine/silver)
     held_back: int = 0  # committed batches not read because their bronze gate failed
     files_held_back: int = 0  # files of otherwise passing batches not read because they failed the bronze gate alone
@@ -150,24 +155,35 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
     report.events_in = checked.count()
     meta = lake.commit_metadata(JOB, run_id, source=source)
     report.quarantined = quarantine_broken(spark, checked, source, settings.lake_root, batch_ids, meta)
-    events = first_landed(checked.where(F.col(PARITY_GAPS) == "").drop(PARITY_GAPS))
+    valid = checked.where(F.col(PARITY_GAPS) == "").drop(PARITY_GAPS)
+    events = winning_versions(valid)
     dates = sorted(r.event_date for r in events.select("event_date").distinct().collect())
     if not dates:
         _record_progress(spark, settings, source, batches, run_id, meta)
         return report
 
     target = silver_events_table(settings.lake_root, source)
-    insert_new(spark, events, target, ("event_id",), {**meta, "table": f"{source}_events"}, partition="event_date", prune_to=dates)
+    facts = [f for f in FACTS if f.source == source]
+    held_before = versions_held(spark, target, events, facts)  # the versions a correction may replace, and their keys
+    dates = sorted({*dates, *(r["event_date"] for r in held_before)})
+    merge_events(spark, events, target, {**meta, "table": f"{source}_events"}, prune_to=dates)
     crash_point("silver_after_events")
     all_events = lake.read(spark, target)
-    # The batches' events as silver now holds them (a copy that lost to an earlier landing is not among
+    # The batches' events as silver now holds them (a copy that lost to another version is not among
     # them, and changes no fact): read back partition-pruned instead of re-parsing bronze per use.
     new_events = all_events.where(F.col("event_date").isin(*dates) & F.col("_batch_id").isin(*batch_ids))
     report.events_inserted = new_events.count()
     report.duplicates_suppressed = report.events_in - report.events_inserted - report.quarantined
+    _count_conflicts(report, valid, all_events.where(F.col("event_date").isin(*dates)), held_before)
 
-    for fact in (f for f in FACTS if f.source == source):
+    for fact in facts:
         keys = new_events.where(_present(fact.key_columns)).select(composite_key(fact.key_columns)).distinct()
+        before = sorted({r[f"_key_{fact.name}"] for r in held_before if r[f"_key_{fact.name}"] is not None})
+        moved = False
+        if before:  # a corrected event leaves the fact it belonged to: that fact is recomputed too
+            earlier = spark.createDataFrame([(k,) for k in before], keys.schema)
+            moved = earlier.join(keys, keys.columns[0], "left_anti").limit(1).count() > 0
+            keys = keys.unionByName(earlier).distinct()
         span = dt.timedelta(days=fact.span_days)
         window = all_events.where(F.col("event_date").between(dates[0] - span, dates[-1] + span))
         touched = window.withColumn(KEY, composite_key(fact.key_columns)).join(keys, KEY, "left_semi")
@@ -178,7 +194,9 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
         # correction or a skewed step arrived) and kept in quarantine/silver_facts instead.
         good, broken = rows.where(F.col(RULE).isNull()).drop(RULE, RULE_DETAIL), rows.where(F.col(RULE).isNotNull())
         report.facts_quarantined[fact.name] = broken.count()
-        upsert(spark, good, fact_table(settings.lake_root, fact), fact, keys, {**meta, "table": fact.name},
+        # a key a correction moved away from may have no events left: its stored row is retired like an SCD2 version
+        upsert(spark, good, fact_table(settings.lake_root, fact), dataclasses.replace(fact, versioned=fact.versioned or moved),
+               keys, {**meta, "table": fact.name},
                partitions=partition_range(fact, dates[0] - span, dates[-1] + span),
                retire=broken.drop(RULE, RULE_DETAIL) if report.facts_quarantined[fact.name] else None)
         quarantine_facts(spark, fact, rows, touched, settings.lake_root, run_id, report.facts_quarantined[fact.name],
@@ -318,23 +336,50 @@ def _write_new(df: DataFrame, path: Path, metadata: dict[str, str], partition: s
     lake.append(df, path, metadata, (partition,) if partition else ())
 
 
-def insert_new(spark: SparkSession, rows: DataFrame, path: Path, keys: tuple[str, ...], metadata: dict[str, str], partition: str | None,
-               prune_to: list[dt.date] | None = None) -> None:
-    """Insert rows whose key is not in the table yet (events are immutable: never update).
+def versions_held(spark: SparkSession, target: Path, events: DataFrame, facts: list[Fact]) -> list[dict]:
+    """The versions silver holds of ``events``' event ids, with their date, content and each fact's key: what a
+    correction replaces (an exact re-send finds its own version here too). Read before the MERGE changes them."""
+    if not lake.exists(target):
+        return []
+    held = lake.read(spark, target).join(events.select("event_id").distinct(), "event_id", "left_semi")
+    columns = [F.col("event_id"), F.col("event_date"), F.col(CONTENT) if CONTENT in held.columns else F.lit(None).cast("string").alias(CONTENT)]
+    columns += [F.when(_present(f.key_columns), composite_key(f.key_columns)).alias(f"_key_{f.name}") for f in facts]
+    return [r.asDict() for r in held.select(*columns).collect()]
 
-    ``prune_to`` limits the target to the listed partitions with literals the engine can prune on, so the
-    MERGE does not read all of history. For events this is exact: a copy of an event has the same event
-    time, hence the same ``event_date``.
-    """
-    if not lake.exists(path):
-        _write_new(rows, path, metadata, partition)
+
+def _count_conflicts(report: SilverReport, valid: DataFrame, stored: DataFrame, held_before: list[dict]) -> None:
+    """Split the run's duplicates: copies whose content differs from the version silver now holds, and the events
+    whose stored version changed content (corrections)."""
+    kept = stored.join(valid.select("event_id").distinct(), "event_id", "left_semi").select("event_id", F.col(CONTENT).alias("_kept"))
+    if not held_before and not report.duplicates_suppressed:
         return
-    lake.add_new_columns(spark, rows, path, metadata)
-    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
-    if partition and prune_to:
-        dates = ", ".join(f"DATE'{d.isoformat()}'" for d in prune_to)
-        on += f" AND t.`{partition}` IN ({dates})"
-    lake.sql_write(spark, f"MERGE INTO delta.`{path}` t USING {_view(rows)} s ON {on} WHEN NOT MATCHED THEN INSERT *", path, metadata)
+    report.conflicting_duplicates = (valid.join(kept, "event_id").where(F.col(CONTENT) != F.col("_kept")).count())
+    before = {r["event_id"]: r[CONTENT] for r in held_before}
+    if before:
+        now = {r["event_id"]: r["_kept"] for r in kept.where(F.col("event_id").isin(*before)).collect()}
+        report.corrections = sum(1 for event_id, content in now.items() if before[event_id] != content)
+
+
+def merge_events(spark: SparkSession, rows: DataFrame, path: Path, metadata: dict[str, str], prune_to: list[dt.date]) -> None:
+    """New events inserted; a version that outranks the stored one (``conform.version_key``) and differs from it --
+    or ends a run of it broken by another content in this batch -- replaces it, old event date and all (``prune_to``
+    must hold the stored versions' dates). So the stored version is always what a replay of every copy would keep."""
+    stored = rows.drop(LAST_OTHER)
+    if not lake.exists(path):
+        _write_new(stored, path, metadata, "event_date")
+        return
+    lake.add_new_columns(spark, stored, path, metadata)
+    columns = stored.columns
+    dates = ", ".join(f"DATE'{d.isoformat()}'" for d in prune_to)
+    held = f"coalesce(t.`{VERSION}`, '')"
+    replaces = (f"s.`{VERSION}` > {held} AND (NOT (t.`{CONTENT}` <=> s.`{CONTENT}`) "
+                f"OR (s.`{LAST_OTHER}` IS NOT NULL AND s.`{LAST_OTHER}` > {held}))")
+    lake.sql_write(
+        spark,
+        f"MERGE INTO delta.`{path}` t USING {_view(rows)} s ON t.`event_id` = s.`event_id` AND t.`event_date` IN ({dates}) "
+        f"WHEN MATCHED AND {replaces} THEN UPDATE SET {', '.join(f't.`{c}` = s.`{c}`' for c in columns)} "
+        f"WHEN NOT MATCHED THEN INSERT ({', '.join(f'`{c}`' for c in columns)}) VALUES ({', '.join(f's.`{c}`' for c in columns)})",
+        path, metadata)
 
 
 def partition_range(fact: Fact, first: dt.date, last: dt.date) -> tuple[dt.date, dt.date] | None:

@@ -51,6 +51,7 @@ def _nullable(data_type: T.DataType) -> T.DataType:
 
 
 PARITY_GAPS = "_parity_gaps"
+CONTENT, VERSION, LAST_OTHER = "_content_key", "_version_key", "_last_other_version"
 
 
 def parity_gaps(schema: T.StructType, payload: str = "_payload", json: str = "record_json") -> Column:
@@ -101,10 +102,32 @@ def conform(bronze: DataFrame, source: str, secret: bytes, with_parity: bool = F
             continue
         columns[name] = value
     extra = [parity_gaps(schema).alias(PARITY_GAPS)] if with_parity else []
-    return parsed.select(*ENVELOPE_KEPT, *[expr.alias(name) for name, expr in columns.items()], *LINEAGE, *extra)
+    # the record's content, keyed like a pseudonym (the record holds personal data): tells a correction from a re-send
+    content = pseudonym(F.col("record_json"), secret).alias(CONTENT)
+    return parsed.select(*ENVELOPE_KEPT, *[expr.alias(name) for name, expr in columns.items()], *LINEAGE, content, *extra)
 
 
-def first_landed(events: DataFrame) -> DataFrame:
-    """One row per event_id: the copy that landed first (ingest time, then file and line)."""
-    order = Window.partitionBy("event_id").orderBy("_ingested_at", "_source_file", "_line_number")
-    return events.withColumn("_copy", F.row_number().over(order)).where("_copy = 1").drop("_copy")
+def version_key() -> Column:
+    """A copy's place among the copies of its event, as text that sorts in order: revision (absent = 0), then
+    delivery (ingest time, file, line). The highest wins (docs/silver.md, "Corrections")."""
+    return F.concat_ws("|", F.lpad(F.coalesce(F.col("revision"), F.lit(0)).cast("string"), 19, "0"),
+                       F.date_format("_ingested_at", "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"), F.col("_source_file"),
+                       F.lpad(F.coalesce(F.col("_line_number"), F.lit(0)).cast("string"), 19, "0"))
+
+
+def winning_versions(events: DataFrame) -> DataFrame:
+    """One row per event_id among ``events`` (conformed): the content of its highest version
+    (``version_key``), carried by the first copy of that content's final run -- an exact re-send does not move an event's
+    lineage, a correction does. Adds ``_version_key`` and ``_last_other_version``: the
+    highest version of a different content among the copies (null if none), which the MERGE into silver needs to
+    decide the same way a replay of every copy would."""
+    keyed = events.withColumn(VERSION, version_key())
+    by_event = Window.partitionBy("event_id")
+    winner = F.max_by(F.col(CONTENT), F.col(VERSION)).over(by_event)
+    keyed = keyed.withColumn("_winner", winner)
+    last_other = F.max(F.when(F.col(CONTENT) != F.col("_winner"), F.col(VERSION))).over(by_event)
+    keyed = keyed.withColumn(LAST_OTHER, last_other)
+    final_run = (F.col(CONTENT) == F.col("_winner")) & (F.col(LAST_OTHER).isNull() | (F.col(VERSION) > F.col(LAST_OTHER)))
+    first = Window.partitionBy("event_id").orderBy(F.col(VERSION))
+    return (keyed.where(final_run).withColumn("_copy", F.row_number().over(first)).where("_copy = 1")
+            .drop("_copy", "_winner"))

@@ -24,6 +24,7 @@ D = dt.date
 UTC = dt.timezone.utc
 NOV, OCT = D(2026, 11, 1), D(2026, 10, 1)
 AS_OF = D(2026, 11, 9)
+WHOLE_MONTH = dataclasses.replace(MartsConfig(), prorate_income_in_progress=False)  # November's income taken whole
 
 
 def T(day: int, hour: int = 9, minute: int = 0, second: int = 0, month: int = 11) -> dt.datetime:
@@ -169,7 +170,9 @@ def marts(spark, tmp_path_factory):
     rows = {"counter_visit": VISITS, "call": CALLS, "survey_response": SURVEYS, "complaint": COMPLAINTS, "am_contact": CONTACTS,
             "product_holding": HOLDINGS, "customer_dim": DIM}
     facts = silver_facts(spark, tmp_path_factory.mktemp("no_lake"), rows)
-    computed = compute_marts(spark, facts, [OCT, NOV], AS_OF, MartsConfig())
+    # The hand computations below take November's income whole; its proration to the days covered (the default) has its
+    # own test (test_income_of_the_month_in_progress_covers_the_days_its_costs_do).
+    computed = compute_marts(spark, facts, [OCT, NOV], AS_OF, WHOLE_MONTH)
     return {name: [r.asDict() for r in frame.collect()] for name, frame in computed.items()}
 
 
@@ -231,7 +234,7 @@ def test_rfm_scores_and_clv(marts):
     assert nov["A"]["clv"] == Decimal(91) * 12 * Decimal("0.85") / Decimal("0.25")
 
 
-def _value_rows(spark, tmp_path_factory, holdings, visits=(), config=MartsConfig()) -> dict:
+def _value_rows(spark, tmp_path_factory, holdings, visits=(), config=WHOLE_MONTH) -> dict:
     facts = silver_facts(spark, tmp_path_factory.mktemp("no_lake"), {"product_holding": holdings, "counter_visit": list(visits)})
     rows = compute_marts(spark, facts, [NOV], AS_OF, config)["customer_value"].collect()
     return {r["customer_key"]: r.asDict() for r in rows if r["month"] == NOV}
@@ -254,7 +257,7 @@ def test_equal_contributions_tie_exactly_and_follow_the_documented_tie_break(spa
 
 
 def test_tier_lines_are_exact_and_currencies_convert_at_the_configured_rate(spark, tmp_path_factory):
-    config = dataclasses.replace(MartsConfig(), fx_rates={"USD": 0.5})
+    config = dataclasses.replace(WHOLE_MONTH, fx_rates={"USD": 0.5})
     rows = _value_rows(spark, tmp_path_factory, [
         booked("P", "160", currency="USD"),  # 80 EUR
         booked("Q", "14.9", "0.1"), booked("R", "4.3", "0.7"),  # 15 and 5: P + Q is exactly 95% of 100
@@ -265,6 +268,22 @@ def test_tier_lines_are_exact_and_currencies_convert_at_the_configured_rate(spar
     assert {k: r["value_tier"] for k, r in rows.items()} == {"P": "high", "Q": "mid", "R": "low", "S": "low"}
     assert rows["S"]["inputs_complete"] is False and rows["S"]["unconverted_holdings"] == 1 and rows["S"]["product_count"] == 1
     assert all(r["inputs_complete"] for k, r in rows.items() if k != "S")
+
+
+def test_income_of_the_month_in_progress_covers_the_days_its_costs_do(spark, tmp_path_factory):
+    rows = _value_rows(spark, tmp_path_factory, [booked("X", "300", "30")], [visit("t9", "BR1", "X", 3, 60, "completed", 120)],
+                       config=MartsConfig())
+    x = rows["X"]  # as of 9 November: 9 of November's 30 days
+    assert (x["net_interest_income"], x["fee_income"], x["cost_to_serve"]) == (Decimal(90), Decimal(9), Decimal(12))
+    assert x["contribution"] == Decimal(87) and x["period_complete"] is False and x["as_of_date"] == AS_OF
+
+
+def test_every_periodic_mart_says_whether_its_period_is_complete(marts):
+    for name in ("customer_value", "value_tier_migration", "branch_wait_by_hour", "satisfaction", "am_effectiveness"):
+        assert {(r["month"], r["period_complete"], r["as_of_date"]) for r in marts[name]} <= {(OCT, True, AS_OF), (NOV, False, AS_OF)}, name
+        assert any(r["month"] == NOV for r in marts[name]), name
+    service = {(r["period"], r["period_start"]): r["period_complete"] for r in marts["service_quality"]}
+    assert service[("month", NOV)] is False and service[("day", D(2026, 11, 3))] is True  # no October calls or visits
 
 
 # --- service_quality -------------------------------------------------------------------------------------------------

@@ -106,3 +106,54 @@ def test_a_legacy_encoding_is_read_as_declared(tmp_path):
                         feed=mapping)
     assert [json.loads(line.record_json)["product_code"] for line in parsed.accepted] == ["CAFÉ-PLUS"]
     assert dt.date.fromisoformat(json.loads(parsed.accepted[0].record_json)["snapshot_date"]) == dt.date(2026, 1, 31)
+
+
+FIXED = """
+feed: branch_tickets
+source: counter
+landing: {folder: qsys, pattern: "*.dat"}
+format: {kind: fixed_width, encoding: latin-1}
+timezone: Asia/Shanghai
+columns:
+  branch: {start: 1, width: 5}
+  ticket: {start: 6, width: 5}
+  day: {start: 11, width: 8, type: date, format: "%Y%m%d"}
+  issued: {start: 19, width: 4, type: time, format: "%H%M"}
+  service: {start: 23, width: 4}
+  customer: {start: 27, width: 8, null_values: ["--------"]}
+times:
+  issued_at: {date: day, time: issued}
+event_id: {key: [branch, ticket, day]}
+common:
+  source_system: {value: qsys}
+  customer_ref: {column: customer}
+events:
+  - event_type: ticket_issued
+    at: issued_at
+    fields:
+      branch_id: {column: branch}
+      ticket_id: {column: ticket}
+      service_type: {column: service, map: {CASH: cash, LOAN: loans}, default: other}
+"""
+
+
+def test_fixed_width_and_json_lines_exports(tmp_path):
+    (tmp_path / "fixed.yaml").write_text(FIXED)
+    fixed = feeds.load(tmp_path / "fixed.yaml")
+    data = "BR001T0001202611020930CASH12345678\nBR002T0002202611020001LOAN--------\nBR003\n".encode("latin-1")
+    parsed = parse_file("counter", "q.dat", data, feed=fixed)
+    records = [json.loads(line.record_json) for line in parsed.accepted]
+    assert [(r["branch_id"], r["occurred_at"], r["service_type"], r["customer_ref"]) for r in records] == [
+        ("BR001", "2026-11-02T01:30:00.000000Z", "cash", "12345678"),  # 09:30 in Shanghai (UTC+8)
+        ("BR002", "2026-11-01T16:01:00.000000Z", "loans", None)]       # 00:01 local: the previous day in UTC
+    assert [line.rejection.reason for line in parsed.rejected] == ["missing_field"]  # a line too short for its date
+
+    jsonl = FIXED.replace("format: {kind: fixed_width, encoding: latin-1}", "format: {kind: json_lines}")
+    for column in ("branch", "ticket", "day", "issued", "service", "customer"):
+        jsonl = jsonl.replace(f"  {column}: {{start:", f"  {column}: {{name: {column.upper()}, start:")
+    (tmp_path / "jsonl.yaml").write_text(jsonl)
+    lines = feeds.load(tmp_path / "jsonl.yaml")
+    record = {"BRANCH": "BR001", "TICKET": "T0001", "DAY": "20261102", "ISSUED": "0930", "SERVICE": "CASH", "CUSTOMER": 12345678}
+    parsed = parse_file("counter", "q.jsonl", (json.dumps(record) + "\n[1]\n").encode(), feed=lines)
+    assert json.loads(parsed.accepted[0].record_json)["customer_ref"] == "12345678"
+    assert [line.rejection.reason for line in parsed.rejected] == ["not_an_object"]

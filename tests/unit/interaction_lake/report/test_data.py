@@ -53,3 +53,18 @@ def test_quality_view_shows_each_tables_latest_gate_and_what_failed_in_it():
     view = quality_view(results).to_dict("records")
     assert [(r["stage"], r["table"], r["passed"], r["checks"], r["failed_errors"], r["failed_warnings"]) for r in view] == [
         ("bronze", "calls", False, 1, "c", ""), ("silver", "call", True, 2, "", "b(x)")]
+
+
+def test_a_month_in_progress_is_shown_to_date():
+    from interaction_lake.report.page import render
+
+    values = pd.DataFrame({"month": [DEC, NOV], "customer_key": ["a", "b"], "contribution": [10.0, 5.0], "value_tier": ["high", "high"],
+                           "contribution_share": [1.0, 1.0], "period_complete": [False, True],
+                           "as_of_date": [dt.date(2026, 12, 9)] * 2})
+    data = ReportData(Path("."), dt.datetime.now(dt.timezone.utc))
+    value_view(data, values)
+    assert data.to_date == {"value": dt.date(2026, 12, 9)}
+    assert "December 2026 to date (data as of 2026-12-09)" in render(data)
+    complete = values.assign(period_complete=True)
+    value_view(data, complete)
+    assert data.to_date == {"value": None}
