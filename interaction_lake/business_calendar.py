@@ -7,7 +7,12 @@ are also the tables' partitions -- are the local date of the UTC event time in t
 UTC. So a call at 23:30 UTC on 1 November counts on 2 November for a bank in Madrid, and in Shanghai
 every call between 16:00 and 24:00 UTC counts on the next day.
 
-A lake remembers the zone its silver was built in (``_system/business_timezone``): dates of two calendars
+A branch in another zone (the Canary Islands for a Madrid bank) keeps its own clock: ``[branch_timezones]``
+in the marts TOML file (the branch reference data's zones, ``BR017 = "Atlantic/Canary"``) overrides the bank's
+zone for the events, facts and hours of that branch (every date computed with a ``branch`` column). The
+calendar travels as one text, the *calendar spec* (``spec``): the bank's zone, then ``;branch=zone`` per override.
+
+A lake remembers the calendar its silver was built in (``_system/business_timezone``): dates of two calendars
 must never mix in one table, so a different setting is refused in one line until silver and gold are
 rebuilt under it (``build-silver --full``, then ``build-marts --full``).
 """
@@ -35,18 +40,38 @@ def checked(name: str) -> str:
     return name
 
 
-def local_time(column: Column | str, tz: str) -> Column:
+def spec(zone: str, branches: dict[str, str] | None = None) -> str:
+    """The calendar as one text: the bank's zone, then each branch's own zone (sorted, so equal calendars are equal
+    texts). With no branch overrides it is just the zone."""
+    return ";".join([zone, *(f"{branch}={own}" for branch, own in sorted((branches or {}).items()))])
+
+
+def parse(tz: str) -> tuple[str, dict[str, str]]:
+    """(the bank's zone, branch -> zone) of a calendar spec (a plain zone name is a spec without overrides)."""
+    zone, *overrides = tz.split(";")
+    return zone, dict(part.split("=", 1) for part in overrides)
+
+
+def local_time(column: Column | str, tz: str, branch: Column | str | None = None) -> Column:
+    """The local wall-clock time of a UTC time on the calendar ``tz``; ``branch`` (a column) picks a branch's own zone."""
     column = F.col(column) if isinstance(column, str) else column
-    return column if tz == UTC else F.from_utc_timestamp(column, tz)
+    zone, branches = parse(tz)
+    if branches and branch is not None:
+        branch = F.col(branch) if isinstance(branch, str) else branch
+        zones = F.lit(zone)
+        for name, own in sorted(branches.items()):
+            zones = F.when(branch == F.lit(name), F.lit(own)).otherwise(zones)
+        return F.from_utc_timestamp(column, zones)
+    return column if zone == UTC else F.from_utc_timestamp(column, zone)
 
 
-def local_date(column: Column | str, tz: str) -> Column:
-    """The bank's local date of a UTC event time."""
-    return F.to_date(local_time(column, tz))
+def local_date(column: Column | str, tz: str, branch: Column | str | None = None) -> Column:
+    """The bank's (or the branch's) local date of a UTC event time."""
+    return F.to_date(local_time(column, tz, branch))
 
 
-def local_hour(column: Column | str, tz: str) -> Column:
-    return F.hour(local_time(column, tz))
+def local_hour(column: Column | str, tz: str, branch: Column | str | None = None) -> Column:
+    return F.hour(local_time(column, tz, branch))
 
 
 def record_file(lake_root: Path) -> Path:

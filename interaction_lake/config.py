@@ -68,12 +68,14 @@ class LandingPolicy:
         return cls(env_time("EARLIEST_EVENT_TIME", cls.earliest_event), env_number("MAX_FUTURE_HOURS", cls.max_future_hours))
 
 
-def _business_timezone() -> str:
-    """``INTERACTION_LAKE_BUSINESS_TIMEZONE``, else ``business_timezone`` in the marts TOML file, else UTC."""
+def _business_calendar() -> tuple[str, dict[str, str]]:
+    """``INTERACTION_LAKE_BUSINESS_TIMEZONE``, else ``business_timezone`` in the marts TOML file, else UTC; and the
+    branches' own zones (``branch_timezones`` in that file)."""
     from interaction_lake import business_calendar
     from interaction_lake.marts_config import MartsConfig
 
-    return business_calendar.checked(MartsConfig.load().business_timezone)  # the environment wins inside load()
+    config = MartsConfig.load()  # the environment wins inside load()
+    return business_calendar.checked(config.business_timezone), dict(config.branch_timezones)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,14 @@ class Settings:
     landing: LandingPolicy = field(default_factory=LandingPolicy)
     silver: SilverPolicy = field(default_factory=SilverPolicy)
     business_timezone: str = "UTC"  # the bank's calendar (interaction_lake/business_calendar.py)
+    branch_timezones: dict[str, str] = field(default_factory=dict)  # branches on their own clock
+
+    @property
+    def calendar(self) -> str:
+        """The calendar spec silver dates events and facts by (the bank's zone and the branches' own)."""
+        from interaction_lake.business_calendar import spec
+
+        return spec(self.business_timezone, self.branch_timezones)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -115,6 +125,7 @@ class Settings:
         if engine not in ENGINES:
             raise ConfigError(f"{PREFIX}ENGINE must be one of {', '.join(ENGINES)}, not {engine!r}")
         jars = _env("DELTA_JARS_DIR")
+        zone, branches = _business_calendar()
         return cls(
             lake_root=Path(_env("LAKE_ROOT", "lake")).absolute(),
             landing_root=Path(_env("LANDING_ROOT", "landing")).absolute(),
@@ -125,7 +136,8 @@ class Settings:
             delta_package=_env("DELTA_PACKAGE", cls.delta_package),
             landing=LandingPolicy.from_env(),
             silver=SilverPolicy.from_env(),
-            business_timezone=_business_timezone(),
+            business_timezone=zone,
+            branch_timezones=branches,
         )
 
     def with_paths(self, lake_root: Path | str | None = None, landing_root: Path | str | None = None) -> "Settings":

@@ -157,6 +157,15 @@ def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tu
             log.warning("compaction of %s skipped: %s", path, error)
 
 
+def overwrite(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tuple[str, ...] = ()) -> None:
+    """Replace the table's contents (and schema) in one commit: a table rebuilt whole from its inputs."""
+    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").option(
+        "userMetadata", json.dumps(metadata, sort_keys=True)).options(**creation_options(df, path, partition_by))
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(str(path))
+
+
 # The _system tables (ledger, quality results, commit log, progress) take a few rows per job run, so each
 # run adds a small file; every reader would open more files each day. Every COMPACT_EVERY commits they are
 # compacted into one, so reading them costs the same on day 300 as on day 3 (bench/README.md).

@@ -82,7 +82,8 @@ class Line:
     rejection: Rejection | None = None
     raw_base64: str | None = None  # the exact bytes, where they are not clean text
     lines_spanned: int = 1  # physical lines the record covers (a quoted CSV newline; 0 for a whole-file rejection)
-    occurred_at: dt.datetime | None = None  # the event time in UTC (accepted lines only)
+    occurred_at: dt.datetime | None = None  # the event time in UTC (a refused record: where it can be read)
+    customer_ref: str | None = None  # a refused record's customer, where it can be read (which customer-months lack inputs)
 
     @property
     def record_json(self) -> str:
@@ -315,8 +316,9 @@ class FileLines:
             checked = [self._checked(event, span) for event in mapped.events]
             bad = next((line for line in checked if line.rejection is not None), None)
             if bad is not None:
-                yield _refused(span[0].number, span, Rejection(bad.rejection.reason, f"{bad.rejection.detail} "
-                                                                                     f"(so the whole native record is refused)"[:500]))
+                refused = _refused(span[0].number, span, Rejection(bad.rejection.reason, f"{bad.rejection.detail} "
+                                                                                        f"(so the whole native record is refused)"[:500]))
+                yield replace(refused, customer_ref=bad.customer_ref, occurred_at=bad.occurred_at)
                 continue
             for index, line in enumerate(checked):
                 yield replace(line, lines_spanned=len(span) if index == len(checked) - 1 else 0)
@@ -400,7 +402,22 @@ class FileLines:
             rejection = self.window.refuses(occurred_at) if self.window else None
             if rejection is None:
                 return Line(span[0].number, _text(span), record=record, lines_spanned=len(span), occurred_at=occurred_at)
-        return _refused(span[0].number, span, rejection)
+        return replace(_refused(span[0].number, span, rejection), **_whose(record))
+
+
+def _whose(record: Any) -> dict[str, Any]:
+    """A refused record's customer and time, where they can be read: what marks the customer-months it leaves
+    incomplete (``inputs_complete`` in the marts). Never anything that is not a plain value."""
+    if not isinstance(record, dict):
+        return {}
+    ref = record.get("customer_ref")
+    try:
+        when = contracts.parse_timestamp(record.get("occurred_at"))
+    except (ValueError, TypeError):
+        when = None
+    if isinstance(ref, str) and ref and ref.isprintable() and len(ref) <= 128:
+        return {"customer_ref": ref, "occurred_at": when}
+    return {}
 
 
 def _text(span: list[_Physical]) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from interaction_lake.config import PREFIX, ConfigError
 
 
-SECTIONS = ("money", "customer_value", "service_quality", "satisfaction", "at_risk")
+SECTIONS = ("money", "calendar", "customer_value", "service_quality", "satisfaction", "at_risk")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class MartsConfig:
     # the bank's calendar: days, months and hours of every mart (interaction_lake/business_calendar.py);
     # $INTERACTION_LAKE_BUSINESS_TIMEZONE overrides it
     business_timezone: str = "UTC"
+    # branches in another zone than the bank's (branch reference data): branch id -> IANA zone
+    branch_timezones: dict[str, str] = field(default_factory=dict)
     # money: every amount of the marts is in this currency (ISO 4217); a holding in another currency is converted at
     # fx_rates (units of the reporting currency per unit of the other); one without a rate is left out of the sums
     # and marks its customer-month inputs_complete = false (docs/metrics.md, "Money")
@@ -74,6 +76,10 @@ class MartsConfig:
         from interaction_lake.business_calendar import checked
 
         checked(self.business_timezone)
+        for zone in self.branch_timezones.values():
+            checked(zone)
+        if any(";" in branch or "=" in branch for branch in self.branch_timezones):
+            raise ConfigError("marts config: a branch id in branch_timezones may not hold ';' or '='")
         for code in (self.reporting_currency, *self.fx_rates):
             if not (len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()):
                 raise ConfigError(f"marts config: {code!r} is not an ISO 4217 currency code (three capital letters, e.g. EUR)")
@@ -114,6 +120,13 @@ class MartsConfig:
             flat["cost_to_serve"] = {**defaults.cost_to_serve, **flat["cost_to_serve"]}
         return cls(**flat)
 
+    @property
+    def calendar(self) -> str:
+        """The calendar spec of the marts' days and hours (``business_calendar.spec``)."""
+        from interaction_lake.business_calendar import spec
+
+        return spec(self.business_timezone, self.branch_timezones)
+
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -134,6 +147,10 @@ def _check_type(path, name: str, value: object, default: object) -> None:
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ConfigError(f"marts config file {path}: {name} must be text (e.g. \"Europe/Madrid\"), not {value!r}")
+        return
+    if name == "branch_timezones":
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"marts config file {path}: {name} must be a table of time zone names (e.g. BR017 = \"Atlantic/Canary\")")
         return
     if isinstance(default, dict):
         if not isinstance(value, dict) or not all(_is_number(v) for v in value.values()):

@@ -69,6 +69,10 @@ QUARANTINE_SCHEMA = T.StructType([
     # the line's exact bytes where they are not clean text (bad UTF-8, NUL); null otherwise (added later:
     # older rows hold null)
     T.StructField("raw_base64", T.StringType(), True),
+    # the refused record's customer and event time where they can be read (added later still): silver keys them
+    # (silver/quarantined_inputs) so a customer-month with refused inputs says so (inputs_complete = false)
+    T.StructField("customer_ref", T.StringType(), True),
+    T.StructField("occurred_at", T.TimestampType(), True),
 ])
 PARTITION = ("_ingest_date",)
 
@@ -106,7 +110,8 @@ def bronze_row(line: Line, lineage: Lineage) -> tuple:
 
 
 def quarantine_row(source: str, line: Line, lineage: Lineage) -> tuple:
-    return (source, line.rejection.reason, line.rejection.detail, line.raw_line, *lineage.values(line.line_number), line.raw_base64)
+    return (source, line.rejection.reason, line.rejection.detail, line.raw_line, *lineage.values(line.line_number), line.raw_base64,
+            line.customer_ref, line.occurred_at)
 
 
 @dataclass

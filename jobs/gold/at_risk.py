@@ -42,7 +42,7 @@ def key_customers_at_risk(values: DataFrame, surveys: DataFrame, complaints: Dat
         "customer_key", "segment", "home_branch_id", "am_id", "value_tier", "contribution", "clv")
 
     answered = surveys.where(F.col("responded_at").isNotNull()
-                             & local_date("responded_at", config.business_timezone).between(lookback_start, as_of))
+                             & local_date("responded_at", config.calendar, "branch_id").between(lookback_start, as_of))
     survey_signals = answered.groupBy("customer_key").agg(
         F.max_by(F.col("nps"), F.when(F.col("nps").isNotNull(), F.col("responded_at"))).alias("last_nps"),
         count_if(F.col("csat") <= 2).alias("low_csat_responses"))

@@ -21,7 +21,7 @@ PERCENTILES = (10, 25, 50, 75, 90)
 def branch_wait_by_hour(visits: DataFrame, config: MartsConfig) -> DataFrame:
     issued = (visits.where(F.col("issued_at").isNotNull())
               .withColumn("month", month_of(F.col("visit_date")))
-              .withColumn("hour_of_day", local_hour("issued_at", config.business_timezone)))  # the bank's clock, not UTC
+              .withColumn("hour_of_day", local_hour("issued_at", config.calendar, "branch_id")))  # the bank's clock, not UTC
     rows = issued.unionByName(issued.withColumn("branch_id", F.lit(ALL)))
     called = F.col("called_at").isNotNull() & F.col("wait_seconds").isNotNull()
     wait = F.when(called, F.col("wait_seconds"))

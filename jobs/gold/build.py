@@ -51,7 +51,7 @@ from jobs.gold import am_effectiveness, at_risk, branch_waits, customer_value, s
 from jobs.gold.customers import holding_amounts, interactions, monthly_balances, months_frame
 from jobs.gold.measures import add_months, money_sum, months_between_inclusive
 from jobs.quality.views import gold_mart
-from jobs.silver.build import fact_table, read_fact
+from jobs.silver.build import fact_table, quarantined_inputs_table, read_fact
 from jobs.silver.gate import blocked_tables
 from jobs.silver.lifecycles import FACTS
 
@@ -143,7 +143,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         raise GateBlocked(f"silver table(s) {', '.join(blocked)} failed their latest data-quality gate; the marts are not rebuilt "
                           "until silver passes again (see _system/quality_results and the Data Docs)")
     versions = {name: lake.version(fact_table(root, fact)) for name, fact in FACT.items() if lake.exists(fact_table(root, fact))}
-    business_calendar.check(root, config.business_timezone, has_silver=bool(versions))  # silver's dates are on that calendar
+    business_calendar.check(root, config.calendar, has_silver=bool(versions))  # silver's dates are on that calendar
     table_ids = {name: lake.table_id(fact_table(root, FACT[name])) for name in versions}
     report = GoldReport(run_id, silver_versions=versions)
     facts = {name: read_fact(spark, root, fact, versions.get(name)) for name, fact in FACT.items()}
@@ -169,7 +169,8 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
                                 silver_versions=json.dumps(versions, sort_keys=True))
     carried = None if full else _carried_recency(spark, root, add_months(months[0], -1), config)
     report.recency_carried = carried is not None
-    marts, recency = compute(spark, facts, months, as_of, config, carried)
+    refused = lake.read(spark, quarantined_inputs_table(root))
+    marts, recency = compute(spark, facts, months, as_of, config, carried, refused)
     marts = {name: frame for name, frame in marts.items() if name in built}
     staging = staging_root(root, run_id)
     shutil.rmtree(staging, ignore_errors=True)
@@ -199,18 +200,18 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
 
 
 def compute_marts(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.date], as_of: dt.date,
-                  config: MartsConfig, carried: DataFrame | None = None) -> dict[str, DataFrame]:
+                  config: MartsConfig, carried: DataFrame | None = None, refused: DataFrame | None = None) -> dict[str, DataFrame]:
     """Every mart for ``months`` from silver facts: pure, no writes (tests call it on hand-made facts)."""
-    return compute(spark, facts, months, as_of, config, carried)[0]
+    return compute(spark, facts, months, as_of, config, carried, refused)[0]
 
 
 def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.date], as_of: dt.date, config: MartsConfig,
-            carried: DataFrame | None = None) -> tuple[dict[str, DataFrame], DataFrame]:
+            carried: DataFrame | None = None, refused: DataFrame | None = None) -> tuple[dict[str, DataFrame], DataFrame]:
     """The marts for ``months`` and the recency state to carry forward (``last_interactions`` of ``months``).
 
     ``carried``: the stored recency state of the month before ``months[0]``. With it, recency and the
     monthly counts read interactions from that month on, and the at-risk signals their own lookback;
-    without it, everything reads ``recency_lookback_days`` further back.
+    without it, everything reads ``recency_lookback_days`` further back. ``refused``: ``silver/quarantined_inputs``.
     """
     first = months[0]
     previous = add_months(first, -1)
@@ -227,7 +228,7 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     since = previous if carried is not None else year_back
     seen = interactions(*(window[name].where(F.col(FACT_DATE[name]) >= F.lit(since)) for name in ("counter_visit", "call", "am_contact")))
 
-    values = customer_value.customer_value(spark, holdings, dim, seen, months, as_of, config, carried)
+    values = customer_value.customer_value(spark, holdings, dim, seen, months, as_of, config, carried, refused)
     balances = monthly_balances(holdings, months_frame(spark, [previous, *months]), config)
     from_first = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(first)) for name, frame in window.items()}
     calls = service_quality.with_first_contact_resolution(from_first["call"], config.fcr_window_days)  # looks only forward
@@ -367,11 +368,7 @@ def _publish(frame: DataFrame, path: Path, first_month: dt.date, metadata: dict[
 
 
 def _overwrite(frame: DataFrame, path: Path, metadata: dict[str, str], partition: str | None) -> None:
-    writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").option(
-        "userMetadata", json.dumps(metadata, sort_keys=True)).options(**lake.creation_options(frame, path, (partition,) if partition else ()))
-    if partition:
-        writer = writer.partitionBy(partition)
-    writer.save(str(path))
+    lake.overwrite(frame, path, metadata, (partition,) if partition else ())
 
 
 def _replace_months(frame: DataFrame, path: Path, first_month: dt.date, metadata: dict[str, str]) -> None:

@@ -15,14 +15,15 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from interaction_lake.marts_config import MartsConfig
-from jobs.gold.customers import cost_to_serve, monthly_balances, months_frame, with_customer_attributes
+from jobs.gold.customers import cost_to_serve, monthly_balances, months_frame, snapshot_of_months, with_customer_attributes
 from jobs.gold.measures import EXACT, MONEY, add_months, decimal_literal, joined_key, money, money_sum, month_end, month_of, score_1_to_5
 
 TIER_RANK = {"high": 3, "mid": 2, "low": 1}
 BALANCE_COLUMNS = ("deposit_balance", "loan_balance", "investment_balance", "aum", "total_balance",
                    "net_interest_income", "fee_income")
 COLUMNS = ("month", "customer_key", "segment", "home_branch_id", "am_id", "reference_date", "balance_snapshot_date",
-           "currency", "inputs_complete", "unconverted_holdings", "deposit_balance", "loan_balance", "investment_balance", "aum", "total_balance", "product_count",
+           "currency", "inputs_complete", "unconverted_holdings", "quarantined_inputs", "deposit_balance", "loan_balance",
+           "investment_balance", "aum", "total_balance", "product_count",
            "net_interest_income", "fee_income", "interactions", "counter_visits", "agent_calls", "self_service_calls",
            "am_visits", "am_calls", "am_events", "cost_to_serve", "contribution", "contribution_share",
            "cumulative_share_before", "value_tier", "previous_value_tier", "tier_migration", "last_interaction_date",
@@ -32,12 +33,14 @@ CHANNEL_COUNTS = {"counter": "counter_visits", "call_agent": "agent_calls", "cal
 
 
 def customer_value(spark: SparkSession, holdings: DataFrame, dim: DataFrame, interactions: DataFrame,
-                   months: list[dt.date], as_of: dt.date, config: MartsConfig, carried: DataFrame | None = None) -> DataFrame:
+                   months: list[dt.date], as_of: dt.date, config: MartsConfig, carried: DataFrame | None = None,
+                   refused: DataFrame | None = None) -> DataFrame:
     """Rows for ``months``. Inputs must reach back one month before the first (for the previous tier)
-    and, without ``carried``, ``recency_lookback_days`` before that (for recency); see ``last_interactions``."""
+    and, without ``carried``, ``recency_lookback_days`` before that (for recency); see ``last_interactions``.
+    ``refused``: ``silver/quarantined_inputs`` (source, customer_key, event_date, records), if any."""
     all_months = [add_months(months[0], -1), *months]
     recency = last_interactions(spark, interactions, carried, all_months, as_of, config)
-    scored = score_customers(_base(spark, holdings, dim, interactions, recency, all_months, as_of, config), config)
+    scored = score_customers(_base(spark, holdings, dim, interactions, recency, all_months, as_of, config, refused), config)
     previous = scored.select(
         joined_key(F.add_months("month", 1), "customer_key").alias("_key"), F.col("value_tier").alias("previous_value_tier"))
     rank = F.create_map(*[x for tier, r in TIER_RANK.items() for x in (F.lit(tier), F.lit(r))])
@@ -81,15 +84,33 @@ def last_interactions(spark: SparkSession, interactions: DataFrame, carried: Dat
             .groupBy("month", "customer_key").agg(F.max("interaction_date").alias("last_interaction_date")))
 
 
-def _base(spark, holdings, dim, interactions, recency, months, as_of, config) -> DataFrame:
+def refused_inputs(refused: DataFrame | None, snapshots: DataFrame, months: list[dt.date]) -> DataFrame | None:
+    """(month, customer_key, quarantined_inputs): the customer's records landing refused that the customer-month would
+    have counted -- holdings of the month's balance snapshot, interactions dated in the month (``refused`` is
+    ``silver/quarantined_inputs``; ``snapshots`` the month -> ``balance_snapshot_date`` choice)."""
+    if refused is None:
+        return None
+    holdings = (refused.where(F.col("source") == "holdings")
+                .join(snapshots, F.col("event_date") == F.col("balance_snapshot_date")).select("month", "customer_key", "records"))
+    others = (refused.where(F.col("source") != "holdings").withColumn("month", month_of(F.col("event_date")))
+              .where(F.col("month").isin(*months)).select("month", "customer_key", "records"))
+    return (holdings.unionByName(others).groupBy("month", "customer_key")
+            .agg(F.sum("records").cast("long").alias("quarantined_inputs")))
+
+
+def _base(spark, holdings, dim, interactions, recency, months, as_of, config, refused=None) -> DataFrame:
     month_rows = months_frame(spark, months)
     balances = monthly_balances(holdings, month_rows, config)
+    missing = refused_inputs(refused, snapshot_of_months(holdings, month_rows), months)
     in_months = interactions.withColumn("month", month_of(F.col("interaction_date"))).where(F.col("month").isin(*months))
     counts = (in_months.withColumn("_cost", cost_to_serve("channel", config))
               .groupBy("month", "customer_key")
               .agg(F.count("*").alias("interactions"), money_sum("_cost").alias("cost_to_serve"),
                    *[F.sum(F.when(F.col("channel") == ch, 1).otherwise(0)).alias(name) for ch, name in CHANNEL_COUNTS.items()]))
-    population = balances.select("month", "customer_key").unionByName(counts.select("month", "customer_key")).distinct()
+    population = balances.select("month", "customer_key").unionByName(counts.select("month", "customer_key"))
+    if missing is not None:  # a customer whose every holding was refused is there too, marked, not absent
+        population = population.unionByName(missing.select("month", "customer_key"))
+    population = population.distinct()
     # Recency: days from the last interaction to the month's reference date (month end, or the data's
     # as-of date for the month in progress), looking back at most recency_lookback_days.
     reference = population.withColumn("reference_date", reference_date(F.col("month"), as_of))
@@ -99,9 +120,14 @@ def _base(spark, holdings, dim, interactions, recency, months, as_of, config) ->
         reference.withColumn("_key", key)
         .join(balances.withColumn("_key", key).drop("month", "customer_key"), "_key", "left")
         .join(counts.withColumn("_key", key).drop("month", "customer_key"), "_key", "left")
-        .join(last_seen, "_key", "left").drop("_key")
-        .fillna(0, subset=["product_count", "unconverted_holdings", "interactions", *CHANNEL_COUNTS.values()])
+        .join(last_seen, "_key", "left")
     )
+    if missing is not None:
+        rows = rows.join(missing.withColumn("_key", key).drop("month", "customer_key"), "_key", "left")
+    else:
+        rows = rows.withColumn("quarantined_inputs", F.lit(None).cast("long"))
+    rows = rows.drop("_key").fillna(0, subset=["product_count", "unconverted_holdings", "quarantined_inputs", "interactions",
+                                               *CHANNEL_COUNTS.values()])
     for name in (*BALANCE_COLUMNS, "cost_to_serve"):  # no holdings or no interactions: zero, as money
         rows = rows.withColumn(name, F.coalesce(F.col(name), F.lit(0).cast(MONEY)))
     # The month in progress: income is the latest month's, prorated to the days the data covers, so that it and the
@@ -111,7 +137,7 @@ def _base(spark, holdings, dim, interactions, recency, months, as_of, config) ->
         rows = rows.withColumn(name, money(F.col(name).cast("decimal(24,8)") * covered))
     rows = (
         rows.withColumn("currency", F.lit(config.reporting_currency))
-        .withColumn("inputs_complete", F.col("unconverted_holdings") == 0)
+        .withColumn("inputs_complete", (F.col("unconverted_holdings") == 0) & (F.col("quarantined_inputs") == 0))
         .withColumn("contribution", money(F.col("net_interest_income") + F.col("fee_income") - F.col("cost_to_serve")))
         .withColumn("recency_days", F.datediff(F.col("reference_date"), F.col("last_interaction_date")))
     )

@@ -72,6 +72,13 @@ def holding_amounts(holdings: DataFrame, config: MartsConfig) -> DataFrame:
             .withColumn("_balance", converted(balance)).withColumn("_income", converted(income)).withColumn("_fees", converted(fees)))
 
 
+def snapshot_of_months(holdings: DataFrame, months: DataFrame) -> DataFrame:
+    """(month, balance_snapshot_date): the latest holdings snapshot taken on or before each month's end."""
+    snapshot_dates = holdings.select("snapshot_date").distinct()
+    return (months.join(snapshot_dates, F.col("snapshot_date") <= month_end(F.col("month")))
+            .groupBy("month").agg(F.max("snapshot_date").alias("balance_snapshot_date")))
+
+
 def monthly_balances(holdings: DataFrame, months: DataFrame, config: MartsConfig) -> DataFrame:
     """Per month and customer: the holdings of the latest snapshot taken on or before the month end, in the reporting
     currency.
@@ -81,9 +88,7 @@ def monthly_balances(holdings: DataFrame, months: DataFrame, config: MartsConfig
     for a month still in progress it is the previous month end. A holding whose currency has no rate is left
     out of the sums and counted in ``unconverted_holdings``.
     """
-    snapshot_dates = holdings.select("snapshot_date").distinct()
-    chosen = (months.join(snapshot_dates, F.col("snapshot_date") <= month_end(F.col("month")))
-              .groupBy("month").agg(F.max("snapshot_date").alias("balance_snapshot_date")))
+    chosen = snapshot_of_months(holdings, months)
     family = F.col("product_family")
     zero = F.lit(0).cast(EXACT)
     return (

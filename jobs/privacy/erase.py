@@ -53,7 +53,7 @@ from interaction_lake.landing_files import discover
 from interaction_lake.privacy import pseudonym_py, secret_for
 from interaction_lake.quality.gate import quality_project
 from jobs.gold.build import recency_table
-from jobs.silver.build import fact_quarantine_table, silver_quarantine_table
+from jobs.silver.build import fact_quarantine_table, quarantined_inputs_table, silver_quarantine_table
 
 JOB = "privacy.erase"
 RETAIN_ENV = "INTERACTION_LAKE_ERASURE_RETAIN_HOURS"
@@ -105,6 +105,7 @@ def _targets(root: Path):
         if lake.exists(table):
             yield table, "t.customer_key = s.key"
     yield silver_quarantine_table(root), "t.customer_key = s.key"
+    yield quarantined_inputs_table(root), "t.customer_key = s.key"
     yield fact_quarantine_table(root), "t.customer_key = s.key"
     for mart in CUSTOMER_MARTS:
         yield lake.table_path(root, "gold", mart), "t.customer_key = s.key"

@@ -35,7 +35,7 @@ from interaction_lake import business_calendar, lake, ledger, lineage, locks
 from interaction_lake.config import Settings
 from interaction_lake.faults import crash_point
 from interaction_lake import sources as registry
-from interaction_lake.privacy import secret_for
+from interaction_lake.privacy import pseudonym, secret_for
 from jobs.silver.conform import CONTENT, LAST_OTHER, PARITY_GAPS, VERSION, conform, winning_versions
 from jobs.silver.lifecycles import FACTS, Fact, broken_rule
 
@@ -95,13 +95,46 @@ def build_silver(spark: SparkSession, settings: Settings, run_id: str, sources: 
     built (the command line's progress bar)."""
     sources = tuple(sources or registry.enabled())
     secret = secret_for(settings.lake_root)  # first: a wrong secret must refuse before anything is dropped
-    tz = settings.business_timezone
+    tz = settings.calendar
     rebuilding_all = full and set(sources) == set(registry.known())
     business_calendar.check(settings.lake_root, tz, has_silver=not rebuilding_all and _has_silver(settings.lake_root))
     if full:
         _drop_silver(settings.lake_root, sources)
     business_calendar.record(settings.lake_root, tz)
-    return [_build_source(spark, settings, source, run_id, secret) for source in track(sources)]
+    reports = [_build_source(spark, settings, source, run_id, secret) for source in track(sources)]
+    refresh_quarantined_inputs(spark, settings, secret, lake.commit_metadata(JOB, run_id, table="quarantined_inputs"))
+    return reports
+
+
+def _branch(quarantine: DataFrame) -> Column:
+    """A refused record's branch where its text names one (a branch on its own clock dates it by its zone)."""
+    return F.get_json_object(F.col("raw_line"), "$.branch_id")
+
+
+def quarantined_inputs_table(lake_root: Path) -> Path:
+    return lake.table_path(lake_root, "silver", "quarantined_inputs")
+
+
+def refresh_quarantined_inputs(spark: SparkSession, settings: Settings, secret: bytes, meta: dict[str, str]) -> None:
+    """``silver/quarantined_inputs``: per source, customer (pseudonymised) and local date, how many of the customer's
+    records landing refused -- where the refused record still names its customer and time (``customer_ref`` and
+    ``occurred_at`` in ``quarantine/landing``). Records a feed mapping excluded on purpose are not missing inputs.
+    Rebuilt whole each run (refusals are few), written only when it changes; gold marks the customer-months these
+    leave incomplete (``inputs_complete = false``)."""
+    quarantine, target = lake.read(spark, lake.landing_quarantine_table(settings.lake_root)), quarantined_inputs_table(settings.lake_root)
+    if quarantine is None or "customer_ref" not in quarantine.columns:
+        return
+    rows = (quarantine.where(F.col("customer_ref").isNotNull() & F.col("occurred_at").isNotNull() & (F.col("reason") != "excluded"))
+            .groupBy("source", pseudonym(F.col("customer_ref"), secret).alias("customer_key"),
+                     business_calendar.local_date("occurred_at", settings.calendar, _branch(quarantine)).alias("event_date"))
+            .agg(F.count(F.lit(1)).alias("records")))
+    if lake.exists(target):
+        stored = lake.read(spark, target)
+        if not rows.exceptAll(stored).limit(1).count() and not stored.exceptAll(rows).limit(1).count():
+            return
+    elif not rows.limit(1).count():
+        return
+    lake.overwrite(rows, target, meta)
 
 
 def _has_silver(lake_root: Path) -> bool:
@@ -151,7 +184,7 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
         F.col("_ingest_date").isin(*sorted({d for _, d in batches})) & F.col("_batch_id").isin(*batch_ids))
     if held.files:  # the files the bronze gate held alone; the rest of their batches flows on
         bronze = bronze.where(~F.concat_ws("\u0001", "_batch_id", "_source_file").isin(*sorted("\u0001".join(f) for f in held.files)))
-    checked = conform(bronze, source, secret, with_parity=True, tz=settings.business_timezone)
+    checked = conform(bronze, source, secret, with_parity=True, tz=settings.calendar)
     report.events_in = checked.count()
     meta = lake.commit_metadata(JOB, run_id, source=source)
     report.quarantined = quarantine_broken(spark, checked, source, settings.lake_root, batch_ids, meta)
@@ -188,7 +221,7 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
         window = all_events.where(F.col("event_date").between(dates[0] - span, dates[-1] + span))
         touched = window.withColumn(KEY, composite_key(fact.key_columns)).join(keys, KEY, "left_semi")
         rule, detail = broken_rule(fact, settings.silver.lifecycle_skew_seconds)
-        rows = fact.build(touched.drop(KEY), settings.business_timezone).withColumn(RULE, rule).withColumn(RULE_DETAIL, detail).persist()
+        rows = fact.build(touched.drop(KEY), settings.calendar).withColumn(RULE, rule).withColumn(RULE_DETAIL, detail).persist()
         report.facts[fact.name] = keys.count()
         # Facts that break a lifecycle rule are retired from the table (they may have been stored before a
         # correction or a skewed step arrived) and kept in quarantine/silver_facts instead.

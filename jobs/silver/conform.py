@@ -81,7 +81,8 @@ def conform(bronze: DataFrame, source: str, secret: bytes, with_parity: bool = F
     schema = payload_schema(source)
     parsed = bronze.withColumn("_payload", F.from_json("record_json", schema))
     columns = {
-        "event_date": local_date("occurred_at", tz),
+        # a branch on its own clock dates its events by its zone (business_calendar: branch_timezones)
+        "event_date": local_date("occurred_at", tz, F.col("_payload").getField("branch_id") if "branch_id" in schema.fieldNames() else None),
         "customer_key": pseudonym(F.col("customer_ref"), secret),
     }
     for name in schema.fieldNames():

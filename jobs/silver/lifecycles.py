@@ -73,7 +73,7 @@ def counter_visit(events: DataFrame, tz: str = UTC) -> DataFrame:
             F.count("*").alias("events"),
             F.min("occurred_at").alias("_first_event_at"),
         )
-        .withColumn("visit_date", local_date(F.coalesce("issued_at", "_first_event_at"), tz))
+        .withColumn("visit_date", local_date(F.coalesce("issued_at", "_first_event_at"), tz, "branch_id"))
         .withColumn("status", F.when(F.col("completed_at").isNotNull(), "completed")
                     .when(F.col("abandoned_at").isNotNull(), "abandoned").otherwise("open"))
         .withColumn("wait_seconds", F.coalesce(seconds("called_at", "issued_at"), seconds("abandoned_at", "issued_at")))
@@ -138,7 +138,7 @@ def survey_response(events: DataFrame, tz: str = UTC) -> DataFrame:
             value("survey_responded", "complaint_flag").alias("complaint_flag"),
             F.min("occurred_at").alias("_first_event_at"),
         )
-        .withColumn("survey_date", local_date(F.coalesce("sent_at", "_first_event_at"), tz))
+        .withColumn("survey_date", local_date(F.coalesce("sent_at", "_first_event_at"), tz, "branch_id"))
         .withColumn("status", F.when(F.col("responded_at").isNotNull(), "responded").otherwise("open"))
         .drop("_first_event_at")
     )

@@ -86,3 +86,28 @@ def test_a_time_zone_that_does_not_exist_is_one_line(monkeypatch):
     monkeypatch.setenv("INTERACTION_LAKE_BUSINESS_TIMEZONE", "Europe/Atlantis")
     with pytest.raises(ConfigError, match="not an IANA time zone"):
         Settings.from_env()
+
+
+def test_a_branch_on_its_own_clock_dates_its_visits_and_hours_by_its_zone(spark, settings, tmp_path, monkeypatch):
+    (tmp_path / "marts.toml").write_text('[calendar]\nbusiness_timezone = "Europe/Madrid"\n'
+                                         '[calendar.branch_timezones]\nBR002 = "Atlantic/Canary"\n')
+    monkeypatch.setenv("INTERACTION_LAKE_MARTS_CONFIG", str(tmp_path / "marts.toml"))
+    config = MartsConfig.load()
+    bank = dataclasses.replace(settings, business_timezone=config.business_timezone, branch_timezones=config.branch_timezones)
+    at = "2026-10-20T22:30:00Z"  # 00:30 on the 21st in Madrid (CEST), 23:30 on the 20th in the Canaries (WEST)
+    tickets = [{"event_id": f"t{b}", "event_type": "ticket_issued", "schema_version": 1, "occurred_at": at, "source_system": "q",
+                "customer_ref": "C1", "ticket_id": "T1", "branch_id": b, "service_type": "cash"} for b in ("BR001", "BR002")]
+    folder = bank.landing_root / "counter" / "d"
+    folder.mkdir(parents=True)
+    (folder / "e.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tickets))
+    land_source(spark, bank, "counter", "r1")
+    build_silver(spark, bank, "r1", ("counter",))
+    build_gold(spark, bank, "g1", config=config)
+    events = DeltaTable(str(silver_events_table(bank.lake_root, "counter"))).to_pyarrow_table().to_pylist()
+    assert {e["event_id"]: e["event_date"] for e in events} == {"tBR001": dt.date(2026, 10, 21), "tBR002": dt.date(2026, 10, 20)}
+    visits = DeltaTable(str(bank.lake_root / "silver" / "counter_visit")).to_pyarrow_table().to_pylist()
+    assert {v["branch_id"]: v["visit_date"] for v in visits} == {"BR001": dt.date(2026, 10, 21), "BR002": dt.date(2026, 10, 20)}
+    waits = DeltaTable(str(mart_table(bank.lake_root, "branch_wait_by_hour"))).to_pyarrow_table().to_pylist()
+    assert {(r["branch_id"], r["hour_of_day"]) for r in waits if r["branch_id"] != "ALL"} == {("BR001", 0), ("BR002", 23)}
+    with pytest.raises(ConfigError, match="count days in Europe/Madrid;BR002=Atlantic/Canary"):  # the calendar is the lake's
+        build_silver(spark, dataclasses.replace(bank, branch_timezones={}), "r2", ("counter",))

@@ -80,3 +80,28 @@ def test_account_extract_lands_by_mapping_and_customer_value_equals_an_independe
     for key, sums in by_key.items():
         assert got[key]["currency"] == "EUR" and got[key]["inputs_complete"] is True
         assert {name: got[key][name] for name in sums} == sums, key
+
+
+def test_a_refused_holding_marks_its_customer_month_incomplete_instead_of_looking_empty(spark, settings):
+    folder = settings.landing_root / "accounts"
+    shutil.copytree(SAMPLES / "accounts", folder)
+    march = folder / "accounts_202603.csv"
+    lines = march.read_text().splitlines()
+    owner = lines[1].split(";")[2]
+    alone = "4444444"  # a customer whose only account is refused: present, and marked, not absent
+    bad = [f"2026-03-31;ES1111111111;{owner};SAV-PLUS;SAVINGS;EURO;1000,00;1000,00;1,00;0,00;OPEN",  # not an ISO 4217 code
+           f"2026-03-31;ES2222222222;{alone};SAV-PLUS;SAVINGS;EUR;1000,00;1000,00;1,00;-5,00;OPEN"]  # negative fees
+    march.write_text("\n".join([*lines, *bad]) + "\n")
+    report = land_source(spark, settings, "holdings", "r1")
+    assert report.quarantine_reasons["invalid_value"] == 2
+    build_silver(spark, settings, "r1", ("holdings",))
+    build_gold(spark, settings, "g1", config=dataclasses.replace(MartsConfig.load(), fx_rates={"USD": 0.9}))
+
+    secret = secret_for(settings.lake_root)
+    values = {(r["month"].month, r["customer_key"]): r
+              for r in DeltaTable(str(mart_table(settings.lake_root, "customer_value"))).to_pyarrow_table().to_pylist()}
+    owner_key, alone_key = pseudonym_py(owner, secret), pseudonym_py(alone, secret)
+    assert (values[(3, owner_key)]["inputs_complete"], values[(3, owner_key)]["quarantined_inputs"]) == (False, 1)
+    assert values[(2, owner_key)]["inputs_complete"] is True  # February's snapshot was whole
+    assert (values[(3, alone_key)]["inputs_complete"], values[(3, alone_key)]["product_count"]) == (False, 0)
+    assert sum(not r["inputs_complete"] for r in values.values()) == 2
