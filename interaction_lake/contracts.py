@@ -200,6 +200,9 @@ class _Unfit(ValueError):
 
 
 _LONG = (-(2 ** 63), 2 ** 63 - 1)
+# Money (``x-money: true``) is a decimal in silver: the JSON number's own text, exactly, to 6 places and up to 10^16.
+MONEY_TYPE = T.DecimalType(22, 6)
+_MONEY_LIMIT = 10 ** 16
 
 
 def _project(record: dict[str, Any], properties: dict[str, dict[str, Any]], path: str) -> dict[str, Any]:
@@ -222,6 +225,8 @@ def _fit(value: Any, spec: dict[str, Any], path: str) -> Any:
             raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} does not fit a double") from None
         if not math.isfinite(number):
             raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} is not a finite number")
+        if spec.get("x-money") and not abs(number) < _MONEY_LIMIT:
+            raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} is not an amount of money (at most 16 digits before the point)")
         return value if isinstance(value, int) else number
     if kind == "string":
         try:
@@ -266,7 +271,7 @@ def spark_type(spec: dict[str, Any]) -> T.DataType:
     if kind == "integer":
         return T.LongType()
     if kind == "number":
-        return T.DoubleType()
+        return MONEY_TYPE if spec.get("x-money") else T.DoubleType()
     if kind == "boolean":
         return T.BooleanType()
     if kind == "array":

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import json
 import shutil
 import uuid
 from collections.abc import Callable, Iterable
@@ -32,7 +33,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from interaction_lake import business_calendar, lake, ledger, lineage, locks
-from interaction_lake.config import Settings
+from interaction_lake.config import ConfigError, Settings
 from interaction_lake.faults import crash_point
 from interaction_lake import sources as registry
 from interaction_lake.privacy import pseudonym, secret_for
@@ -415,6 +416,34 @@ def merge_events(spark: SparkSession, rows: DataFrame, path: Path, metadata: dic
         path, metadata)
 
 
+class StoredShapeError(ConfigError):
+    """A silver table was built by an earlier version of the pipeline whose key or column types differ: only a replay
+    of bronze (``build-silver --full``) can bring it to the current shape without mixing the two."""
+
+
+def check_stored_shape(path: Path, rows: DataFrame, keys: tuple[str, ...]) -> None:
+    """Refuse, in one line, to MERGE into a table whose stored key columns or column types differ from this build's:
+    a key column added later would match no stored row (every fact stored twice), a changed type would not MERGE."""
+    from deltalake import DeltaTable
+
+    stored = {f.name: f for f in DeltaTable(str(path)).schema().fields}
+    missing = [k for k in keys if k not in stored]
+    new_types = {f.name: f.dataType.jsonValue() for f in rows.schema.fields}
+    # primitive types only: nested ones differ in nullability flags between writers without being different
+    changed = sorted(n for n, f in stored.items() if isinstance(new_types.get(n), str)
+                     and isinstance(_delta_type(f), str) and _delta_type(f) != new_types[n])
+    if missing or changed:
+        what = (f"its key now includes {', '.join(missing)}" if missing else "") + ("; " if missing and changed else "") + (
+            f"the type of {', '.join(changed)} changed" if changed else "")
+        raise StoredShapeError(f"{path} was built by an earlier version of the pipeline ({what}): "
+                               "rebuild silver with 'build-silver --full', then 'build-marts --full'")
+
+
+def _delta_type(field) -> object:
+    """A delta-rs field's type in Spark's JSON form (the primitive names are the same: long, double, decimal(20,4))."""
+    return json.loads(field.to_json())["type"]
+
+
 def partition_range(fact: Fact, first: dt.date, last: dt.date) -> tuple[dt.date, dt.date] | None:
     """The fact partitions that can hold a row of a key with events between ``first`` and ``last``.
 
@@ -438,6 +467,7 @@ def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched
     if not lake.exists(path):
         _write_new(rows, path, metadata, fact.partition)
         return
+    check_stored_shape(path, rows, fact.keys)
     lake.add_new_columns(spark, rows, path, metadata)
     columns = rows.columns
     source = rows.withColumn("_retire", F.lit(False))

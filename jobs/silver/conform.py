@@ -90,11 +90,14 @@ def conform(bronze: DataFrame, source: str, secret: bytes, with_parity: bool = F
         if marking is True:
             continue
         value = F.col("_payload").getField(name)
-        if isinstance(schema[name].dataType, T.DoubleType):
+        if isinstance(schema[name].dataType, (T.DoubleType, T.DecimalType)):
             # the number's own text, cast: the embedded engine's JSON reader rounds some doubles to a neighbour
             # (4.704077414966889e+84 read as 4.70407741496689e+84; found by tests/integration/jobs/silver/test_parity.py),
-            # while casting the text is exact on every engine
-            value = F.get_json_object(F.col("record_json"), f"$.{name}").try_cast("double")
+            # while casting the text is exact on every engine -- and for money (x-money), exact to the cent
+            text = F.get_json_object(F.col("record_json"), f"$.{name}")
+            value = text.try_cast(schema[name].dataType.simpleString())
+            if isinstance(schema[name].dataType, T.DecimalType):  # "1e-07": the embedded engine casts no exponent to decimal
+                value = F.coalesce(value, text.try_cast("double").cast(schema[name].dataType.simpleString()))
         if marking == FREE_TEXT:
             columns[f"has_{name}"] = F.coalesce(F.length(F.trim(value)) > 0, F.lit(False))
             continue

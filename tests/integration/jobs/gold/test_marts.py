@@ -36,8 +36,8 @@ def later(start: dt.datetime, seconds: float) -> dt.datetime:
 
 
 def holding(customer, snapshot, code, family, balance, rate, fee):
-    return dict(customer_key=customer, snapshot_date=snapshot, product_code=code, product_family=family, balance=balance,
-                interest_margin_rate=rate, monthly_fees=fee, month=snapshot.replace(day=1))
+    return dict(customer_key=customer, snapshot_date=snapshot, holding_id=code, product_code=code, product_family=family,
+                balance=Decimal(str(balance)), interest_margin_rate=rate, monthly_fees=Decimal(str(fee)), month=snapshot.replace(day=1))
 
 
 SEP30, OCT31 = D(2026, 9, 30), D(2026, 10, 31)
@@ -242,8 +242,8 @@ def _value_rows(spark, tmp_path_factory, holdings, visits=(), config=WHOLE_MONTH
 
 def booked(customer, interest, fees="0", currency="EUR", account=None):
     return dict(customer_key=customer, snapshot_date=OCT31, holding_id=account or f"{customer}-1", account_key=account,
-                product_code="CUR", product_family="deposit", balance=1000.0, currency=currency, interest_booked=float(interest),
-                fees_booked=float(fees), month=OCT)
+                product_code="CUR", product_family="deposit", balance=Decimal(1000), currency=currency, interest_booked=Decimal(interest),
+                fees_booked=Decimal(fees), month=OCT)
 
 
 def test_equal_contributions_tie_exactly_and_follow_the_documented_tie_break(spark, tmp_path_factory):

@@ -3,6 +3,7 @@ silver takes the new column, and everything built for v1 (facts, marts, readers 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -13,7 +14,8 @@ from deltalake import DeltaTable
 from interaction_lake import contracts, lake
 from jobs.bronze.land import land_source
 from jobs.gold.build import build_gold, mart_table
-from jobs.silver.build import build_silver, fact_table, silver_events_table
+import jobs.silver.build as silver_build
+from jobs.silver.build import StoredShapeError, build_silver, fact_table, silver_events_table
 from jobs.silver.lifecycles import FACTS
 
 CALL = next(f for f in FACTS if f.name == "call")
@@ -101,3 +103,33 @@ def test_an_unknown_schema_version_is_quarantined_not_guessed(spark, settings, c
     report = land_source(spark, settings, "callcentre", "r1")
     assert report.records_landed == 0 and report.quarantine_reasons == {contracts.UNSUPPORTED_SCHEMA_VERSION: 5}
     assert lake.exists(lake.landing_quarantine_table(settings.lake_root))
+
+
+
+def test_a_table_built_with_another_key_is_refused_in_one_line_until_rebuilt(spark, settings, monkeypatch):
+    """silver/product_holding was keyed by product before accounts were: merging into such a table would store every
+    holding twice, so the build stops with one line, and the rebuild makes it right."""
+    folder = settings.landing_root / "holdings"
+    folder.mkdir(parents=True)
+    record = {"event_id": "h1", "event_type": "product_holding_snapshot", "schema_version": 1, "occurred_at": "2026-10-31T12:00:00Z",
+              "source_system": "core", "customer_ref": "C1", "snapshot_date": "2026-10-31", "product_code": "CUR",
+              "product_family": "deposit", "balance": 10.0, "monthly_fees": 1.0, "interest_margin_rate": 0.01}
+    (folder / "a.jsonl").write_text(json.dumps(record) + "\n")
+    land_source(spark, settings, "holdings", "r1")
+    with monkeypatch.context() as before_accounts:  # the pipeline as it was before holdings had accounts
+        keyed_by_product = [dataclasses.replace(f, keys=("customer_key", "snapshot_date", "product_code"),
+                                                build=lambda events, tz, build=f.build: build(events, tz).drop("holding_id"))
+                            if f.name == "product_holding" else f for f in FACTS]
+        before_accounts.setattr(silver_build, "FACTS", tuple(keyed_by_product))
+        build_silver(spark, settings, "r1", ("holdings",))
+    holdings = fact_table(settings.lake_root, next(f for f in FACTS if f.name == "product_holding"))
+    assert "holding_id" not in {f.name for f in DeltaTable(str(holdings)).schema().fields}
+
+    (folder / "b.jsonl").write_text(json.dumps({**record, "event_id": "h2", "snapshot_date": "2026-11-30",
+                                                "occurred_at": "2026-11-30T12:00:00Z"}) + "\n")
+    land_source(spark, settings, "holdings", "r2")
+    with pytest.raises(StoredShapeError, match=r"its key now includes holding_id.*build-silver --full"):
+        build_silver(spark, settings, "r2", ("holdings",))
+    build_silver(spark, settings, "r3", ("holdings",), full=True)
+    rows = DeltaTable(str(holdings)).to_pyarrow_table().to_pylist()
+    assert sorted((r["snapshot_date"].isoformat(), r["holding_id"]) for r in rows) == [("2026-10-31", "CUR"), ("2026-11-30", "CUR")]
