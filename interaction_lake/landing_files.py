@@ -266,12 +266,8 @@ class FileLines:
         properties = contracts.latest(self.source).properties
         header: list[str] | None = None
         rows = _CsvRows(physical)
-        for span, cells, error in rows:
+        for span, cells, error, problem in self._filled(rows):
             first = span[0]
-            if error is None and not any(cell.strip() for cell in cells):
-                self.blank_lines += len(span)
-                continue
-            problem = next((line.problem for line in span if line.problem), None)
             if header is None and problem is None and error is None:
                 if "event_id" in cells and all(cell.strip() for cell in cells):
                     header = cells
@@ -355,13 +351,7 @@ class FileLines:
         feed = self.feed
         positions: dict[str, int] | None = None if feed.header else {c.native_name: i for i, c in enumerate(feed.columns)}
         width = len(feed.columns)
-        rows = _CsvRows(physical, delimiter=feed.separator, quotechar=feed.quote)
-        for span, cells, error in rows:
-            first = span[0]
-            if error is None and not any(cell.strip() for cell in cells):
-                self.blank_lines += len(span)
-                continue
-            problem = next((line.problem for line in span if line.problem), None)
+        for span, cells, error, problem in self._filled(_CsvRows(physical, delimiter=feed.separator, quotechar=feed.quote)):
             if positions is None and problem is None and error is None:
                 names = [cell.strip() for cell in cells]
                 missing = [c.native_name for c in feed.columns if c.native_name not in names]
@@ -385,6 +375,15 @@ class FileLines:
                     self._short_row_ends_at = span[-1].number
                 yield span, {c.name: cells[positions[c.native_name]] if positions[c.native_name] < len(cells) else None
                              for c in feed.columns}, None
+
+    def _filled(self, rows: "_CsvRows") -> Iterator[tuple[list[_Physical], list[str], str | None, str | None]]:
+        """The delimited rows that are not blank (blank ones are counted): span, cells, the parser's error, and why a
+        line of it is not text (or None)."""
+        for span, cells, error in rows:
+            if error is None and not any(cell.strip() for cell in cells):
+                self.blank_lines += len(span)
+                continue
+            yield span, cells, error, next((line.problem for line in span if line.problem), None)
 
     def _whole_file(self, refusal: Rejection) -> Line:
         """A file refused whole (binary, corrupt compression) keeps its exact bytes in quarantine, up to
