@@ -105,7 +105,7 @@ class Settings:
     spark_master: str = "local[*]"
     # engine=spark, classic: a directory holding delta-spark jars (air-gapped banks); else Maven coordinates.
     delta_jars_dir: Path | None = None
-    delta_package: str = "io.delta:delta-spark_2.13:4.1.0"
+    delta_package: str = "io.delta:delta-spark_4.1_2.13:4.3.0"
     extra_spark_conf: dict[str, str] = field(default_factory=dict)
     landing: LandingPolicy = field(default_factory=LandingPolicy)
     silver: SilverPolicy = field(default_factory=SilverPolicy)

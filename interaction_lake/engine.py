@@ -79,6 +79,10 @@ def _build(settings: Settings) -> SparkSession:
             raise ConfigError("engine spark without a Spark Connect URL needs Java 17+ (java on PATH or JAVA_HOME): install it, "
                               "or set INTERACTION_LAKE_SPARK_REMOTE, or use INTERACTION_LAKE_ENGINE=embedded")
         conf = classic_spark_conf(settings)
+        # pyspark marks a process that once made a Spark Connect session (SPARK_CONNECT_MODE_ENABLED), and its children
+        # inherit the mark: a classic session would then be refused as a Connect one without a URL
+        for mark in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE"):
+            os.environ.pop(mark, None)
         builder = SparkSession.builder.master(settings.spark_master).appName("interaction-lake")
         return _builder_with_conf(builder, settings, conf).getOrCreate()
     raise ConfigError(f"unknown engine {settings.engine!r}")
@@ -129,18 +133,21 @@ def classic_spark_conf(settings: Settings) -> dict[str, str]:
     A jar directory that holds no delta-spark jar is a configuration error, raised here with
     the path, rather than a ClassNotFoundException deep inside the JVM later.
     """
-    from interaction_lake.jars import cached_dir
+    from interaction_lake.jars import cached_jars
 
     conf = dict(DELTA_CONF)
     if settings.spark_master.startswith("local"):  # one machine: Spark's cluster-sized defaults only add tasks
         conf.update(LOCAL_CONF)
-    jars_dir = settings.delta_jars_dir or cached_dir()  # an air-gapped bank's directory, else the one 'make jars' filled
+    if settings.delta_jars_dir is None and (pinned := cached_jars()):  # the jars 'make jars' resolved and verified
+        conf["spark.jars"] = ",".join(str(jar) for jar in pinned)
+        return conf
+    jars_dir = settings.delta_jars_dir  # an air-gapped bank's directory
     if jars_dir is not None:
         jars = sorted(Path(jars_dir).glob("*.jar"))
         if not any(jar.name.startswith(("delta-spark", "delta-core")) for jar in jars):
             raise ConfigError(
                 f"no delta-spark jar in {jars_dir} (INTERACTION_LAKE_DELTA_JARS_DIR); "
-                "put delta-spark_2.13-<version>.jar and delta-storage-<version>.jar there"
+                "put delta-spark_4.1_2.13-<version>.jar and delta-storage-<version>.jar there"
             )
         conf["spark.jars"] = ",".join(str(jar) for jar in jars)
     else:

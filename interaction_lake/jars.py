@@ -1,7 +1,8 @@
 """Delta's Spark jars, resolved once at install time by Maven coordinates and checked by SHA-256.
 
-``jars.lock`` (repository root) lists each jar the Spark engine needs as ``group:artifact:version sha256``,
-the delta-spark version matching the pinned ``delta-spark`` wheel. ``make jars`` (part of ``make test``) runs
+``jars.lock`` (repository root) lists each jar the Spark engine needs as ``group:artifact:version sha256``: the
+delta-spark release built for the pinned pyspark's Spark line (the Python ``delta-spark`` wheel is not used at run
+time; docs/adr/0001-engine.md says why the jar is newer). ``make jars`` (part of ``make test``) runs
 ``python -m interaction_lake.jars``: each jar missing from ``.cache/jars/`` is resolved with Maven, the ordinary
 client (``mvn dependency:copy``), and every jar's checksum is verified, so later runs need no network and a
 tampered or wrong jar stops the install. A classic Spark session takes its jars from there by default;
@@ -58,8 +59,13 @@ def digest(path: Path) -> str:
 
 
 def fetch(cache: Path = CACHE, lock: Path = LOCK) -> list[Path]:
-    """Resolve the missing jars into ``cache`` and verify every one; return their paths."""
+    """Resolve the missing jars into ``cache`` and verify every one; return their paths. A jar the lock no longer
+    names is removed: two Delta releases on one classpath would be a class-loading lottery."""
     cache.mkdir(parents=True, exist_ok=True)
+    wanted = {jar.file_name for jar in pinned(lock)}
+    for stale in cache.glob("*.jar"):
+        if stale.name not in wanted:
+            stale.unlink()
     paths = []
     for jar in pinned(lock):
         path = cache / jar.file_name
@@ -81,6 +87,11 @@ def fetch(cache: Path = CACHE, lock: Path = LOCK) -> list[Path]:
 def cached_dir() -> Path | None:
     """``.cache/jars`` when it holds every pinned jar (checked by name; ``make jars`` checked the bytes)."""
     return CACHE if LOCK.is_file() and all((CACHE / jar.file_name).is_file() for jar in pinned()) else None
+
+
+def cached_jars() -> list[Path] | None:
+    """The pinned jars in ``.cache/jars``, exactly (nothing else the folder may hold), or None when any is missing."""
+    return [CACHE / jar.file_name for jar in pinned()] if cached_dir() else None
 
 
 if __name__ == "__main__":

@@ -95,11 +95,16 @@ def _fail_if(outcomes) -> None:
 
 
 def land(source: str, **context) -> dict:
+    from interaction_lake import sources
     from interaction_lake.engine import get_spark
-    from jobs.bronze.land import land_source
+    from jobs.bronze.land import land_source, record_unassigned
 
     with _task(context) as (settings, run_id):
-        return land_source(get_spark(settings), settings, source, run_id).as_dict()
+        spark = get_spark(settings)
+        report = land_source(spark, settings, source, run_id).as_dict()
+        # files no source or feed lands are recorded by whichever landing task comes first (under a lock: once)
+        report["files_outside_landing_folders"] = record_unassigned(spark, settings, sources.enabled(), run_id)
+        return report
 
 
 def gate_bronze(source: str, **context) -> None:

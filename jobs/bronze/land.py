@@ -456,16 +456,17 @@ def unassigned(settings: Settings, enabled: tuple[str, ...]) -> list[tuple[Path,
 def record_unassigned(spark: SparkSession, settings: Settings, enabled: tuple[str, ...], run_id: str) -> int:
     """Record each unassigned landing file (``unassigned``) in the ledger as ``ignored`` with its reason, once until it
     changes; returns how many were newly recorded. ``interaction-lake summary`` lists them."""
-    known = ledger.latest_entries(spark, settings.lake_root, UNASSIGNED)
-    noted = {e.file_path: e.signature for e in known.values()}
-    now, entries = _now().replace(microsecond=0), []
-    for path, why in unassigned(settings, enabled):
-        stat = _stat_or_none(path) or _Stat(0, 0, 0, 0)
-        if noted.get(str(path)) == stat.signature(path):
-            continue
-        entries.append(ledger.Entry(UNASSIGNED, str(path), ledger.NOT_READ, stat.size, ledger.IGNORED, None, 0, 0, 0, now, run_id, now,
-                                    stat.mtime_ns, stat.ctime_ns, stat.inode, why))
-    ledger.record(spark, settings.lake_root, entries, lake.commit_metadata(JOB, run_id, source=UNASSIGNED, step="ledger"))
+    with locks.exclusive(settings.lake_root, f"land_{UNASSIGNED}"):  # landing tasks run in parallel: record each once
+        known = ledger.latest_entries(spark, settings.lake_root, UNASSIGNED)
+        noted = {e.file_path: e.signature for e in known.values()}
+        now, entries = _now().replace(microsecond=0), []
+        for path, why in unassigned(settings, enabled):
+            stat = _stat_or_none(path) or _Stat(0, 0, 0, 0)
+            if noted.get(str(path)) == stat.signature(path):
+                continue
+            entries.append(ledger.Entry(UNASSIGNED, str(path), ledger.NOT_READ, stat.size, ledger.IGNORED, None, 0, 0, 0, now, run_id,
+                                        now, stat.mtime_ns, stat.ctime_ns, stat.inode, why))
+        ledger.record(spark, settings.lake_root, entries, lake.commit_metadata(JOB, run_id, source=UNASSIGNED, step="ledger"))
     return len(entries)
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from interaction_lake.config import ConfigError, Settings
@@ -35,14 +39,16 @@ def test_classic_conf_takes_the_verified_jar_cache_else_maven_coordinates(monkey
     from interaction_lake import jars
 
     monkeypatch.setattr(jars, "CACHE", tmp_path / "nothing-fetched")
-    assert classic_spark_conf(Settings(engine="spark"))["spark.jars.packages"].startswith("io.delta:delta-spark_2.13:")
+    assert classic_spark_conf(Settings(engine="spark"))["spark.jars.packages"].startswith("io.delta:delta-spark_4.1_2.13:")
     cache = tmp_path / "cache"
     cache.mkdir()
     for jar in jars.pinned():
         (cache / jar.file_name).write_bytes(b"jar")
+    (cache / "delta-spark_2.13-4.1.0.jar").write_bytes(b"an older release left behind")
     monkeypatch.setattr(jars, "CACHE", cache)
     conf = classic_spark_conf(Settings(engine="spark"))
-    assert "spark.jars.packages" not in conf and conf["spark.jars"].split(",") == sorted(str(p) for p in cache.glob("*.jar"))
+    assert "spark.jars.packages" not in conf  # the pinned jars exactly, never a stale one beside them
+    assert conf["spark.jars"].split(",") == [str(cache / jar.file_name) for jar in jars.pinned()]
     assert conf["spark.sql.shuffle.partitions"] == "4"  # a local session is not sized for a cluster
 
 
@@ -50,3 +56,29 @@ def test_unknown_engine_is_a_config_error(monkeypatch):
     monkeypatch.setenv("INTERACTION_LAKE_ENGINE", "duckdb")
     with pytest.raises(ConfigError, match="must be one of embedded, spark"):
         Settings.from_env()
+
+
+CLASSIC = """
+import shutil, sys
+from interaction_lake.config import Settings
+from interaction_lake.engine import get_spark
+spark = get_spark(Settings(engine="spark", spark_master="local[2]"))
+path = sys.argv[1]
+for n in range(12):  # Delta writes a checkpoint at version 10: reading it is what delta-spark 4.1.0 failed on Spark 4.1.4
+    spark.createDataFrame([(n, "a")], "n long, s string").write.format("delta").mode("append").save(path)
+spark.sql(f"MERGE INTO delta.`{path}` t USING (SELECT 3 AS n, 'b' AS s) s ON t.n = s.n WHEN MATCHED THEN UPDATE SET t.s = s.s")
+rows = sorted((r.n, r.s) for r in spark.read.format("delta").load(path).collect())
+print(rows == [(n, "b" if n == 3 else "a") for n in range(12)], spark.sql(f"DESCRIBE HISTORY delta.`{path}`").count())
+"""
+
+
+def test_apache_spark_with_the_pinned_delta_jars_reads_a_checkpoint_and_merges(tmp_path):
+    """The classic engine as a bank's cluster runs it, on the jars 'make jars' resolved (docs/adr/0001-engine.md)."""
+    from interaction_lake import jars
+
+    if jars.cached_jars() is None:
+        pytest.fail("Delta's jars are not in .cache/jars: run 'make jars' (make test does)")
+    done = subprocess.run([sys.executable, "-c", CLASSIC, str(tmp_path / "table")], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYSPARK_PYTHON": sys.executable})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["True", "13"]
