@@ -112,3 +112,22 @@ def test_audit_trace_shows_the_version_kept_and_the_ones_it_replaced(spark, sett
     assert ("c1-e", "day2.jsonl") in kept and ("c1-o", "day1.jsonl") in kept
     others = {(r["event_id"], r["_source_file"].rsplit("/", 1)[-1], r["version"]) for r in calls.other_versions}
     assert {("c1-e", "day1.jsonl", "superseded"), ("c1-o", "day2.jsonl", "resent"), ("c3-o", "day2.jsonl", "superseded")} <= others
+
+
+def test_a_corrected_month_end_snapshot_extracted_in_the_next_month_replaces_its_row(spark, settings):
+    """A monthly fact is filed under its snapshot's month, its events under the extract's day (the benchmark found a
+    re-sent Sept 30 snapshot dated 1 October stored twice): a correction must find and replace the stored row."""
+    folder = settings.landing_root / "holdings"
+    folder.mkdir(parents=True)
+    snapshot = {"event_id": "h1", "event_type": "product_holding_snapshot", "schema_version": 1, "occurred_at": "2026-10-01T02:00:00Z",
+                "source_system": "core", "customer_ref": "C1", "snapshot_date": "2026-09-30", "product_code": "CUR",
+                "product_family": "deposit", "balance": 100.0, "monthly_fees": 1.0, "interest_margin_rate": 0.01}
+    (folder / "a.jsonl").write_text(json.dumps(snapshot) + "\n")
+    land_source(spark, settings, "holdings", "r1", ingested_at=DAY1)
+    build_silver(spark, settings, "r1", ("holdings",))
+    (folder / "b.jsonl").write_text(json.dumps({**snapshot, "balance": 250.5}) + "\n" + json.dumps(snapshot | {"event_id": "h0"}) + "\n")
+    land_source(spark, settings, "holdings", "r2", ingested_at=DAY2)
+    build_silver(spark, settings, "r2", ("holdings",))
+    rows = [(r["snapshot_date"].isoformat(), r["holding_id"], str(r["balance"]))
+            for r in DeltaTable(str(settings.lake_root / "silver" / "product_holding")).to_pyarrow_table().to_pylist()]
+    assert rows == [("2026-09-30", "CUR", "250.500000")]  # one row, corrected (h1 outranks h0 on the same event time)
