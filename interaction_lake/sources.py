@@ -3,8 +3,9 @@ this deployment runs (``INTERACTION_LAKE_SOURCES``), and where each one's files 
 those of the feed mappings under ``feeds/`` that produce its events, docs/feeds.md).
 
 Adding a source is adding its contract; onboarding a bank's own export of it is adding a feed mapping: landing,
-silver, the gates, the DAGs and erasure iterate this registry. A bank that does not send a source leaves it out of ``INTERACTION_LAKE_SOURCES`` (or simply never
-sends it): its DAG is not created, and the marts that need it are not built (``jobs/gold/build.py``).
+silver, the gates, the DAGs and erasure iterate this registry. A bank that does not send a source leaves it out
+of ``INTERACTION_LAKE_SOURCES`` (or simply never sends it): its DAG is not created, and the marts that need it are
+not built (``jobs/gold/build.py``).
 """
 
 from __future__ import annotations

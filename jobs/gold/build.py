@@ -250,16 +250,18 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
 
 
 def with_period_status(frame: DataFrame, as_of: dt.date) -> DataFrame:
-    """``as_of_date`` (the data's latest date) and ``period_complete`` (the data reaches the period's last day) on
-    every row of a periodic mart: a month in progress is said to be one, in the mart and in the report ("to date").
-    A snapshot mart (``key_customers_at_risk``) already carries its as-of date."""
+    """``as_of_date`` (the data's latest date within the period: its last day once complete, so a finished month's
+    rows do not change as days go by, and a rebuild equals the daily builds) and ``period_complete`` (the data
+    reaches the period's last day) on every row of a periodic mart: a month in progress is said to be one, in the
+    mart and in the report ("to date"). A snapshot mart (``key_customers_at_risk``) already carries its as-of date."""
     if "period_start" in frame.columns:
         last_day = F.when(F.col("period") == "day", F.col("period_start")).otherwise(F.last_day("period_start"))
     elif "month" in frame.columns:
         last_day = F.last_day("month")
     else:
         return frame
-    return frame.withColumn("as_of_date", F.lit(as_of)).withColumn("period_complete", last_day <= F.lit(as_of))
+    return (frame.withColumn("as_of_date", F.least(last_day, F.lit(as_of)))
+            .withColumn("period_complete", last_day <= F.lit(as_of)))
 
 
 def _carried_recency(spark: SparkSession, root: Path, month: dt.date, config: MartsConfig) -> DataFrame | None:

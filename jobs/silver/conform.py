@@ -2,9 +2,9 @@
 
 Pure DataFrame functions. The contract's derived Spark schema parses bronze's ``record_json``; fields marked
 ``x-pii: true`` are dropped; free text (``x-pii: free-text``) never leaves bronze either: silver keeps only
-``has_<field>`` (whether the customer wrote anything); ``customer_ref`` becomes ``customer_key`` (keyed hash), and so
-does any other identifier marked ``x-pii: pseudonym`` (``account_ref`` -> ``account_key``): joinable, never readable. Bronze lineage columns are kept so any silver row traces back to
-its file and line.
+``has_<field>`` (whether the customer wrote anything); ``customer_ref`` becomes ``customer_key`` (keyed hash),
+and so does any other identifier marked ``x-pii: pseudonym`` (``account_ref`` -> ``account_key``): joinable,
+never readable. Bronze lineage columns are kept so any silver row traces back to its file and line.
 """
 
 from __future__ import annotations
