@@ -9,12 +9,16 @@ import pytest
 from interaction_lake import jars
 
 
-def test_the_lock_pins_delta_spark_to_the_wheel_version():
+def test_the_lock_pins_delta_spark_built_for_the_pinned_pyspark():
+    """delta-spark is published per Spark line (``delta-spark_4.1_2.13``): the lock's must be the pinned pyspark's, at a
+    release that runs on its patch level (4.3.0 and later on Spark 4.1.2+; docs/adr/0001-engine.md)."""
     from importlib.metadata import version
 
+    spark_line = ".".join(version("pyspark").split(".")[:2])
     pinned = {f"{j.group}:{j.artifact}": j for j in jars.pinned()}
-    assert pinned["io.delta:delta-spark_2.13"].version == version("delta-spark")
-    assert pinned["io.delta:delta-storage"].version == version("delta-spark")
+    delta = pinned[f"io.delta:delta-spark_{spark_line}_2.13"]
+    assert tuple(int(part) for part in delta.version.split(".")[:2]) >= (4, 3)
+    assert pinned["io.delta:delta-storage"].version == delta.version
     assert all(len(j.sha256) == 64 for j in pinned.values())
 
 
