@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import fnmatch
 import json
 import os
 import sys
@@ -284,7 +283,7 @@ def cmd_check_feed(args: argparse.Namespace) -> int:
     if not args.preview:
         return 0
     path = Path(args.preview)
-    chosen = [m for m in mappings if fnmatch.fnmatch(path.name.removesuffix(".gz"), m.pattern)]
+    chosen = [m for m in mappings if feeds.names(m, path.name)]
     if len(chosen) != 1:
         raise UsageError(f"{path.name} matches {len(chosen)} of the mappings' patterns; name the one mapping to preview it with")
     settings = _settings(args)

@@ -84,14 +84,13 @@ def fetch(cache: Path = CACHE, lock: Path = LOCK) -> list[Path]:
     return paths
 
 
-def cached_dir() -> Path | None:
-    """``.cache/jars`` when it holds every pinned jar (checked by name; ``make jars`` checked the bytes)."""
-    return CACHE if LOCK.is_file() and all((CACHE / jar.file_name).is_file() for jar in pinned()) else None
-
-
 def cached_jars() -> list[Path] | None:
-    """The pinned jars in ``.cache/jars``, exactly (nothing else the folder may hold), or None when any is missing."""
-    return [CACHE / jar.file_name for jar in pinned()] if cached_dir() else None
+    """The pinned jars in ``.cache/jars``, exactly (nothing else the folder may hold), or None when any is missing
+    (checked by name; ``make jars`` checked the bytes)."""
+    if not LOCK.is_file():
+        return None
+    jars = [CACHE / jar.file_name for jar in pinned()]
+    return jars if all(jar.is_file() for jar in jars) else None
 
 
 if __name__ == "__main__":

@@ -350,7 +350,7 @@ class FileLines:
     def _delimited(self, physical: list[_Physical]) -> Iterator[tuple[list[_Physical], dict | None, Rejection | None]]:
         feed = self.feed
         positions: dict[str, int] | None = None if feed.header else {c.native_name: i for i, c in enumerate(feed.columns)}
-        width = len(feed.columns)
+        width, no_header = len(feed.columns), "the file has no header row"
         for span, cells, error, problem in self._filled(_CsvRows(physical, delimiter=feed.separator, quotechar=feed.quote)):
             if positions is None and problem is None and error is None:
                 names = [cell.strip() for cell in cells]
@@ -358,15 +358,14 @@ class FileLines:
                 self.header_lines += len(span)
                 if missing:
                     positions = {}  # every row is refused: a wrong header must not be guessed around
-                    self._header_problem = f"the header lacks the mapping's column(s) {', '.join(missing)}"
+                    no_header = f"the header lacks the mapping's column(s) {', '.join(missing)}"
                 else:
                     positions, width = {name: i for i, name in enumerate(names)}, len(names)
                 continue
             if problem is not None:
                 yield span, None, Rejection(contracts.ENCODING_ERROR, problem)
-            elif positions is None or positions == {}:
-                why = getattr(self, "_header_problem", "the file has no header row")
-                yield span, None, Rejection(contracts.MALFORMED_CSV, f"{why} (feed {feed.feed})")
+            elif not positions:
+                yield span, None, Rejection(contracts.MALFORMED_CSV, f"{no_header} (feed {feed.feed})")
             elif error is not None or len(cells) > width:
                 yield span, None, Rejection(contracts.MALFORMED_CSV, f"malformed record: {error}" if error else
                                             f"row has {len(cells)} cells, {'header has' if feed.header else 'the mapping declares'} {width}")

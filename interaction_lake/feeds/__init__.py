@@ -21,7 +21,7 @@ ENV = PREFIX + "FEEDS_DIR"
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "feeds"
 COMPRESSED = (".gz",)
 
-__all__ = ["FeedMapping", "FeedMappingError", "all_mappings", "covering", "feeds_dir", "for_source", "load"]
+__all__ = ["FeedMapping", "FeedMappingError", "all_mappings", "covering", "feeds_dir", "for_source", "load", "names"]
 
 
 def feeds_dir() -> Path:
@@ -48,15 +48,14 @@ def for_source(source: str) -> tuple[FeedMapping, ...]:
     return tuple(m for m in all_mappings() if m.source == source)
 
 
-def covering(mappings: tuple[FeedMapping, ...], landing_root: Path, path: Path) -> FeedMapping | None:
-    """The mapping whose folder holds ``path`` (directly or below) and whose pattern matches its name (a ``.gz``
-    ending looked through), or None."""
-    name = path.name
+def names(mapping: FeedMapping, file_name: str) -> bool:
+    """Whether the mapping's pattern matches a file name (a ``.gz`` ending looked through)."""
     for suffix in COMPRESSED:
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-    for mapping in mappings:
-        folder = Path(landing_root) / mapping.folder
-        if folder in path.parents and fnmatch.fnmatch(name, mapping.pattern):
-            return mapping
-    return None
+        if file_name.lower().endswith(suffix):
+            file_name = file_name[: -len(suffix)]
+    return fnmatch.fnmatch(file_name, mapping.pattern)
+
+
+def covering(mappings: tuple[FeedMapping, ...], landing_root: Path, path: Path) -> FeedMapping | None:
+    """The mapping whose folder holds ``path`` (directly or below) and whose pattern matches its name, or None."""
+    return next((m for m in mappings if Path(landing_root) / m.folder in path.parents and names(m, path.name)), None)

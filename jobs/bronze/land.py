@@ -399,8 +399,9 @@ def _write_batch(spark: SparkSession, settings: Settings, source: str, files: li
             return
         report.files_new += 0 if recovering else len(entries)
         report.records_landed += good.count
-        report.records_excluded += sum(e.records_excluded or 0 for e in entries)
-        report.records_quarantined += bad.count - sum(e.records_excluded or 0 for e in entries)
+        on_purpose = sum(e.records_excluded for e in entries)
+        report.records_excluded += on_purpose
+        report.records_quarantined += bad.count - on_purpose
         meta = lake.commit_metadata(JOB, run_id, source=source, batch_id=batch_id)
 
         ledger.record(spark, root, entries, {**meta, "step": "pending"})
