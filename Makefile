@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser jars demo report airflow-demo test test-unit lint bench bench-engine compose-config clean
+.PHONY: install browser jars demo report airflow-demo test test-unit test-embedded test-spark lint bench bench-engine compose-config clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,9 @@ report: install  ## write report.html from the marts in ./lake
 	$(BIN)/interaction-lake report
 
 AIRFLOW_DEMO_HOME ?= $(CURDIR)/.airflow
-AIRFLOW_ENV = AIRFLOW_HOME=$(AIRFLOW_DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False
+# Tasks need the roots absolute: a scheduler does not start them in this directory (Settings.for_scheduled_task).
+AIRFLOW_ENV = AIRFLOW_HOME=$(AIRFLOW_DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	INTERACTION_LAKE_LAKE_ROOT=$${INTERACTION_LAKE_LAKE_ROOT:-$(CURDIR)/lake} INTERACTION_LAKE_LANDING_ROOT=$${INTERACTION_LAKE_LANDING_ROOT:-$(CURDIR)/landing}
 
 airflow-demo: install  ## the same chain through Airflow: every landing DAG, silver, marts (SQLite metadata DB in .airflow/, dag.test)
 	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null
@@ -52,8 +54,14 @@ compose-config: install  ## validate docker/compose.yaml with the real Docker Co
 test: install browser jars  ## the whole test suite (unit + integration), as CI runs it
 	$(BIN)/pytest
 
-test-unit: install
+test-unit: install  ## the pure-Python tests only (seconds)
 	$(BIN)/pytest -m unit
+
+test-embedded: install browser  ## everything but the Apache Spark runs (no JVM needed)
+	$(BIN)/pytest -m "not spark"
+
+test-spark: install jars  ## only the Apache Spark runs: the conformance scenario on a standalone cluster and classic, the capabilities
+	INTERACTION_LAKE_CONFORMANCE=full $(BIN)/pytest -m spark
 
 EVENTS ?= 1000000
 bench: install  ## EVENTS (1M) over DAYS (30), day by day through every stage and gate; vs classic Spark (bench/results/pipeline-<EVENTS>[-<DAYS>days].json)

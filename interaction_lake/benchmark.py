@@ -54,12 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--events", type=int, help="size the sample bank to about this many landing records in all")
     size.add_argument("--customers", type=int, help="size the sample bank by customers instead (default 20000)")
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--days", type=int, default=30, help="days the events are spread over, run one by one (default: 30)")
+    parser.add_argument("--seed", type=int, default=1, help="the generator's seed (default: 1)")
     parser.add_argument("--start", type=dt.date.fromisoformat,
                         help="first day (default: the 1st of the month DAYS + 2 days ago: events dated in the future would fail "
                              "the bronze gate, and a month's 1st brings the monthly holdings snapshot)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/pipeline.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/results/pipeline.json"),
+                        help="the JSON file the figures are written to (default: bench/results/pipeline.json)")
     parser.add_argument("--workdir", type=Path, help="keep the generated lake here (default: a temporary directory)")
     parser.add_argument("--compare-classic", action="store_true", help="also time both engines copying the same landing files")
 

@@ -28,8 +28,9 @@ DELTA_CONF = {
 }
 
 # A classic session on one machine (local[N]): a few shuffle partitions, not 200; Delta's log state in 2, not 50;
-# no UI server to bind.
-LOCAL_CONF = {"spark.sql.shuffle.partitions": "4", "spark.databricks.delta.snapshotPartitions": "2", "spark.ui.enabled": "false"}
+# no UI server to bind, no console progress bars between the pipeline's own lines.
+LOCAL_CONF = {"spark.sql.shuffle.partitions": "4", "spark.databricks.delta.snapshotPartitions": "2", "spark.ui.enabled": "false",
+              "spark.ui.showConsoleProgress": "false"}
 _lock = threading.Lock()
 _embedded_server = None
 _session: SparkSession | None = None

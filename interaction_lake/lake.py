@@ -18,12 +18,14 @@ that wrote it. SQL ``MERGE`` commits set the same metadata through Delta's
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -152,7 +154,7 @@ def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tu
     writer.save(str(path))
     if Path(path).parent.name == SYSTEM and version(path) % COMPACT_EVERY == 0:
         try:
-            compact(path, {**metadata, "step": "compact"})
+            compact(df.sparkSession, path, {**metadata, "step": "compact"})
         except Exception as error:  # maintenance, not part of the write: a conflicting writer (an erasure) wins, the next one retries
             log.warning("compaction of %s skipped: %s", path, error)
 
@@ -172,12 +174,18 @@ def overwrite(df: DataFrame, path: Path, metadata: dict[str, str], partition_by:
 COMPACT_EVERY = 25
 
 
-def compact(path: Path, metadata: dict[str, str]) -> None:
+def compact(spark: SparkSession, path: Path, metadata: dict[str, str]) -> None:
     """Rewrite the table's small files as one (Delta OPTIMIZE: ``dataChange=false``, same rows, same version
-    history). delta-rs does it on either engine: the embedded engine has no OPTIMIZE statement; a concurrent
-    append is not a conflict (the compaction only removes files it rewrote)."""
+    history): the engine's ``OPTIMIZE`` where it has one, else delta-rs' (``capabilities.delta_sql_maintenance``).
+    A concurrent append is not a conflict (the compaction only removes files it rewrote)."""
     from deltalake import CommitProperties, DeltaTable
 
+    from interaction_lake import capabilities
+
+    if capabilities.delta_sql_maintenance(spark):  # its commit carries the metadata (delta-spark honours the setting)
+        with _user_metadata(spark, metadata):
+            spark.sql(f"OPTIMIZE delta.`{path}`").collect()
+        return
     DeltaTable(str(path)).optimize.compact(
         commit_properties=CommitProperties(custom_metadata={"userMetadata": json.dumps(metadata, sort_keys=True)}))
 
@@ -186,22 +194,23 @@ def add_new_columns(spark: SparkSession, df: DataFrame, path: Path, metadata: di
     """Give the table any column of ``df`` it lacks (nullable; old rows read null), before a SQL MERGE.
 
     ``MERGE ... INSERT *`` keeps only the target's columns, so a field a new contract version adds would be
-    dropped silently. Delta SQL ``ALTER TABLE ... ADD COLUMNS`` adds them on Apache Spark; the embedded engine
+    dropped silently. Delta SQL ``ALTER TABLE ... ADD COLUMNS`` where the engine has it; the embedded engine
     (Sail 0.7) has no ALTER TABLE and ignores ``mergeSchema`` on appends to these tables, so there delta-rs
-    commits the same schema change. The commit is recorded in ``_system/commit_log``.
+    commits the same schema change (``capabilities.delta_sql_maintenance``). The commit is recorded in
+    ``_system/commit_log``.
     """
     from deltalake import DeltaTable
+
+    from interaction_lake import capabilities
 
     existing = {f.name for f in DeltaTable(str(path)).schema().fields}
     new = [f for f in df.schema.fields if f.name not in existing]
     if not new:
         return []
-    try:
+    if capabilities.delta_sql_maintenance(spark):
         spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ("
                   + ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new) + ")").collect()
-    except Exception as error:  # the engine's SQL has no ALTER TABLE for Delta paths
-        if "ALTER TABLE" not in str(error):
-            raise
+    else:
         from deltalake.schema import Field
 
         DeltaTable(str(path)).alter.add_columns([Field.from_json(json.dumps({**f.jsonValue(), "nullable": True})) for f in new])
@@ -356,19 +365,28 @@ def lake_root_of(path: Path) -> Path:
 
 def sql_write(spark: SparkSession, statement: str, path: Path, metadata: dict[str, str]) -> None:
     """Run a SQL write (MERGE, DELETE) on the Delta table at ``path`` and record who made the commit."""
-    text = json.dumps(metadata, sort_keys=True)
-    spark.conf.set(USER_METADATA_CONF, text)
-    try:
+    before = version(path)
+    with _user_metadata(spark, metadata):
         spark.sql(statement)
+    made = version(path)
+    if made != before:  # a statement that changed nothing may make no commit: none to attribute
+        _record_commit(spark, path, metadata, made)
+
+
+@contextlib.contextmanager
+def _user_metadata(spark: SparkSession, metadata: dict[str, str]) -> Iterator[None]:
+    """The session's SQL commits carry ``metadata`` as their userMetadata while inside (delta-spark honours it)."""
+    spark.conf.set(USER_METADATA_CONF, json.dumps(metadata, sort_keys=True))
+    try:
+        yield
     finally:
         spark.conf.unset(USER_METADATA_CONF)
-    _record_commit(spark, path, metadata)
 
 
-def _record_commit(spark: SparkSession, path: Path, metadata: dict[str, str]) -> None:
-    """Append who made the table's latest commit to ``_system/commit_log``."""
+def _record_commit(spark: SparkSession, path: Path, metadata: dict[str, str], made: int | None = None) -> None:
+    """Append who made version ``made`` of the table (default: its latest) to ``_system/commit_log``."""
     root = lake_root_of(path)
-    row = (str(Path(path).relative_to(root)), version(path), metadata.get("job"), metadata.get("run_id"),
+    row = (str(Path(path).relative_to(root)), version(path) if made is None else made, metadata.get("job"), metadata.get("run_id"),
            metadata.get("task"), json.dumps(metadata, sort_keys=True), dt.datetime.now(dt.timezone.utc))
     append(spark.createDataFrame([row], COMMIT_LOG_SCHEMA), commit_log_table(root), metadata)
 

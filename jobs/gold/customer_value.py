@@ -16,7 +16,8 @@ from pyspark.sql import functions as F
 
 from interaction_lake.marts_config import MartsConfig
 from jobs.gold.customers import cost_to_serve, monthly_balances, months_frame, snapshot_of_months, with_customer_attributes
-from jobs.gold.measures import EXACT, MONEY, add_months, decimal_literal, joined_key, money, money_sum, month_end, month_of, score_1_to_5
+from jobs.gold.measures import (EXACT, MONEY, add_months, decimal_literal, joined_key, money, money_sum, month_end, month_of, ratio,
+                                score_1_to_5)
 
 TIER_RANK = {"high": 3, "mid": 2, "low": 1}
 BALANCE_COLUMNS = ("deposit_balance", "loan_balance", "investment_balance", "aum", "total_balance",
@@ -139,7 +140,7 @@ def _base(spark, holdings, dim, interactions, recency, months, as_of, config, re
         rows.withColumn("currency", F.lit(config.reporting_currency))
         .withColumn("inputs_complete", (F.col("unconverted_holdings") == 0) & (F.col("quarantined_inputs") == 0))
         .withColumn("contribution", money(F.col("net_interest_income") + F.col("fee_income") - F.col("cost_to_serve")))
-        .withColumn("recency_days", F.datediff(F.col("reference_date"), F.col("last_interaction_date")))
+        .withColumn("recency_days", F.datediff(F.col("reference_date"), F.col("last_interaction_date")).cast("int"))
     )
     return with_customer_attributes(rows, dim, "reference_date")
 
@@ -162,8 +163,8 @@ def score_customers(rows: DataFrame, config: MartsConfig) -> DataFrame:
     below = lambda share: F.col("_before") < F.col("_total") * decimal_literal(share)  # noqa: E731 -- exact, on the line too
     return (
         rows.withColumn("_total", total).withColumn("_before", before)
-        .withColumn("contribution_share", F.when(F.col("_total") > 0, (positive / F.col("_total")).cast("double")).otherwise(0.0))
-        .withColumn("cumulative_share_before", F.when(F.col("_total") > 0, (F.col("_before") / F.col("_total")).cast("double")).otherwise(1.0))
+        .withColumn("contribution_share", F.when(F.col("_total") > 0, ratio(positive, F.col("_total"))).otherwise(0.0))
+        .withColumn("cumulative_share_before", F.when(F.col("_total") > 0, ratio(F.col("_before"), F.col("_total"))).otherwise(1.0))
         .withColumn("value_tier",
                     F.when(F.col("contribution") <= 0, "low")
                     .when(below(config.high_tier_share), "high")

@@ -199,7 +199,7 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
         crash_point("erase_after_delete")
         report.staging_removed = _remove_staging(root)
         for name in sorted(set(journal.rows_removed) - set(journal.vacuumed)):
-            vacuum(spark, settings, root / name, retain)
+            vacuum(spark, root / name, retain)
             journal.vacuumed.append(name)
             journal.save()
         report.vacuumed = sorted(journal.vacuumed)  # over every attempt, like the rows removed
@@ -210,7 +210,7 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
             # Old versions of a table whose current version no longer holds the customer (a fact mended out of the
             # quarantine, a mart month rewritten) still do: vacuum those too, then look again.
             for table in sorted({_table_of(root / f) for f in leftovers} - {None} - {root / n for n in journal.vacuumed}):
-                vacuum(spark, settings, table, retain)
+                vacuum(spark, table, retain)
                 journal.vacuumed.append(str(table.relative_to(root)))
                 journal.save()
             report.vacuumed = sorted(journal.vacuumed)
@@ -317,13 +317,16 @@ def _every_lock(root: Path) -> Iterator[None]:
         yield
 
 
-def vacuum(spark: SparkSession, settings: Settings, path: Path, retain_hours: float) -> None:
+def vacuum(spark: SparkSession, path: Path, retain_hours: float) -> None:
     """Delete the data files no version newer than ``retain_hours`` needs.
 
-    Delta SQL ``VACUUM`` on Apache Spark; the embedded engine (Sail 0.7) has no VACUUM statement, so there the
-    Delta protocol's own vacuum is run by delta-rs (the ``deltalake`` package) on the same table.
+    Delta SQL ``VACUUM`` where the engine has it; the embedded engine (Sail 0.7) has no VACUUM statement, so there the
+    Delta protocol's own vacuum is run by delta-rs (the ``deltalake`` package) on the same table
+    (``capabilities.delta_sql_maintenance``).
     """
-    if settings.engine == "spark":
+    from interaction_lake import capabilities
+
+    if capabilities.delta_sql_maintenance(spark):
         spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
         spark.sql(f"VACUUM delta.`{path}` RETAIN {retain_hours} HOURS").collect()
         return

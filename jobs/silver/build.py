@@ -32,7 +32,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import business_calendar, lake, ledger, lineage, locks
+from interaction_lake import business_calendar, capabilities, lake, ledger, lineage, locks
 from interaction_lake.config import ConfigError, Settings
 from interaction_lake.faults import crash_point
 from interaction_lake import sources as registry
@@ -412,9 +412,13 @@ def merge_events(spark: SparkSession, rows: DataFrame, path: Path, metadata: dic
     held = f"coalesce(t.`{VERSION}`, '')"
     replaces = (f"s.`{VERSION}` > {held} AND (NOT (t.`{CONTENT}` <=> s.`{CONTENT}`) "
                 f"OR (s.`{LAST_OTHER}` IS NOT NULL AND s.`{LAST_OTHER}` > {held}))")
+    source, matches = _view(rows), f"t.`event_id` = s.`event_id` AND t.`event_date` IN ({dates})"
+    if capabilities.merge_commits_without_changes(spark) and not spark.sql(
+            f"SELECT 1 FROM {source} s LEFT JOIN delta.`{path}` t ON {matches} WHERE t.`event_id` IS NULL OR ({replaces}) LIMIT 1").take(1):
+        return  # every event is stored as it is: no empty version for the gate to validate (interaction_lake.capabilities)
     lake.sql_write(
         spark,
-        f"MERGE INTO delta.`{path}` t USING {_view(rows)} s ON t.`event_id` = s.`event_id` AND t.`event_date` IN ({dates}) "
+        f"MERGE INTO delta.`{path}` t USING {source} s ON {matches} "
         f"WHEN MATCHED AND {replaces} THEN UPDATE SET {', '.join(f't.`{c}` = s.`{c}`' for c in columns)} "
         f"WHEN NOT MATCHED THEN INSERT ({', '.join(f'`{c}`' for c in columns)}) VALUES ({', '.join(f's.`{c}`' for c in columns)})",
         path, metadata)

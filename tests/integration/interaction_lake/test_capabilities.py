@@ -55,3 +55,47 @@ def test_time_travel_behind_a_checkpoint_is_what_the_engine_says(spark, tmp_path
     else:
         with pytest.raises(Exception, match="Missing commit file"):
             read(5)
+
+
+def test_a_merge_that_changes_nothing_commits_as_the_engine_says(spark, tmp_path):
+    """If this fails on the embedded engine, Sail now commits empty MERGEs too: merge_events' pre-check then applies to both."""
+    path = tmp_path / "t"
+    spark.createDataFrame([(1, "a")], "k long, v string").write.format("delta").save(str(path))
+    spark.createDataFrame([(1, "a")], "k long, v string").createOrReplaceTempView("same")
+    spark.sql(f"MERGE INTO delta.`{path}` t USING same s ON t.k = s.k WHEN MATCHED AND t.v <> s.v THEN UPDATE SET * "
+              "WHEN NOT MATCHED THEN INSERT *").collect()
+    assert lake.version(path) == (1 if capabilities.merge_commits_without_changes(spark) else 0)
+    assert _rows(spark.read.format("delta").load(str(path))) == [(1, "a")]
+
+
+def test_columns_a_writer_adds_reach_the_table_by_the_engine_s_means(spark, tmp_path):
+    path = tmp_path / "t"
+    spark.createDataFrame([(1, "a")], "k long, v string").write.format("delta").save(str(path))
+    wider = spark.createDataFrame([(2, "b", 2.5)], "k long, v string, amount double")
+    assert lake.add_new_columns(spark, wider, path, {"job": "test"}) == ["amount"]
+    assert [(f.name, str(f.type)) for f in DeltaTable(str(path)).schema().fields] == [
+        ("k", "PrimitiveType(\"long\")"), ("v", "PrimitiveType(\"string\")"), ("amount", "PrimitiveType(\"double\")")]
+    assert _rows(spark.read.format("delta").load(str(path))) == [(1, "a", None)]
+    if not capabilities.delta_sql_maintenance(spark):  # the reason for the delta-rs path: the statement itself fails
+        with pytest.raises(Exception):
+            spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS (more string)").collect()
+
+
+def test_vacuum_and_compaction_keep_the_rows_and_drop_the_files_by_the_engine_s_means(spark, tmp_path):
+    from jobs.privacy.erase import vacuum
+
+    path = tmp_path / "t"
+    for n in range(3):
+        spark.createDataFrame([(n, "a")], "k long, v string").write.format("delta").mode("append").save(str(path))
+    small = len(list(path.glob("*.parquet")))
+    lake.compact(spark, path, {"job": "test", "step": "compact"})
+    table = DeltaTable(str(path))
+    assert len(table.file_uris()) == 1 and table.history(1)[0]["operation"] == "OPTIMIZE"
+    assert _rows(spark.read.format("delta").load(str(path))) == [(0, "a"), (1, "a"), (2, "a")]
+    assert len(list(path.glob("*.parquet"))) == small + 1  # the small files stay until vacuumed
+    vacuum(spark, path, 0)
+    assert sorted(p.name for p in path.glob("*.parquet")) == sorted(Path(u).name for u in DeltaTable(str(path)).file_uris())
+    assert _rows(spark.read.format("delta").load(str(path))) == [(0, "a"), (1, "a"), (2, "a")]
+    if not capabilities.delta_sql_maintenance(spark):
+        with pytest.raises(Exception):
+            spark.sql(f"VACUUM delta.`{path}` RETAIN 0 HOURS").collect()
