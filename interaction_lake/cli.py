@@ -338,9 +338,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run(args)
 
 
+SAMPLE_OPTIONS = ("customers", "days", "seed", "start", "fault_rate")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    if not any(settings.landing_root.glob("*/*")):
+    if any(settings.landing_root.glob("*/*")):
+        defaults = build_parser().parse_args(["demo"])
+        asked = [f"--{o.replace('_', '-')}" for o in SAMPLE_OPTIONS if getattr(args, o) != getattr(defaults, o)]
+        if asked:  # the sample options only shape a new sample: they must not be dropped without a word
+            raise UsageError(f"{settings.landing_root} already holds files, so {', '.join(asked)} would change nothing: "
+                             "remove the landing zone and the lake first (make clean), or leave the options out")
+        print(f"== {settings.landing_root} already holds files: landing those (no sample generated)")
+    else:
         print(f"== generating a sample bank into {settings.landing_root}")
         cmd_generate(argparse.Namespace(out=settings.landing_root, customers=args.customers, days=args.days, seed=args.seed,
                                         start=args.start, fault_rate=args.fault_rate))
@@ -371,14 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--landing", help="landing zone (default: $INTERACTION_LAKE_LANDING_ROOT or ./landing)")
 
     def sample(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--customers", type=int, default=2000)
-        p.add_argument("--days", type=int, default=7)
-        p.add_argument("--seed", type=int, default=42)
-        p.add_argument("--start", type=_date, default=dt.date(2026, 11, 2), help="first day, YYYY-MM-DD")
-        p.add_argument("--fault-rate", type=float, default=0.01, help="share of records given each kind of fault (0 to 0.2)")
+        p.add_argument("--customers", type=int, default=2000, help="customers in the sample bank (default: 2000)")
+        p.add_argument("--days", type=int, default=7, help="days of interactions (default: 7)")
+        p.add_argument("--seed", type=int, default=42, help="random seed: the same seed writes the same files (default: 42)")
+        p.add_argument("--start", type=_date, default=dt.date(2026, 11, 2), help="first day, YYYY-MM-DD (default: 2026-11-02)")
+        p.add_argument("--fault-rate", type=float, default=0.01, help="share of records given each kind of fault, 0 to 0.2 (default: 0.01)")
 
     g = sub.add_parser("generate", help="write a seeded sample bank's landing files")
-    g.add_argument("--out", type=Path, default=Path("landing"))
+    g.add_argument("--out", type=Path, default=Path("landing"), help="the landing zone to write into (default: ./landing)")
     sample(g)
     g.set_defaults(func=cmd_generate)
 
@@ -446,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--customer-ref", required=True, help="the customer's reference as the source systems send it")
     er.add_argument("--request-id", required=True, help="the erasure request's id, recorded in _system/erasures")
     er.add_argument("--retain-hours", type=float, help="VACUUM retention for the tables touched (default $INTERACTION_LAKE_ERASURE_RETAIN_HOURS or 0)")
-    er.add_argument("--run-id")
+    er.add_argument("--run-id", help="run id recorded with the erasure and its commits (default: a generated one)")
     paths(er)
     er.set_defaults(func=cmd_erase)
     rk = sub.add_parser("rotate-key", help="change the pseudonym secret (new one in $INTERACTION_LAKE_NEW_PSEUDONYM_SECRET): "

@@ -140,6 +140,21 @@ class Settings:
             branch_timezones=branches,
         )
 
+    @classmethod
+    def for_scheduled_task(cls, landing_must_exist: bool = False) -> "Settings":
+        """``from_env`` for a task a scheduler starts: its working directory is the scheduler's, not the project's,
+        so a relative or missing root would silently open a new, empty lake there. Both roots must be given, absolute;
+        the landing zone must exist for a task that lands."""
+        for name in ("LAKE_ROOT", "LANDING_ROOT"):
+            value = _env(name)
+            if not value or not Path(value).is_absolute():
+                raise ConfigError(f"{PREFIX}{name} must be set to an absolute path for scheduled tasks "
+                                  f"(it is {'unset' if not value else repr(value)}): the working directory of a task is the scheduler's")
+        settings = cls.from_env()
+        if landing_must_exist and not settings.landing_root.is_dir():
+            raise ConfigError(f"landing directory {settings.landing_root} ({PREFIX}LANDING_ROOT) does not exist: nothing can be landed")
+        return settings
+
     def with_paths(self, lake_root: Path | str | None = None, landing_root: Path | str | None = None) -> "Settings":
         return replace(
             self,

@@ -60,14 +60,23 @@ def gold_asset():
 
 
 @contextlib.contextmanager
-def _task(context) -> Iterator[tuple[Settings, str]]:
+def _task(context, lands: bool = False) -> Iterator[tuple[Settings, str]]:
     """Settings and Airflow's run id for a task body; records ``<dag_id>.<task_id>`` for commit metadata and
-    emits the task's OpenLineage run (parent: the DAG run), which the job runs inside it name as their parent."""
+    emits the task's OpenLineage run (parent: the DAG run), which the job runs inside it name as their parent.
+
+    The roots must be configured, absolute (``Settings.for_scheduled_task``); if not, the task fails at once, without
+    retries: waiting would not configure them."""
+    from airflow.sdk.exceptions import AirflowFailException
     from openlineage.client.uuid import generate_static_uuid
+
+    from interaction_lake.config import ConfigError
 
     dag_id, task_id, run_id = context["dag"].dag_id, context["task"].task_id, context["run_id"]
     os.environ[lake.TASK_ENV] = f"{dag_id}.{task_id}"
-    settings = Settings.from_env()
+    try:
+        settings = Settings.for_scheduled_task(landing_must_exist=lands)
+    except ConfigError as error:
+        raise AirflowFailException(str(error)) from None
     dag_run = context["dag_run"]
     # Stable across retries and processes: derived from the DAG run, not from the clock of this try.
     instant = getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None) or START
@@ -99,7 +108,7 @@ def land(source: str, **context) -> dict:
     from interaction_lake.engine import get_spark
     from jobs.bronze.land import land_source, record_unassigned
 
-    with _task(context) as (settings, run_id):
+    with _task(context, lands=True) as (settings, run_id):
         spark = get_spark(settings)
         report = land_source(spark, settings, source, run_id).as_dict()
         # files no source or feed lands are recorded by whichever landing task comes first (under a lock: once)

@@ -24,8 +24,10 @@ def enabled() -> bool:
     return Console(stderr=True).is_terminal
 
 
-def _progress() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+def _progress(counted: bool = True) -> Progress:
+    """A bar with done/total for counted steps; for one step of unknown size only a spinner and the time (no "0/?")."""
+    columns = (BarColumn(), MofNCompleteColumn()) if counted else ()
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), *columns, TimeElapsedColumn(),
                     console=Console(stderr=True, force_terminal=enabled()), transient=True, disable=not enabled())
 
 
@@ -43,6 +45,6 @@ def steps(description: str, items: Iterable[T], label=str) -> Iterator[T]:
 @contextlib.contextmanager
 def working(description: str) -> Iterator[None]:
     """A spinner with elapsed time for one long step whose size is unknown (a marts build, a report)."""
-    with _progress() as bar:
+    with _progress(counted=False) as bar:
         bar.add_task(description, total=None)
         yield

@@ -24,11 +24,14 @@ def tables(lake_root: Path) -> list[Path]:
 
 
 def describe(path: Path) -> dict:
+    """The table's version, rows and who wrote the latest version: its commit's metadata, else the commit log's entry
+    (a MERGE on the embedded engine carries none), else the Delta operation itself (a VACUUM)."""
     table = DeltaTable(str(path))
     last = table.history(1)[0]
-    metadata = json.loads(last.get("userMetadata") or "{}")
+    metadata = json.loads(last.get("userMetadata") or "{}") or lake.commit_info(path, table.version())
     return {"path": str(path), "version": table.version(), "rows": table.to_pyarrow_dataset().count_rows(),
-            "last_job": metadata.get("job"), "last_run": metadata.get("run_id")}
+            "last_job": metadata.get("job") or last.get("operation", "unknown").lower(),
+            "last_run": metadata.get("run_id") or "no run recorded"}
 
 
 def print_summary(settings: Settings) -> list[str]:

@@ -78,7 +78,7 @@ class GateOutcome:
     docs_ids: list = field(default_factory=list, repr=False)  # Great Expectations result identifiers, for Data Docs
 
     def summary(self) -> str:
-        what = f"{self.stage}/{self.table}" + (f" batch {self.batch_id[:12]}" if self.batch_id else "") + (
+        what = f"{self.stage}/{self.table}" + (f" batch {self.batch_id}" if self.batch_id else "") + (
             f" file {Path(self.source_file).name}" if self.source_file else "") + (
             f" v{self.table_version}" if self.table_version is not None else "")
         verdict = "passed" if self.passed else "FAILED"

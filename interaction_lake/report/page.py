@@ -26,7 +26,7 @@ h1 { margin: 1.2rem 0 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px soli
 figure { margin: 0.8rem 0; } figure svg { max-width: 100%; height: auto; }
 table { border-collapse: collapse; font-size: 12px; margin: 0.6rem 0; } th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; } .fail { color: #c62828; font-weight: 600; } .pass { color: #1b5e20; }
-nav a { margin-right: 0.8rem; } code { font-size: 12px; }
+nav a { margin-right: 0.8rem; } code { font-size: 12px; } code.key { word-break: break-all; user-select: all; }
 </style></head>
 <body>
 <h1>Customer value and service quality</h1>
@@ -76,7 +76,7 @@ blank until a holdings snapshot of the month before exists.</p>
 <section id="at-risk"><h2>Key customers at risk{% if d.at_risk_as_of %} — as of {{ d.at_risk_as_of }}{% endif %}</h2>
 {% if d.at_risk is not none and d.at_risk|length %}<p>{{ d.at_risk_total }} customers flagged; the first {{ d.at_risk|length }} by tier, then contribution.</p>
 <table id="at-risk-table"><tr><th>customer (pseudonym)</th><th>tier</th><th>segment</th><th>branch</th><th>am</th><th>contribution</th><th>CLV</th><th>reasons</th></tr>
-{% for r in d.at_risk.itertuples() %}<tr><td><code>{{ r.customer_key[:16] }}…</code></td><td>{{ r.value_tier }}</td><td>{{ r.segment }}</td><td>{{ r.home_branch_id or "" }}</td>
+{% for r in d.at_risk.itertuples() %}<tr><td><code class="key" title="the full pseudonym: paste it into interaction-lake audit trace">{{ r.customer_key }}</code></td><td>{{ r.value_tier }}</td><td>{{ r.segment }}</td><td>{{ r.home_branch_id or "" }}</td>
 <td>{{ r.am_id or "" }}</td><td class="num">{{ "{:,.0f}".format(r.contribution) }}</td><td class="num">{{ "{:,.0f}".format(r.clv) }}</td><td>{{ r.reasons|join(", ") }}</td></tr>{% endfor %}</table>
 <p class="source">gold/key_customers_at_risk (rebuilt whole each run).</p>
 {% else %}<p class="empty">No key customers at risk.</p>{% endif %}</section>

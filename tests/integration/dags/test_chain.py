@@ -166,3 +166,19 @@ def test_a_failed_gate_fails_the_task_once_and_stops_downstream(chain):
     failed = [evs for evs in lineage_runs(settings).values() if evs[0]["job"]["name"] == "land_counter.gate_bronze"
               and evs[-1]["eventType"] == "FAIL"]
     assert len(failed) == 1 and "data-quality gate failed" in failed[0][-1]["run"]["facets"]["errorMessage"]["message"]
+
+
+def test_a_task_started_elsewhere_without_its_roots_fails_at_once_and_opens_no_lake(tmp_path):
+    """A scheduler starts tasks in its own directory: with the roots unset, landing must not 'succeed' on an empty
+    landing zone there and open a new lake beside it; it fails once, without retries, saying what to set."""
+    home, elsewhere = tmp_path / "airflow", tmp_path / "scheduler"
+    elsewhere.mkdir()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("INTERACTION_LAKE_")}, "AIRFLOW_HOME": str(home)}
+    run = lambda *args: subprocess.run([sys.executable, *args], env=env, cwd=elsewhere, capture_output=True, text=True, timeout=900)  # noqa: E731
+    assert run("-m", "airflow", "db", "migrate").returncode == 0
+    done = run("-m", "interaction_lake.airflow_run", START.isoformat())
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "INTERACTION_LAKE_LAKE_ROOT must be set to an absolute path for scheduled tasks" in done.stdout + done.stderr
+    assert not (elsewhere / "lake").exists() and not (elsewhere / "landing").exists()
+    tries = query(home, "SELECT task_id, state, try_number FROM task_instance WHERE task_id LIKE 'land%'")
+    assert tries and all(state == "failed" and number == 1 for _, state, number in tries), tries

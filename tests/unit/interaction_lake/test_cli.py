@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from interaction_lake import progress
@@ -48,6 +50,32 @@ def test_progress_bars_draw_only_when_enabled_and_never_lose_items(monkeypatch, 
     assert capsys.readouterr().err == ""
     monkeypatch.setenv("INTERACTION_LAKE_PROGRESS", "1")
     assert list(progress.steps("landing", ["counter", "survey"])) == ["counter", "survey"]
-    with progress.working("building"):
-        pass
     assert "landing: survey" in capsys.readouterr().err
+    with progress.working("building the marts"):
+        pass
+    drawn = capsys.readouterr().err
+    assert "building the marts" in drawn and "0/?" not in drawn  # a step of unknown size shows no count it cannot know
+
+
+def _options():
+    for name, command in build_parser()._subparsers._group_actions[0].choices.items():
+        for action in command._actions:
+            if action.option_strings and action.dest != "help":
+                yield name, action
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    unexplained = [f"{name} {action.option_strings[0]}" for name, action in _options() if not action.help]
+    silent_defaults = [f"{name} {action.option_strings[0]}" for name, action in _options()
+                       if action.default not in (None, False, argparse.SUPPRESS) and "default" not in (action.help or "")]
+    assert unexplained == [] and silent_defaults == []
+
+
+def test_demo_refuses_sample_options_it_could_not_apply(tmp_path, capsys):
+    """Once the landing zone holds files no sample is generated: --customers must not be dropped without a word."""
+    (tmp_path / "landing" / "counter").mkdir(parents=True)
+    (tmp_path / "landing" / "counter" / "visits.jsonl").write_text("{}\n")
+    assert main(["demo", "--landing", str(tmp_path / "landing"), "--lake", str(tmp_path / "lake"), "--customers", "5", "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--customers, --seed would change nothing" in err, err
+    assert not (tmp_path / "lake").exists()

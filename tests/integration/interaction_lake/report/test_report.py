@@ -108,8 +108,10 @@ def test_report_tables_agree_with_the_marts(report, browser, built_lake):
     latest = max(r["month"] for r in values)
     tier_rows = page.locator("#value table tr").all_inner_texts()[1:]
     assert sum(int(r.split("\t")[1].replace(",", "")) for r in tier_rows) == sum(r["month"] == latest for r in values)
-    at_risk = DeltaTable(str(mart_table(root, "key_customers_at_risk"))).to_pyarrow_table().num_rows
-    assert page.locator("#at-risk-table tr").count() - 1 == min(at_risk, 100)
+    at_risk = DeltaTable(str(mart_table(root, "key_customers_at_risk"))).to_pyarrow_table()
+    assert page.locator("#at-risk-table tr").count() - 1 == min(at_risk.num_rows, 100)
+    shown_keys = set(page.locator("#at-risk-table code.key").all_inner_texts())
+    assert shown_keys and shown_keys <= set(at_risk.column("customer_key").to_pylist())  # whole keys, to paste into trace
     gates = {(r["stage"], r["table_name"]) for r in DeltaTable(str(root / "_system" / "quality_results")).to_pyarrow_table().to_pylist()}
     quality_rows = [r.split("\t")[:3] for r in page.locator("#quality-table tr").all_inner_texts()[1:]]
     assert {(stage, table) for stage, table, _ in quality_rows} == gates

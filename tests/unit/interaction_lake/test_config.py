@@ -1,0 +1,30 @@
+"""Settings from the environment: a scheduled task's roots must be given, absolute."""
+
+from __future__ import annotations
+
+import pytest
+
+from interaction_lake.config import ConfigError, Settings
+
+
+@pytest.mark.parametrize("lake, landing, missing", [
+    (None, "/data/landing", "INTERACTION_LAKE_LAKE_ROOT must be set to an absolute path for scheduled tasks (it is unset)"),
+    ("lake", "/data/landing", "INTERACTION_LAKE_LAKE_ROOT must be set to an absolute path for scheduled tasks (it is 'lake')"),
+    ("/data/lake", "./landing", "INTERACTION_LAKE_LANDING_ROOT must be set to an absolute path for scheduled tasks (it is './landing')"),
+])
+def test_a_scheduled_task_refuses_roots_that_depend_on_its_directory(monkeypatch, lake, landing, missing):
+    for name, value in (("INTERACTION_LAKE_LAKE_ROOT", lake), ("INTERACTION_LAKE_LANDING_ROOT", landing)):
+        monkeypatch.delenv(name, raising=False) if value is None else monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        Settings.for_scheduled_task()
+    assert str(refused.value).startswith(missing)
+
+
+def test_a_landing_task_needs_the_landing_zone_to_exist(monkeypatch, tmp_path):
+    monkeypatch.setenv("INTERACTION_LAKE_LAKE_ROOT", str(tmp_path / "lake"))
+    monkeypatch.setenv("INTERACTION_LAKE_LANDING_ROOT", str(tmp_path / "landing"))
+    assert Settings.for_scheduled_task().lake_root == tmp_path / "lake"  # silver and marts: the lake may be new
+    with pytest.raises(ConfigError, match="landing directory .* does not exist: nothing can be landed"):
+        Settings.for_scheduled_task(landing_must_exist=True)
+    (tmp_path / "landing").mkdir()
+    assert Settings.for_scheduled_task(landing_must_exist=True).landing_root == tmp_path / "landing"
