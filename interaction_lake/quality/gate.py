@@ -1,12 +1,14 @@
-"""Run a suite on a DataFrame with Great Expectations, record every result, render Data Docs, give a verdict.
+"""Run a suite file on a DataFrame, record every result, render Data Docs, give a verdict.
 
 A gate's verdict: passed unless an ``error``-severity expectation failed. Every expectation's outcome
 is appended to the Delta table ``_system/quality_results`` (run id, stage, table, the table version or
 batch validated, expectation, column, severity, observed value, unexpected count, success, verdict)
 and rendered as Great Expectations Data Docs under ``_system/quality/gx/uncommitted/data_docs/local_site/``.
 
-Great Expectations validates the dataset; it is given the DataFrame of the stage's new output (plus
-derived check columns, see ``jobs/quality/views.py``), so one gate costs a few aggregate queries.
+The suite is evaluated on the DataFrame of the stage's new output (plus derived check columns, see
+``jobs/quality/views.py``) as one aggregate query (``quality/compiled.py``, proven equal to Great Expectations'
+verdicts); a suite using an expectation type it does not compile, or ``INTERACTION_LAKE_GATE_EVALUATOR=great_expectations``,
+is run by Great Expectations itself. Either way the results are Great Expectations' result format and Data Docs.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from interaction_lake import lake
+from interaction_lake.quality import compiled
 from interaction_lake.quality.suites import load_suite
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no telemetry calls from a bank's network
@@ -156,11 +159,43 @@ DATA_DOCS_KEEP_DEFAULT = 120
 
 def render_data_docs(lake_root: Path, outcomes: list["GateOutcome"]) -> None:
     """Render the Data Docs pages of these validations and the index, in one pass, after pruning old ones."""
-    identifiers = [i for o in outcomes for i in o.docs_ids]
-    if identifiers:
+    pending = [i for o in outcomes for i in o.docs_ids]
+    if pending:
         context = _context(lake_root)
+        identifiers = [_store(context, i) if isinstance(i, PendingDocs) else i for i in pending]
         prune_data_docs(context, lake_root, int(os.environ.get("INTERACTION_LAKE_DATA_DOCS_KEEP", DATA_DOCS_KEEP_DEFAULT)))
         context.build_data_docs(resource_identifiers=identifiers)
+
+
+def _store(context, docs: PendingDocs):
+    """Store a compiled suite's results as the validation result Great Expectations would have stored; its identifier."""
+    from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier, ValidationResultIdentifier
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    batch = f"{DATASOURCE}-{docs.suite}"
+    run = RunIdentifier(run_name=docs.run_name, run_time=docs.run_time)
+    results = [ExpectationValidationResult(
+        success=r.success, result=r.result,
+        expectation_config=ExpectationConfiguration(type=r.type, kwargs={**r.kwargs, "batch_id": batch}, meta=r.meta),
+        exception_info={"raised_exception": r.exception is not None, "exception_message": r.exception, "exception_traceback": None})
+        for r in docs.results]
+    passed = sum(r.success for r in docs.results)
+    validation = ExpectationSuiteValidationResult(
+        success=passed == len(results), results=results, suite_name=docs.suite,
+        statistics={"evaluated_expectations": len(results), "successful_expectations": passed,
+                    "unsuccessful_expectations": len(results) - passed,
+                    "success_percent": 100.0 * passed / len(results) if results else None},
+        meta={"active_batch_definition": {"batch_identifiers": {"dataframe": "<DATAFRAME>"}, "data_asset_name": docs.suite,
+                                          "data_connector_name": "fluent", "datasource_name": DATASOURCE},
+              "batch_spec": {"batch_data": "SparkDataFrame"}, "evaluator": "interaction_lake.quality.compiled",
+              "run_id": run.to_json_dict(), "validation_time": docs.run_time.isoformat()},
+        batch_id=batch)
+    identifier = ValidationResultIdentifier(expectation_suite_identifier=ExpectationSuiteIdentifier(name=docs.suite),
+                                            run_id=run, batch_identifier=batch)
+    context.validation_results_store.set(identifier, validation)
+    return identifier
 
 
 def prune_data_docs(context, lake_root: Path, keep: int) -> int:
@@ -176,34 +211,92 @@ def prune_data_docs(context, lake_root: Path, keep: int) -> int:
     return len(old)
 
 
+def evaluator() -> str:
+    """``compiled`` (the default: one aggregate query per suite, :mod:`interaction_lake.quality.compiled`) or
+    ``great_expectations`` (Great Expectations' own validator, the reference), from ``$INTERACTION_LAKE_GATE_EVALUATOR``."""
+    chosen = os.environ.get("INTERACTION_LAKE_GATE_EVALUATOR", "compiled")
+    if chosen not in EVALUATORS:
+        raise ValueError(f"INTERACTION_LAKE_GATE_EVALUATOR is {chosen!r}; use one of {', '.join(EVALUATORS)}")
+    return chosen
+
+
+EVALUATORS = ("compiled", "great_expectations")
+
+
+def evaluate(frame: DataFrame, suite_file, lake_root: Path, run_name: str) -> tuple[list[compiled.Result], list]:
+    """The suite's results on ``frame`` and what Data Docs need to show them (GX identifiers, or pending results)."""
+    if evaluator() == "compiled" and compiled.compilable(suite_file.spec):
+        results = compiled.evaluate(frame, suite_file.spec)
+        return results, [PendingDocs(suite_file.name, run_name, dt.datetime.now(dt.timezone.utc), results)]
+    return _great_expectations(frame, suite_file, lake_root, run_name)
+
+
+def _great_expectations(frame: DataFrame, suite_file, lake_root: Path, run_name: str) -> tuple[list[compiled.Result], list]:
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    checkpoint = _checkpoint(_context(lake_root), lake_root, suite_file)
+    run = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
+    results, unmatched = [], list(suite_file.spec["expectations"])
+    for validation in run.run_results.values():
+        for r in validation.results:
+            config = r.expectation_config
+            kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
+            # Record the kwargs as the suite file wrote them (GX coerces 0 to 0.0); its results come grouped by column.
+            written = next((e for e in unmatched if e["type"] == config.type and _same_kwargs(e.get("kwargs", {}), kwargs)), None)
+            if written is not None:
+                unmatched.remove(written)
+                kwargs = dict(written.get("kwargs", {}))
+            results.append(compiled.Result(config.type, kwargs, dict(config.meta or {}), bool(r.success), dict(r.result or {}),
+                                           _exception(r.exception_info or {})))
+    return results, list(run.run_results)
+
+
+def _same_kwargs(written: dict, built: dict) -> bool:
+    """Great Expectations' kwargs for the suite's: equal values (0 == 0.0), the keys it leaves out being defaults."""
+    defaults = {"mostly": 1, "strict_min": False, "strict_max": False}
+    return all(written.get(k) == v for k, v in built.items()) and all(
+        k in built or defaults.get(k, object()) == v or k in ("result_format", "catch_exceptions") for k, v in written.items())
+
+
+def _exception(info: dict) -> str | None:
+    """The message of an exception Great Expectations caught: at the top of ``exception_info``, or per metric under it."""
+    if info.get("raised_exception"):
+        return info.get("exception_message") or "exception"
+    messages = [i.get("exception_message") or "exception" for i in info.values() if isinstance(i, dict) and i.get("raised_exception", True)
+                and (i.get("exception_message") or i.get("exception_traceback"))]
+    return "; ".join(messages) or None
+
+
+@dataclass
+class PendingDocs:
+    """A compiled suite's results, stored as a Great Expectations validation result when Data Docs are rendered."""
+
+    suite: str
+    run_name: str
+    run_time: dt.datetime
+    results: list
+
+
 def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame: DataFrame, run_id: str, *,
              table_version: int | None = None, table_id: str | None = None, batch_id: str | None = None,
              scope: str = "", suite: str | None = None, source_file: str | None = None) -> GateOutcome:
     """Validate ``frame`` with ``expectations/<stage>/<suite or table>.json``; record and return the outcome.
 
     Call :func:`render_data_docs` with the outcomes when the stage's validations are done."""
-    from great_expectations.core.run_identifier import RunIdentifier
-
     started = time.perf_counter()
     suite_file = load_suite(stage, suite or table)
-    checkpoint = _checkpoint(_context(lake_root), lake_root, suite_file)
-    run = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=f"{run_id} {scope}".strip()))
-    results = [r for validation in run.run_results.values() for r in validation.results]
+    results, docs = evaluate(frame, suite_file, lake_root, f"{run_id} {scope}".strip())
 
-    outcome = GateOutcome(stage, table, run_id, True, 0.0, table_version, batch_id, source_file=source_file, docs_ids=list(run.run_results))
+    outcome = GateOutcome(stage, table, run_id, True, 0.0, table_version, batch_id, source_file=source_file, docs_ids=docs)
     rows = []
     for result in results:
-        config = result.expectation_config
-        severity = (config.meta or {}).get("severity", "error")
-        kwargs = {k: v for k, v in config.kwargs.items() if k not in ("batch_id",)}
-        label = f"{config.type}({kwargs.get('column', '')})"
+        severity = result.meta.get("severity", "error")
+        label = f"{result.type}({result.kwargs.get('column', '')})"
         if not result.success:
             (outcome.errors if severity == "error" else outcome.warnings).append(label)
-        info = result.result or {}
-        if result.exception_info and result.exception_info.get("raised_exception"):
-            info = {"observed_value": f"exception: {result.exception_info.get('exception_message')}"}
-        rows.append([config.type, kwargs.get("column"), json.dumps(kwargs, sort_keys=True, default=str), severity, bool(result.success),
-                     None if info.get("observed_value") is None else json.dumps(info.get("observed_value"), default=str),
+        info = {"observed_value": f"exception: {result.exception}"} if result.exception else result.result
+        rows.append([result.type, result.kwargs.get("column"), json.dumps(result.kwargs, sort_keys=True, default=str), severity,
+                     result.success, None if info.get("observed_value") is None else json.dumps(info.get("observed_value"), default=str),
                      info.get("unexpected_count"), info.get("element_count")])
     outcome.passed = not outcome.errors
     outcome.seconds = time.perf_counter() - started

@@ -4,7 +4,8 @@ classic (``local[2]``) and on a standalone cluster reached through Spark Connect
 One small bank with every kind of fault lives through ``scenario.py`` on each engine: two days of landing,
 silver and marts, late and resent files, a rerun that must find nothing new, an erasure with VACUUM. Every
 Delta table of the lakes -- bronze, quarantine, silver, gold, the ledger and the gate results -- must then hold
-the same rows (``lakes.py``: run times and run ids aside).
+the same rows (``lakes.py``: run times and run ids aside). The embedded run's gates are evaluated by Great
+Expectations itself, the Spark runs' by the compiled evaluator, so the gate results compare the two as well.
 
 On 2 cores a Spark run of the scenario takes about 14 minutes (docs/adr/0001-engine.md says where), so ``make test``
 runs it once, on the standalone cluster through Spark Connect -- the shape a bank runs -- while classic ``local[2]``
@@ -77,7 +78,8 @@ def _same_lakes(left: Path, right: Path) -> None:
 @pytest.fixture(scope="module")
 def embedded_lake(bank):
     """The embedded engine's lake, built beside the first Spark run (its result waited for when first asked)."""
-    running = _start(bank, "embedded", INTERACTION_LAKE_ENGINE="embedded")
+    # Validated by Great Expectations' own validator, so the Spark runs (compiled gates) are compared with it too.
+    running = _start(bank, "embedded", INTERACTION_LAKE_ENGINE="embedded", INTERACTION_LAKE_GATE_EVALUATOR="great_expectations")
     done: list[Path] = []
     return lambda: done[0] if done else done.append(_finish(*running)) or done[0]
 
