@@ -120,7 +120,7 @@ def _report_gates(outcomes, settings: Settings, quiet: bool = False) -> int:
     if outcomes and not quiet:
         print(f"data-quality gates ({sum(o.seconds for o in outcomes):.1f} s; Data Docs: {data_docs_index(settings.lake_root)})")
         for o in outcomes:
-            print(f"  {o.summary()}")
+            print(f"  {o.report()}")
     failed = [o for o in outcomes if not o.passed]
     if failed:
         print(f"interaction-lake: {len(failed)} data-quality gate(s) failed; downstream stages will not read that output",

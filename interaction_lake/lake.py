@@ -57,6 +57,13 @@ def exists(path: Path) -> bool:
     return (Path(path) / "_delta_log").is_dir() and any((Path(path) / "_delta_log").glob("*.json"))
 
 
+def column_names(path: Path) -> list[str]:
+    """The table's columns, from its Delta log (no engine needed); none when there is no table."""
+    from deltalake import DeltaTable
+
+    return [f.name for f in DeltaTable(str(path)).schema().fields] if exists(path) else []
+
+
 def read(spark: SparkSession, path: Path) -> DataFrame | None:
     """The table as a DataFrame, or None if nothing was ever written there."""
     return spark.read.format("delta").load(str(path)) if exists(path) else None

@@ -98,9 +98,9 @@ def _fail_if(outcomes) -> None:
 
     failed = [o for o in outcomes if not o.passed]
     for o in outcomes:
-        print(o.summary())
+        print(o.report())
     if failed:
-        raise AirflowFailException("data-quality gate failed: " + "; ".join(o.summary() for o in failed))
+        raise AirflowFailException("data-quality gate failed: " + "\n".join(o.report() for o in failed))
 
 
 def land(source: str, **context) -> dict:
@@ -152,9 +152,11 @@ def build_marts(**context) -> dict:
         try:
             report = build_gold(get_spark(settings), settings, run_id)
         except (GateFailed, GateBlocked) as error:
+            for o in getattr(error, "outcomes", []):
+                print(o.report())
             raise AirflowFailException(str(error)) from None
         for o in report.gates:
-            print(o.summary())
+            print(o.report())
     return {"as_of": str(report.as_of), "first_month": str(report.first_month), "rows": report.rows, "not_built": report.not_built}
 
 

@@ -51,6 +51,8 @@ RESULTS_SCHEMA = T.StructType([
     T.StructField("gate_passed", T.BooleanType(), False),
     T.StructField("gate_seconds", T.DoubleType(), False),
     T.StructField("source_file", T.StringType(), True),  # set when one landing file of a batch was judged alone
+    T.StructField("unexpected_percent", T.DoubleType(), True),  # of the non-null values considered (GX's definition)
+    T.StructField("unexpected_sample", T.StringType(), True),  # JSON: a few failing rows with their lineage
 ])
 
 
@@ -79,6 +81,7 @@ class GateOutcome:
     errors: list[str] = field(default_factory=list)    # failed error-severity expectations
     warnings: list[str] = field(default_factory=list)  # failed warn-severity expectations
     docs_ids: list = field(default_factory=list, repr=False)  # Great Expectations result identifiers, for Data Docs
+    details: list[str] = field(default_factory=list)  # one line per failed expectation: what was seen, and where
 
     def summary(self) -> str:
         what = f"{self.stage}/{self.table}" + (f" batch {self.batch_id}" if self.batch_id else "") + (
@@ -88,6 +91,10 @@ class GateOutcome:
         detail = "".join([f"; errors: {', '.join(self.errors)}" if self.errors else "",
                           f"; warnings: {', '.join(self.warnings)}" if self.warnings else ""])
         return f"{what} {verdict}{detail}"
+
+    def report(self) -> str:
+        """The summary and, under it, what each failed expectation saw and where (for the CLI and the task log)."""
+        return "\n".join([self.summary(), *(f"    {line}" for line in self.details)])
 
 
 def results_table(lake_root: Path) -> Path:
@@ -248,6 +255,8 @@ def _great_expectations(frame: DataFrame, suite_file, lake_root: Path, run_name:
                 kwargs = dict(written.get("kwargs", {}))
             results.append(compiled.Result(config.type, kwargs, dict(config.meta or {}), bool(r.success), dict(r.result or {}),
                                            _exception(r.exception_info or {})))
+            if not r.success and results[-1].exception is None and (r.result or {}).get("unexpected_count"):
+                results[-1].sample = compiled.sample(frame, {"type": config.type, "kwargs": kwargs})
     return results, list(run.run_results)
 
 
@@ -292,22 +301,36 @@ def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame
     for result in results:
         severity = result.meta.get("severity", "error")
         label = f"{result.type}({result.kwargs.get('column', '')})"
+        info = {"observed_value": f"exception: {result.exception}"} if result.exception else result.result
         if not result.success:
             (outcome.errors if severity == "error" else outcome.warnings).append(label)
-        info = {"observed_value": f"exception: {result.exception}"} if result.exception else result.result
+            outcome.details.append(f"{severity} {label}: {_seen(info, result.sample)}")
         rows.append([result.type, result.kwargs.get("column"), json.dumps(result.kwargs, sort_keys=True, default=str), severity,
                      result.success, None if info.get("observed_value") is None else json.dumps(info.get("observed_value"), default=str),
                      info.get("unexpected_count"), info.get("element_count")])
+        rows[-1] += [info.get("unexpected_percent"), json.dumps(result.sample, default=str) if result.sample else None]
     outcome.passed = not outcome.errors
     outcome.seconds = time.perf_counter() - started
     now = dt.datetime.now(dt.timezone.utc)
-    records = [(run_id, now, stage, table, table_version, table_id, batch_id, scope, suite_file.name, *row, outcome.passed,
-                outcome.seconds, source_file) for row in rows]
+    records = [(run_id, now, stage, table, table_version, table_id, batch_id, scope, suite_file.name, *row[:8], outcome.passed,
+                outcome.seconds, source_file, *row[8:]) for row in rows]
     meta = lake.commit_metadata("quality.gate", run_id, stage=stage, table=table, passed=str(outcome.passed))
     frame = spark.createDataFrame(records, RESULTS_SCHEMA)
     lake.ensure_columns(spark, frame, results_table(lake_root), meta)  # results recorded before source_file existed
     lake.append(frame, results_table(lake_root), meta)
     return outcome
+
+
+def _seen(info: dict, sample: list[dict]) -> str:
+    """What a failed expectation saw, in one line: the observed value, or how many values failed and where some are."""
+    if info.get("unexpected_count") is None:
+        return f"observed {info.get('observed_value')!r}" if "observed_value" in info else "nothing observed"
+    share = info.get("unexpected_percent")
+    seen = f"{info['unexpected_count']} of {info.get('element_count')} unexpected" + (f" ({share:.3g}% of values)" if share is not None else "")
+    if sample:
+        seen += "; e.g. " + "; ".join(", ".join(f"{k}={Path(v).name if k.endswith('source_file') and v else v}" for k, v in row.items())
+                                      for row in sample[:3])
+    return seen
 
 
 @dataclass(frozen=True)

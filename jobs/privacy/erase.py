@@ -111,7 +111,10 @@ def _targets(root: Path):
         yield lake.table_path(root, "gold", mart), "t.customer_key = s.key"
     yield recency_table(root), "t.customer_key = s.key"  # the gold build's carried state
     # Gate results keep observed values, which could quote an identifier.
-    yield lake.table_path(root, lake.SYSTEM, "quality_results"), "t.observed_value RLIKE s.pattern OR t.observed_value LIKE concat('%', s.key, '%')"
+    results = lake.table_path(root, lake.SYSTEM, "quality_results")
+    quoting = [c for c in ("observed_value", "unexpected_sample") if c in lake.column_names(results)]
+    if quoting:  # Gate results keep observed values and failing rows, which could quote an identifier.
+        yield results, " OR ".join(f"t.{c} RLIKE s.pattern OR t.{c} LIKE concat('%', s.key, '%')" for c in quoting)
 
 
 class ErasureIncomplete(RuntimeError):

@@ -163,6 +163,9 @@ def test_a_failed_gate_fails_the_task_once_and_stops_downstream(chain):
                                    f"AND date(r.logical_date) = '{day}'")
     assert (state, tries) == ("failed", 1)  # AirflowFailException: no retries, the data would not change
     assert "data-quality gate failed" in run.stdout + run.stderr
+    # The task log says why and where: the failing value counted, with its file, line and batch.
+    assert "expect_column_values_to_be_between(_arrival_lag_hours): 1 of 1 unexpected" in run.stdout + run.stderr
+    assert "_source_file=counter_20310101_events.jsonl, _line_number=1" in run.stdout + run.stderr
     failed = [evs for evs in lineage_runs(settings).values() if evs[0]["job"]["name"] == "land_counter.gate_bronze"
               and evs[-1]["eventType"] == "FAIL"]
     assert len(failed) == 1 and "data-quality gate failed" in failed[0][-1]["run"]["facets"]["errorMessage"]["message"]

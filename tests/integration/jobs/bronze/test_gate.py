@@ -60,6 +60,17 @@ def test_the_land_command_exits_non_zero_when_a_gate_fails(spark, settings, caps
     captured = capsys.readouterr()
     assert "bronze/counter_events" in captured.out and "FAILED" in captured.out
     assert "1 data-quality gate(s) failed" in captured.err
+    # Why, and where: the failing values counted and a few of them with their file, line and batch (issue 20).
+    [why] = [line.strip() for line in captured.out.splitlines() if "_arrival_lag_hours):" in line]
+    assert why.startswith("error expect_column_values_to_be_between(_arrival_lag_hours): 3 of 3 unexpected (100% of values); e.g.")
+    assert "_source_file=counter_20261105_events.jsonl, _line_number=1" in why and "event_id=evt-future-0" in why
+    failed = [r for r in DeltaTable(str(settings.lake_root / "_system" / "quality_results")).to_pyarrow_table().to_pylist()
+              if not r["success"]]
+    assert [(r["column_name"], r["unexpected_count"], r["unexpected_percent"]) for r in failed] == [("_arrival_lag_hours", 3, 100.0)]
+    sample = json.loads(failed[0]["unexpected_sample"])
+    assert [(Path(r["_source_file"]).name, r["_line_number"], r["_batch_id"]) for r in sample] == [
+        ("counter_20261105_events.jsonl", n, failed[0]["batch_id"]) for n in (1, 2, 3)]
+    assert all(r["_arrival_lag_hours"] < -2.9 for r in sample)
 
 
 def test_a_batch_with_half_its_records_quarantined_fails_the_gate(spark, settings):
