@@ -13,7 +13,15 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv with the locked dependency set
+# The scripts and styles Great Expectations' Data Docs load from CDNs, from the npm registry at the pinned versions,
+# so the pages open on a closed network (interaction_lake/quality/offline.py).
+WEB_STAMP := web/node_modules/.installed
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@command -v npm > /dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm > /dev/null)
+	cd web && npm ci --ignore-scripts --silent
+	touch $(WEB_STAMP)
+
+install: $(STAMP) $(WEB_STAMP)  ## create .venv with the locked dependency set, and the Data Docs' web assets
 
 # Debian's chromium, for the report's browser test (Playwright drives it; its own browser download is never used).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from interaction_lake import lake
-from interaction_lake.quality import compiled
+from interaction_lake.quality import compiled, offline
 from interaction_lake.quality.suites import load_suite
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no telemetry calls from a bank's network
@@ -166,15 +166,28 @@ DATA_DOCS_KEEP_DEFAULT = 120
 
 def render_data_docs(lake_root: Path, outcomes: list["GateOutcome"]) -> None:
     """Render the Data Docs pages of these validations and the index, in one pass, after pruning old ones."""
-    pending = [i for o in outcomes for i in o.docs_ids]
-    if pending:
-        context = _context(lake_root)
-        identifiers = [_store(context, i) if isinstance(i, PendingDocs) else i for i in pending]
-        prune_data_docs(context, lake_root, int(os.environ.get("INTERACTION_LAKE_DATA_DOCS_KEEP", DATA_DOCS_KEEP_DEFAULT)))
-        context.build_data_docs(resource_identifiers=identifiers)
+    if not any(o.docs_ids for o in outcomes):
+        return
+    started = time.time()
+    context = _context(lake_root)
+    identifiers = [_store(context, i, o.passed) if isinstance(i, PendingDocs) else _verdict(context, i, o.passed)
+                   for o in outcomes for i in o.docs_ids]
+    prune_data_docs(context, lake_root, int(os.environ.get("INTERACTION_LAKE_DATA_DOCS_KEEP", DATA_DOCS_KEEP_DEFAULT)))
+    context.build_data_docs(resource_identifiers=identifiers)
+    site = data_docs_index(lake_root).parent
+    offline.localise(site, [p for p in site.rglob("*.html") if p.stat().st_mtime >= started - 1])
 
 
-def _store(context, docs: PendingDocs):
+def _verdict(context, identifier, passed: bool):
+    """A validation's page shows the gate's verdict: warnings alone do not make it "Failed" (GX counts every expectation)."""
+    result = context.validation_results_store.get(identifier)
+    if result.success != passed:
+        result.success = passed
+        context.validation_results_store.set(identifier, result)
+    return identifier
+
+
+def _store(context, docs: PendingDocs, passed: bool):
     """Store a compiled suite's results as the validation result Great Expectations would have stored; its identifier."""
     from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
     from great_expectations.core.run_identifier import RunIdentifier
@@ -188,9 +201,9 @@ def _store(context, docs: PendingDocs):
         expectation_config=ExpectationConfiguration(type=r.type, kwargs={**r.kwargs, "batch_id": batch}, meta=r.meta),
         exception_info={"raised_exception": r.exception is not None, "exception_message": r.exception, "exception_traceback": None})
         for r in docs.results]
-    passed = sum(r.success for r in docs.results)
+    passed_gate, passed = passed, sum(r.success for r in docs.results)
     validation = ExpectationSuiteValidationResult(
-        success=passed == len(results), results=results, suite_name=docs.suite,
+        success=passed_gate, results=results, suite_name=docs.suite,
         statistics={"evaluated_expectations": len(results), "successful_expectations": passed,
                     "unsuccessful_expectations": len(results) - passed,
                     "success_percent": 100.0 * passed / len(results) if results else None},

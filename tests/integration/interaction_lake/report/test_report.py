@@ -15,16 +15,13 @@ from deltalake import DeltaTable
 
 from interaction_lake.generator import SOURCES, generate
 from jobs.bronze.gate import gate_bronze
+from tests.integration.browser import browser  # noqa: F401 (a fixture)
 from jobs.bronze.land import land_source
 from jobs.gold.build import build_gold, mart_table
 from jobs.silver.build import build_silver
 from jobs.silver.gate import gate_silver
 
 pytestmark = pytest.mark.integration
-CHROMIUM = Path("/usr/bin/chromium")
-# Flags for a closed network: without the background-networking ones chromium keeps trying to reach Google.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 CHARTS = ("value-tier-pyramid", "pareto-80-20", "satisfaction-by-channel", "satisfaction-by-branch", "call-abandonment",
           "branch-wait-by-hour", "branch-wait-heatmap", "am-effectiveness")
 
@@ -59,18 +56,6 @@ def report(built_lake, tmp_path_factory) -> Path:
     assert done.returncode == 0, done.stderr
     assert str(out) in done.stdout
     return out
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: 'make browser' installs Debian's chromium (make test does it first)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def test_report_is_one_self_contained_file(report):
