@@ -11,12 +11,11 @@ import datetime as dt
 import json
 import os
 import sys
-import uuid
 from collections import Counter
 from pathlib import Path
 
 from interaction_lake import lake, progress
-from interaction_lake.cli_common import OPERATOR_ERRNOS, UsageError, settings_from as _settings, storage_problem
+from interaction_lake.cli_common import OPERATOR_ERRNOS, UsageError, default_run_id, report_gates, settings_from as _settings, storage_problem
 from interaction_lake.config import ConfigError, Settings
 from interaction_lake import sources as registry
 
@@ -33,11 +32,6 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def default_run_id() -> str:
-    """Airflow's run id when Airflow runs us, else a manual one that sorts by time."""
-    return os.environ.get("AIRFLOW_CTX_DAG_RUN_ID") or f"manual__{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -93,7 +87,7 @@ def cmd_land(args: argparse.Namespace) -> int:
         return 0
     from jobs.bronze.gate import gate_bronze
 
-    return _report_gates([o for source in progress.steps("bronze gates", args.source or registry.enabled())
+    return report_gates([o for source in progress.steps("bronze gates", args.source or registry.enabled())
                           for o in gate_bronze(spark, settings, source, run_id)], settings, quiet=args.json)
 
 
@@ -110,22 +104,6 @@ def _abandon(settings: Settings, args: argparse.Namespace, run_id: str) -> int:
     print(f"batch {done.batch_id}: {len(done.abandoned)} file(s) recorded as abandoned, {done.finished} landed as they were (run {run_id})")
     for path in done.abandoned:
         print(f"  abandoned {path}")
-    return 0
-
-
-def _report_gates(outcomes, settings: Settings, quiet: bool = False) -> int:
-    """Print gate outcomes; exit code 1 if any failed (so a scheduler marks the task failed)."""
-    from interaction_lake.quality.gate import data_docs_index
-
-    if outcomes and not quiet:
-        print(f"data-quality gates ({sum(o.seconds for o in outcomes):.1f} s; Data Docs: {data_docs_index(settings.lake_root)})")
-        for o in outcomes:
-            print(f"  {o.report()}")
-    failed = [o for o in outcomes if not o.passed]
-    if failed:
-        print(f"interaction-lake: {len(failed)} data-quality gate(s) failed; downstream stages will not read that output",
-              file=sys.stderr)
-        return 1
     return 0
 
 
@@ -158,7 +136,7 @@ def cmd_silver(args: argparse.Namespace) -> int:
 
     with progress.working("silver gates"):
         outcomes = gate_silver(spark, settings, run_id)
-    return _report_gates(outcomes, settings)
+    return report_gates(outcomes, settings)
 
 
 def cmd_marts(args: argparse.Namespace) -> int:
@@ -179,7 +157,7 @@ def cmd_marts(args: argparse.Namespace) -> int:
         print(f"interaction-lake: {error}", file=sys.stderr)
         return 1
     except GateFailed as error:
-        _report_gates(error.outcomes, settings)
+        report_gates(error.outcomes, settings)
         print(f"  nothing published; the staged marts are kept for inspection in {staging_root(settings.lake_root, run_id)}")
         return 1
     print(f"run {run_id}{' (full rebuild)' if args.full else ''}  config {config.fingerprint()}")
@@ -192,7 +170,7 @@ def cmd_marts(args: argparse.Namespace) -> int:
         print(f"  gold/{name:26} {rows:>8} rows")
     for name, why in report.not_built.items():
         print(f"  gold/{name:26} not built: {why}")
-    return _report_gates(report.gates, settings)
+    return report_gates(report.gates, settings)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -212,7 +190,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         outcomes = gate_silver(spark, settings, run_id)
     if not outcomes:
         print(f"nothing new to validate in {args.stage}")
-    return _report_gates(outcomes, settings)
+    return report_gates(outcomes, settings)
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
@@ -261,7 +239,7 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
         with progress.working("rebuilding silver and gold under the new secret"):
             done = rotate_secret(get_spark(settings), settings, run_id)
     except GateFailed as error:
-        _report_gates(error.outcomes, settings)
+        report_gates(error.outcomes, settings)
         print("interaction-lake: the rotation is not finished; fix the cause and run rotate-key again", file=sys.stderr)
         return 1
     print(f"pseudonym secret rotated{' (resumed)' if done.resumed else ''}: silver and gold rebuilt, fingerprint {done.new_fingerprint[:8]}...")
@@ -465,8 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
     paths(rk)
     rk.set_defaults(func=cmd_rotate_key)
     from interaction_lake.cli_audit import add_parser as add_audit
+    from interaction_lake.cli_quality import add_parser as add_quality
 
     add_audit(sub)
+    add_quality(sub)
     return parser
 
 

@@ -5,7 +5,11 @@ problem raised deep inside the engine becomes one line for the operator. Importe
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import errno
+import os
+import sys
+import uuid
 
 from interaction_lake.config import Settings
 
@@ -37,3 +41,24 @@ def storage_problem(error: BaseException) -> str | None:
         return (f"a Delta table's _delta_log cannot be read ({first[:300]}): restore that table's _delta_log from backup, "
                 "or rebuild the layer (build-silver --full, build-marts --full); see docs/operations.md")
     return None
+
+
+def default_run_id() -> str:
+    """Airflow's run id when Airflow runs us, else a manual one that sorts by time."""
+    return os.environ.get("AIRFLOW_CTX_DAG_RUN_ID") or f"manual__{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
+
+
+def report_gates(outcomes, settings: Settings, quiet: bool = False) -> int:
+    """Print gate outcomes; exit code 1 if any failed (so a scheduler marks the task failed)."""
+    from interaction_lake.quality.gate import data_docs_index
+
+    if outcomes and not quiet:
+        print(f"data-quality gates ({sum(o.seconds for o in outcomes):.1f} s; Data Docs: {data_docs_index(settings.lake_root)})")
+        for o in outcomes:
+            print(f"  {o.report()}")
+    failed = [o for o in outcomes if not o.passed]
+    if failed:
+        print(f"interaction-lake: {len(failed)} data-quality gate(s) failed; downstream stages will not read that output",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -317,7 +317,7 @@ def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame
         info = {"observed_value": f"exception: {result.exception}"} if result.exception else result.result
         if not result.success:
             (outcome.errors if severity == "error" else outcome.warnings).append(label)
-            outcome.details.append(f"{severity} {label}: {_seen(info, result.sample)}")
+            outcome.details.append(f"{severity} {label}: {seen(info, result.sample)}")
         rows.append([result.type, result.kwargs.get("column"), json.dumps(result.kwargs, sort_keys=True, default=str), severity,
                      result.success, None if info.get("observed_value") is None else json.dumps(info.get("observed_value"), default=str),
                      info.get("unexpected_count"), info.get("element_count")])
@@ -334,7 +334,7 @@ def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame
     return outcome
 
 
-def _seen(info: dict, sample: list[dict]) -> str:
+def seen(info: dict, sample: list[dict]) -> str:
     """What a failed expectation saw, in one line: the observed value, or how many values failed and where some are."""
     if info.get("unexpected_count") is None:
         return f"observed {info.get('observed_value')!r}" if "observed_value" in info else "nothing observed"
@@ -354,6 +354,14 @@ class Verdict:
     passed: bool
     validated_at: dt.datetime
     source_file: str | None = None
+    scope: str | None = None  # what was judged; RELEASED... for an operator's release
+
+    @property
+    def released(self) -> bool:
+        return (self.scope or "").startswith(RELEASED)
+
+
+RELEASED = "released by "  # the scope of a verdict an operator gave with `quality release`
 
 
 def latest_verdicts(spark: SparkSession, lake_root: Path, stage: str, table: str) -> list[Verdict]:
@@ -373,11 +381,12 @@ def latest_verdicts_by_table(spark: SparkSession, lake_root: Path, stage: str) -
                                                 F.coalesce(F.col("table_version").cast("string"), F.lit("")),
                                                 F.coalesce("source_file", F.lit(""))))
             .groupBy("table_name", "_subject")
-            .agg(*[F.max_by(c, "validated_at").alias(c) for c in ("batch_id", "table_id", "table_version", "gate_passed", "source_file")],
+            .agg(*[F.max_by(c, "validated_at").alias(c) for c in ("batch_id", "table_id", "table_version", "gate_passed", "source_file",
+                                                                    "scope")],
                  F.max("validated_at").alias("validated_at"))
             .collect())
     verdicts: dict[str, list[Verdict]] = {}
     for r in rows:
         verdicts.setdefault(r.table_name, []).append(Verdict(r.batch_id, r.table_id, r.table_version, r.gate_passed, r.validated_at,
-                                                             r.source_file))
+                                                             r.source_file, r.scope))
     return verdicts

@@ -40,7 +40,7 @@ def holds(spark: SparkSession, lake_root, source: str) -> Holds:
         failing = {(v.batch_id, v.source_file) for v in alone if not v.passed}
         if failing:
             files |= failing
-        else:
+        elif not any(v.released for v in alone):  # every file passes alone: a failure only the batch shows (unless released)
             batches.add(batch.batch_id)
     return Holds(frozenset(batches), frozenset(files))
 
@@ -50,17 +50,18 @@ def held_batches(spark: SparkSession, lake_root, source: str) -> set[str]:
     return set(holds(spark, lake_root, source).batches)
 
 
-def gate_bronze(spark: SparkSession, settings: Settings, source: str, run_id: str) -> list[GateOutcome]:
+def gate_bronze(spark: SparkSession, settings: Settings, source: str, run_id: str, recheck: frozenset[str] = frozenset()) -> list[GateOutcome]:
+    """Validate the source's batches without a verdict, and the batches in ``recheck`` again (after a suite or data fix)."""
     root = settings.lake_root
     if not lake.exists(lake.landing_ledger_table(root)):
         return []
     table = lake.bronze_table(root, source)
     with lineage.job_run(root, f"quality.gate.bronze.{source}", inputs=[table], outputs=[results_table(root)]):
-        return _gate(spark, root, source, table, run_id)
+        return _gate(spark, root, source, table, run_id, recheck)
 
 
-def _gate(spark: SparkSession, root, source: str, table, run_id: str) -> list[GateOutcome]:
-    validated = {v.batch_id for v in latest_verdicts(spark, root, "bronze", f"{source}_events")}
+def _gate(spark: SparkSession, root, source: str, table, run_id: str, recheck: frozenset[str] = frozenset()) -> list[GateOutcome]:
+    validated = {v.batch_id for v in latest_verdicts(spark, root, "bronze", f"{source}_events")} - set(recheck)
     # Every batch that brought records is judged, a batch whose every record was quarantined included (it has
     # no bronze rows; the row-count expectation fails it): the share quarantined is one of the checks.
     files: dict[tuple[str, object], dict[str, tuple[int, int]]] = {}  # (batch, ingest date) -> file -> (landed, refused)

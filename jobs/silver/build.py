@@ -47,6 +47,9 @@ PROGRESS_SCHEMA = T.StructType([
     T.StructField("ingest_date", T.DateType(), False),
     T.StructField("run_id", T.StringType(), False),
     T.StructField("processed_at", T.TimestampType(), False),
+    # The file of the batch that was read; a batch is read file by file, so a file the bronze gate held and an operator
+    # released later is read then (null: the whole batch, as recorded before files were tracked).
+    T.StructField("source_file", T.StringType(), True),
 ])
 
 
@@ -153,12 +156,23 @@ def _drop_silver(lake_root: Path, sources: tuple[str, ...]) -> None:
         shutil.rmtree(fact_quarantine_table(lake_root), ignore_errors=True)
 
 
-def new_batches(spark: SparkSession, lake_root: Path, source: str, held: set[str] = frozenset()) -> list[tuple[str, dt.date]]:
-    committed = {(e.batch_id, e.ingested_at.date()) for e in ledger.latest_entries(spark, lake_root, source).values()
-                 if e.status == ledger.COMMITTED and e.records_landed and e.batch_id not in held}
+def new_batches(spark: SparkSession, lake_root: Path, source: str, held=None) -> list[tuple[str, dt.date, tuple[str, ...]]]:
+    """(batch, ingest date, files) silver has not read yet: the committed files of batches not held whole, minus the
+    files held alone (``jobs.bronze.gate.Holds``) and the files already read -- so a held file is read once released."""
+    held_batches, held_files = (held.batches, held.files) if held is not None else (frozenset(), frozenset())
+    files: dict[tuple[str, dt.date], set[str]] = {}
+    for e in ledger.latest_entries(spark, lake_root, source).values():
+        if e.status == ledger.COMMITTED and e.records_landed and e.batch_id not in held_batches and (e.batch_id, e.file_path) not in held_files:
+            files.setdefault((e.batch_id, e.ingested_at.date()), set()).add(e.file_path)
     progress = lake.read(spark, progress_table(lake_root))
-    done = set() if progress is None else {r.batch_id for r in progress.where(F.col("source") == source).select("batch_id").collect()}
-    return sorted(b for b in committed if b[0] not in done)
+    read: set[tuple[str, str | None]] = set()
+    if progress is not None:
+        if "source_file" not in progress.columns:
+            progress = progress.withColumn("source_file", F.lit(None).cast("string"))
+        read = {(r.batch_id, r.source_file) for r in progress.where(F.col("source") == source).select("batch_id", "source_file").collect()}
+    whole = {batch for batch, file in read if file is None}
+    todo = [(batch, day, tuple(sorted(f for f in paths if (batch, f) not in read))) for (batch, day), paths in files.items() if batch not in whole]
+    return sorted(t for t in todo if t[2])
 
 
 def _build_source(spark: SparkSession, settings: Settings, source: str, run_id: str, secret: bytes) -> SilverReport:
@@ -176,15 +190,15 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
     report = SilverReport(source)
     held = holds(spark, settings.lake_root, source)
     report.held_back, report.files_held_back = len(held.batches), len(held.files)
-    batches = new_batches(spark, settings.lake_root, source, held.batches)
+    batches = new_batches(spark, settings.lake_root, source, held)
     if not batches:
         return report
     report.batches = len(batches)
-    batch_ids = [b for b, _ in batches]
+    batch_ids = [b for b, _, _ in batches]
+    parts = sorted(f"{batch}\u0001{file}" for batch, _, files in batches for file in files)  # one column: joins stay single-column
     bronze = lake.read(spark, lake.bronze_table(settings.lake_root, source)).where(
-        F.col("_ingest_date").isin(*sorted({d for _, d in batches})) & F.col("_batch_id").isin(*batch_ids))
-    if held.files:  # the files the bronze gate held alone; the rest of their batches flows on
-        bronze = bronze.where(~F.concat_ws("\u0001", "_batch_id", "_source_file").isin(*sorted("\u0001".join(f) for f in held.files)))
+        F.col("_ingest_date").isin(*sorted({d for _, d, _ in batches})) & F.col("_batch_id").isin(*batch_ids)
+        & F.concat_ws("\u0001", "_batch_id", "_source_file").isin(*parts))  # held files are not among them: the rest flows on
     checked = conform(bronze, source, secret, with_parity=True, tz=settings.calendar)
     report.events_in = checked.count()
     meta = lake.commit_metadata(JOB, run_id, source=source)
@@ -244,8 +258,9 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
 
 def _record_progress(spark: SparkSession, settings: Settings, source: str, batches, run_id: str, meta: dict[str, str]) -> None:
     now = dt.datetime.now(dt.timezone.utc)
-    lake.append(spark.createDataFrame([(source, b, d, run_id, now) for b, d in batches], PROGRESS_SCHEMA),
-                progress_table(settings.lake_root), {**meta, "step": "progress"})
+    frame = spark.createDataFrame([(source, b, d, run_id, now, f) for b, d, files in batches for f in files], PROGRESS_SCHEMA)
+    lake.ensure_columns(spark, frame, progress_table(settings.lake_root), {**meta, "step": "progress"})  # recorded before files were
+    lake.append(frame, progress_table(settings.lake_root), {**meta, "step": "progress"})
 
 
 def silver_quarantine_table(lake_root: Path) -> Path:
@@ -260,7 +275,7 @@ def quarantine_broken(spark: SparkSession, checked: DataFrame, source: str, lake
                       meta: dict[str, str]) -> int:
     """Events whose payload the engine did not read whole go to ``quarantine/silver`` (reason ``payload_parity``,
     the fields lost in ``detail``), with their bronze lineage; no raw text is copied (bronze holds it). Idempotent:
-    a batch already quarantined from is not written twice. Returns how many of the batches' events are there."""
+    a line already quarantined is not written twice. Returns how many of the batches' events are there."""
     target = silver_quarantine_table(lake_root)
     broken = (checked.where(F.col(PARITY_GAPS) != "")
               .select(F.lit(source).alias("source"), "event_id", "event_type", "customer_key", F.lit("payload_parity").alias("reason"),
@@ -270,8 +285,12 @@ def quarantine_broken(spark: SparkSession, checked: DataFrame, source: str, lake
     if not count:
         return 0
     existing = lake.read(spark, target)
-    if existing is not None and existing.where(F.col("_batch_id").isin(*batch_ids) & (F.col("source") == source)).limit(1).count():
-        return count
+    if existing is not None:  # a rerun, or a released file of a batch already read: only lines not quarantined yet
+        line = lambda frame: F.concat_ws("\u0001", frame["_batch_id"], frame["_source_file"], frame["_line_number"].cast("string"))  # noqa: E731
+        known = existing.where((F.col("source") == source) & F.col("_batch_id").isin(*batch_ids)).select(line(existing).alias("_line"))
+        broken = broken.withColumn("_line", line(broken)).join(known, "_line", "left_anti").drop("_line")
+        if broken.limit(1).count() == 0:
+            return count
     lake.append(broken, target, {**meta, "step": "quarantine"})
     return count
 

@@ -54,13 +54,14 @@ def blocked_tables(spark: SparkSession, root) -> list[str]:
             if lake.exists(path) and _last_validated(verdicts.get(name, []), lake.table_id(path))[1] is False]
 
 
-def gate_silver(spark: SparkSession, settings: Settings, run_id: str) -> list[GateOutcome]:
+def gate_silver(spark: SparkSession, settings: Settings, run_id: str, recheck: frozenset[str] = frozenset()) -> list[GateOutcome]:
+    """Validate what changed in each silver table; the tables in ``recheck`` again, whole (after a suite or data fix)."""
     root = settings.lake_root
     with lineage.job_run(root, "quality.gate.silver", inputs=[path for _, path, _, _ in _tables(root)], outputs=[results_table(root)]):
-        return _gate(spark, settings, run_id)
+        return _gate(spark, settings, run_id, {name.removesuffix(QUARANTINED) for name in recheck})
 
 
-def _gate(spark: SparkSession, settings: Settings, run_id: str) -> list[GateOutcome]:
+def _gate(spark: SparkSession, settings: Settings, run_id: str, recheck: set[str] = frozenset()) -> list[GateOutcome]:
     root = settings.lake_root
     dim_path = fact_table(root, next(f for f in FACTS if f.name == "customer_dim"))
     dim = lake.read(spark, dim_path)
@@ -74,7 +75,9 @@ def _gate(spark: SparkSession, settings: Settings, run_id: str) -> list[GateOutc
             continue
         version, table_id = lake.version(path), lake.table_id(path)
         last, _ = _last_validated(verdicts.get(name, []), table_id)
-        if last == version:
+        if name in recheck:
+            last = None  # judged again, whole
+        elif last == version:
             continue
         rows = lake.read_version(spark, path, version)
         scope, changed = "whole table", None

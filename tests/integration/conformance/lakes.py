@@ -8,6 +8,7 @@ the embedded engine infer it differently for the same expression, and no reader 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +24,19 @@ RUN_COLUMNS = {
 }
 
 
+# JSON columns whose entries may embed a run's time: compared with those keys left out (a failing row's arrival lag
+# is measured from when that lake's landing ran).
+RUN_KEYS = {"unexpected_sample": {"_arrival_lag_hours", "_ingested_at"}}
+
+
+def _without_run_keys(name: str, values: list) -> list:
+    if name not in RUN_KEYS:
+        return values
+    drop = RUN_KEYS[name]
+    return [v if v is None else json.dumps([{k: x for k, x in row.items() if k not in drop} for row in json.loads(v)], sort_keys=True)
+            for v in values]
+
+
 def delta_tables(root: Path) -> list[str]:
     """Every Delta table under ``root`` (staging left by a failed run aside), as paths relative to it."""
     return sorted(str(log.parent.relative_to(root)) for log in root.rglob("_delta_log") if "_staging" not in log.parts)
@@ -33,7 +47,7 @@ def table_rows(root: Path, table: str, placeholders: dict[str, str]) -> tuple[li
     (the engines may order the columns a MERGE adds differently)."""
     data = DeltaTable(str(root / table)).to_pyarrow_table()
     columns = sorted((field for field in data.schema if field.name not in RUN_COLUMNS), key=lambda field: field.name)
-    rows = zip(*(data.column(field.name).to_pylist() for field in columns)) if columns else iter(())
+    rows = zip(*(_without_run_keys(field.name, data.column(field.name).to_pylist()) for field in columns)) if columns else iter(())
     return [(field.name, str(field.type)) for field in columns], Counter(_normal(row, placeholders) for row in rows)
 
 
