@@ -18,7 +18,7 @@ import json
 import os
 from typing import Iterator
 
-from interaction_lake import lake, lineage
+from interaction_lake import alerts, lake, lineage
 from interaction_lake.config import Settings
 from interaction_lake import sources as registry
 
@@ -30,6 +30,7 @@ DEFAULT_ARGS = {
     "retry_delay": dt.timedelta(minutes=1),
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=30),
+    "on_failure_callback": alerts.on_task_failure,  # e-mail and webhook, where configured (interaction_lake/alerts.py)
 }
 
 
@@ -113,6 +114,7 @@ def land(source: str, **context) -> dict:
         report = land_source(spark, settings, source, run_id).as_dict()
         # files no source or feed lands are recorded by whichever landing task comes first (under a lock: once)
         report["files_outside_landing_folders"] = record_unassigned(spark, settings, sources.enabled(), run_id)
+        alerts.send(alerts.feed_missing(source, report["files_new"], context), context)
         return report
 
 
@@ -157,6 +159,9 @@ def build_marts(**context) -> dict:
             raise AirflowFailException(str(error)) from None
         for o in report.gates:
             print(o.report())
+        spark = get_spark(settings)
+        alerts.send(alerts.held(spark, settings.lake_root, context)
+                    + alerts.abandonment_breaches(spark, settings.lake_root, report.as_of, context), context)
     return {"as_of": str(report.as_of), "first_month": str(report.first_month), "rows": report.rows, "not_built": report.not_built}
 
 

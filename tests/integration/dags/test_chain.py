@@ -25,14 +25,15 @@ from interaction_lake.generator import SOURCES, generate
 from jobs.bronze.land import land_source
 from jobs.gold.build import MARTS, build_gold, mart_table
 from jobs.silver.build import build_silver
+from tests.integration.servers import smtp_and_webhook
 
 START = dt.date(2026, 11, 2)
 SECRET = "chain-test-pseudonym-secret"  # one secret for both lakes, so their pseudonymised keys compare
 
 
-def airflow(home: Path, settings: Settings, *args: str) -> subprocess.CompletedProcess:
+def airflow(home: Path, settings: Settings, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "AIRFLOW_HOME": str(home), "INTERACTION_LAKE_LAKE_ROOT": str(settings.lake_root),
-           "INTERACTION_LAKE_LANDING_ROOT": str(settings.landing_root), "INTERACTION_LAKE_PSEUDONYM_SECRET": SECRET}
+           "INTERACTION_LAKE_LANDING_ROOT": str(settings.landing_root), "INTERACTION_LAKE_PSEUDONYM_SECRET": SECRET, **(env or {})}
     return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -153,7 +154,8 @@ def test_a_failed_gate_fails_the_task_once_and_stops_downstream(chain):
         "source_system": "qmatic-branch", "customer_ref": "C00000001", "ticket_id": "BR001-20310101-0001", "branch_id": "BR001",
         "service_type": "cash"}) + "\n")
     day = (dt.date.fromisoformat(days[1]) + dt.timedelta(days=5)).isoformat()
-    run = airflow(home, settings, "-m", "interaction_lake.airflow_run", day)
+    with smtp_and_webhook() as (received, connections):  # alerts configured by connection, delivered to loopback servers
+        run = airflow(home, settings, "-m", "interaction_lake.airflow_run", day, env=connections)
     assert run.returncode == 1
     assert f"{day}  land_counter             failed" in run.stdout
     states = dict(query(home, f"SELECT dag_id, state FROM dag_run WHERE date(logical_date) = '{day}'"))
@@ -163,12 +165,23 @@ def test_a_failed_gate_fails_the_task_once_and_stops_downstream(chain):
                                    f"AND date(r.logical_date) = '{day}'")
     assert (state, tries) == ("failed", 1)  # AirflowFailException: no retries, the data would not change
     assert "data-quality gate failed" in run.stdout + run.stderr
-    # The task log says why and where: the failing value counted, with its file, line and batch.
-    assert "expect_column_values_to_be_between(_arrival_lag_hours): 1 of 1 unexpected" in run.stdout + run.stderr
-    assert "_source_file=counter_20310101_events.jsonl, _line_number=1" in run.stdout + run.stderr
+    # The task log says why: landing quarantined the only record (years ahead), so the batch was judged on no rows.
+    assert "error expect_table_row_count_to_be_between(): observed 0" in run.stdout + run.stderr
     failed = [evs for evs in lineage_runs(settings).values() if evs[0]["job"]["name"] == "land_counter.gate_bronze"
               and evs[-1]["eventType"] == "FAIL"]
     assert len(failed) == 1 and "data-quality gate failed" in failed[0][-1]["run"]["facets"]["errorMessage"]["message"]
+
+    # Alerts, through Airflow's notifiers: the failed gate with why and where, and each feed that sent nothing.
+    posted = [a for path, body in received.posts if path == "/alerts" for a in body["alerts"]]
+    [gate] = [a for a in posted if a["kind"] == "gate_failed"]
+    assert (gate["dag_id"], gate["task_id"]) == ("land_counter", "gate_bronze") and "row_count_to_be_between(): observed 0" in gate["detail"]
+    landed = [s for s in SOURCES if states.get(f"land_{s}") == "success"]  # the driver stops at the first failed DAG
+    assert landed and {a["subject"] for a in posted if a["kind"] == "feed_missing"} == {f"no new {s} file arrived" for s in landed}
+    mailed = {m["Subject"]: m for m in received.mails}
+    subject = "[interaction-lake] data-quality gate failed in land_counter.gate_bronze"
+    assert subject in mailed and mailed[subject]["To"] == "data-platform@bank.example"
+    body = next(part.get_payload(decode=True).decode() for part in mailed[subject].walk() if part.get_content_type() == "text/html")
+    assert "expect_table_row_count_to_be_between(): observed 0" in body and "land_counter gate_bronze" in body
 
 
 def test_a_task_started_elsewhere_without_its_roots_fails_at_once_and_opens_no_lake(tmp_path):
