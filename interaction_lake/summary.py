@@ -84,7 +84,21 @@ def print_summary(settings: Settings) -> list[str]:
                 print(f"  {source:16} {path}: {why[(source, path)]}")
             if len(not_landed) > SHOWN:
                 print(f"  ... and {len(not_landed) - SHOWN} more (table _system/landing_ledger, status ignored or unreadable)")
+    if lake.table_path(settings.lake_root, lake.SYSTEM, "quality_results") in readable:
+        print_held(settings)
     return unreadable
+
+
+def print_held(settings: Settings) -> None:
+    """What the gates hold, until it is resolved (a green day after does not hide it)."""
+    from interaction_lake.engine import get_spark
+    from jobs.quality.held import held
+
+    found = held(get_spark(settings), settings.lake_root)
+    if found:
+        print(f"\nHELD by the data-quality gates ({len(found)}; 'interaction-lake quality held' says why, 'quality release' or 'recheck' resolves):")
+        for h in found:
+            print(f"  {h.subject()}  since {h.since:%Y-%m-%d %H:%M} UTC")
 
 
 def print_headlines(settings: Settings) -> None:

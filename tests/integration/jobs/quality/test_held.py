@@ -55,6 +55,8 @@ def test_a_held_file_is_listed_with_why_stays_held_after_a_green_day_and_flows_o
     next_day = dict(GOOD, event_id="evt-good-2", occurred_at="2026-11-06T09:00:00Z", ticket_id="BR001-20261106-0001")
     assert _land(settings, capsys, "2026-11-06", {"c_good.jsonl": json.dumps(next_day) + "\n"}) == 0
     assert "b_future.jsonl" in _cli(settings, capsys, "quality", "held")[1]
+    summary = _cli(settings, capsys, "summary")[1]
+    assert "HELD by the data-quality gates (1;" in summary and "b_future.jsonl" in summary
     assert not any(i.startswith("evt-future") for i in _silver_event_ids(settings, capsys))
 
     code, _, err = _cli(settings, capsys, "quality", "release", "--batch", "no-such-batch", "--reason", "x")
@@ -63,6 +65,7 @@ def test_a_held_file_is_listed_with_why_stays_held_after_a_green_day_and_flows_o
                         "--reason", "branch clock fixed; the times are right to the hour")
     assert code == 0 and "released bronze/counter_events" in out
     assert _cli(settings, capsys, "quality", "held")[1].startswith("nothing is held")
+    assert "HELD" not in _cli(settings, capsys, "summary")[1]
     assert {"evt-future-0", "evt-future-1"} <= _silver_event_ids(settings, capsys)
 
     [record] = [r for r in DeltaTable(str(settings.lake_root / "_system" / "quality_results")).to_pyarrow_table().to_pylist()
