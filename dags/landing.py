@@ -24,8 +24,8 @@ for source in o.registry.enabled():
         default_args=o.DEFAULT_ARGS,
         tags=["interaction-lake", "bronze", source],
     ) as dag:
-        land = PythonOperator(task_id="land", python_callable=o.land, op_kwargs={"source": source})
+        land = PythonOperator(task_id="land", python_callable=o.land, op_kwargs={"source": source}, doc_md=o.DOCS["land"])
         gate = PythonOperator(task_id="gate_bronze", python_callable=o.gate_bronze, op_kwargs={"source": source},
-                              outlets=[o.bronze_asset(source)])
+                              outlets=[o.bronze_asset(source)], doc_md=o.DOCS["gate_bronze"])
         land >> gate
     globals()[dag.dag_id] = dag

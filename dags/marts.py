@@ -22,4 +22,4 @@ with DAG(
     default_args=o.DEFAULT_ARGS,
     tags=["interaction-lake", "gold"],
 ) as dag:
-    PythonOperator(task_id="build_marts", python_callable=o.build_marts, outlets=[o.gold_asset()])
+    PythonOperator(task_id="build_marts", python_callable=o.build_marts, outlets=[o.gold_asset()], doc_md=o.DOCS["build_marts"])

@@ -21,6 +21,7 @@ with DAG(
     default_args=o.DEFAULT_ARGS,
     tags=["interaction-lake", "silver"],
 ) as dag:
-    build = PythonOperator(task_id="build_silver", python_callable=o.build_silver)
-    gate = PythonOperator(task_id="gate_silver", python_callable=o.gate_silver, outlets=[o.silver_asset()])
+    build = PythonOperator(task_id="build_silver", python_callable=o.build_silver, doc_md=o.DOCS["build_silver"])
+    gate = PythonOperator(task_id="gate_silver", python_callable=o.gate_silver, outlets=[o.silver_asset()],
+                          doc_md=o.DOCS["gate_silver"])
     build >> gate

@@ -87,6 +87,17 @@ def test_assets_record_each_stage_publishing_the_next(chain):
     home = chain[0]
     events = dict(query(home, "SELECT a.name, count(*) FROM asset_event e JOIN asset a ON a.id = e.asset_id GROUP BY a.name"))
     assert events == {**{f"bronze.{s}_events": 2 for s in SOURCES}, "silver": 2, "gold": 2}
+    # Each event says what it published: the batches and version validated, the silver versions, the marts' rows.
+    extras = query(home, "SELECT a.name, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id ORDER BY e.id")
+    for name, extra in extras:
+        extra = json.loads(extra)
+        if name.startswith("bronze."):
+            assert extra["batch_ids"] and all(b.startswith(name.split(".")[1].removesuffix("_events")) for b in extra["batch_ids"])
+            assert extra["table_version"] >= 0 and extra["validations"] >= 1
+        elif name == "silver":
+            assert extra["table_versions"] and extra["validations"] >= len(extra["table_versions"])
+        else:
+            assert extra["as_of"] and set(extra["rows"]) <= set(MARTS) and extra["up_to_date"] is False
 
 
 def test_commits_carry_the_airflow_run_id_and_task(chain):

@@ -29,6 +29,9 @@ def test_house_rules(dags):
         assert dag.description, dag.dag_id
         for task in dag.tasks:
             assert task.retries >= 1 and task.retry_exponential_backoff, f"{dag.dag_id}.{task.task_id}"
+            assert task.execution_timeout and task.execution_timeout <= dt.timedelta(hours=6), f"{dag.dag_id}.{task.task_id}"
+            assert task.doc_md and len(task.doc_md) > 40, f"{dag.dag_id}.{task.task_id} says what it does in the UI"
+            assert task.on_failure_callback, f"{dag.dag_id}.{task.task_id} alerts when it fails"
 
 
 def test_no_cycles_and_tasks_in_order(dags):
