@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser jars demo report airflow-demo test test-unit test-embedded test-spark lint bench bench-engine compose-config clean
+.PHONY: install browser jars demo report airflow-demo airflow-ui test test-unit test-embedded test-spark lint bench bench-engine compose-config clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ airflow-demo: install  ## the same chain through Airflow: every landing DAG, sil
 	@test -n "$$(ls landing 2>/dev/null)" || $(BIN)/interaction-lake generate --customers 2000 --days 7
 	$(AIRFLOW_ENV) $(BIN)/python -m interaction_lake.airflow_run $(or $(DATE),2026-11-08)
 	$(BIN)/interaction-lake summary
+
+airflow-ui: install  ## Airflow's UI, scheduler and triggerer on http://127.0.0.1:8080 with these DAGs (airflow standalone; login printed; SQLite in .airflow/)
+	$(AIRFLOW_ENV) AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 $(BIN)/airflow standalone
 
 compose-config: install  ## validate docker/compose.yaml with the real Docker Compose (no engine needed)
 	INTERACTION_LAKE_PSEUDONYM_SECRET=$${INTERACTION_LAKE_PSEUDONYM_SECRET:-check-only} $(BIN)/docker-compose -f docker/compose.yaml config --quiet && echo "docker/compose.yaml is valid"
