@@ -48,7 +48,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     if args.json:
         json.dump({"mart": result.mart, "key": result.key, "version": result.version, "row": result.row,
-                   "facts": [vars(f) for f in result.facts], "files": result.files}, sys.stdout, default=str, indent=2)
+                   "facts": [vars(f) for f in result.facts], "files": result.files, "customer_dim": result.dimension},
+                  sys.stdout, default=str, indent=2)
         print()
         return 0
     print(f"gold/{result.mart} version {result.version}, row {', '.join(f'{k}={v}' for k, v in result.key.items())}")
@@ -63,6 +64,9 @@ def cmd_trace(args: argparse.Namespace) -> int:
         if f.other_versions:
             print("  other copies of these events in bronze (resent: the same content; superseded: replaced by a correction):")
             _show(f.other_versions, args.limit, ["event_id", "version", "occurred_at", "_source_file", "_line_number", "_batch_id"])
+    if result.dimension:
+        print(f"\nsilver/customer_dim: {len(result.dimension)} version(s) the mart looked customers up in (segment, home branch)")
+        _show(result.dimension, args.limit, ["customer_key", "valid_from", "valid_to", "segment", "home_branch_id"])
     print(f"\nlanding files ({len(result.files)}):")
     _show(result.files, max(args.limit, len(result.files)), ["file_path", "file_checksum", "records", "batch_id", "run_id", "ingested_at"])
     return 0
@@ -123,7 +127,8 @@ def add_parser(sub) -> None:
         p.add_argument("--lake", help="lake root (default: $INTERACTION_LAKE_LAKE_ROOT or ./lake)")
 
     t = verbs.add_parser("trace", help="print the silver facts, silver events, bronze records and landing files behind a mart row")
-    t.add_argument("mart", help="customer_value, key_customers_at_risk, service_quality or am_effectiveness")
+    t.add_argument("mart", help="customer_value, key_customers_at_risk, service_quality, am_effectiveness, branch_wait_by_hour "
+                                "or satisfaction")
     t.add_argument("--key", action="append", metavar="COLUMN=VALUE", help="the row's key, one per key column (repeat)")
     t.add_argument("--version", type=int, help="the mart's Delta version (default: latest)")
     t.add_argument("--limit", type=int, default=10, help="rows printed per level (default 10)")

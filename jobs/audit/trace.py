@@ -10,8 +10,14 @@ the definitions in docs/metrics.md:
   calls of the queue) in that day or month; ``unit_id = ALL`` takes the whole channel;
 - ``am_effectiveness`` (am_id, month): the manager's contacts of that month.
 
-``satisfaction`` and ``value_tier_migration`` aggregate over segments resolved through the SCD2 customer
-dimension; they are not traceable by this command yet (trace their customer_value rows instead).
+- ``branch_wait_by_hour`` (month, branch_id, hour_of_day): the month's counter visits of the branch (every
+  branch for ``ALL``) whose ticket was issued in that hour of the bank's local clock;
+- ``satisfaction`` (month, channel, branch_id, segment): the month's surveys and complaints whose channel,
+  branch and segment -- the customer's segment and home branch on that day, looked up in the SCD2
+  ``customer_dim`` as the mart does -- are the row's; the dimension versions used are listed too.
+
+``value_tier_migration`` counts customers moving between two months' tiers: trace their ``customer_value``
+rows instead.
 
 A fact row is joined to its events by the fact's event key columns; an event to the bronze record
 that silver kept (same event id and batch); a bronze record to the landing ledger's file entry
@@ -28,12 +34,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from pyspark.sql import Column, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from interaction_lake import lake
+from interaction_lake.business_calendar import local_hour
 from interaction_lake.marts_config import MartsConfig
+from jobs.gold.branch_waits import ALL
 from jobs.gold.build import ACTIVITY_FACTS, FACT, FACT_DATE, mart_table
+from jobs.gold.customers import UNKNOWN, with_customer_attributes
 from jobs.gold.measures import add_months
 from jobs.silver.build import composite_key, fact_table, silver_events_table
 
@@ -86,6 +95,33 @@ def _am_effectiveness(row: dict, config: MartsConfig) -> dict[str, Column]:
     return {"am_contact": (F.col("am_id") == F.lit(row["am_id"])) & _between("contact_date", first, last)}
 
 
+def _branch_wait(row: dict, config: MartsConfig) -> dict[str, Selection]:
+    first, last = _month_range(row["month"])
+    where = (_between("visit_date", first, last) & F.col("issued_at").isNotNull()
+             & (local_hour("issued_at", config.calendar, "branch_id") == F.lit(row["hour_of_day"])))
+    return {"counter_visit": where if row["branch_id"] == ALL else where & (F.col("branch_id") == F.lit(row["branch_id"]))}
+
+
+def _satisfaction(row: dict, config: MartsConfig) -> dict[str, Selection]:
+    first, last = _month_range(row["month"])
+
+    def pick(date_column: str, branch: Column) -> Selection:
+        def select(facts: DataFrame, dim: DataFrame | None) -> DataFrame:
+            rows = (with_customer_attributes(facts, dim, date_column) if dim is not None
+                    else facts.withColumn("segment", F.lit(UNKNOWN)).withColumn("home_branch_id", F.lit(None).cast("string")))
+            return rows.where(_between(date_column, first, last) & (F.coalesce("channel", F.lit(UNKNOWN)) == F.lit(row["channel"]))
+                              & (branch == F.lit(row["branch_id"])) & (F.col("segment") == F.lit(row["segment"])))
+        return select
+
+    return {"survey_response": pick("survey_date", F.coalesce("branch_id", "home_branch_id", F.lit(UNKNOWN))),
+            "complaint": pick("opened_date", F.coalesce("home_branch_id", F.lit(UNKNOWN)))}
+
+
+# Which rows of a fact a mart row reads: a condition on the fact, or, where the mart resolves customers through the
+# SCD2 dimension, a function of the fact and the dimension (as the mart joins them).
+Selection = Column | Callable[[DataFrame, DataFrame | None], DataFrame]
+
+
 @dataclass(frozen=True)
 class MartLineage:
     key: tuple[str, ...]
@@ -97,6 +133,8 @@ LINEAGE = {
     "key_customers_at_risk": MartLineage(("customer_key", "as_of_date"), _at_risk),
     "service_quality": MartLineage(("period", "period_start", "channel", "unit_id"), _service_quality),
     "am_effectiveness": MartLineage(("am_id", "month"), _am_effectiveness),
+    "branch_wait_by_hour": MartLineage(("month", "branch_id", "hour_of_day"), _branch_wait),
+    "satisfaction": MartLineage(("month", "channel", "branch_id", "segment"), _satisfaction),
 }
 
 
@@ -120,6 +158,7 @@ class Trace:
     row: dict
     facts: list[FactTrace]
     files: list[dict]
+    dimension: list[dict] = field(default_factory=list)  # the customer_dim versions the mart resolved its facts through
 
 
 def mart_row(spark: SparkSession, lake_root: Path, mart: str, key: dict[str, str], version: int | None = None) -> tuple[dict, int]:
@@ -152,20 +191,25 @@ def trace(spark: SparkSession, lake_root: Path, mart: str, key: dict[str, str], 
           config: MartsConfig | None = None) -> Trace:
     row, version = mart_row(spark, lake_root, mart, key, version)
     config = config or MartsConfig.load()
-    facts = []
-    for name, where in LINEAGE[mart].facts(row, config).items():
-        facts.append(_trace_fact(spark, lake_root, name, where))
+    selections = LINEAGE[mart].facts(row, config)
+    dim = lake.read(spark, fact_table(lake_root, FACT["customer_dim"])) if any(callable(w) for w in selections.values()) else None
+    facts = [_trace_fact(spark, lake_root, name, where, dim) for name, where in selections.items()]
     files = _files(spark, lake_root, [b for f in facts for b in f.bronze])
-    return Trace(mart, key, version, row, facts, files)
+    trace = Trace(mart, key, version, row, facts, files)
+    if dim is not None:
+        customers = sorted({r["customer_key"] for f in facts for r in f.rows if r.get("customer_key")})
+        trace.dimension = _sorted(dim.where(F.col("customer_key").isin(*customers)).collect(), ("customer_key", "valid_from")) if customers else []
+    return trace
 
 
-def _trace_fact(spark: SparkSession, lake_root: Path, name: str, where: Column) -> FactTrace:
+def _trace_fact(spark: SparkSession, lake_root: Path, name: str, where: Selection, dim: DataFrame | None = None) -> FactTrace:
     fact = FACT[name]
     result = FactTrace(name, fact.source)
     path = fact_table(lake_root, fact)
     if not lake.exists(path):
         return result
-    rows = lake.read(spark, path).where(where)
+    table = lake.read(spark, path)
+    rows = table.where(where) if isinstance(where, Column) else where(table, dim).select(*table.columns)
     result.rows = _sorted(rows.collect(), fact.keys)
     if not result.rows:
         return result

@@ -90,6 +90,42 @@ def test_a_service_quality_row_traces_to_the_visits_it_counts(spark, lake_two_da
     assert sum(1 for v in visits.rows if v["status"] == "abandoned") == row["tickets_abandoned"]
 
 
+@pytest.mark.parametrize("branch", ["one", "ALL"])
+def test_a_branch_wait_row_traces_to_the_tickets_of_its_local_hour(spark, lake_two_days, branch):
+    settings, _ = lake_two_days
+    row = max((r for r in rows(mart_table(settings.lake_root, "branch_wait_by_hour")) if (r["branch_id"] == "ALL") == (branch == "ALL")),
+              key=lambda r: (r["tickets"], r["branch_id"], r["hour_of_day"]))
+    key = {"month": str(row["month"]), "branch_id": row["branch_id"], "hour_of_day": str(row["hour_of_day"])}
+    [visits] = trace(spark, settings.lake_root, "branch_wait_by_hour", key).facts
+    assert len(visits.rows) == row["tickets"] >= 1
+    assert sum(1 for v in visits.rows if v["status"] == "abandoned") == row["tickets_abandoned"]
+    assert len(visits.bronze) >= len(visits.rows)  # every ticket back to its bronze records (issued, called, ...)
+
+
+def test_a_satisfaction_row_traces_through_the_customer_dimension_to_its_surveys_and_complaints(spark, settings, capsys):
+    generate(settings.landing_root, customers=1500, days=3, seed=5, start=dt.date(2026, 11, 9), fault_rate=0.0)
+    for source in SOURCES:
+        land_source(spark, settings, source, "r1")
+    build_silver(spark, settings, "r1")
+    build_gold(spark, settings, "r1")
+    row = max(rows(mart_table(settings.lake_root, "satisfaction")),
+              key=lambda r: (r["responses"] + r["complaints_opened"], r["segment"], r["branch_id"], r["channel"]))
+    key = {k: str(row[k]) for k in ("month", "channel", "branch_id", "segment")}
+    result = trace(spark, settings.lake_root, "satisfaction", key)
+    facts = {f.fact: f for f in result.facts}
+    surveys, complaints = facts["survey_response"].rows, facts["complaint"].rows
+    assert len(surveys) == row["surveys_sent"] and len(complaints) == row["complaints_opened"]
+    assert sum(1 for r in surveys if r["responded_at"] is not None) == row["responses"]
+    assert sum(1 for r in surveys if r["csat"] is not None and r["csat"] >= 4) == row["csat_satisfied"]
+    customers = {r["customer_key"] for r in surveys + complaints if r["customer_key"]}
+    assert customers and {d["customer_key"] for d in result.dimension} <= customers
+    if row["segment"] != "unknown":  # each customer's version valid on the day carries the row's segment
+        assert {d["segment"] for d in result.dimension} >= {row["segment"]}
+    assert main(["audit", "trace", "satisfaction", *[a for k, v in key.items() for a in ("--key", f"{k}={v}")],
+                 "--lake", str(settings.lake_root)]) == 0
+    assert "silver/customer_dim:" in capsys.readouterr().out
+
+
 def test_trace_command_prints_the_chain_and_rejects_bad_keys(spark, lake_two_days, capsys):
     settings, _ = lake_two_days
     row = rows(mart_table(settings.lake_root, "am_effectiveness"))[0]
@@ -100,7 +136,7 @@ def test_trace_command_prints_the_chain_and_rejects_bad_keys(spark, lake_two_day
     assert contacts["fact"] == "am_contact" and len(contacts["rows"]) == row["contacts_planned"]
     assert all(f["file_checksum"] for f in out["files"])
 
-    assert main(["audit", "trace", "satisfaction", "--key", "month=2026-11-01", *lake]) == 2
+    assert main(["audit", "trace", "value_tier_migration", "--key", "month=2026-11-01", *lake]) == 2
     assert "traceable marts are" in capsys.readouterr().err
     assert main(["audit", "trace", "customer_value", "--key", "month=2026-11-01", *lake]) == 2
     assert "missing: customer_key" in capsys.readouterr().err
