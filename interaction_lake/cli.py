@@ -299,9 +299,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not settings.lake_root.is_dir():
         raise UsageError(f"lake directory {settings.lake_root} does not exist (build the marts first, or pass --lake)")
+    held = None
+    if lake.exists(lake.table_path(settings.lake_root, lake.SYSTEM, "quality_results")):
+        from interaction_lake.engine import get_spark
+        from jobs.quality.held import held as held_now
+
+        held = held_now(get_spark(settings), settings.lake_root)  # shown until resolved, so the report needs the engine
     try:
         with progress.working("drawing the report"):
-            out = build_report(settings.lake_root, args.out)
+            out = build_report(settings.lake_root, args.out, held)
     except NoMarts as error:
         raise UsageError(str(error)) from None
     print(f"wrote {out.absolute()} (one self-contained HTML file: open it in a browser)")

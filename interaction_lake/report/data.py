@@ -49,6 +49,7 @@ class ReportData:
     at_risk_total: int = 0
     at_risk_as_of: dt.date | None = None
     quality: pd.DataFrame | None = None        # latest gate per (stage, table)
+    held: list = field(default_factory=list)   # what the gates hold now (jobs.quality.held.Held), excluded from the figures
     # a month shown that is still in progress: the data's as-of date, for "to date" beside the month (None: complete)
     to_date: dict[str, dt.date | None] = field(default_factory=dict)
 

@@ -82,6 +82,10 @@ blank until a holdings snapshot of the month before exists.</p>
 {% else %}<p class="empty">No key customers at risk.</p>{% endif %}</section>
 
 <section id="quality"><h2>Data quality: the latest gate of each table</h2>
+{% if d.held %}<h3 class="fail">Held by the gates: excluded from every figure above until resolved ({{ d.held|length }})</h3>
+<table id="held-table"><tr><th>held</th><th>since (UTC)</th><th>why</th></tr>
+{% for h in d.held %}<tr><td>{{ h.subject() }}</td><td>{{ h.since.strftime('%Y-%m-%d %H:%M') }}</td><td>{{ h.reasons|join("; ") }}</td></tr>{% endfor %}</table>
+<p class="source">interaction-lake quality held | recheck | release (docs/quality.md).</p>{% endif %}
 {% if d.quality is not none and d.quality|length %}
 <table id="quality-table"><tr><th>stage</th><th>table</th><th>gate</th><th>checks</th><th>failed (errors)</th><th>failed (warnings)</th><th>version</th><th>validated</th><th>run</th></tr>
 {% for r in d.quality.itertuples() %}<tr><td>{{ r.stage }}</td><td>{{ r.table }}</td><td class="{{ 'pass' if r.passed else 'fail' }}">{{ 'passed' if r.passed else 'FAILED' }}</td>
@@ -128,9 +132,12 @@ def render(d: ReportData) -> str:
     return env.from_string(TEMPLATE).render(d=d, c=c, pct=pct, signed=signed, whole=whole, breaches=breaches, branches_shown=min(branches, 12))
 
 
-def build_report(lake_root: Path, out: Path) -> Path:
-    """Write the report for the lake at ``lake_root`` to ``out`` (atomically: a reader never sees half a page)."""
-    html = render(load(lake_root))
+def build_report(lake_root: Path, out: Path, held: list | None = None) -> Path:
+    """Write the report for the lake at ``lake_root`` to ``out`` (atomically: a reader never sees half a page).
+    ``held``: what the gates hold now (``jobs.quality.held.held``), shown as excluded from the figures."""
+    data = load(lake_root)
+    data.held = held or []
+    html = render(data)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.{os.getpid()}.tmp")

@@ -58,6 +58,12 @@ def test_a_held_file_is_listed_with_why_stays_held_after_a_green_day_and_flows_o
     summary = _cli(settings, capsys, "summary")[1]
     assert "HELD by the data-quality gates (1;" in summary and "b_future.jsonl" in summary
     assert not any(i.startswith("evt-future") for i in _silver_event_ids(settings, capsys))
+    code = main(["build-marts", "--lake", str(settings.lake_root), "--landing", str(settings.landing_root)])
+    assert code == 0, capsys.readouterr()
+    report = settings.lake_root.parent / "report.html"
+    assert _cli(settings, capsys, "report", "--out", str(report))[0] == 0
+    page = report.read_text()
+    assert "Held by the gates: excluded from every figure above until resolved (1)" in page and "b_future.jsonl" in page
 
     code, _, err = _cli(settings, capsys, "quality", "release", "--batch", "no-such-batch", "--reason", "x")
     assert code == 2 and "is not held" in err and len(err.strip().splitlines()) == 1
