@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import sys
 
-from interaction_lake.cli_common import UsageError, settings_from as _settings
+from interaction_lake.cli_common import UsageError, lake_option, settings_from as _settings
 
 
 def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
@@ -123,9 +123,6 @@ def add_parser(sub) -> None:
     audit = sub.add_parser("audit", help="trace a mart row to its sources; read or rebuild a mart as of a past version/time")
     verbs = audit.add_subparsers(dest="audit_command", required=True)
 
-    def paths(p):
-        p.add_argument("--lake", help="lake root (default: $INTERACTION_LAKE_LAKE_ROOT or ./lake)")
-
     t = verbs.add_parser("trace", help="print the silver facts, silver events, bronze records and landing files behind a mart row")
     t.add_argument("mart", help="customer_value, key_customers_at_risk, service_quality, am_effectiveness, branch_wait_by_hour "
                                 "or satisfaction")
@@ -133,7 +130,7 @@ def add_parser(sub) -> None:
     t.add_argument("--version", type=int, help="the mart's Delta version (default: latest)")
     t.add_argument("--limit", type=int, default=10, help="rows printed per level (default 10)")
     t.add_argument("--json", action="store_true", help="everything, as JSON")
-    paths(t)
+    lake_option(t)
     t.set_defaults(func=cmd_trace)
 
     a = verbs.add_parser("as-of", help="read a mart as of a Delta version or time, and optionally rebuild it from silver to check it")
@@ -144,5 +141,5 @@ def add_parser(sub) -> None:
     a.add_argument("--where", action="append", metavar="COLUMN=VALUE", help="filter rows (repeat)")
     a.add_argument("--limit", type=int, default=20)
     a.add_argument("--rebuild", action="store_true", help="recompute from silver at the versions that commit read; exit 1 if it differs")
-    paths(a)
+    lake_option(a)
     a.set_defaults(func=cmd_as_of)

@@ -1,6 +1,6 @@
-"""What every command-line module shares: the user-mistake exception, settings from arguments, and how a storage
-problem raised deep inside the engine becomes one line for the operator. Imported by ``cli`` and ``cli_audit``
-(neither imports the other's internals)."""
+"""What every command-line module shares: the user-mistake exception, settings and ``--lake`` from arguments, run ids,
+how gate outcomes are printed, and how a storage problem raised deep inside the engine becomes one line for the
+operator. Imported by ``cli``, ``cli_audit`` and ``cli_quality`` (none imports another's internals)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ from interaction_lake.config import Settings
 
 class UsageError(Exception):
     """A mistake in how the command was called; reported in one line, no traceback."""
+
+
+def lake_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--lake``, as every command that reads or writes only the lake takes it."""
+    parser.add_argument("--lake", help="lake root (default: $INTERACTION_LAKE_LAKE_ROOT or ./lake)")
+    return parser
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from interaction_lake.cli_common import UsageError, default_run_id, report_gates, settings_from
+from interaction_lake.cli_common import UsageError, default_run_id, lake_option, report_gates, settings_from
 
 
 def cmd_held(args: argparse.Namespace) -> int:
@@ -61,20 +61,17 @@ def add_parser(sub) -> None:
     quality = sub.add_parser("quality", help="what the data-quality gates hold and why; recheck it; release it with a reason")
     verbs = quality.add_subparsers(dest="quality_command", required=True)
 
-    def paths(p):
-        p.add_argument("--lake", help="lake root (default: $INTERACTION_LAKE_LAKE_ROOT or ./lake)")
-
     h = verbs.add_parser("held", help="list the held bronze batches and files and the blocked silver tables, with the failures")
-    paths(h)
+    lake_option(h)
     h.set_defaults(func=cmd_held)
     r = verbs.add_parser("recheck", help="judge everything held again with the current suites and data; exit 1 if something still fails")
     r.add_argument("--run-id", help="run id recorded with the new verdicts (default: a generated one)")
-    paths(r)
+    lake_option(r)
     r.set_defaults(func=cmd_recheck)
     rl = verbs.add_parser("release", help="release a held batch, file or silver table, recording who and why")
     rl.add_argument("--batch", help="the held bronze batch id (as 'quality held' prints it)")
     rl.add_argument("--file", help="only this held file of the batch (its path or name)")
     rl.add_argument("--table", help="the blocked silver table (e.g. call)")
     rl.add_argument("--reason", required=True, help="why it may flow on: kept as the audit record")
-    paths(rl)
+    lake_option(rl)
     rl.set_defaults(func=cmd_release)
