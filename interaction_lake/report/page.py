@@ -76,8 +76,8 @@ blank until a holdings snapshot of the month before exists.</p>
 <section id="at-risk"><h2>Key customers at risk{% if d.at_risk_as_of %} — as of {{ d.at_risk_as_of }}{% endif %}</h2>
 {% if d.at_risk is not none and d.at_risk|length %}<p>{{ d.at_risk_total }} customers flagged; the first {{ d.at_risk|length }} by tier, then contribution.</p>
 <table id="at-risk-table"><tr><th>customer (pseudonym)</th><th>tier</th><th>segment</th><th>branch</th><th>am</th><th>contribution</th><th>CLV</th><th>reasons</th></tr>
-{% for r in d.at_risk.itertuples() %}<tr><td><code class="key" title="the full pseudonym: paste it into interaction-lake audit trace">{{ r.customer_key }}</code></td><td>{{ r.value_tier }}</td><td>{{ r.segment }}</td><td>{{ r.home_branch_id or "" }}</td>
-<td>{{ r.am_id or "" }}</td><td class="num">{{ "{:,.0f}".format(r.contribution) }}</td><td class="num">{{ "{:,.0f}".format(r.clv) }}</td><td>{{ r.reasons|join(", ") }}</td></tr>{% endfor %}</table>
+{% for r in d.at_risk.itertuples() %}<tr><td><code class="key" title="the full pseudonym: paste it into interaction-lake audit trace">{{ r.customer_key }}</code></td><td>{{ r.value_tier }}</td><td>{{ r.segment }}</td><td>{{ text(r.home_branch_id) }}</td>
+<td>{{ text(r.am_id) }}</td><td class="num">{{ "{:,.0f}".format(r.contribution) }}</td><td class="num">{{ "{:,.0f}".format(r.clv) }}</td><td>{{ r.reasons|join(", ") }}</td></tr>{% endfor %}</table>
 <p class="source">gold/key_customers_at_risk (rebuilt whole each run).</p>
 {% else %}<p class="empty">No key customers at risk.</p>{% endif %}</section>
 
@@ -95,6 +95,11 @@ blank until a holdings snapshot of the month before exists.</p>
 {% else %}<p class="empty">No gate has run yet.</p>{% endif %}</section>
 </body></html>
 """
+
+
+def text(value) -> str:
+    """A cell's text: blank for a missing value (pandas gives NaN, which would print as "nan")."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def pct(value) -> str:
@@ -129,7 +134,8 @@ def render(d: ReportData) -> str:
     breaches = int(d.abandonment["abandonment_breach"].fillna(False).astype(bool).sum()) if d.abandonment is not None else 0
     branches = d.satisfaction_branch["branch_id"].nunique() if d.satisfaction_branch is not None else 0
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(TEMPLATE).render(d=d, c=c, pct=pct, signed=signed, whole=whole, breaches=breaches, branches_shown=min(branches, 12))
+    return env.from_string(TEMPLATE).render(d=d, c=c, pct=pct, signed=signed, whole=whole, text=text, breaches=breaches,
+                                            branches_shown=min(branches, 12))
 
 
 def build_report(lake_root: Path, out: Path, held: list | None = None) -> Path:

@@ -68,3 +68,18 @@ def test_a_month_in_progress_is_shown_to_date():
     complete = values.assign(period_complete=True)
     value_view(data, complete)
     assert data.to_date == {"value": None}
+
+
+def test_an_at_risk_customer_without_branch_or_manager_shows_blank_cells_not_nan():
+    from interaction_lake.report.data import at_risk_view
+    from interaction_lake.report.page import render
+
+    data = ReportData(Path("lake"), dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc))
+    risk = pd.DataFrame([{"customer_key": "a" * 64, "value_tier": "high", "segment": "retail", "home_branch_id": None,
+                          "am_id": float("nan"), "contribution": 120.0, "clv": 900.0, "reasons": ["detractor"],
+                          "as_of_date": NOV}])
+    at_risk_view(data, risk)
+    page = render(data)
+    row = page[page.index("a" * 64):]
+    row = row[:row.index("</tr>")]
+    assert "nan" not in row.lower() and "None" not in row and "detractor" in row
