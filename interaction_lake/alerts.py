@@ -63,16 +63,13 @@ def _notifier_base():
     return BaseNotifier
 
 
-def webhook_notifier(conn_id: str = WEBHOOK_CONN):
-    """A notifier posting ``{"alerts": [...]}`` as JSON to the connection's URL."""
+def webhook_notifier(connection):
+    """A notifier posting ``{"alerts": [...]}`` as JSON to the URL of ``connection`` (an Airflow connection)."""
 
     class WebhookNotifier(_notifier_base()):
         template_fields = ()
 
         def notify(self, context) -> None:
-            connection = _connection(conn_id)
-            if connection is None:
-                return
             url = connection.extra_dejson.get("url") or f"{connection.conn_type or 'http'}://{connection.host}" + (
                 f":{connection.port}" if connection.port else "") + "/" + (connection.schema or "").lstrip("/")
             body = json.dumps({"alerts": [a.as_dict() for a in context[ALERTS_KEY]]}).encode()
@@ -108,7 +105,8 @@ def send(alerts: list[Alert], context: dict | None = None) -> int:
         return 0
     context = {**(context or {}), ALERTS_KEY: alerts}
     delivered = 0
-    for name, notifier in (("email", email_notifier(alerts)), ("webhook", webhook_notifier() if _connection(WEBHOOK_CONN) else None)):
+    hook = _connection(WEBHOOK_CONN)
+    for name, notifier in (("email", email_notifier(alerts)), ("webhook", webhook_notifier(hook) if hook else None)):
         if notifier is None:
             continue
         try:

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from interaction_lake import lake, ledger, lineage
 from interaction_lake.config import Settings
-from interaction_lake.quality.gate import GateOutcome, latest_verdicts, render_data_docs, results_table, validate
+from interaction_lake.quality.gate import GateOutcome, Verdict, latest_verdicts, render_data_docs, results_table, validate
 from jobs.quality.views import bronze_events
 
 
@@ -30,10 +30,12 @@ class Holds:
     files: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (batch_id, source_file)
 
 
-def holds(spark: SparkSession, lake_root, source: str) -> Holds:
-    """From the latest verdicts: a failed batch is held whole, unless its files were judged alone after it, in which
-    case only the files that failed alone are held (none failing alone: the batch stays held whole)."""
-    verdicts = latest_verdicts(spark, lake_root, "bronze", f"{source}_events")
+def holds(spark: SparkSession, lake_root, source: str, verdicts: list[Verdict] | None = None) -> Holds:
+    """From the latest verdicts (read here unless given): a failed batch is held whole, unless its files were judged
+    alone after it, in which case only the files that failed alone are held (none failing alone: the batch stays held
+    whole)."""
+    if verdicts is None:
+        verdicts = latest_verdicts(spark, lake_root, "bronze", f"{source}_events")
     batches, files = set(), set()
     for batch in (v for v in verdicts if v.batch_id and v.source_file is None and not v.passed):
         alone = [v for v in verdicts if v.batch_id == batch.batch_id and v.source_file and v.validated_at >= batch.validated_at]

@@ -45,31 +45,24 @@ class NotHeld(ValueError):
     """What was named to release is not held (a user mistake: exit 2)."""
 
 
-def held(spark: SparkSession, root: Path) -> list[Held]:
-    """Everything a gate holds now, oldest first, each with why."""
+def held(spark: SparkSession, root: Path, explain: bool = True) -> list[Held]:
+    """Everything a gate holds now, oldest first, each with why (unless ``explain`` is off: to act on it, not show it)."""
     from jobs.bronze.gate import holds
-    from jobs.silver.gate import _judged, _last_validated
+    from jobs.silver.gate import blocked
 
     found: list[Held] = []
     bronze = latest_verdicts_by_table(spark, root, "bronze")
     for source in registry.known():
         table = f"{source}_events"
-        current = holds(spark, root, source)
+        current = holds(spark, root, source, bronze.get(table, []))
         for v in bronze.get(table, []):
             whole = v.source_file is None and v.batch_id in current.batches
             if whole or (v.batch_id, v.source_file) in current.files:
                 found.append(Held("bronze", table, v.validated_at, v.batch_id, v.source_file, v.table_version, v.table_id))
-    silver = latest_verdicts_by_table(spark, root, "silver")
-    for name, path in _judged(root):
-        if not lake.exists(path):
-            continue
-        table_id = lake.table_id(path)
-        verdicts = [v for v in silver.get(name, []) if v.table_version is not None and v.table_id == table_id]
-        version, passed = _last_validated(verdicts)
-        if passed is False:
-            latest = max(verdicts, key=lambda v: (v.validated_at, v.table_version))
-            found.append(Held("silver", name, latest.validated_at, table_version=version, table_id=table_id))
-    _explain(spark, root, found)
+    for name, v in blocked(spark, root).items():
+        found.append(Held("silver", name, v.validated_at, table_version=v.table_version, table_id=v.table_id))
+    if explain:
+        _explain(spark, root, found)
     return sorted(found, key=lambda h: h.since)
 
 
@@ -106,7 +99,7 @@ def release(spark: SparkSession, root: Path, reason: str, *, batch_id: str | Non
     table -- by recording a passing verdict that says who released it and why; return what was released."""
     if not reason.strip():
         raise NotHeld("a release needs a reason (--reason): it is the audit record")
-    now_held = held(spark, root)
+    now_held = held(spark, root, explain=False)
     if batch_id:
         chosen = [h for h in now_held if h.stage == "bronze" and h.batch_id == batch_id
                   and (source_file is None or (h.source_file and (h.source_file == source_file or Path(h.source_file).name == source_file)))]
@@ -137,7 +130,7 @@ def recheck(spark, settings, run_id: str) -> list:
     from jobs.bronze.gate import gate_bronze
     from jobs.silver.gate import gate_silver
 
-    now_held = held(spark, settings.lake_root)
+    now_held = held(spark, settings.lake_root, explain=False)
     outcomes = []
     for source in registry.known():
         batches = frozenset(h.batch_id for h in now_held if h.stage == "bronze" and h.table == f"{source}_events")

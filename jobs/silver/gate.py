@@ -38,20 +38,32 @@ def _judged(root) -> list[tuple[str, object]]:
     return [(name, path) for name, path, _, _ in _tables(root)] + [(f.name + QUARANTINED, fact_table(root, f)) for f in FACTS]
 
 
+def _latest(verdicts: list[Verdict], table_id: str | None = None) -> Verdict | None:
+    """The verdict on the table's latest validated version (of this incarnation of it, if ``table_id``)."""
+    verdicts = [v for v in verdicts if v.table_version is not None and (table_id is None or v.table_id == table_id)]
+    return max(verdicts, key=lambda v: (v.validated_at, v.table_version)) if verdicts else None
+
+
 def _last_validated(verdicts: list[Verdict], table_id: str | None = None) -> tuple[int | None, bool | None]:
     """(version, passed) of the table's latest validated version (of this incarnation of it, if ``table_id``)."""
-    verdicts = [v for v in verdicts if v.table_version is not None and (table_id is None or v.table_id == table_id)]
-    if not verdicts:
-        return None, None
-    latest = max(verdicts, key=lambda v: (v.validated_at, v.table_version))
-    return latest.table_version, latest.passed
+    latest = _latest(verdicts, table_id)
+    return (None, None) if latest is None else (latest.table_version, latest.passed)
+
+
+def blocked(spark: SparkSession, root) -> dict[str, Verdict]:
+    """The silver tables whose most recent validation failed, each with that failing verdict."""
+    verdicts = latest_verdicts_by_table(spark, root, "silver")
+    found = {}
+    for name, path in _judged(root):
+        latest = _latest(verdicts.get(name, []), lake.table_id(path)) if lake.exists(path) else None
+        if latest is not None and not latest.passed:
+            found[name] = latest
+    return found
 
 
 def blocked_tables(spark: SparkSession, root) -> list[str]:
     """Silver tables whose most recent validation failed."""
-    verdicts = latest_verdicts_by_table(spark, root, "silver")
-    return [name for name, path in _judged(root)
-            if lake.exists(path) and _last_validated(verdicts.get(name, []), lake.table_id(path))[1] is False]
+    return list(blocked(spark, root))
 
 
 def gate_silver(spark: SparkSession, settings: Settings, run_id: str, recheck: frozenset[str] = frozenset()) -> list[GateOutcome]:
