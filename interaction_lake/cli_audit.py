@@ -48,7 +48,9 @@ def cmd_trace(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     if args.json:
         json.dump({"mart": result.mart, "key": result.key, "version": result.version, "row": result.row,
-                   "facts": [vars(f) for f in result.facts], "files": result.files, "customer_dim": result.dimension},
+                   "facts": [vars(f) for f in result.facts], "files": result.files, "customer_dim": result.dimension,
+                   **({"customer_value_version": result.members_version, "customer_value_rows": result.members}
+                      if result.members_version is not None else {})},
                   sys.stdout, default=str, indent=2)
         print()
         return 0
@@ -64,11 +66,16 @@ def cmd_trace(args: argparse.Namespace) -> int:
         if f.other_versions:
             print("  other copies of these events in bronze (resent: the same content; superseded: replaced by a correction):")
             _show(f.other_versions, args.limit, ["event_id", "version", "occurred_at", "_source_file", "_line_number", "_batch_id"])
+    if result.members_version is not None:
+        print(f"\ngold/customer_value version {result.members_version}: the {len(result.members)} customer row(s) counted; "
+              "trace each with: audit trace customer_value --key customer_key=KEY --key month=MONTH")
+        _show(result.members, args.limit)
     if result.dimension:
         print(f"\nsilver/customer_dim: {len(result.dimension)} version(s) the mart looked customers up in (segment, home branch)")
         _show(result.dimension, args.limit, ["customer_key", "valid_from", "valid_to", "segment", "home_branch_id"])
-    print(f"\nlanding files ({len(result.files)}):")
-    _show(result.files, max(args.limit, len(result.files)), ["file_path", "file_checksum", "records", "batch_id", "run_id", "ingested_at"])
+    if result.members_version is None:
+        print(f"\nlanding files ({len(result.files)}):")
+        _show(result.files, max(args.limit, len(result.files)), ["file_path", "file_checksum", "records", "batch_id", "run_id", "ingested_at"])
     return 0
 
 
@@ -124,8 +131,8 @@ def add_parser(sub) -> None:
     verbs = audit.add_subparsers(dest="audit_command", required=True)
 
     t = verbs.add_parser("trace", help="print the silver facts, silver events, bronze records and landing files behind a mart row")
-    t.add_argument("mart", help="customer_value, key_customers_at_risk, service_quality, am_effectiveness, branch_wait_by_hour "
-                                "or satisfaction")
+    t.add_argument("mart", help="customer_value, key_customers_at_risk, service_quality, am_effectiveness, branch_wait_by_hour, "
+                                "satisfaction or value_tier_migration")
     t.add_argument("--key", action="append", metavar="COLUMN=VALUE", help="the row's key, one per key column (repeat)")
     t.add_argument("--version", type=int, help="the mart's Delta version (default: latest)")
     t.add_argument("--limit", type=int, default=10, help="rows printed per level (default 10)")

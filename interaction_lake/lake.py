@@ -19,6 +19,7 @@ that wrote it. SQL ``MERGE`` commits set the same metadata through Delta's
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -172,6 +173,65 @@ def overwrite(df: DataFrame, path: Path, metadata: dict[str, str], partition_by:
         "userMetadata", json.dumps(metadata, sort_keys=True)).options(**creation_options(df, path, partition_by))
     if partition_by:
         writer = writer.partitionBy(*partition_by)
+    writer.save(str(path))
+
+
+@dataclasses.dataclass(frozen=True)
+class Definition:
+    """What a published table says about itself in its Delta log: a description, column comments, the columns that are
+    never null (Delta NOT NULL: a write with a null there fails on both engines)."""
+
+    description: str
+    comments: dict[str, str]
+    not_null: frozenset[str] = frozenset()
+
+
+def define(schema: T.StructType, path: Path, definition: Definition, partition_by: tuple[str, ...], metadata: dict[str, str]) -> None:
+    """Make the table at ``path`` hold ``schema``'s columns, described by ``definition``, before data is written into it
+    (without ``overwriteSchema``, so the engine keeps the definition; both engines do).
+
+    A new table, or one whose columns or partitioning differ (a code upgrade), is (re)defined by delta-rs in one commit,
+    empty until the data commit that follows: the engines cannot write comments themselves (Sail 0.7.2 stores a column's
+    metadata under a key of its own, which Spark does not read as a comment) nor make a column NOT NULL. A table whose
+    columns match gets only what the glossary changed: a commit for the description, one per changed comment.
+    """
+    from deltalake import CommitProperties, DeltaTable, Schema
+
+    wanted = T.StructType([T.StructField(f.name, f.dataType, f.name not in definition.not_null,
+                                         {"comment": definition.comments[f.name]} if f.name in definition.comments else {})
+                           for f in schema])
+    commit = CommitProperties(custom_metadata={"userMetadata": json.dumps({**metadata, "step": "define"}, sort_keys=True)})
+    if exists(path):
+        table = DeltaTable(str(path))
+        current = json.loads(table.schema().to_json())["fields"]
+        if ([(f.name, _shape(f.dataType.jsonValue())) for f in wanted] == [(c["name"], _shape(c["type"])) for c in current]
+                and list(table.metadata().partition_columns) == list(partition_by)):
+            if table.metadata().description != definition.description:
+                table.alter.set_table_description(definition.description, commit_properties=commit)
+            for column in current:
+                comment = definition.comments.get(column["name"])
+                if comment is not None and column.get("metadata", {}).get("comment") != comment:
+                    table.alter.set_column_metadata(column["name"], {"comment": comment}, commit_properties=commit)
+            return
+    DeltaTable.create(str(path), schema=Schema.from_json(wanted.json()), mode="overwrite", partition_by=list(partition_by) or None,
+                      description=definition.description, commit_properties=commit)
+
+
+def _shape(data_type):
+    """A Delta/Spark JSON type without nullability (engines infer ``containsNull`` differently for the same column)."""
+    if isinstance(data_type, dict):
+        return {k: _shape(v) for k, v in data_type.items() if k not in ("containsNull", "valueContainsNull", "nullable", "metadata")}
+    if isinstance(data_type, list):
+        return [_shape(v) for v in data_type]
+    return data_type
+
+
+def replace(df: DataFrame, path: Path, metadata: dict[str, str], where: str | None = None) -> None:
+    """Replace the rows of a defined table (``define``) -- all of them, or those matching ``where`` -- in one commit,
+    keeping its definition."""
+    writer = df.write.format("delta").mode("overwrite").option("userMetadata", json.dumps(metadata, sort_keys=True))
+    if where:
+        writer = writer.option("replaceWhere", where)
     writer.save(str(path))
 
 

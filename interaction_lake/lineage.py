@@ -9,7 +9,9 @@ next to its tables. The job namespace is ``OPENLINEAGE_NAMESPACE`` (default ``in
 
 Runs nest: an Airflow DAG run (job ``<dag_id>``) is the parent of each task run (``<dag_id>.<task_id>``),
 which is the parent of the job runs it makes (``bronze.land.counter``, ``silver.build.counter``,
-``gold.build``, ``quality.gate.silver`` ...). Run ids of DAG and task runs are derived from Airflow's
+``gold.build``, ``quality.gate.silver`` ...). ``gold.build`` is the parent of one job per mart, ``gold.<mart>``, whose
+inputs are the tables the glossary says the mart reads (not every silver table), and of one ``quality.gate.gold.<mart>``
+run per gate, whose input carries the gate's verdicts as ``dataQualityAssertions``. Run ids of DAG and task runs are derived from Airflow's
 run id and try number, so a retry is a new task run of the same DAG run. Datasets follow OpenLineage's
 naming: namespace ``file``, name = the table's absolute path.
 
@@ -88,7 +90,7 @@ def _schema_facet(path: Path):
         for i, f in enumerate(fields, start=1)])
 
 
-def _dataset(kind, path: Path, with_version: bool):
+def _dataset(kind, path: Path, with_version: bool, **extra):
     from openlineage.client.generated.dataset_version_dataset import DatasetVersionDatasetFacet
 
     ns, name = dataset_name(path)
@@ -100,7 +102,25 @@ def _dataset(kind, path: Path, with_version: bool):
                 facets["version"] = DatasetVersionDatasetFacet(datasetVersion=str(lake.version(path)))
         except Exception as failure:  # a table that cannot be read is named without facets; the job reports why
             log.debug("no facets for %s: %s", path, failure)
-    return kind(namespace=ns, name=name, facets=facets)
+    return kind(namespace=ns, name=name, facets=facets, **{k: v for k, v in extra.items() if v})
+
+
+def assertions_facet(outcome):
+    """A data-quality gate's verdicts as OpenLineage's ``dataQualityAssertions`` (one assertion per expectation)."""
+    from openlineage.client.generated.data_quality_assertions_dataset import Assertion, DataQualityAssertionsDatasetFacet
+
+    return DataQualityAssertionsDatasetFacet(assertions=[
+        Assertion(assertion=kind, success=success, column=column, severity=severity) for kind, column, severity, success in outcome.assertions])
+
+
+def mart_sources(lake_root: Path, mart: str) -> list[Path]:
+    """The tables a mart reads, as its glossary entry names them (``silver/<table>``, ``gold/<mart>``)."""
+    import re
+
+    from interaction_lake import glossary
+
+    sources = glossary.marts()[mart].sources
+    return [lake.table_path(lake_root, layer, name) for layer, name in dict.fromkeys(re.findall(r"\b(silver|gold)/([a-z_]+)", sources))]
 
 
 def _version_or_none(path: Path) -> int | None:
@@ -135,6 +155,7 @@ class JobRun:
     job_type: str = "JOB"
     integration: str = "SPARK"
     run_facets: dict = field(default_factory=dict)
+    input_facets: dict = field(default_factory=dict)  # input path -> {facet name: facet} (a gate's assertions)
 
     def __post_init__(self) -> None:
         from openlineage.client.uuid import generate_new_uuid
@@ -185,7 +206,8 @@ class JobRun:
             run=Run(runId=self.run_id, facets=facets),
             job=Job(namespace=namespace(), name=self.name,
                     facets={"jobType": JobTypeJobFacet(processingType="BATCH", integration=self.integration, jobType=self.job_type)}),
-            inputs=[_dataset(InputDataset, p, with_version=True) for p in self.inputs if Path(p).exists()],
+            inputs=[_dataset(InputDataset, p, with_version=True, inputFacets=self.input_facets.get(p)) for p in self.inputs
+                    if Path(p).exists()],
             outputs=[_dataset(OutputDataset, p, with_version=True) for p in self.written()] if done else
                     [_dataset(OutputDataset, p, with_version=False) for p in self.outputs],
         )
@@ -210,8 +232,8 @@ def parse_event(document: dict):
     """Read an emitted event back into the OpenLineage spec's model (the client's classes generated from
     the spec's JSON Schema): raises if a required field is missing or a value breaks the spec's formats."""
     from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-    from openlineage.client.generated import (dataset_version_dataset, error_message_run, job_type_job, parent_run,
-                                              schema_dataset, tags_run)
+    from openlineage.client.generated import (data_quality_assertions_dataset, dataset_version_dataset, error_message_run,
+                                              job_type_job, parent_run, schema_dataset, tags_run)
 
     def facet(kind, body: dict):
         body = dict(body)
@@ -244,12 +266,17 @@ def parse_event(document: dict):
             raise ValueError(f"facets this producer does not emit: {sorted(unknown)}")
         return {name: known[name](body) for name, body in (given or {}).items()}
 
+    def assertions(body):
+        return facet(data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet,
+                     {**body, "assertions": [data_quality_assertions_dataset.Assertion(**a) for a in body.get("assertions", [])]})
+
     def datasets(kind, items):
         out = []
         for d in items or []:
-            if d.get("inputFacets") or d.get("outputFacets"):
-                raise ValueError(f"input/output facets this producer does not emit on {d['name']}")
-            out.append(kind(namespace=d["namespace"], name=d["name"], facets=facets(dataset_facets, d.get("facets"))))
+            if d.get("outputFacets"):
+                raise ValueError(f"output facets this producer does not emit on {d['name']}")
+            extra = {"inputFacets": facets({"dataQualityAssertions": assertions}, d["inputFacets"])} if d.get("inputFacets") else {}
+            out.append(kind(namespace=d["namespace"], name=d["name"], facets=facets(dataset_facets, d.get("facets")), **extra))
         return out
 
     event = RunEvent(

@@ -82,6 +82,7 @@ class GateOutcome:
     warnings: list[str] = field(default_factory=list)  # failed warn-severity expectations
     docs_ids: list = field(default_factory=list, repr=False)  # Great Expectations result identifiers, for Data Docs
     details: list[str] = field(default_factory=list)  # one line per failed expectation: what was seen, and where
+    assertions: list[tuple] = field(default_factory=list, repr=False)  # (type, column, severity, success) per expectation
 
     def summary(self) -> str:
         what = f"{self.stage}/{self.table}" + (f" batch {self.batch_id}" if self.batch_id else "") + (
@@ -314,6 +315,7 @@ def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame
     for result in results:
         severity = result.meta.get("severity", "error")
         label = f"{result.type}({result.kwargs.get('column', '')})"
+        outcome.assertions.append((result.type, result.kwargs.get("column"), severity, bool(result.success)))
         info = {"observed_value": f"exception: {result.exception}"} if result.exception else result.result
         if not result.success:
             (outcome.errors if severity == "error" else outcome.warnings).append(label)

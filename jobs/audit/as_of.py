@@ -75,6 +75,9 @@ def _readable(path: Path, version: int) -> None:
 def rebuild(spark: SparkSession, lake_root: Path, mart: str, commit: Commit, config: MartsConfig | None = None) -> DataFrame:
     """The mart rows ``commit`` wrote, recomputed from silver at the versions that commit read."""
     meta = commit.metadata
+    if meta.get("step") == "define":
+        raise AsOfError(f"version {commit.version} of {mart} is its definition (columns, comments, NOT NULL keys from the "
+                        "glossary), committed before the rows that follow it: it holds no rows to rebuild")
     if meta.get("job") != "gold.build" or "silver_versions" not in meta:
         raise AsOfError(f"version {commit.version} of {mart} was not written by a gold build; nothing to rebuild from")
     config = config or MartsConfig.load()

@@ -16,8 +16,9 @@ the definitions in docs/metrics.md:
   branch and segment -- the customer's segment and home branch on that day, looked up in the SCD2
   ``customer_dim`` as the mart does -- are the row's; the dimension versions used are listed too.
 
-``value_tier_migration`` counts customers moving between two months' tiers: trace their ``customer_value``
-rows instead.
+- ``value_tier_migration`` (month, from_tier, to_tier): the ``customer_value`` rows it counts -- the month's
+  customers whose previous tier (``new`` for none) and tier are the row's, read at the ``customer_value`` version
+  that was current when the migration row was written; each is traced further as a ``customer_value`` row.
 
 A fact row is joined to its events by the fact's event key columns; an event to the bronze record
 that silver kept (same event id and batch); a bronze record to the landing ledger's file entry
@@ -122,10 +123,16 @@ def _satisfaction(row: dict, config: MartsConfig) -> dict[str, Selection]:
 Selection = Column | Callable[[DataFrame, DataFrame | None], DataFrame]
 
 
+def _tier_members(row: dict) -> Column:
+    return ((F.col("month") == F.lit(row["month"])) & (F.coalesce("previous_value_tier", F.lit("new")) == F.lit(row["from_tier"]))
+            & (F.col("value_tier") == F.lit(row["to_tier"])))
+
+
 @dataclass(frozen=True)
 class MartLineage:
     key: tuple[str, ...]
     facts: Callable[[dict, MartsConfig], dict[str, Column]]
+    members: Callable[[dict], Column] | None = None  # a mart counting another mart's rows: which rows of customer_value
 
 
 LINEAGE = {
@@ -135,7 +142,9 @@ LINEAGE = {
     "am_effectiveness": MartLineage(("am_id", "month"), _am_effectiveness),
     "branch_wait_by_hour": MartLineage(("month", "branch_id", "hour_of_day"), _branch_wait),
     "satisfaction": MartLineage(("month", "channel", "branch_id", "segment"), _satisfaction),
+    "value_tier_migration": MartLineage(("month", "from_tier", "to_tier"), lambda row, config: {}, _tier_members),
 }
+MEMBER_COLUMNS = ("customer_key", "month", "previous_value_tier", "value_tier", "contribution", "cumulative_share_before")
 
 
 @dataclass
@@ -159,6 +168,8 @@ class Trace:
     facts: list[FactTrace]
     files: list[dict]
     dimension: list[dict] = field(default_factory=list)  # the customer_dim versions the mart resolved its facts through
+    members: list[dict] = field(default_factory=list)  # the customer_value rows a count of customers counted
+    members_version: int | None = None  # the customer_value version they were read at
 
 
 def mart_row(spark: SparkSession, lake_root: Path, mart: str, key: dict[str, str], version: int | None = None) -> tuple[dict, int]:
@@ -196,10 +207,24 @@ def trace(spark: SparkSession, lake_root: Path, mart: str, key: dict[str, str], 
     facts = [_trace_fact(spark, lake_root, name, where, dim) for name, where in selections.items()]
     files = _files(spark, lake_root, [b for f in facts for b in f.bronze])
     trace = Trace(mart, key, version, row, facts, files)
+    if LINEAGE[mart].members is not None:
+        trace.members_version, trace.members = _members(spark, lake_root, mart, version, LINEAGE[mart].members(row))
     if dim is not None:
         customers = sorted({r["customer_key"] for f in facts for r in f.rows if r.get("customer_key")})
         trace.dimension = _sorted(dim.where(F.col("customer_key").isin(*customers)).collect(), ("customer_key", "valid_from")) if customers else []
     return trace
+
+
+def _members(spark: SparkSession, lake_root: Path, mart: str, version: int, where: Column) -> tuple[int, list[dict]]:
+    """The customer_value rows a count counted: at the customer_value version current when ``mart``'s ``version`` was
+    committed (the build publishes customer_value first)."""
+    from deltalake import DeltaTable
+
+    written = next(h["timestamp"] for h in DeltaTable(str(mart_table(lake_root, mart))).history() if h["version"] == version)
+    source = mart_table(lake_root, "customer_value")
+    at = max(h["version"] for h in DeltaTable(str(source)).history() if h["timestamp"] <= written)
+    rows = lake.read_version(spark, source, at).where(where).select(*MEMBER_COLUMNS).collect()
+    return at, _sorted(rows, ("customer_key",))
 
 
 def _trace_fact(spark: SparkSession, lake_root: Path, name: str, where: Selection, dim: DataFrame | None = None) -> FactTrace:

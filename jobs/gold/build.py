@@ -43,7 +43,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import business_calendar, lake, lineage, locks
+from interaction_lake import business_calendar, glossary, lake, lineage, locks
 from interaction_lake.faults import crash_point
 from interaction_lake.marts_config import MartsConfig
 from interaction_lake.quality.gate import GateBlocked, GateFailed, GateOutcome, render_data_docs, results_table, validate
@@ -130,12 +130,12 @@ def build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig |
     """Build the marts (the OpenLineage job run ``gold.build``: silver facts in, marts out)."""
     root = settings.lake_root
     with locks.exclusive(root, "gold"), lineage.job_run(root, JOB, inputs=[fact_table(root, fact) for fact in FACT.values()],
-                         outputs=[*(mart_table(root, name) for name in MARTS), recency_table(root),
-                                  progress_table(root), results_table(root)]):
-        return _build_gold(spark, settings, run_id, config, full, gate)
+                         outputs=[recency_table(root), progress_table(root), results_table(root)]) as run:
+        return _build_gold(spark, settings, run_id, config, full, gate, run)
 
 
-def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig | None, full: bool, gate: bool) -> GoldReport:
+def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig | None, full: bool, gate: bool,
+                run: lineage.JobRun) -> GoldReport:
     config = config or MartsConfig.load()
     root = settings.lake_root
     blocked = blocked_tables(spark, root)
@@ -182,11 +182,17 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         report.gates = [validate(spark, root, "gold", name, gold_mart(name, staged[name], published_from, staged), run_id,
                                  scope=f"staged months {months[0]:%Y-%m}..{months[-1]:%Y-%m}") for name in built]
         render_data_docs(root, report.gates)
+        for outcome in report.gates:  # each gate's verdicts, on the staged table it judged
+            with lineage.job_run(root, f"quality.gate.gold.{outcome.table}", inputs=[staging / outcome.table], parent=run.as_parent(),
+                                 input_facets={staging / outcome.table: {"dataQualityAssertions": lineage.assertions_facet(outcome)}}):
+                pass
         if not all(o.passed for o in report.gates):
             raise GateFailed(report.gates)
     crash_point("gold_before_publish")
-    for name, frame in staged.items():  # publish
-        _publish(frame, mart_table(root, name), months[0], {**meta, "table": name}, full, snapshot=name in SNAPSHOT_MARTS)
+    for name, frame in staged.items():  # publish: one lineage job per mart, reading what its definition reads
+        with lineage.job_run(root, f"{JOB.split('.')[0]}.{name}", inputs=lineage.mart_sources(root, name),
+                             outputs=[mart_table(root, name)], parent=run.as_parent()):
+            _publish(frame, mart_table(root, name), months[0], {**meta, "table": name}, full, snapshot=name in SNAPSHOT_MARTS)
         report.rows[name] = frame.count()
         crash_point("gold_mid_publish")
     _publish(recency, recency_table(root), months[0], {**meta, "table": "customer_recency"}, full)
@@ -362,17 +368,28 @@ def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int
 
 def _publish(frame: DataFrame, path: Path, first_month: dt.date, metadata: dict[str, str], full: bool, snapshot: bool = False) -> None:
     """Replace a monthly table's months from ``first_month`` on; the whole table when it is new, on a full
-    rebuild, or for a snapshot (unpartitioned) table."""
-    if snapshot or full or not lake.exists(path):
-        _overwrite(frame, path, metadata, None if snapshot else "month")
+    rebuild, or for a snapshot (unpartitioned) table. A mart is first defined from the glossary (``definition``); the
+    build's own state (``_state/``) takes the frame's schema as it comes."""
+    everything = snapshot or full or not lake.exists(path)
+    partition = () if snapshot else ("month",)
+    if path.name not in glossary.marts():
+        if everything:
+            lake.overwrite(frame, path, metadata, partition)
+            return
     else:
-        _replace_months(frame, path, first_month, metadata)
+        lake.define(frame.schema, path, definition(path.name), partition, metadata)
+    lake.replace(frame, path, metadata, None if everything else f"month >= DATE'{first_month.isoformat()}'")
+
+
+def definition(mart: str) -> lake.Definition:
+    """A mart's description and column comments from the glossary (docs/metrics.md); its grain's columns are NOT NULL
+    unless the glossary says one may be null."""
+    doc = glossary.marts()[mart]
+    return lake.Definition(doc.description(), doc.columns,
+                           frozenset(c for c in doc.grain if "null" not in doc.columns.get(c, "")))
 
 
 def _overwrite(frame: DataFrame, path: Path, metadata: dict[str, str], partition: str | None) -> None:
     lake.overwrite(frame, path, metadata, (partition,) if partition else ())
 
 
-def _replace_months(frame: DataFrame, path: Path, first_month: dt.date, metadata: dict[str, str]) -> None:
-    (frame.write.format("delta").mode("overwrite").option("replaceWhere", f"month >= DATE'{first_month.isoformat()}'")
-     .option("userMetadata", json.dumps(metadata, sort_keys=True)).save(str(path)))

@@ -138,9 +138,13 @@ def test_lineage_nests_job_runs_in_task_runs_in_dag_runs(chain):
             continue
         jobs.add(events[0]["job"]["name"])
         assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+        if parent["run"]["runId"] not in tasks:  # a mart's job and a gold gate's run nest in the gold.build run
+            parent = runs[parent["run"]["runId"]][0]["run"]["facets"]["parent"]
+            assert events[0]["job"]["name"].startswith(("gold.", "quality.gate.gold."))
         assert parent["run"]["runId"] in tasks and parent["root"]["job"]["name"] == tasks[parent["run"]["runId"]][0]["job"]["name"].split(".")[0]
     assert {f"bronze.land.{s}" for s in SOURCES} | {f"silver.build.{s}" for s in SOURCES} | {"gold.build", "quality.gate.silver"} <= jobs
-    written = {o["name"] for evs in runs.values() for e in evs if e["job"]["name"] == "gold.build" and e["eventType"] == "COMPLETE"
+    assert {f"gold.{m}" for m in MARTS} | {f"quality.gate.gold.{m}" for m in MARTS} <= jobs
+    written = {o["name"] for evs in runs.values() for e in evs if e["job"]["name"] == "gold.customer_value" and e["eventType"] == "COMPLETE"
                for o in e["outputs"]}
     assert str(mart_table(settings.lake_root, "customer_value")) in written
 

@@ -102,6 +102,23 @@ def test_a_branch_wait_row_traces_to_the_tickets_of_its_local_hour(spark, lake_t
     assert len(visits.bronze) >= len(visits.rows)  # every ticket back to its bronze records (issued, called, ...)
 
 
+def test_a_tier_migration_row_traces_to_the_customer_rows_it_counts(spark, lake_two_days, capsys):
+    settings, _ = lake_two_days
+    row = max(rows(mart_table(settings.lake_root, "value_tier_migration")), key=lambda r: (r["customers"], r["from_tier"], r["to_tier"]))
+    key = {"month": str(row["month"]), "from_tier": row["from_tier"], "to_tier": row["to_tier"]}
+    result = trace(spark, settings.lake_root, "value_tier_migration", key)
+    assert len(result.members) == row["customers"] >= 1
+    assert {(m["previous_value_tier"] or "new", m["value_tier"], m["month"]) for m in result.members} == \
+        {(row["from_tier"], row["to_tier"], row["month"])}
+    for member in result.members[:2]:  # each one traces on as a customer_value row
+        assert trace(spark, settings.lake_root, "customer_value", {"customer_key": member["customer_key"],
+                                                                   "month": str(member["month"])}).row["value_tier"] == row["to_tier"]
+    assert main(["audit", "trace", "value_tier_migration", *[a for k, v in key.items() for a in ("--key", f"{k}={v}")],
+                 "--lake", str(settings.lake_root)]) == 0
+    out = capsys.readouterr().out
+    assert f"the {row['customers']} customer row(s) counted" in out and result.members[0]["customer_key"] in out
+
+
 def test_a_satisfaction_row_traces_through_the_customer_dimension_to_its_surveys_and_complaints(spark, settings, capsys):
     generate(settings.landing_root, customers=1500, days=3, seed=5, start=dt.date(2026, 11, 9), fault_rate=0.0)
     for source in SOURCES:
@@ -136,7 +153,7 @@ def test_trace_command_prints_the_chain_and_rejects_bad_keys(spark, lake_two_day
     assert contacts["fact"] == "am_contact" and len(contacts["rows"]) == row["contacts_planned"]
     assert all(f["file_checksum"] for f in out["files"])
 
-    assert main(["audit", "trace", "value_tier_migration", "--key", "month=2026-11-01", *lake]) == 2
+    assert main(["audit", "trace", "no_such_mart", "--key", "month=2026-11-01", *lake]) == 2  # every mart is traceable
     assert "traceable marts are" in capsys.readouterr().err
     assert main(["audit", "trace", "customer_value", "--key", "month=2026-11-01", *lake]) == 2
     assert "missing: customer_key" in capsys.readouterr().err
@@ -149,21 +166,24 @@ def test_as_of_reads_past_versions_by_number_and_time_and_rebuilds_them(spark, l
     settings, stamps = lake_two_days
     lake = ["--lake", str(settings.lake_root)]
     path = mart_table(settings.lake_root, "service_quality")
-    at_v0 = DeltaTable(str(path), version=0).to_pyarrow_table().num_rows
-    assert DeltaTable(str(path)).version() == 1 and DeltaTable(str(path)).to_pyarrow_table().num_rows != at_v0
+    # version 0 defines the table from the glossary (no rows); each day's build is a version after it
+    at_v1 = DeltaTable(str(path), version=1).to_pyarrow_table().num_rows
+    assert DeltaTable(str(path)).version() == 2 and DeltaTable(str(path)).to_pyarrow_table().num_rows != at_v1
 
     assert main(["audit", "as-of", "service_quality", "--timestamp", stamps[0].isoformat(), *lake]) == 0
     out = capsys.readouterr().out
-    assert "version 0," in out and f"{at_v0} row(s)" in out and "run run-" in out
+    assert "version 1," in out and f"{at_v1} row(s)" in out and "run run-" in out
 
-    for version in (0, 1):
+    for version in (1, 2):
         assert main(["audit", "as-of", "service_quality", "--version", str(version), "--rebuild", *lake]) == 0
         assert "identical" in capsys.readouterr().out
+    assert main(["audit", "as-of", "service_quality", "--version", "0", "--rebuild", *lake]) == 2
+    assert "is its definition" in capsys.readouterr().err
 
     changed = tmp_path / "marts.toml"
     changed.write_text("[service_quality]\nservice_level_target = 0.123\n")
     monkeypatch.setenv("INTERACTION_LAKE_MARTS_CONFIG", str(changed))
-    assert main(["audit", "as-of", "service_quality", "--version", "1", "--rebuild", *lake]) == 1
+    assert main(["audit", "as-of", "service_quality", "--version", "2", "--rebuild", *lake]) == 1
     out = capsys.readouterr().out
     assert "DIFFERS" in out and "metric configuration changed" in out
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from deltalake import DeltaTable
+from pyspark.sql import functions as F
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from interaction_lake import lake
@@ -194,6 +195,102 @@ def test_a_bi_tool_reads_the_marts_without_spark(spark, daily_lake):
     breaches = duckdb.sql("select period_start, abandonment_rate from service where channel = 'callcentre' and unit_id = 'ALL' "
                           "and period = 'day' order by 1").fetchall()
     assert len(breaches) == 4 and all(0 <= rate <= 1 for _, rate in breaches)
+
+
+def test_every_mart_is_described_by_the_glossary_in_its_delta_log(spark, daily_lake):
+    """Each mart's Delta log carries the glossary's description and a comment for every column (so a column the
+    glossary does not define fails here), and its grain's keys are NOT NULL -- which the engine then enforces."""
+    from interaction_lake import glossary
+    from jobs.gold.build import definition
+
+    settings, _ = daily_lake
+    docs = glossary.marts()
+    assert set(docs) == set(MARTS)
+    for mart in MARTS:
+        table = DeltaTable(str(mart_table(settings.lake_root, mart)))
+        fields = {f.name: f for f in table.schema().fields}
+        assert table.metadata().description == docs[mart].description()
+        undefined = set(fields) - set(docs[mart].columns)
+        assert not undefined, f"{mart}: docs/metrics.md does not define {sorted(undefined)}"
+        assert {n: f.metadata.get("comment") for n, f in fields.items()} == {n: docs[mart].columns[n] for n in fields}
+        assert set(docs[mart].grain) <= set(fields)
+        assert {n for n, f in fields.items() if not f.nullable} == definition(mart).not_null
+    assert definition("customer_value").not_null == {"month", "customer_key"}
+    assert definition("satisfaction").not_null == {"month", "channel"}  # branch and segment may be unknown
+
+    path = mart_table(settings.lake_root, "value_tier_migration")
+    with pytest.raises(Exception, match="NOT NULL"):
+        spark.read.format("delta").load(str(path)).limit(1).withColumn("to_tier", F.lit(None).cast("string")) \
+            .write.format("delta").mode("append").save(str(path))
+
+
+def test_each_mart_is_its_own_lineage_job_reading_what_its_definition_reads(daily_lake):
+    """OpenLineage: ``gold.<mart>`` per mart with the glossary's sources as inputs (not every silver table), under the
+    ``gold.build`` run; each gold gate's verdicts as ``dataQualityAssertions`` on the table it judged."""
+    from interaction_lake import lineage
+    from interaction_lake.quality.suites import load_suite
+
+    settings, _ = daily_lake
+    events = [json.loads(line) for line in lineage.events_file(settings.lake_root).read_text().splitlines()]
+    for event in events:
+        lineage.parse_event(event)  # valid against the spec's model, the assertions facet included
+    runs = {e["run"]["runId"]: e for e in events if e["eventType"] == "COMPLETE"}
+    builds = {rid for rid, e in runs.items() if e["job"]["name"] == "gold.build"}
+    assert builds and not any(o["name"].startswith(str(settings.lake_root / "gold" / "customer_value"))
+                              for rid in builds for o in runs[rid]["outputs"])
+    for mart in MARTS:
+        done = [e for e in runs.values() if e["job"]["name"] == f"gold.{mart}"]
+        assert done and all(e["run"]["facets"]["parent"]["run"]["runId"] in builds for e in done)
+        expected = {str(p) for p in lineage.mart_sources(settings.lake_root, mart) if p.exists()}
+        assert all({i["name"] for i in e["inputs"]} <= expected for e in done), mart  # a table made later is named once it exists
+        assert {i["name"] for i in done[-1]["inputs"]} == expected, mart
+        # what a run wrote (a version it made; an empty list replaced by an empty one makes none on the embedded engine)
+        outputs = [[o["name"] for o in e["outputs"]] for e in done]
+        assert [str(mart_table(settings.lake_root, mart))] in outputs and all(o in ([], outputs[0]) for o in outputs), mart
+        gates = [e for e in runs.values() if e["job"]["name"] == f"quality.gate.gold.{mart}"]
+        suite = load_suite("gold", mart).spec
+        for gate in gates:
+            [judged] = gate["inputs"]
+            assertions = judged["inputFacets"]["dataQualityAssertions"]["assertions"]
+            assert sorted(a["assertion"] for a in assertions) == sorted(x["type"] for x in suite["expectations"])
+            assert all(a["success"] for a in assertions if a["severity"] == "error")  # the builds here passed
+        assert len(gates) == len(done)
+    assert {str(p) for p in lineage.mart_sources(settings.lake_root, "satisfaction")} == {
+        str(settings.lake_root / "silver" / t) for t in ("survey_response", "complaint", "customer_dim")}
+
+
+def test_the_semantic_layer_counts_each_call_and_answer_once(daily_lake):
+    """Every metric's SQL (docs/semantic_layer.yml, meta.sql) runs on the real marts; the call centre's calls offered and
+    CSAT it gives are silver's own counts, where summing the mart's rows naively counts each call several times."""
+    import yaml
+
+    from interaction_lake import semantic_layer
+
+    settings, _ = daily_lake
+    tables = {m: DeltaTable(str(mart_table(settings.lake_root, m))).to_pyarrow_table() for m in MARTS}  # noqa: F841 (DuckDB scans)
+    connection = duckdb.connect()
+    for name, table in tables.items():
+        connection.register(f"gold_{name}", table)
+
+    def run(sql: str):
+        return connection.sql(sql.replace("gold.", "gold_")).fetchall()
+
+    metrics = {m["name"]: m for m in yaml.safe_load(semantic_layer.render())["metrics"]}
+    for metric in metrics.values():
+        if "sql" in metric.get("meta", {}):
+            run(metric["meta"]["sql"])  # each one runs
+    calls = DeltaTable(str(settings.lake_root / "silver" / "call")).to_pyarrow_table()
+    [(offered,)] = run(metrics["service_quality_calls_offered"]["meta"]["sql"].replace("WHERE", "WHERE channel = 'callcentre' AND"))
+    assert offered == calls.num_rows
+    [(naive,)] = run("SELECT sum(calls_offered) FROM gold.service_quality")
+    assert naive > 2 * offered  # what a BI tool summing every row would show
+    [(by_queue,)] = run(metrics["service_quality_calls_offered_by_unit"]["meta"]["sql"])
+    assert by_queue == sum(1 for q in calls.column("queue_id").to_pylist() if q is not None)
+
+    answers = [v for v in DeltaTable(str(settings.lake_root / "silver" / "survey_response")).to_pyarrow_table()
+               .column("csat").to_pylist() if v is not None]
+    [(csat,)] = run(metrics["satisfaction_csat"]["meta"]["sql"])
+    assert answers and csat == pytest.approx(sum(1 for v in answers if v >= 4) / len(answers))
 
 
 @hsettings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -103,7 +103,7 @@ def test_erasure_removes_the_customer_everywhere_and_only_them(spark, settings, 
     assert changed == removed  # everyone else untouched
     assert record["landing_files_with_customer"] != "[]"  # the landing zone is outside the lake: named, not changed
 
-    assert main(["audit", "as-of", "customer_value", "--version", "0", "--lake", str(root)]) == 2  # time travel cannot bring them back
+    assert main(["audit", "as-of", "customer_value", "--version", "1", "--lake", str(root)]) == 2  # time travel cannot bring them back (0 is its definition)
     assert "was vacuumed" in capsys.readouterr().err
 
     assert main(["erase", "--customer-ref", reference, "--request-id", "REQ-1", "--lake", str(root)]) == 0
