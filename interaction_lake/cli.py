@@ -450,9 +450,11 @@ def build_parser() -> argparse.ArgumentParser:
     rk.set_defaults(func=cmd_rotate_key)
     from interaction_lake.cli_audit import add_parser as add_audit
     from interaction_lake.cli_quality import add_parser as add_quality
+    from interaction_lake.cli_serve import add_parser as add_serve
 
     add_audit(sub)
     add_quality(sub)
+    add_serve(sub)
     return parser
 
 

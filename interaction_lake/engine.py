@@ -76,17 +76,22 @@ def _build(settings: Settings) -> SparkSession:
         if settings.spark_remote:
             _reachable(settings.spark_remote)
             return _builder_with_conf(SparkSession.builder.remote(settings.spark_remote), settings).getOrCreate()
-        if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
-            raise ConfigError("engine spark without a Spark Connect URL needs Java 17+ (java on PATH or JAVA_HOME): install it, "
-                              "or set INTERACTION_LAKE_SPARK_REMOTE, or use INTERACTION_LAKE_ENGINE=embedded")
-        conf = classic_spark_conf(settings)
-        # pyspark marks a process that once made a Spark Connect session (SPARK_CONNECT_MODE_ENABLED), and its children
-        # inherit the mark: a classic session would then be refused as a Connect one without a URL
-        for mark in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE"):
-            os.environ.pop(mark, None)
-        builder = SparkSession.builder.master(settings.spark_master).appName("interaction-lake")
-        return _builder_with_conf(builder, settings, conf).getOrCreate()
+        return classic_session(settings)
     raise ConfigError(f"unknown engine {settings.engine!r}")
+
+
+def classic_session(settings: Settings, conf: dict[str, str] | None = None, app_name: str = "interaction-lake") -> SparkSession:
+    """A classic (JVM) Spark session with Delta on ``settings.spark_master``, ``conf`` added (the SQL endpoint adds its
+    servers'); not the process-wide session."""
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        raise ConfigError("engine spark without a Spark Connect URL needs Java 17+ (java on PATH or JAVA_HOME): install it "
+                          "('make jars' does), or set INTERACTION_LAKE_SPARK_REMOTE, or use INTERACTION_LAKE_ENGINE=embedded")
+    # pyspark marks a process that once made a Spark Connect session (SPARK_CONNECT_MODE_ENABLED), and its children
+    # inherit the mark: a classic session would then be refused as a Connect one without a URL
+    for mark in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE"):
+        os.environ.pop(mark, None)
+    builder = SparkSession.builder.master(settings.spark_master).appName(app_name)
+    return _builder_with_conf(builder, settings, {**classic_spark_conf(settings), **(conf or {})}).getOrCreate()
 
 
 def _reachable(url: str) -> None:
