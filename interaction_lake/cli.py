@@ -307,7 +307,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         held = held_now(get_spark(settings), settings.lake_root)  # shown until resolved, so the report needs the engine
     try:
         with progress.working("drawing the report"):
-            out = build_report(settings.lake_root, args.out, held)
+            out = build_report(settings.lake_root, args.out, held, args.min_sample)
     except NoMarts as error:
         raise UsageError(str(error)) from None
     print(f"wrote {out.absolute()} (one self-contained HTML file: open it in a browser)")
@@ -428,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="write the HTML report (value tiers, satisfaction, abandonment, waits, AMs, at risk, data quality)")
     paths(rp)
     rp.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file to write (default: ./report.html)")
+    rp.add_argument("--min-sample", type=int, default=30, help="rates on fewer answers are marked and not drawn (default: 30)")
     rp.set_defaults(func=cmd_report)
 
     from interaction_lake.benchmark import add_arguments as bench_arguments

@@ -64,8 +64,16 @@ def pareto_curve(points: pd.DataFrame, top20_share: float | None) -> str:
     return to_svg(fig, "pareto-80-20")
 
 
-def satisfaction_trend(frame: pd.DataFrame, by: str, name: str, limit: int = 12) -> str:
-    """One line per channel (or branch) over the months; months are categories, so one month is one clear point."""
+def drawable(frame: pd.DataFrame, min_sample: int) -> pd.DataFrame:
+    """The rates a chart draws: CSAT and NPS on fewer than ``min_sample`` answers left out (NaN: no point)."""
+    return frame.assign(csat=frame["csat"].where(frame["csat_responses"] >= min_sample),
+                        nps=frame["nps"].where(frame["nps_responses"] >= min_sample))
+
+
+def satisfaction_trend(frame: pd.DataFrame, by: str, name: str, limit: int = 12, min_sample: int = 0) -> str:
+    """One line per channel (or branch) over the months; months are categories, so one month is one clear point.
+    A rate on fewer than ``min_sample`` answers is not drawn (the table beside it marks it)."""
+    frame = drawable(frame, min_sample)
     keep = frame.groupby(by)["responses"].sum().sort_values(ascending=False).head(limit).index
     months = sorted(frame["month"].unique())
     labels = [f"{m:%Y-%m}" for m in months]

@@ -22,6 +22,8 @@ GOLD = "gold"
 TIERS = ("high", "mid", "low")
 AT_RISK_SHOWN = 100
 PARETO_POINTS = 200
+# A rate on fewer answers than this is marked and left out of the charts ('interaction-lake report --min-sample').
+MIN_SAMPLE = 30
 
 
 class NoMarts(Exception):
@@ -52,6 +54,9 @@ class ReportData:
     held: list = field(default_factory=list)   # what the gates hold now (jobs.quality.held.Held), excluded from the figures
     # a month shown that is still in progress: the data's as-of date, for "to date" beside the month (None: complete)
     to_date: dict[str, dt.date | None] = field(default_factory=dict)
+    min_sample: int = MIN_SAMPLE  # rates on fewer answers are marked in tables and left out of charts
+    currency: str = ""  # the reporting currency of the value figures
+    quarantined: pd.DataFrame | None = None  # source, records: refused at landing, in no figure
 
 
 def _read(path: Path, versions: dict[str, int], name: str) -> pd.DataFrame | None:
@@ -65,8 +70,8 @@ def _read(path: Path, versions: dict[str, int], name: str) -> pd.DataFrame | Non
     return arrow.to_pandas().astype({name: "float64" for name in money})
 
 
-def load(lake_root: Path) -> ReportData:
-    data = ReportData(Path(lake_root), dt.datetime.now(dt.timezone.utc))
+def load(lake_root: Path, min_sample: int = MIN_SAMPLE) -> ReportData:
+    data = ReportData(Path(lake_root), dt.datetime.now(dt.timezone.utc), min_sample=min_sample)
     marts = {name: _read(lake.table_path(lake_root, GOLD, name), data.versions, f"gold/{name}")
              for name in ("customer_value", "satisfaction", "service_quality", "branch_wait_by_hour", "am_effectiveness",
                           "key_customers_at_risk")}
@@ -85,6 +90,11 @@ def load(lake_root: Path) -> ReportData:
         data.to_date["am"] = in_progress(data.am)
     if marts["key_customers_at_risk"] is not None:
         at_risk_view(data, marts["key_customers_at_risk"])
+    quarantine = lake.landing_quarantine_table(lake_root)
+    if lake.exists(quarantine):
+        data.versions["quarantine/landing"] = DeltaTable(str(quarantine)).version()
+        sources = DeltaTable(str(quarantine)).to_pyarrow_table(columns=["source"]).to_pandas()
+        data.quarantined = sources.fillna({"source": "(no source)"}).groupby("source").size().rename("records").reset_index()
     results = _read(results_table(lake_root), data.versions, "_system/quality_results")
     data.quality = quality_view(results) if results is not None else None
     return data
@@ -110,6 +120,8 @@ def value_view(data: ReportData, values: pd.DataFrame) -> None:
     data.to_date["value"] = in_progress(month)
     if month.empty:
         return
+    if "currency" in month:
+        data.currency = ", ".join(sorted(month["currency"].dropna().unique()))
     tiers = month.groupby("value_tier").agg(customers=("customer_key", "size"), contribution=("contribution", "sum"),
                                              contribution_share=("contribution_share", "sum"))
     data.tiers = tiers.reindex([t for t in TIERS if t in tiers.index]).reset_index()
@@ -131,7 +143,7 @@ def satisfaction_view(data: ReportData, sat: pd.DataFrame) -> None:
         g = frame.groupby(by, dropna=True)[["csat_satisfied", "csat_responses", "promoters", "detractors", "nps_responses", "responses"]].sum()
         g["csat"] = g["csat_satisfied"] / g["csat_responses"].where(g["csat_responses"] > 0)
         g["nps"] = 100 * (g["promoters"] - g["detractors"]) / g["nps_responses"].where(g["nps_responses"] > 0)
-        return g.reset_index()[[*by, "csat", "nps", "responses"]].sort_values(by)
+        return g.reset_index()[[*by, "csat", "csat_responses", "nps", "nps_responses", "responses"]].sort_values(by)
 
     data.satisfaction_channel = rates(sat, ["month", "channel"])
     data.satisfaction_branch = rates(sat[sat["branch_id"].notna()], ["month", "branch_id"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 
 from interaction_lake.report import charts
-from interaction_lake.report.data import ReportData, load
+from interaction_lake.report.data import MIN_SAMPLE, ReportData, load
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -27,6 +27,7 @@ figure { margin: 0.8rem 0; } figure svg { max-width: 100%; height: auto; }
 table { border-collapse: collapse; font-size: 12px; margin: 0.6rem 0; } th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; } .fail { color: #c62828; font-weight: 600; } .pass { color: #1b5e20; }
 nav a { margin-right: 0.8rem; } code { font-size: 12px; } code.key { word-break: break-all; user-select: all; }
+td code.run { overflow-wrap: anywhere; } #quality-table td:last-child { max-width: 16rem; } .few { color: #a15c00; }
 </style></head>
 <body>
 <h1>Customer value and service quality</h1>
@@ -40,7 +41,7 @@ Definitions: <code>docs/metrics.md</code>. Customer keys are pseudonyms; <code>i
 {% if c.pyramid %}
 <p>Tiers by the 80/20 rule: customers ranked by contribution; <em>high</em> until 80% of the month's positive contribution is reached.</p>
 <figure>{{ c.pyramid|safe }}</figure>
-<table><tr><th>tier</th><th>customers</th><th>contribution</th><th>share</th></tr>
+<table id="tier-table"><tr><th>tier</th><th>customers</th><th>contribution{% if d.currency %} ({{ d.currency }}){% endif %}</th><th>share</th></tr>
 {% for r in d.tiers.itertuples() %}<tr><td>{{ r.value_tier }}</td><td class="num">{{ "{:,}".format(r.customers) }}</td>
 <td class="num">{{ "{:,.0f}".format(r.contribution) }}</td><td class="num">{{ "{:.1%}".format(r.contribution_share) }}</td></tr>{% endfor %}</table>
 <figure>{{ c.pareto|safe }}<figcaption class="source">gold/customer_value, latest month: cumulative share of positive contribution.</figcaption></figure>
@@ -50,15 +51,23 @@ Definitions: <code>docs/metrics.md</code>. Customer keys are pseudonyms; <code>i
 {% if c.sat_channel %}
 <figure>{{ c.sat_channel|safe }}<figcaption class="source">gold/satisfaction by month and channel, recomputed from response counts.</figcaption></figure>
 <figure>{{ c.sat_branch|safe }}<figcaption class="source">The same by branch (the {{ branches_shown }} branches with most responses).</figcaption></figure>
+<table id="satisfaction-table"><tr><th>month</th><th>channel</th><th>CSAT</th><th>answers</th><th>NPS</th><th>answers</th></tr>
+{% for r in d.satisfaction_channel.itertuples() %}<tr><td>{{ r.month.strftime('%Y-%m') }}</td><td>{{ r.channel }}</td>
+<td class="num{{ ' few' if r.csat_responses < d.min_sample }}">{{ pct(r.csat) }}{{ '*' if r.csat_responses < d.min_sample and r.csat_responses }}</td><td class="num">{{ r.csat_responses }}</td>
+<td class="num{{ ' few' if r.nps_responses < d.min_sample }}">{{ score(r.nps) }}{{ '*' if r.nps_responses < d.min_sample and r.nps_responses }}</td><td class="num">{{ r.nps_responses }}</td></tr>{% endfor %}</table>
+<p class="source">* fewer than {{ d.min_sample }} answers: too few to compare, so not drawn above (<code>interaction-lake report --min-sample</code>).</p>
 {% else %}<p class="empty">No survey responses yet.</p>{% endif %}</section>
 
 <section id="abandonment"><h2>Call abandonment per day</h2>
-{% if c.abandonment %}<p>{{ breaches }} of {{ d.abandonment|length }} days over the ceiling. Short abandons (under the threshold) are not counted.</p>
+{% if c.abandonment %}<p>{{ breaches }} of {{ d.abandonment|length }} days over the ceiling. Short abandons (under the threshold) are not counted.
+Each day's rate is over its queue outcomes: {{ outcomes_range }}{% if few_days %}; {{ few_days }} day(s) on fewer than {{ d.min_sample }}{% endif %}.</p>
 <figure>{{ c.abandonment|safe }}<figcaption class="source">gold/service_quality, period = day, channel = callcentre, unit ALL.</figcaption></figure>
 {% else %}<p class="empty">No call-centre days yet.</p>{% endif %}</section>
 
 <section id="waits"><h2>Branch wait time by hour{% if d.wait_month %} — {{ d.wait_month.strftime('%B %Y') }}{% if d.to_date.get('wait') %} to date (data as of {{ d.to_date['wait'] }}){% endif %}{% endif %}</h2>
-{% if c.waits %}<p>Every branch together: whiskers 10th–90th percentile, box 25th–75th, line the median, dot the mean.</p>
+{% if c.waits %}<p>Every branch together, by the hour the ticket was issued on the bank's clock ({{ timezone }}; a branch in
+another zone on its own): whiskers 10th–90th percentile, box 25th–75th, line the median, dot the mean.
+{{ "{:,}".format(d.waits_all['tickets_called'].sum()|int) if 'tickets_called' in d.waits_all else '' }} tickets called.</p>
 <figure>{{ c.waits|safe }}</figure>
 {% if c.heatmap %}<figure>{{ c.heatmap|safe }}<figcaption class="source">gold/branch_wait_by_hour: mean wait per branch and hour.</figcaption></figure>{% endif %}
 {% else %}<p class="empty">No counter visits yet.</p>{% endif %}</section>
@@ -90,9 +99,13 @@ blank until a holdings snapshot of the month before exists.</p>
 <table id="quality-table"><tr><th>stage</th><th>table</th><th>gate</th><th>checks</th><th>failed (errors)</th><th>failed (warnings)</th><th>version</th><th>validated</th><th>run</th></tr>
 {% for r in d.quality.itertuples() %}<tr><td>{{ r.stage }}</td><td>{{ r.table }}</td><td class="{{ 'pass' if r.passed else 'fail' }}">{{ 'passed' if r.passed else 'FAILED' }}</td>
 <td class="num">{{ r.checks }}</td><td>{{ r.failed_errors }}</td><td>{{ r.failed_warnings }}</td><td class="num">{{ whole(r.table_version) }}</td>
-<td>{{ r.validated_at.strftime('%Y-%m-%d %H:%M') }}</td><td><code>{{ r.run_id }}</code></td></tr>{% endfor %}</table>
+<td>{{ r.validated_at.strftime('%Y-%m-%d %H:%M') }}</td><td><code class="run">{{ r.run_id }}</code></td></tr>{% endfor %}</table>
 <p class="source">_system/quality_results; full results in the Great Expectations Data Docs under _system/quality/gx.</p>
-{% else %}<p class="empty">No gate has run yet.</p>{% endif %}</section>
+{% else %}<p class="empty">No gate has run yet.</p>{% endif %}
+{% if d.quarantined is not none and d.quarantined|length %}<p id="quarantined">Refused at landing and in no figure above:
+{% for r in d.quarantined.itertuples() %}{{ r.source }} {{ "{:,}".format(r.records) }}{{ ", " if not loop.last }}{% endfor %} record(s)
+(<code>quarantine/landing</code>, with the reason and the raw bytes of each; a customer's refused records are counted in
+<code>customer_value.quarantined_inputs</code>).</p>{% endif %}</section>
 </body></html>
 """
 
@@ -111,6 +124,10 @@ def whole(value) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(int(value))
 
 
+def score(value) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.0f}"
+
+
 def signed(value) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.1f}%"
 
@@ -121,8 +138,8 @@ def render(d: ReportData) -> str:
         c["pyramid"] = charts.tier_pyramid(d.tiers)
         c["pareto"] = charts.pareto_curve(d.pareto, d.top20_share)
     if d.satisfaction_channel is not None and len(d.satisfaction_channel):
-        c["sat_channel"] = charts.satisfaction_trend(d.satisfaction_channel, "channel", "satisfaction-by-channel")
-        c["sat_branch"] = charts.satisfaction_trend(d.satisfaction_branch, "branch_id", "satisfaction-by-branch")
+        c["sat_channel"] = charts.satisfaction_trend(d.satisfaction_channel, "channel", "satisfaction-by-channel", min_sample=d.min_sample)
+        c["sat_branch"] = charts.satisfaction_trend(d.satisfaction_branch, "branch_id", "satisfaction-by-branch", min_sample=d.min_sample)
     if d.abandonment is not None and d.abandonment["abandonment_rate"].notna().any():
         c["abandonment"] = charts.abandonment(d.abandonment)
     if d.waits_all is not None and d.waits_all["wait_p50_seconds"].notna().any():
@@ -133,15 +150,27 @@ def render(d: ReportData) -> str:
         c["am"] = charts.am_effectiveness(d.am)
     breaches = int(d.abandonment["abandonment_breach"].fillna(False).astype(bool).sum()) if d.abandonment is not None else 0
     branches = d.satisfaction_branch["branch_id"].nunique() if d.satisfaction_branch is not None else 0
+    outcomes = d.abandonment["queue_outcomes"].dropna() if d.abandonment is not None else []
+    outcomes_range = (f"{int(outcomes.min()):,} to {int(outcomes.max()):,} calls a day" if len(outcomes) else "")
+    few_days = int((outcomes < d.min_sample).sum()) if len(outcomes) else 0
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(TEMPLATE).render(d=d, c=c, pct=pct, signed=signed, whole=whole, text=text, breaches=breaches,
-                                            branches_shown=min(branches, 12))
+    return env.from_string(TEMPLATE).render(d=d, c=c, pct=pct, signed=signed, whole=whole, text=text, score=score, breaches=breaches,
+                                            branches_shown=min(branches, 12), outcomes_range=outcomes_range, few_days=few_days,
+                                            timezone=business_timezone(d.lake_root))
 
 
-def build_report(lake_root: Path, out: Path, held: list | None = None) -> Path:
+def business_timezone(lake_root: Path) -> str:
+    """The bank's zone the marts' dates and hours are on, as the lake recorded it."""
+    from interaction_lake import business_calendar
+
+    return business_calendar.parse(business_calendar.of_lake(lake_root))[0]
+
+
+def build_report(lake_root: Path, out: Path, held: list | None = None, min_sample: int = MIN_SAMPLE) -> Path:
     """Write the report for the lake at ``lake_root`` to ``out`` (atomically: a reader never sees half a page).
-    ``held``: what the gates hold now (``jobs.quality.held.held``), shown as excluded from the figures."""
-    data = load(lake_root)
+    ``held``: what the gates hold now (``jobs.quality.held.held``), shown as excluded from the figures; rates on fewer
+    than ``min_sample`` answers are marked."""
+    data = load(lake_root, min_sample)
     data.held = held or []
     html = render(data)
     out = Path(out)

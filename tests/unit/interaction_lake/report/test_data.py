@@ -83,3 +83,26 @@ def test_an_at_risk_customer_without_branch_or_manager_shows_blank_cells_not_nan
     row = page[page.index("a" * 64):]
     row = row[:row.index("</tr>")]
     assert "nan" not in row.lower() and "None" not in row and "detractor" in row
+
+
+def test_rates_show_their_answers_and_too_few_are_marked_and_not_drawn():
+    from interaction_lake.report.page import render
+
+    sat = pd.DataFrame({"month": [NOV, NOV], "channel": ["counter", "callcentre"], "branch_id": ["B1", "B2"],
+                        "csat_satisfied": [3, 40], "csat_responses": [3, 50], "promoters": [3, 30], "detractors": [0, 10],
+                        "nps_responses": [3, 50], "responses": [3, 50]})
+    data = ReportData(Path("lake"), dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc), min_sample=30)
+    satisfaction_view(data, sat)
+    page = render(data)
+    table = page[page.index('id="satisfaction-table"'):]
+    table = table[:table.index("</table>")]
+    rows = {r.split("</td>")[1].split(">")[-1]: r for r in table.split("<tr>")[2:]}
+    assert '"num few">+100*</td><td class="num">3</td>' in rows["counter"]  # NPS +100 on 3 answers: marked, with its count
+    assert '"num">80%</td><td class="num">50</td>' in rows["callcentre"] and "*" not in rows["callcentre"]
+    assert "fewer than 30 answers" in page
+    # the chart draws the call centre's rates and leaves the counter's 3 answers out
+    from interaction_lake.report.charts import drawable
+
+    drawn = drawable(data.satisfaction_channel, 30).set_index("channel")
+    assert drawn["nps"].isna().to_dict() == {"callcentre": False, "counter": True}
+    assert drawn["csat"].isna().to_dict() == {"callcentre": False, "counter": True}
