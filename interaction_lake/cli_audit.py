@@ -49,6 +49,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if args.json:
         json.dump({"mart": result.mart, "key": result.key, "version": result.version, "row": result.row,
                    "facts": [vars(f) for f in result.facts], "files": result.files, "customer_dim": result.dimension,
+                   "quarantined": result.quarantined,
                    **({"customer_value_version": result.members_version, "customer_value_rows": result.members}
                       if result.members_version is not None else {})},
                   sys.stdout, default=str, indent=2)
@@ -66,6 +67,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
         if f.other_versions:
             print("  other copies of these events in bronze (resent: the same content; superseded: replaced by a correction):")
             _show(f.other_versions, args.limit, ["event_id", "version", "occurred_at", "_source_file", "_line_number", "_batch_id"])
+    if result.quarantined:
+        print(f"\nquarantine/landing: {len(result.quarantined)} record(s) of this customer refused at landing, left out of this "
+              "row's figures (fix and resend the file to count them)")
+        _show(result.quarantined, args.limit)
     if result.members_version is not None:
         print(f"\ngold/customer_value version {result.members_version}: the {len(result.members)} customer row(s) counted; "
               "trace each with: audit trace customer_value --key customer_key=KEY --key month=MONTH")

@@ -16,6 +16,10 @@ the definitions in docs/metrics.md:
   branch and segment -- the customer's segment and home branch on that day, looked up in the SCD2
   ``customer_dim`` as the mart does -- are the row's; the dimension versions used are listed too.
 
+A customer's row (``customer_value``, ``key_customers_at_risk``) also lists the customer's records that landing refused
+and the row would have read (``quarantine/landing``: source, reason, file, line, batch; never the raw text): what was
+left out of its figures (``customer_value.quarantined_inputs`` counts them).
+
 - ``value_tier_migration`` (month, from_tier, to_tier): the ``customer_value`` rows it counts -- the month's
   customers whose previous tier (``new`` for none) and tier are the row's, read at the ``customer_value`` version
   that was current when the migration row was written; each is traced further as a ``customer_value`` row.
@@ -39,13 +43,14 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from interaction_lake import lake
-from interaction_lake.business_calendar import local_hour
+from interaction_lake.business_calendar import local_date, local_hour
 from interaction_lake.marts_config import MartsConfig
+from interaction_lake.privacy import pseudonym, secret_for
 from jobs.gold.branch_waits import ALL
 from jobs.gold.build import ACTIVITY_FACTS, FACT, FACT_DATE, mart_table
 from jobs.gold.customers import UNKNOWN, with_customer_attributes
 from jobs.gold.measures import add_months
-from jobs.silver.build import composite_key, fact_table, silver_events_table
+from jobs.silver.build import composite_key, fact_table, refused_branch, silver_events_table
 
 BRONZE_LINEAGE = ("event_id", "event_type", "occurred_at", "_source_file", "_line_number", "_file_checksum", "_batch_id",
                   "_run_id", "_ingested_at")
@@ -128,22 +133,39 @@ def _tier_members(row: dict) -> Column:
             & (F.col("value_tier") == F.lit(row["to_tier"])))
 
 
+def _refused_for_value(row: dict, config: MartsConfig) -> Column:
+    """The refused records ``customer_value.quarantined_inputs`` counts: holdings of the row's balance snapshot,
+    interactions dated in its month (as ``jobs.gold.customer_value.refused_inputs``)."""
+    first, last = _month_range(row["month"])
+    day = F.col("_local_date")
+    snapshot = day == F.lit(row["balance_snapshot_date"]) if row["balance_snapshot_date"] else F.lit(False)
+    return F.when(F.col("source") == "holdings", snapshot).otherwise(day.between(F.lit(first), F.lit(last)))
+
+
+def _refused_for_risk(row: dict, config: MartsConfig) -> Column:
+    as_of = row["as_of_date"]
+    return F.col("_local_date").between(F.lit(as_of - dt.timedelta(days=config.risk_lookback_days)), F.lit(as_of))
+
+
 @dataclass(frozen=True)
 class MartLineage:
     key: tuple[str, ...]
     facts: Callable[[dict, MartsConfig], dict[str, Column]]
     members: Callable[[dict], Column] | None = None  # a mart counting another mart's rows: which rows of customer_value
+    # a customer's row: which of the customer's records refused at landing it would have read (``_local_date``: their day)
+    refused: Callable[[dict, MartsConfig], Column] | None = None
 
 
 LINEAGE = {
-    "customer_value": MartLineage(("customer_key", "month"), _customer_value),
-    "key_customers_at_risk": MartLineage(("customer_key", "as_of_date"), _at_risk),
+    "customer_value": MartLineage(("customer_key", "month"), _customer_value, refused=_refused_for_value),
+    "key_customers_at_risk": MartLineage(("customer_key", "as_of_date"), _at_risk, refused=_refused_for_risk),
     "service_quality": MartLineage(("period", "period_start", "channel", "unit_id"), _service_quality),
     "am_effectiveness": MartLineage(("am_id", "month"), _am_effectiveness),
     "branch_wait_by_hour": MartLineage(("month", "branch_id", "hour_of_day"), _branch_wait),
     "satisfaction": MartLineage(("month", "channel", "branch_id", "segment"), _satisfaction),
     "value_tier_migration": MartLineage(("month", "from_tier", "to_tier"), lambda row, config: {}, _tier_members),
 }
+REFUSED_COLUMNS = ("source", "reason", "occurred_at", "_source_file", "_line_number", "_batch_id")  # never the raw line
 MEMBER_COLUMNS = ("customer_key", "month", "previous_value_tier", "value_tier", "contribution", "cumulative_share_before")
 
 
@@ -170,6 +192,8 @@ class Trace:
     dimension: list[dict] = field(default_factory=list)  # the customer_dim versions the mart resolved its facts through
     members: list[dict] = field(default_factory=list)  # the customer_value rows a count of customers counted
     members_version: int | None = None  # the customer_value version they were read at
+    # the customer's records landing refused that the row would have read: left out of its figures (quarantine/landing)
+    quarantined: list[dict] = field(default_factory=list)
 
 
 def mart_row(spark: SparkSession, lake_root: Path, mart: str, key: dict[str, str], version: int | None = None) -> tuple[dict, int]:
@@ -209,10 +233,24 @@ def trace(spark: SparkSession, lake_root: Path, mart: str, key: dict[str, str], 
     trace = Trace(mart, key, version, row, facts, files)
     if LINEAGE[mart].members is not None:
         trace.members_version, trace.members = _members(spark, lake_root, mart, version, LINEAGE[mart].members(row))
+    if LINEAGE[mart].refused is not None:
+        trace.quarantined = _refused(spark, lake_root, row["customer_key"], LINEAGE[mart].refused(row, config), config)
     if dim is not None:
         customers = sorted({r["customer_key"] for f in facts for r in f.rows if r.get("customer_key")})
         trace.dimension = _sorted(dim.where(F.col("customer_key").isin(*customers)).collect(), ("customer_key", "valid_from")) if customers else []
     return trace
+
+
+def _refused(spark: SparkSession, lake_root: Path, customer: str, where: Column, config: MartsConfig) -> list[dict]:
+    """The customer's records in ``quarantine/landing`` (matched by pseudonymising the reference they carry, as silver
+    does for ``silver/quarantined_inputs``) that ``where`` selects; their lineage only, never their raw text."""
+    quarantine = lake.read(spark, lake.landing_quarantine_table(lake_root))
+    if quarantine is None or "customer_ref" not in quarantine.columns:
+        return []
+    rows = (quarantine.where(F.col("customer_ref").isNotNull() & F.col("occurred_at").isNotNull() & (F.col("reason") != "excluded")
+                             & (pseudonym(F.col("customer_ref"), secret_for(lake_root)) == F.lit(customer)))
+            .withColumn("_local_date", local_date("occurred_at", config.calendar, refused_branch())).where(where))
+    return _sorted(rows.select(*REFUSED_COLUMNS).collect(), ("_source_file", "_line_number"))
 
 
 def _members(spark: SparkSession, lake_root: Path, mart: str, version: int, where: Column) -> tuple[int, list[dict]]:

@@ -110,7 +110,7 @@ def build_silver(spark: SparkSession, settings: Settings, run_id: str, sources: 
     return reports
 
 
-def _branch() -> Column:
+def refused_branch() -> Column:
     """A refused record's branch where its text names one (a branch on its own clock dates it by its zone)."""
     return F.get_json_object(F.col("raw_line"), "$.branch_id")
 
@@ -130,7 +130,7 @@ def refresh_quarantined_inputs(spark: SparkSession, settings: Settings, secret: 
         return
     rows = (quarantine.where(F.col("customer_ref").isNotNull() & F.col("occurred_at").isNotNull() & (F.col("reason") != "excluded"))
             .groupBy("source", pseudonym(F.col("customer_ref"), secret).alias("customer_key"),
-                     business_calendar.local_date("occurred_at", settings.calendar, _branch()).alias("event_date"))
+                     business_calendar.local_date("occurred_at", settings.calendar, refused_branch()).alias("event_date"))
             .agg(F.count(F.lit(1)).alias("records")))
     if lake.exists(target):
         stored = lake.read(spark, target)

@@ -28,7 +28,7 @@ def rows(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def lake_two_days(spark, tmp_path_factory):
-    """Day 1 landed and built to gold (mart version 0); then day 2 (version 1)."""
+    """Day 1 landed and built to gold (mart version 1, after the definition); then day 2 (version 2)."""
     base = tmp_path_factory.mktemp("audit")
     settings = Settings().with_paths(lake_root=base / "lake", landing_root=base / "landing")
     sent = base / "sent"
@@ -76,6 +76,27 @@ def test_a_customer_value_row_traces_to_exactly_its_facts_events_and_files(spark
     for b in bronze:
         line = Path(b["_source_file"]).read_text().splitlines()[b["_line_number"] - 1]
         assert b["event_id"] in line  # the file and line number point at the record itself
+
+
+def test_a_customer_row_lists_the_refused_records_left_out_of_it(spark, lake_two_days, capsys):
+    """What landing refused for the customer and the row would have read: exactly what quarantined_inputs counts,
+    each with its file and line, and never its raw text."""
+    settings, _ = lake_two_days
+    root = settings.lake_root
+    short = [r for r in rows(mart_table(root, "customer_value")) if r["quarantined_inputs"]]
+    assert short, "the sample's faults should leave some customer-months short of a refused record"
+    for value in short[:3]:
+        key = {"customer_key": value["customer_key"], "month": str(value["month"])}
+        refused = trace(spark, root, "customer_value", key).quarantined
+        assert len(refused) == value["quarantined_inputs"]
+        assert all(r["_source_file"] and r["_line_number"] and r["reason"] for r in refused)
+        assert not {"raw_line", "customer_ref", "raw_base64", "detail"} & set().union(*refused)
+    complete = next(r for r in rows(mart_table(root, "customer_value")) if not r["quarantined_inputs"])
+    assert trace(spark, root, "customer_value", {"customer_key": complete["customer_key"], "month": str(complete["month"])}).quarantined == []
+    value = short[0]
+    assert main(["audit", "trace", "customer_value", "--key", f"customer_key={value['customer_key']}", "--key", f"month={value['month']}",
+                 "--lake", str(root)]) == 0
+    assert f"{value['quarantined_inputs']} record(s) of this customer refused at landing" in capsys.readouterr().out
 
 
 def test_a_service_quality_row_traces_to_the_visits_it_counts(spark, lake_two_days):
