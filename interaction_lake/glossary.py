@@ -35,6 +35,7 @@ class MartDoc:
     grain_text: str  # the heading's grain as written ("`month` × `customer_key`")
     sources: str  # the Sources line as written
     columns: dict[str, str] = field(default_factory=dict)  # column -> definition (markdown stripped)
+    mentions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column -> the names its definition quotes
 
     def description(self) -> str:
         """The table comment: what one row is, where it comes from, where it is defined."""
@@ -52,7 +53,7 @@ def plain(text: str) -> str:
 def marts(path: Path = GLOSSARY) -> dict[str, MartDoc]:
     """Every mart the page defines, its periodic columns included."""
     sections = _sections(path.read_text(encoding="utf-8"))
-    common = _columns(sections.get(COMMON_SECTION, []))
+    common = _columns(sections.get(COMMON_SECTION, []))  # (definitions, mentions)
     found = {}
     for heading, lines in sections.items():
         match = _MART_HEADING.match(f"## {heading}")
@@ -61,9 +62,11 @@ def marts(path: Path = GLOSSARY) -> dict[str, MartDoc]:
         name, grain_text = match["name"], match["grain"].split(",")[0]
         grain = tuple(_NAMES.findall(re.sub(r"\([^)]*\)", "", grain_text)))  # `period` (`day`|`month`): the column only
         sources = _paragraph(lines, ("Source:", "Sources:"))
-        columns = {} if name in SNAPSHOT_MARTS else dict(common)
-        columns.update(_columns(lines))
-        found[name] = MartDoc(name, grain, plain(grain_text), sources, columns)
+        columns, mentions = ({}, {}) if name in SNAPSHOT_MARTS else (dict(common[0]), dict(common[1]))
+        own = _columns(lines)
+        columns.update(own[0])
+        mentions.update(own[1])
+        found[name] = MartDoc(name, grain, plain(grain_text), sources, columns, mentions)
     return found
 
 
@@ -87,10 +90,11 @@ def _paragraph(lines: list[str], starts: tuple[str, ...]) -> str:
     return ""
 
 
-def _columns(lines: list[str]) -> dict[str, str]:
-    """Column definitions from the section's ``| column | definition |`` tables; a column defined in two tables (the
+def _columns(lines: list[str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Column definitions (and the names each quotes) from the section's ``| column | definition |`` tables; a column defined in two tables (the
     counter's and the call centre's ``aht_seconds``) gets both definitions, each after its table's label."""
     columns: dict[str, str] = {}
+    mentions: dict[str, tuple[str, ...]] = {}
     in_table, label, before = False, "", ""
     for line in lines:
         cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
@@ -106,9 +110,11 @@ def _columns(lines: list[str]) -> dict[str, str]:
         if not in_table or set(cells[0]) <= set("-: "):
             continue
         definition = plain(" | ".join(cells[1:]))
+        quoted = tuple(dict.fromkeys(_NAMES.findall(" ".join(cells[1:]))))
         for name in _NAMES.findall(cells[0]):
+            mentions[name] = tuple(dict.fromkeys((*mentions.get(name, ()), *quoted)))
             if name in columns:
                 columns[name] = f"{columns[name]}; {label}: {definition}"
             else:
                 columns[name] = f"{label}: {definition}" if label else definition
-    return columns
+    return columns, mentions

@@ -90,7 +90,7 @@ def _schema_facet(path: Path):
         for i, f in enumerate(fields, start=1)])
 
 
-def _dataset(kind, path: Path, with_version: bool, **extra):
+def _dataset(kind, path: Path, with_version: bool, more: dict | None = None, **extra):
     from openlineage.client.generated.dataset_version_dataset import DatasetVersionDatasetFacet
 
     ns, name = dataset_name(path)
@@ -100,6 +100,7 @@ def _dataset(kind, path: Path, with_version: bool, **extra):
             facets["schema"] = _schema_facet(path)
             if with_version:
                 facets["version"] = DatasetVersionDatasetFacet(datasetVersion=str(lake.version(path)))
+            facets.update(more or {})
         except Exception as failure:  # a table that cannot be read is named without facets; the job reports why
             log.debug("no facets for %s: %s", path, failure)
     return kind(namespace=ns, name=name, facets=facets, **{k: v for k, v in extra.items() if v})
@@ -111,6 +112,40 @@ def assertions_facet(outcome):
 
     return DataQualityAssertionsDatasetFacet(assertions=[
         Assertion(assertion=kind, success=success, column=column, severity=severity) for kind, column, severity, success in outcome.assertions])
+
+
+def column_lineage_facet(lake_root: Path, mart: str, columns: list[str]):
+    """OpenLineage ``columnLineage`` of a mart, from the glossary: a column comes from the source columns its definition
+    quotes (``wait_seconds`` of silver/counter_visit for ``wait_mean_seconds``), through the mart's own columns it quotes
+    (``contribution`` = ``net_interest_income`` + ... ), and from a source column of its own name (``segment``). A
+    column whose definition names no source column is left out rather than given a made-up origin."""
+    from openlineage.client.generated.column_lineage_dataset import ColumnLineageDatasetFacet, Fields, InputField
+
+    from interaction_lake import glossary
+
+    doc = glossary.marts()[mart]
+    sources = {path: set(lake.column_names(path)) for path in mart_sources(lake_root, mart) if lake.exists(path)}
+
+    def origins(column: str, seen: frozenset[str]) -> set[tuple[Path, str]]:
+        found = {(path, column) for path, names in sources.items() if column in names}
+        for name in doc.mentions.get(column, ()):
+            if name in doc.columns and name not in seen:
+                found |= origins(name, seen | {name})
+            found |= {(path, name) for path, names in sources.items() if name in names}
+        return found
+
+    fields = {}
+    for column in columns:
+        inputs = sorted(origins(column, frozenset({column})), key=lambda o: (str(o[0]), o[1]))
+        if inputs:
+            fields[column] = Fields(inputFields=[InputField(namespace=dataset_name(p)[0], name=dataset_name(p)[1], field=f) for p, f in inputs],
+                                    transformationDescription=doc.columns.get(column), transformationType="AGGREGATION")
+    return ColumnLineageDatasetFacet(fields=fields)
+
+
+def mart_facets(lake_root: Path, mart: str) -> dict:
+    """The facets a mart's output carries once written: its column lineage."""
+    return {"columnLineage": column_lineage_facet(lake_root, mart, lake.column_names(lake.table_path(lake_root, "gold", mart)))}
 
 
 def mart_sources(lake_root: Path, mart: str) -> list[Path]:
@@ -156,6 +191,7 @@ class JobRun:
     integration: str = "SPARK"
     run_facets: dict = field(default_factory=dict)
     input_facets: dict = field(default_factory=dict)  # input path -> {facet name: facet} (a gate's assertions)
+    output_facets: dict = field(default_factory=dict)  # output path -> a callable giving {facet name: facet} once written
 
     def __post_init__(self) -> None:
         from openlineage.client.uuid import generate_new_uuid
@@ -208,7 +244,8 @@ class JobRun:
                     facets={"jobType": JobTypeJobFacet(processingType="BATCH", integration=self.integration, jobType=self.job_type)}),
             inputs=[_dataset(InputDataset, p, with_version=True, inputFacets=self.input_facets.get(p)) for p in self.inputs
                     if Path(p).exists()],
-            outputs=[_dataset(OutputDataset, p, with_version=True) for p in self.written()] if done else
+            outputs=[_dataset(OutputDataset, p, with_version=True, more=self.output_facets[p]() if p in self.output_facets else None)
+                     for p in self.written()] if done else
                     [_dataset(OutputDataset, p, with_version=False) for p in self.outputs],
         )
 
@@ -232,8 +269,8 @@ def parse_event(document: dict):
     """Read an emitted event back into the OpenLineage spec's model (the client's classes generated from
     the spec's JSON Schema): raises if a required field is missing or a value breaks the spec's formats."""
     from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-    from openlineage.client.generated import (data_quality_assertions_dataset, dataset_version_dataset, error_message_run,
-                                              job_type_job, parent_run, schema_dataset, tags_run)
+    from openlineage.client.generated import (column_lineage_dataset, data_quality_assertions_dataset, dataset_version_dataset,
+                                              error_message_run, job_type_job, parent_run, schema_dataset, tags_run)
 
     def facet(kind, body: dict):
         body = dict(body)
@@ -258,7 +295,13 @@ def parse_event(document: dict):
 
     run_facets = {"parent": parent, "errorMessage": lambda b: facet(error_message_run.ErrorMessageRunFacet, b), "tags": tags}
     job_facets = {"jobType": lambda b: facet(job_type_job.JobTypeJobFacet, b)}
-    dataset_facets = {"schema": schema, "version": lambda b: facet(dataset_version_dataset.DatasetVersionDatasetFacet, b)}
+    def columns(body):
+        c = column_lineage_dataset
+        return facet(c.ColumnLineageDatasetFacet, {**body, "fields": {
+            name: c.Fields(**{**f, "inputFields": [c.InputField(**i) for i in f["inputFields"]]}) for name, f in body["fields"].items()}})
+
+    dataset_facets = {"schema": schema, "version": lambda b: facet(dataset_version_dataset.DatasetVersionDatasetFacet, b),
+                      "columnLineage": columns}
 
     def facets(known: dict, given: dict | None) -> dict:
         unknown = set(given or {}) - set(known)

@@ -33,6 +33,7 @@ Nothing changed in silver means nothing is written. ``full=True`` recomputes eve
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import shutil
@@ -190,9 +191,10 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
             raise GateFailed(report.gates)
     crash_point("gold_before_publish")
     for name, frame in staged.items():  # publish: one lineage job per mart, reading what its definition reads
-        with lineage.job_run(root, f"{JOB.split('.')[0]}.{name}", inputs=lineage.mart_sources(root, name),
-                             outputs=[mart_table(root, name)], parent=run.as_parent()):
-            _publish(frame, mart_table(root, name), months[0], {**meta, "table": name}, full, snapshot=name in SNAPSHOT_MARTS)
+        path = mart_table(root, name)
+        with lineage.job_run(root, f"gold.{name}", inputs=lineage.mart_sources(root, name), outputs=[path], parent=run.as_parent(),
+                             output_facets={path: functools.partial(lineage.mart_facets, root, name)}):
+            _publish(frame, path, months[0], {**meta, "table": name}, full, snapshot=name in SNAPSHOT_MARTS)
         report.rows[name] = frame.count()
         crash_point("gold_mid_publish")
     _publish(recency, recency_table(root), months[0], {**meta, "table": "customer_recency"}, full)

@@ -255,6 +255,18 @@ def test_each_mart_is_its_own_lineage_job_reading_what_its_definition_reads(dail
             assert sorted(a["assertion"] for a in assertions) == sorted(x["type"] for x in suite["expectations"])
             assert all(a["success"] for a in assertions if a["severity"] == "error")  # the builds here passed
         assert len(gates) == len(done)
+    # column lineage, from the glossary's definitions
+    def origins(mart: str, column: str) -> set[tuple[str, str]]:
+        event = [e for e in runs.values() if e["job"]["name"] == f"gold.{mart}" and e["outputs"]][-1]
+        fields = event["outputs"][0]["facets"]["columnLineage"]["fields"]
+        return {(Path(i["name"]).name, i["field"]) for i in fields[column]["inputFields"]} if column in fields else set()
+
+    assert ("survey_response", "csat") in origins("satisfaction", "csat")
+    assert ("customer_dim", "segment") in origins("satisfaction", "segment")
+    assert origins("branch_wait_by_hour", "wait_mean_seconds") == {("counter_visit", "wait_seconds")}
+    assert {("product_holding", "interest_booked"), ("product_holding", "fees_booked")} <= origins("customer_value", "contribution")
+    assert {("product_holding", "balance")} <= origins("customer_value", "total_balance")
+    assert origins("service_quality", "calls_offered") == set()  # its definition quotes no source column: no made-up origin
     assert {str(p) for p in lineage.mart_sources(settings.lake_root, "satisfaction")} == {
         str(settings.lake_root / "silver" / t) for t in ("survey_response", "complaint", "customer_dim")}
 
