@@ -56,8 +56,10 @@ airflow-demo: install  ## the same chain through Airflow: every landing DAG, sil
 	$(AIRFLOW_ENV) $(BIN)/python -m interaction_lake.airflow_run $(or $(DATE),2026-11-08)
 	$(BIN)/interaction-lake summary
 
+AIRFLOW_UI_PORT ?= 8080
 airflow-ui: install  ## Airflow's UI, scheduler and triggerer on http://127.0.0.1:8080 with these DAGs (airflow standalone; login printed; SQLite in .airflow/)
-	$(AIRFLOW_ENV) AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 $(BIN)/airflow standalone
+	@# standalone starts its components as 'airflow ...' from PATH: the venv's, not whatever else is installed
+	$(AIRFLOW_ENV) PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_UI_PORT) $(BIN)/airflow standalone
 
 compose-config: install  ## validate docker/compose.yaml with the real Docker Compose (no engine needed)
 	INTERACTION_LAKE_PSEUDONYM_SECRET=$${INTERACTION_LAKE_PSEUDONYM_SECRET:-check-only} $(BIN)/docker-compose -f docker/compose.yaml config --quiet && echo "docker/compose.yaml is valid"
