@@ -19,6 +19,7 @@ with DAG(
     start_date=o.START,
     catchup=False,
     max_active_runs=1,
+    deadline=o.deadline("marts"),
     default_args=o.DEFAULT_ARGS,
     tags=["interaction-lake", "gold"],
 ) as dag:

@@ -18,6 +18,7 @@ with DAG(
     start_date=o.START,
     catchup=False,
     max_active_runs=1,
+    deadline=o.deadline("silver"),
     default_args=o.DEFAULT_ARGS,
     tags=["interaction-lake", "silver"],
 ) as dag:

@@ -6,7 +6,9 @@ What is alerted (``KINDS``):
 - ``held``: something a gate holds is still unresolved at the end of a marts run (daily, until a re-check or a
   release resolves it: a green day does not hide it);
 - ``abandonment_breach``: the latest day's call abandonment is above the ceiling (``abandonment_ceiling``, 5%);
-- ``feed_missing``: a landing run found no new file of its source.
+- ``feed_missing``: a landing run found no new file of its source;
+- ``deadline_missed``: a DAG run has not finished ``$INTERACTION_LAKE_DEADLINE_MINUTES`` (120) after it was queued --
+  Airflow 3's Deadline Alert, the successor of SLAs, whose callback the triggerer runs (``deadline_missed`` below).
 
 Channels, each used when its connection exists (none configured: nothing is sent, and the run goes on):
 
@@ -29,7 +31,7 @@ import urllib.request
 
 log = logging.getLogger(__name__)
 
-KINDS = ("gate_failed", "held", "abandonment_breach", "feed_missing")
+KINDS = ("gate_failed", "held", "abandonment_breach", "feed_missing", "deadline_missed")
 SMTP_CONN, WEBHOOK_CONN = "interaction_lake_smtp", "interaction_lake_webhook"
 ALERTS_KEY = "interaction_lake_alerts"  # where the alerts travel in the context handed to a notifier
 
@@ -171,3 +173,16 @@ def abandonment_breaches(spark, lake_root, day, context: dict) -> list[Alert]:
     detail = "\n".join(f"{r.unit_id}: {r.abandonment_rate:.1%} of {r.queue_outcomes} queued calls abandoned "
                        f"(ceiling {r.abandonment_ceiling:.0%})" for r in rows)
     return [Alert("abandonment_breach", f"call abandonment above the ceiling on {day} ({len(rows)} unit(s))", detail, **_where(context))]
+
+
+async def deadline_missed(context: dict | None = None, **kwargs) -> None:
+    """A DAG run's Deadline Alert callback (run by the triggerer): the run is late; tell the channels."""
+    import asyncio
+
+    run = (context or {}).get("dag_run") or {}  # the scheduler hands the triggerer the run as the REST API shows it
+    dag_id, run_id = run.get("dag_id") or kwargs.get("dag_id"), run.get("dag_run_id")
+    alert = Alert("deadline_missed", f"{dag_id} run {run_id} has not finished within its deadline",
+                  f"queued {run.get('queued_at')}; state {run.get('state')}; deadline "
+                  f"{((context or {}).get('deadline') or {}).get('deadline_time')}. Look at the run in Airflow: a stuck task, a "
+                  "full pool, or a paused DAG.", dag_id=dag_id, run_id=run_id)
+    await asyncio.to_thread(send, [alert], {})

@@ -36,6 +36,23 @@ DEFAULT_ARGS = {
     "execution_timeout": dt.timedelta(hours=2),
 }
 
+def deadline(dag_id: str):
+    """The DAG's Deadline Alert (Airflow 3's successor of SLAs) when ``$INTERACTION_LAKE_DEADLINE_MINUTES`` is set: a run
+    not finished that long after it was queued alerts ``deadline_missed``. Off by default because Airflow 3.3.2's
+    ``dag.test()`` -- the demo and ``make airflow-demo`` -- fails on a DAG with a deadline once the run succeeds
+    (``DagRun.update_state`` passes the serialized alert where an id is expected: AttributeError 'dict' object has no
+    attribute 'hex'); the scheduler itself handles it (tests/integration/dags/test_airflow_ui.py)."""
+    from interaction_lake.config import env_number
+
+    if not os.environ.get("INTERACTION_LAKE_DEADLINE_MINUTES"):
+        return None
+    from airflow.sdk.definitions.deadline import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    minutes = env_number("DEADLINE_MINUTES", 120.0)
+    return DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=dt.timedelta(minutes=minutes),
+                         callback=AsyncCallback(alerts.deadline_missed, kwargs={"dag_id": dag_id}))
+
+
 # What each task does, shown in the Airflow UI (Task details -> doc).
 DOCS = {
     "land": "Land every new file of the source's landing folder into `bronze/<source>_events`, exactly once (the landing "
@@ -200,5 +217,5 @@ def build_marts(**context) -> dict:
     return {"as_of": str(report.as_of), "first_month": str(report.first_month), "rows": report.rows, "not_built": report.not_built}
 
 
-__all__ = ["registry", "DEFAULT_ARGS", "DOCS", "START", "OWNER", "bronze_asset", "any_bronze_asset", "silver_asset", "gold_asset",
+__all__ = ["registry", "DEFAULT_ARGS", "DOCS", "deadline", "START", "OWNER", "bronze_asset", "any_bronze_asset", "silver_asset", "gold_asset",
            "land", "gate_bronze", "build_silver", "gate_silver", "build_marts"]
