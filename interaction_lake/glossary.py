@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 GLOSSARY = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+SILVER = GLOSSARY.parent / "silver.md"  # its "Tables" section: silver's tables, their grain and what they are built from
 COMMON_SECTION = "Columns of every periodic mart"
 SNAPSHOT_MARTS = ("key_customers_at_risk",)
 
@@ -118,3 +119,21 @@ def _columns(lines: list[str]) -> tuple[dict[str, str], dict[str, tuple[str, ...
             else:
                 columns[name] = f"{label}: {definition}" if label else definition
     return columns, mentions
+
+
+@lru_cache(maxsize=4)
+def silver_tables(path: Path = SILVER) -> dict[str, str]:
+    """Each silver table's description from ``docs/silver.md``'s table of tables (``<source>_events`` stands for every
+    source's events table): table -> "One row per ...; built from ...". """
+    found = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("| `") else []
+        if len(cells) >= 3:
+            found[cells[0].strip("`")] = plain(f"One row per {cells[1]}; built from {cells[2]}. Definitions: docs/silver.md.")
+    return found
+
+
+def silver_description(table: str) -> str:
+    tables = silver_tables()
+    return tables.get(table) or (tables.get("<source>_events", "") if table.endswith("_events") else "") or \
+        f"silver/{table} (docs/silver.md)"

@@ -66,7 +66,7 @@ def view_statement(table: ServedTable) -> str:
     doc = glossary.marts().get(table.name) if table.database == "gold" else None
     comments = doc.columns if doc else {}
     columns = ", ".join(_ident(c) + (f" COMMENT {_literal(comments[c])}" if c in comments else "") for c in table.columns)
-    description = doc.description() if doc else f"silver/{table.name}: typed, deduplicated, pseudonymised facts (docs/silver.md)"
+    description = doc.description() if doc else glossary.silver_description(table.name)
     return (f"CREATE OR REPLACE VIEW {_ident(table.database)}.{_ident(table.name)} ({columns}) COMMENT {_literal(description)} "
             f"AS SELECT {', '.join(_ident(c) for c in table.columns)} FROM delta.{_ident(str(table.path))}")
 

@@ -90,7 +90,10 @@ def test_a_jdbc_client_browses_the_catalog_and_reads_the_marts(built_lake, endpo
     docs = glossary.marts()
     gold = {r["TABLE_NAME"]: r["REMARKS"].strip() for r in tables if r["TABLE_SCHEM"] == "gold"}
     assert gold == {m: docs[m].description() for m in MARTS}
-    assert {"call", "counter_visit", "customer_dim"} <= {r["TABLE_NAME"] for r in tables if r["TABLE_SCHEM"] == "silver"}
+    silver = {r["TABLE_NAME"]: r["REMARKS"].strip() for r in tables if r["TABLE_SCHEM"] == "silver"}
+    assert {"call", "counter_visit", "customer_dim", "callcentre_events"} <= set(silver)
+    assert silver["call"].startswith("One row per call_id; built from call-centre events")
+    assert silver["callcentre_events"].startswith("One row per event_id;")
 
     stored = DeltaTable(str(mart_table(built_lake.lake_root, "customer_value"))).to_pyarrow_table()
     assert [r["COLUMN_NAME"] for r in columns] == stored.column_names
