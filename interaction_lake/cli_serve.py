@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-
 import dataclasses
 
 from interaction_lake.cli_common import UsageError, lake_option, settings_from

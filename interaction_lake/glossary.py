@@ -54,7 +54,7 @@ def plain(text: str) -> str:
 def marts(path: Path = GLOSSARY) -> dict[str, MartDoc]:
     """Every mart the page defines, its periodic columns included."""
     sections = _sections(path.read_text(encoding="utf-8"))
-    common = _columns(sections.get(COMMON_SECTION, []))  # (definitions, mentions)
+    common_columns, common_mentions = _columns(sections.get(COMMON_SECTION, []))
     found = {}
     for heading, lines in sections.items():
         match = _MART_HEADING.match(f"## {heading}")
@@ -63,10 +63,10 @@ def marts(path: Path = GLOSSARY) -> dict[str, MartDoc]:
         name, grain_text = match["name"], match["grain"].split(",")[0]
         grain = tuple(_NAMES.findall(re.sub(r"\([^)]*\)", "", grain_text)))  # `period` (`day`|`month`): the column only
         sources = _paragraph(lines, ("Source:", "Sources:"))
-        columns, mentions = ({}, {}) if name in SNAPSHOT_MARTS else (dict(common[0]), dict(common[1]))
-        own = _columns(lines)
-        columns.update(own[0])
-        mentions.update(own[1])
+        columns, mentions = ({}, {}) if name in SNAPSHOT_MARTS else (dict(common_columns), dict(common_mentions))
+        own_columns, own_mentions = _columns(lines)
+        columns.update(own_columns)
+        mentions.update(own_mentions)
         found[name] = MartDoc(name, grain, plain(grain_text), sources, columns, mentions)
     return found
 
@@ -91,23 +91,29 @@ def _paragraph(lines: list[str], starts: tuple[str, ...]) -> str:
     return ""
 
 
+def _cells(line: str) -> list[str]:
+    """The cells of a markdown table row."""
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
 def _columns(lines: list[str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
-    """Column definitions (and the names each quotes) from the section's ``| column | definition |`` tables; a column defined in two tables (the
-    counter's and the call centre's ``aht_seconds``) gets both definitions, each after its table's label."""
+    """Column definitions (and the names each quotes) from the section's ``| column | definition |`` tables; a column
+    defined in two tables (the counter's and the call centre's ``aht_seconds``) gets both definitions, each after its
+    table's label."""
     columns: dict[str, str] = {}
     mentions: dict[str, tuple[str, ...]] = {}
     in_table, label, before = False, "", ""
     for line in lines:
-        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
-        if cells is None:
+        if not line.startswith("|"):
             in_table = False
             before = line.strip() or before
             continue
+        cells = _cells(line)
         if cells[:2] == ["column", "definition"]:  # a table of columns, labelled by a line just before ending in ':'
             in_table, label = True, plain(re.sub(r"\([^)]*\)", "", before)).rstrip(":").strip() if before.endswith(":") else ""
-        before = ""
-        if cells[:2] == ["column", "definition"]:
+            before = ""
             continue
+        before = ""
         if not in_table or set(cells[0]) <= set("-: "):
             continue
         definition = plain(" | ".join(cells[1:]))
@@ -127,7 +133,7 @@ def silver_tables(path: Path = SILVER) -> dict[str, str]:
     source's events table): table -> "One row per ...; built from ...". """
     found = {}
     for line in path.read_text(encoding="utf-8").splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("| `") else []
+        cells = _cells(line) if line.startswith("| `") else []
         if len(cells) >= 3:
             found[cells[0].strip("`")] = plain(f"One row per {cells[1]}; built from {cells[2]}. Definitions: docs/silver.md.")
     return found

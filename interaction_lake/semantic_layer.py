@@ -197,5 +197,6 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    Path(sys.argv[1] if len(sys.argv) > 1 else OUTPUT).write_text(render(), encoding="utf-8")
-    print(f"wrote {sys.argv[1] if len(sys.argv) > 1 else OUTPUT}")
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else OUTPUT
+    target.write_text(render(), encoding="utf-8")
+    print(f"wrote {target}")

@@ -92,8 +92,9 @@ def load(lake_root: Path, min_sample: int = MIN_SAMPLE) -> ReportData:
         at_risk_view(data, marts["key_customers_at_risk"])
     quarantine = lake.landing_quarantine_table(lake_root)
     if lake.exists(quarantine):
-        data.versions["quarantine/landing"] = DeltaTable(str(quarantine)).version()
-        sources = DeltaTable(str(quarantine)).to_pyarrow_table(columns=["source"]).to_pandas()
+        table = DeltaTable(str(quarantine))
+        data.versions["quarantine/landing"] = table.version()
+        sources = table.to_pyarrow_table(columns=["source"]).to_pandas()
         data.quarantined = sources.fillna({"source": "(no source)"}).groupby("source").size().rename("records").reset_index()
     results = _read(results_table(lake_root), data.versions, "_system/quality_results")
     data.quality = quality_view(results) if results is not None else None

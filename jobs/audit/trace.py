@@ -16,13 +16,13 @@ the definitions in docs/metrics.md:
   branch and segment -- the customer's segment and home branch on that day, looked up in the SCD2
   ``customer_dim`` as the mart does -- are the row's; the dimension versions used are listed too.
 
-A customer's row (``customer_value``, ``key_customers_at_risk``) also lists the customer's records that landing refused
-and the row would have read (``quarantine/landing``: source, reason, file, line, batch; never the raw text): what was
-left out of its figures (``customer_value.quarantined_inputs`` counts them).
-
 - ``value_tier_migration`` (month, from_tier, to_tier): the ``customer_value`` rows it counts -- the month's
   customers whose previous tier (``new`` for none) and tier are the row's, read at the ``customer_value`` version
   that was current when the migration row was written; each is traced further as a ``customer_value`` row.
+
+A customer's row (``customer_value``, ``key_customers_at_risk``) also lists the customer's records that landing refused
+and the row would have read (``quarantine/landing``: source, reason, file, line, batch; never the raw text): what was
+left out of its figures (``customer_value.quarantined_inputs`` counts them).
 
 A fact row is joined to its events by the fact's event key columns; an event to the bronze record
 that silver kept (same event id and batch); a bronze record to the landing ledger's file entry
@@ -43,14 +43,14 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from interaction_lake import lake
-from interaction_lake.business_calendar import local_date, local_hour
+from interaction_lake.business_calendar import local_hour
 from interaction_lake.marts_config import MartsConfig
-from interaction_lake.privacy import pseudonym, secret_for
+from interaction_lake.privacy import secret_for
 from jobs.gold.branch_waits import ALL
 from jobs.gold.build import ACTIVITY_FACTS, FACT, FACT_DATE, mart_table
 from jobs.gold.customers import UNKNOWN, with_customer_attributes
 from jobs.gold.measures import add_months
-from jobs.silver.build import composite_key, fact_table, refused_branch, silver_events_table
+from jobs.silver.build import composite_key, fact_table, refused_inputs, silver_events_table
 
 BRONZE_LINEAGE = ("event_id", "event_type", "occurred_at", "_source_file", "_line_number", "_file_checksum", "_batch_id",
                   "_run_id", "_ingested_at")
@@ -137,14 +137,14 @@ def _refused_for_value(row: dict, config: MartsConfig) -> Column:
     """The refused records ``customer_value.quarantined_inputs`` counts: holdings of the row's balance snapshot,
     interactions dated in its month (as ``jobs.gold.customer_value.refused_inputs``)."""
     first, last = _month_range(row["month"])
-    day = F.col("_local_date")
+    day = F.col("event_date")
     snapshot = day == F.lit(row["balance_snapshot_date"]) if row["balance_snapshot_date"] else F.lit(False)
     return F.when(F.col("source") == "holdings", snapshot).otherwise(day.between(F.lit(first), F.lit(last)))
 
 
 def _refused_for_risk(row: dict, config: MartsConfig) -> Column:
     as_of = row["as_of_date"]
-    return F.col("_local_date").between(F.lit(as_of - dt.timedelta(days=config.risk_lookback_days)), F.lit(as_of))
+    return F.col("event_date").between(F.lit(as_of - dt.timedelta(days=config.risk_lookback_days)), F.lit(as_of))
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ class MartLineage:
     key: tuple[str, ...]
     facts: Callable[[dict, MartsConfig], dict[str, Column]]
     members: Callable[[dict], Column] | None = None  # a mart counting another mart's rows: which rows of customer_value
-    # a customer's row: which of the customer's records refused at landing it would have read (``_local_date``: their day)
+    # a customer's row: which of the customer's records refused at landing it would have read (``event_date``: their day)
     refused: Callable[[dict, MartsConfig], Column] | None = None
 
 
@@ -242,15 +242,13 @@ def trace(spark: SparkSession, lake_root: Path, mart: str, key: dict[str, str], 
 
 
 def _refused(spark: SparkSession, lake_root: Path, customer: str, where: Column, config: MartsConfig) -> list[dict]:
-    """The customer's records in ``quarantine/landing`` (matched by pseudonymising the reference they carry, as silver
-    does for ``silver/quarantined_inputs``) that ``where`` selects; their lineage only, never their raw text."""
-    quarantine = lake.read(spark, lake.landing_quarantine_table(lake_root))
-    if quarantine is None or "customer_ref" not in quarantine.columns:
+    """The customer's refused inputs (``jobs.silver.build.refused_inputs``, as ``silver/quarantined_inputs`` counts
+    them) that ``where`` selects; their lineage only, never their raw text."""
+    refused = refused_inputs(spark, lake_root, secret_for(lake_root), config.calendar)
+    if refused is None:
         return []
-    rows = (quarantine.where(F.col("customer_ref").isNotNull() & F.col("occurred_at").isNotNull() & (F.col("reason") != "excluded")
-                             & (pseudonym(F.col("customer_ref"), secret_for(lake_root)) == F.lit(customer)))
-            .withColumn("_local_date", local_date("occurred_at", config.calendar, refused_branch())).where(where))
-    return _sorted(rows.select(*REFUSED_COLUMNS).collect(), ("_source_file", "_line_number"))
+    rows = refused.where((F.col("customer_key") == F.lit(customer)) & where).select(*REFUSED_COLUMNS)
+    return _sorted(rows.collect(), ("_source_file", "_line_number"))
 
 
 def _members(spark: SparkSession, lake_root: Path, mart: str, version: int, where: Column) -> tuple[int, list[dict]]:

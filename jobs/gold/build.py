@@ -374,12 +374,11 @@ def _publish(frame: DataFrame, path: Path, first_month: dt.date, metadata: dict[
     build's own state (``_state/``) takes the frame's schema as it comes."""
     everything = snapshot or full or not lake.exists(path)
     partition = () if snapshot else ("month",)
-    if path.name not in glossary.marts():
-        if everything:
-            lake.overwrite(frame, path, metadata, partition)
-            return
-    else:
+    if path.name in glossary.marts():
         lake.define(frame.schema, path, definition(path.name), partition, metadata)
+    elif everything:
+        lake.overwrite(frame, path, metadata, partition)
+        return
     lake.replace(frame, path, metadata, None if everything else f"month >= DATE'{first_month.isoformat()}'")
 
 

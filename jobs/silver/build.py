@@ -110,9 +110,18 @@ def build_silver(spark: SparkSession, settings: Settings, run_id: str, sources: 
     return reports
 
 
-def refused_branch() -> Column:
-    """A refused record's branch where its text names one (a branch on its own clock dates it by its zone)."""
-    return F.get_json_object(F.col("raw_line"), "$.branch_id")
+def refused_inputs(spark: SparkSession, lake_root: Path, secret: bytes, calendar: str) -> DataFrame | None:
+    """The records landing refused that were a customer's inputs: those of ``quarantine/landing`` that still name their
+    customer and time, with ``customer_key`` (the pseudonym) and ``event_date`` (the local date; a branch on its own
+    clock, where the record's text names one, dates it by its zone) added. Records a feed mapping excluded on purpose
+    are not missing inputs. None when nothing was ever refused."""
+    quarantine = lake.read(spark, lake.landing_quarantine_table(lake_root))
+    if quarantine is None or "customer_ref" not in quarantine.columns:
+        return None
+    branch = F.get_json_object(F.col("raw_line"), "$.branch_id")
+    return (quarantine.where(F.col("customer_ref").isNotNull() & F.col("occurred_at").isNotNull() & (F.col("reason") != "excluded"))
+            .withColumn("customer_key", pseudonym(F.col("customer_ref"), secret))
+            .withColumn("event_date", business_calendar.local_date("occurred_at", calendar, branch)))
 
 
 def quarantined_inputs_table(lake_root: Path) -> Path:
@@ -125,13 +134,10 @@ def refresh_quarantined_inputs(spark: SparkSession, settings: Settings, secret: 
     ``occurred_at`` in ``quarantine/landing``). Records a feed mapping excluded on purpose are not missing inputs.
     Rebuilt whole each run (refusals are few), written only when it changes; gold marks the customer-months these
     leave incomplete (``inputs_complete = false``)."""
-    quarantine, target = lake.read(spark, lake.landing_quarantine_table(settings.lake_root)), quarantined_inputs_table(settings.lake_root)
-    if quarantine is None or "customer_ref" not in quarantine.columns:
+    refused, target = refused_inputs(spark, settings.lake_root, secret, settings.calendar), quarantined_inputs_table(settings.lake_root)
+    if refused is None:
         return
-    rows = (quarantine.where(F.col("customer_ref").isNotNull() & F.col("occurred_at").isNotNull() & (F.col("reason") != "excluded"))
-            .groupBy("source", pseudonym(F.col("customer_ref"), secret).alias("customer_key"),
-                     business_calendar.local_date("occurred_at", settings.calendar, refused_branch()).alias("event_date"))
-            .agg(F.count(F.lit(1)).alias("records")))
+    rows = refused.groupBy("source", "customer_key", "event_date").agg(F.count(F.lit(1)).alias("records"))
     if lake.exists(target):
         stored = lake.read(spark, target)
         if not rows.exceptAll(stored).limit(1).count() and not stored.exceptAll(rows).limit(1).count():
