@@ -161,6 +161,8 @@ def cmd_marts(args: argparse.Namespace) -> int:
         print(f"  nothing published; the staged marts are kept for inspection in {staging_root(settings.lake_root, run_id)}")
         return 1
     print(f"run {run_id}{' (full rebuild)' if args.full else ''}  config {config.fingerprint()}")
+    if report.reshaped:
+        print(f"  every month recomputed: this version changed the columns of {', '.join(f'gold/{n}' for n in report.reshaped)}")
     if report.up_to_date:
         print("  silver has not changed since the last marts build: nothing to do")
         return 0
@@ -336,16 +338,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"== {settings.landing_root} already holds files: landing those (no sample generated)")
     else:
         print(f"== generating a sample bank into {settings.landing_root}")
-        cmd_generate(argparse.Namespace(out=settings.landing_root, customers=args.customers, days=args.days, seed=args.seed,
-                                        start=args.start, fault_rate=args.fault_rate))
+        cmd_generate(_step(None, "generate", "--out", str(settings.landing_root),
+                           *[a for o in SAMPLE_OPTIONS for a in (f"--{o.replace('_', '-')}", str(getattr(args, o)))]))
     print("\n== landing every source into bronze")
-    cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False, no_gate=False, abandon_batch=None))
+    cmd_land(_step(args, "land"))
     print("\n== landing again: already-landed files are skipped (exactly once)")
-    cmd_land(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, json=False, no_gate=False, abandon_batch=None))
+    cmd_land(_step(args, "land"))
     print("\n== building silver from the new bronze batches (typed, deduplicated, pseudonymised, lifecycles)")
-    cmd_silver(argparse.Namespace(lake=args.lake, landing=args.landing, source=None, run_id=None, full=False, no_gate=False))
+    cmd_silver(_step(args, "build-silver"))
     print("\n== building the gold marts (customer value, service quality, satisfaction, account managers, key customers at risk)")
-    cmd_marts(argparse.Namespace(lake=args.lake, landing=args.landing, run_id=None, full=False, config=None, no_gate=False))
+    cmd_marts(_step(args, "build-marts"))
     print()
     cmd_summary(args)
     from interaction_lake.summary import print_headlines
@@ -353,7 +355,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     print_headlines(_settings(args))
     print("\n== the report people look at")
-    return cmd_report(argparse.Namespace(lake=args.lake, landing=args.landing, out=Path(args.report)))
+    return cmd_report(_step(args, "report", "--out", args.report))
+
+
+def _step(args: argparse.Namespace | None, command: str, *options: str) -> argparse.Namespace:
+    """A step of the demo, parsed as its own command line would be: every option the command has, with its default,
+    and the demo's ``--lake`` / ``--landing``."""
+    paths = [a for o in ("lake", "landing") if args is not None and getattr(args, o) for a in (f"--{o}", str(getattr(args, o)))]
+    return build_parser().parse_args([command, *paths, *options])
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -201,20 +201,32 @@ def define(schema: T.StructType, path: Path, definition: Definition, partition_b
                                          {"comment": definition.comments[f.name]} if f.name in definition.comments else {})
                            for f in schema])
     commit = CommitProperties(custom_metadata={"userMetadata": json.dumps({**metadata, "step": "define"}, sort_keys=True)})
-    if exists(path):
+    if holds_shape(schema, path, partition_by):
         table = DeltaTable(str(path))
-        current = json.loads(table.schema().to_json())["fields"]
-        if ([(f.name, _shape(f.dataType.jsonValue())) for f in wanted] == [(c["name"], _shape(c["type"])) for c in current]
-                and list(table.metadata().partition_columns) == list(partition_by)):
-            if table.metadata().description != definition.description:
-                table.alter.set_table_description(definition.description, commit_properties=commit)
-            for column in current:
-                comment = definition.comments.get(column["name"])
-                if comment is not None and column.get("metadata", {}).get("comment") != comment:
-                    table.alter.set_column_metadata(column["name"], {"comment": comment}, commit_properties=commit)
-            return
+        if table.metadata().description != definition.description:
+            table.alter.set_table_description(definition.description, commit_properties=commit)
+        for column in json.loads(table.schema().to_json())["fields"]:
+            comment = definition.comments.get(column["name"])
+            if comment is not None and column.get("metadata", {}).get("comment") != comment:
+                table.alter.set_column_metadata(column["name"], {"comment": comment}, commit_properties=commit)
+        return
     DeltaTable.create(str(path), schema=Schema.from_json(wanted.json()), mode="overwrite", partition_by=list(partition_by) or None,
                       description=definition.description, commit_properties=commit)
+
+
+def holds_shape(schema: T.StructType, path: Path, partition_by: tuple[str, ...], ordered: bool = True) -> bool:
+    """The table at ``path`` exists with ``schema``'s columns (names, types -- not nullability -- and, if ``ordered``,
+    order) and partitioning: false for a new table and for one a code upgrade changed, which ``define`` re-creates.
+    (A frame read back from a partitioned table has its partition columns last: compare such a frame unordered.)"""
+    from deltalake import DeltaTable
+
+    if not exists(path):
+        return False
+    table = DeltaTable(str(path))
+    wanted = [(f.name, json.dumps(_shape(f.dataType.jsonValue()), sort_keys=True)) for f in schema]
+    current = [(c["name"], json.dumps(_shape(c["type"]), sort_keys=True)) for c in json.loads(table.schema().to_json())["fields"]]
+    same = wanted == current if ordered else sorted(wanted) == sorted(current)
+    return same and list(table.metadata().partition_columns) == list(partition_by)
 
 
 def _shape(data_type):

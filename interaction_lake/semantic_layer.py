@@ -4,9 +4,10 @@ ratios of sums, so a BI tool does not double-count. Written as dbt MetricFlow YA
 Descriptions come from the glossary (``docs/metrics.md``, through ``interaction_lake.glossary``); what this module
 declares is how each column may be aggregated, which the glossary says in words:
 
-* ``sums``: add up over every dimension, within the metric's ``rows`` (a mart whose rows overlap -- `service_quality`'s
-  day and month rows and its `ALL` unit, `branch_wait_by_hour`'s `ALL` branch -- gets metrics filtered to rows that
-  do not: summing every `service_quality` row with `unit_id = 'ALL'` counts each call three to four times);
+* ``sums``: add up over every dimension, within the metric's ``rows`` (a mart whose rows overlap -- the day and month
+  rows of `service_quality` and `satisfaction`, `service_quality`'s `ALL` unit, `branch_wait_by_hour`'s `ALL` branch --
+  gets metrics filtered to rows that do not: summing every `service_quality` row with `unit_id = 'ALL'` counts each
+  call three to four times);
 * ``snapshots``: add up across customers, branches or managers but not over time (balances, distinct customers): a
   MetricFlow ``non_additive_dimension``, the period's last value;
 * ``ratios``: the mart's rates, recomputed as a sum over a sum, never averaged;
@@ -74,14 +75,15 @@ MODELS: dict[str, Model] = {
                   "wait_p90_seconds", "served_within_target_share", "as_of_date"),
         rows={"": "branch_id = 'ALL'", "by_branch": "branch_id <> 'ALL'"}),
     "satisfaction": Model(
-        "month", "month", ("channel", "branch_id", "segment", "period_complete"), {"branch": "branch_id"},
+        "period_start", "day", ("period", "month", "channel", "branch_id", "segment", "period_complete"), {"branch": "branch_id"},
         sums=("surveys_sent", "responses", "csat_responses", "csat_satisfied", "nps_responses", "promoters", "passives",
               "detractors", "complaints_opened", "complaints_resolved", "complaints_open", "complaints_upheld",
               "resolved_within_target"),
         ratios={"response_rate": ("responses", "surveys_sent"), "csat": ("csat_satisfied", "csat_responses"),
                 "nps": ("promoters - detractors", "nps_responses"),
                 "resolved_within_target_share": ("resolved_within_target", "complaints_resolved")},
-        at_grain=("effort_score_mean", "mean_hours_to_resolve", "as_of_date"), scale={"nps": "100"}),
+        at_grain=("effort_score_mean", "mean_hours_to_resolve", "as_of_date"), scale={"nps": "100"},
+        rows={"": "period = 'day'"}),
     "am_effectiveness": Model(
         "month", "month", ("period_complete",), {"account_manager": "am_id"},
         sums=("contacts_planned", "contacts_logged", "contacts_achieved", "no_shows", "new_info_captured", "opportunities",

@@ -6,6 +6,7 @@ auditor or a BI tool would use, and quick because it needs no engine.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
@@ -123,12 +124,19 @@ def print_headlines(settings: Settings) -> None:
         flag = "  ABOVE the {:.0%} ceiling".format(r["abandonment_ceiling"]) if r["abandonment_breach"] else ""
         print(f"  calls {r['period_start']}  offered {r['calls_offered']:>5}  abandonment {rate}  "
               f"service level {r['service_level'] or 0:6.1%}{flag}")
-    satisfaction = DeltaTable(str(gold / "satisfaction")).to_pyarrow_table().to_pylist()
-    answered = [r for r in satisfaction if r["month"] == month]
-    rated = sum(r["nps_responses"] for r in answered)
-    if rated:
-        nps = 100 * (sum(r["promoters"] for r in answered) - sum(r["detractors"] for r in answered)) / rated
-        csat = sum(r["csat_satisfied"] for r in answered) / max(sum(r["csat_responses"] for r in answered), 1)
-        print(f"  satisfaction {month:%Y-%m}: CSAT {csat:.1%}, NPS {nps:+.0f} ({rated} answers)")
+    headline = satisfaction_headline(DeltaTable(str(gold / "satisfaction")).to_pyarrow_table().to_pylist(), month)
+    if headline:
+        print(f"  {headline}")
     at_risk = DeltaTable(str(gold / "key_customers_at_risk")).to_pyarrow_table().to_pylist()
     print(f"  key customers at risk: {len(at_risk)}" + (f" (most common reason: {Counter(x for r in at_risk for x in r['reasons']).most_common(1)[0][0]})" if at_risk else ""))
+
+
+def satisfaction_headline(satisfaction: list[dict], month: dt.date) -> str | None:
+    """The month's CSAT and NPS from the mart's month rows (never day and month rows together); None without answers."""
+    answered = [r for r in satisfaction if r["period"] == "month" and r["month"] == month]
+    rated = sum(r["nps_responses"] for r in answered)
+    if not rated:
+        return None
+    nps = 100 * (sum(r["promoters"] for r in answered) - sum(r["detractors"] for r in answered)) / rated
+    csat = sum(r["csat_satisfied"] for r in answered) / max(sum(r["csat_responses"] for r in answered), 1)
+    return f"satisfaction {month:%Y-%m}: CSAT {csat:.1%}, NPS {nps:+.0f} ({rated} answers)"

@@ -70,25 +70,30 @@ def drawable(frame: pd.DataFrame, min_sample: int) -> pd.DataFrame:
                         nps=frame["nps"].where(frame["nps_responses"] >= min_sample))
 
 
-def satisfaction_trend(frame: pd.DataFrame, by: str, name: str, limit: int = 12, min_sample: int = 0) -> str:
-    """One line per channel (or branch) over the months; months are categories, so one month is one clear point.
-    A rate on fewer than ``min_sample`` answers is not drawn (the table beside it marks it)."""
+# How a trend point is labelled on an axis, by grain (the table beside a chart gives the full date).
+POINT_LABELS = {"month": "%Y-%m", "week": "w/c %m-%d", "day": "%m-%d"}
+
+
+def satisfaction_trend(frame: pd.DataFrame, by: str, name: str, limit: int = 12, min_sample: int = 0, grain: str = "month") -> str:
+    """One line per channel (or branch) over the periods (months, weeks or days: ``grain``); periods are categories, so
+    one period is one clear point. A rate on fewer than ``min_sample`` answers is not drawn (the table marks it)."""
     frame = drawable(frame, min_sample)
     keep = frame.groupby(by)["responses"].sum().sort_values(ascending=False).head(limit).index
-    months = sorted(frame["month"].unique())
-    labels = [f"{m:%Y-%m}" for m in months]
+    periods = sorted(frame["period_start"].unique())
+    labels = [f"{p:{POINT_LABELS[grain]}}" for p in periods]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
     for key, group in frame[frame[by].isin(keep)].groupby(by):
         colour = CHANNEL_COLOURS.get(key) if by == "channel" else None
-        x = [months.index(m) for m in group["month"]]
+        x = [periods.index(p) for p in group["period_start"]]
         left.plot(x, group["csat"] * 100, marker="o", label=str(key), color=colour)
         right.plot(x, group["nps"], marker="o", label=str(key), color=colour)
     left.set_title("CSAT (% satisfied, 4-5 of 5)")
     right.set_title("NPS (promoters - detractors, -100..100)")
     right.axhline(0, color="#999", linewidth=0.6)
+    step = max(1, len(periods) // 8)  # at most about eight labels an axis
     for ax in (left, right):
-        ax.set_xticks(range(len(months)), labels=labels)
-        ax.set_xlim(-0.5, len(months) - 0.5)
+        ax.set_xticks(range(0, len(periods), step), labels=labels[::step], rotation=30 if len(periods) > 4 else 0, fontsize=8)
+        ax.set_xlim(-0.5, len(periods) - 0.5)
     right.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, title=by.replace("_", " "))
     return to_svg(fig, name)
 

@@ -39,8 +39,11 @@ class ReportData:
     tiers: pd.DataFrame | None = None          # value_tier, customers, contribution, contribution_share
     pareto: pd.DataFrame | None = None         # customer_share, contribution_share
     top20_share: float | None = None           # contribution share of the top 20% of customers
-    satisfaction_channel: pd.DataFrame | None = None  # month, channel, csat, nps, responses
-    satisfaction_branch: pd.DataFrame | None = None   # month, branch_id, csat, nps, responses
+    # CSAT and NPS over time: period_start, channel (or branch_id), csat, csat_responses, nps, nps_responses, responses,
+    # to_date (the period is still in progress); one point per satisfaction_grain (month, week or day)
+    satisfaction_channel: pd.DataFrame | None = None
+    satisfaction_branch: pd.DataFrame | None = None
+    satisfaction_grain: str = "month"
     abandonment: pd.DataFrame | None = None    # period_start, abandonment_rate, abandonment_ceiling, abandonment_breach, queue_outcomes
     wait_month: dt.date | None = None
     waits_all: pd.DataFrame | None = None      # hour_of_day, tickets, wait_p10..p90_seconds, wait_mean_seconds
@@ -139,15 +142,54 @@ def value_view(data: ReportData, values: pd.DataFrame) -> None:
 
 
 def satisfaction_view(data: ReportData, sat: pd.DataFrame) -> None:
-    """CSAT and NPS per month by channel and by branch, recomputed from the counts (never averaged rates)."""
+    """CSAT and NPS over time by channel and by branch, recomputed from the counts (never averaged rates), at the grain
+    that draws a trend (see :func:`trend_rows`)."""
     def rates(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-        g = frame.groupby(by, dropna=True)[["csat_satisfied", "csat_responses", "promoters", "detractors", "nps_responses", "responses"]].sum()
+        g = frame.groupby(by, dropna=True).agg(
+            **{c: (c, "sum") for c in ("csat_satisfied", "csat_responses", "promoters", "detractors", "nps_responses", "responses")},
+            to_date=("to_date", "any"))
         g["csat"] = g["csat_satisfied"] / g["csat_responses"].where(g["csat_responses"] > 0)
         g["nps"] = 100 * (g["promoters"] - g["detractors"]) / g["nps_responses"].where(g["nps_responses"] > 0)
-        return g.reset_index()[[*by, "csat", "csat_responses", "nps", "nps_responses", "responses"]].sort_values(by)
+        return g.reset_index()[[*by, "csat", "csat_responses", "nps", "nps_responses", "responses", "to_date"]].sort_values(by)
 
-    data.satisfaction_channel = rates(sat, ["month", "channel"])
-    data.satisfaction_branch = rates(sat[sat["branch_id"].notna()], ["month", "branch_id"])
+    by_channel = {grain: rates(rows, ["period_start", "channel"]) for grain, rows in trend_rows(sat).items()}
+    data.satisfaction_grain = trend_grain(by_channel, data.min_sample)
+    rows = trend_rows(sat)[data.satisfaction_grain]
+    data.satisfaction_channel = by_channel[data.satisfaction_grain]
+    data.satisfaction_branch = rates(rows[rows["branch_id"].notna()], ["period_start", "branch_id"])
+
+
+# A trend wants at least this many points: months when the data draws as many, else weeks, else days.
+TREND_POINTS = 3
+
+
+def trend_rows(sat: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The satisfaction rows a trend point is summed from, per grain: ``month`` (the mart's month rows), ``week`` (its
+    day rows by ISO week, Monday to Sunday) and ``day``. Each row gets ``period_start`` (its point) and ``to_date``
+    (the period is still in progress: the data ends before it does). Day and month rows are never mixed."""
+    if "period" not in sat:  # a mart built before it had day rows: months only
+        sat = sat.assign(period="month", period_start=sat["month"])
+    months = sat[sat["period"] == "month"]
+    months = months.assign(to_date=~months["period_complete"].astype(bool) if "period_complete" in months else False)
+    days = sat[sat["period"] == "day"]
+    last_day = days["period_start"].max() if len(days) else None
+    starts = pd.to_datetime(days["period_start"])
+    weeks = (starts - pd.to_timedelta(starts.dt.weekday, unit="D")).dt.date
+    return {"month": months,
+            "week": days.assign(period_start=weeks, to_date=[w + dt.timedelta(days=6) > last_day for w in weeks]),
+            "day": days.assign(to_date=False)}
+
+
+def trend_grain(by_channel: dict[str, pd.DataFrame], min_sample: int) -> str:
+    """The coarsest grain with ``TREND_POINTS`` points that can be drawn (some channel has ``min_sample`` answers),
+    else the one with most such points (the coarser on a tie): a short history is drawn by week or by day when its
+    answers allow, and a small bank's few answers give one honest monthly point rather than empty days."""
+    def drawable(rates: pd.DataFrame) -> int:
+        enough = (rates["csat_responses"] >= min_sample) | (rates["nps_responses"] >= min_sample)
+        return rates.loc[enough, "period_start"].nunique()
+
+    points = {grain: drawable(rates) for grain, rates in by_channel.items()}
+    return next((g for g, n in points.items() if n >= TREND_POINTS), max(points, key=points.get))
 
 
 def abandonment_view(service: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,8 @@ mart and Delta version it was drawn from.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import math
 import os
 from pathlib import Path
@@ -49,10 +51,11 @@ Definitions: <code>docs/metrics.md</code>. Customer keys are pseudonyms; <code>i
 
 <section id="satisfaction"><h2>Satisfaction: CSAT and NPS</h2>
 {% if c.sat_channel %}
-<figure>{{ c.sat_channel|safe }}<figcaption class="source">gold/satisfaction by month and channel, recomputed from response counts.</figcaption></figure>
+<figure>{{ c.sat_channel|safe }}<figcaption class="source">gold/satisfaction by {{ d.satisfaction_grain }} and channel, recomputed from response counts{{ sat_grain_note }}.{% if not sat_drawn %}
+No {{ d.satisfaction_grain }} has {{ d.min_sample }} answers in a channel yet, so no point is drawn: the table below has every rate.{% endif %}</figcaption></figure>
 <figure>{{ c.sat_branch|safe }}<figcaption class="source">The same by branch (the {{ branches_shown }} branches with most responses).</figcaption></figure>
-<table id="satisfaction-table"><tr><th>month</th><th>channel</th><th>CSAT</th><th>answers</th><th>NPS</th><th>answers</th></tr>
-{% for r in d.satisfaction_channel.itertuples() %}<tr><td>{{ r.month.strftime('%Y-%m') }}</td><td>{{ r.channel }}</td>
+<table id="satisfaction-table"><tr><th>{{ d.satisfaction_grain }}</th><th>channel</th><th>CSAT</th><th>answers</th><th>NPS</th><th>answers</th></tr>
+{% for r in d.satisfaction_channel.itertuples() %}<tr><td>{{ period_label(r.period_start) }}{{ ' to date' if r.to_date }}</td><td>{{ r.channel }}</td>
 <td class="num{{ ' few' if r.csat_responses < d.min_sample }}">{{ pct(r.csat) }}{{ '*' if r.csat_responses < d.min_sample and r.csat_responses }}</td><td class="num">{{ r.csat_responses }}</td>
 <td class="num{{ ' few' if r.nps_responses < d.min_sample }}">{{ score(r.nps) }}{{ '*' if r.nps_responses < d.min_sample and r.nps_responses }}</td><td class="num">{{ r.nps_responses }}</td></tr>{% endfor %}</table>
 <p class="source">* fewer than {{ d.min_sample }} answers: too few to compare, so not drawn above (<code>interaction-lake report --min-sample</code>).</p>
@@ -132,14 +135,23 @@ def signed(value) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.1f}%"
 
 
+SAT_GRAIN_NOTES = {"month": "", "week": "; weeks (Monday to Sunday), as too few months can be drawn for a trend",
+                   "day": "; days, as too few weeks can be drawn for a trend"}
+
+
+def _period_label(grain: str, start: dt.date) -> str:
+    return {"month": f"{start:%Y-%m}", "week": f"week of {start:%Y-%m-%d}", "day": f"{start:%Y-%m-%d}"}[grain]
+
+
 def render(d: ReportData) -> str:
     c = dict.fromkeys(("pyramid", "pareto", "sat_channel", "sat_branch", "abandonment", "waits", "heatmap", "am"), "")
     if d.tiers is not None and len(d.tiers):
         c["pyramid"] = charts.tier_pyramid(d.tiers)
         c["pareto"] = charts.pareto_curve(d.pareto, d.top20_share)
     if d.satisfaction_channel is not None and len(d.satisfaction_channel):
-        c["sat_channel"] = charts.satisfaction_trend(d.satisfaction_channel, "channel", "satisfaction-by-channel", min_sample=d.min_sample)
-        c["sat_branch"] = charts.satisfaction_trend(d.satisfaction_branch, "branch_id", "satisfaction-by-branch", min_sample=d.min_sample)
+        trend = functools.partial(charts.satisfaction_trend, min_sample=d.min_sample, grain=d.satisfaction_grain)
+        c["sat_channel"] = trend(d.satisfaction_channel, "channel", "satisfaction-by-channel")
+        c["sat_branch"] = trend(d.satisfaction_branch, "branch_id", "satisfaction-by-branch")
     if d.abandonment is not None and d.abandonment["abandonment_rate"].notna().any():
         c["abandonment"] = charts.abandonment(d.abandonment)
     if d.waits_all is not None and d.waits_all["wait_p50_seconds"].notna().any():
@@ -154,7 +166,11 @@ def render(d: ReportData) -> str:
     outcomes_range = (f"{int(outcomes.min()):,} to {int(outcomes.max()):,} calls a day" if len(outcomes) else "")
     few_days = int((outcomes < d.min_sample).sum()) if len(outcomes) else 0
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    period_label = functools.partial(_period_label, d.satisfaction_grain)
+    sat_drawn = d.satisfaction_channel is not None and charts.drawable(d.satisfaction_channel, d.min_sample)[["csat", "nps"]].notna().any(axis=None)
     return env.from_string(TEMPLATE).render(d=d, c=c, pct=pct, signed=signed, whole=whole, text=text, score=score, breaches=breaches,
+                                            period_label=period_label, sat_drawn=sat_drawn,
+                                            sat_grain_note=SAT_GRAIN_NOTES[d.satisfaction_grain],
                                             branches_shown=min(branches, 12), outcomes_range=outcomes_range, few_days=few_days,
                                             timezone=business_timezone(d.lake_root))
 

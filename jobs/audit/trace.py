@@ -12,8 +12,8 @@ the definitions in docs/metrics.md:
 
 - ``branch_wait_by_hour`` (month, branch_id, hour_of_day): the month's counter visits of the branch (every
   branch for ``ALL``) whose ticket was issued in that hour of the bank's local clock;
-- ``satisfaction`` (month, channel, branch_id, segment): the month's surveys and complaints whose channel,
-  branch and segment -- the customer's segment and home branch on that day, looked up in the SCD2
+- ``satisfaction`` (period, period_start, channel, branch_id, segment): the day's or month's surveys and complaints
+  whose channel, branch and segment -- the customer's segment and home branch on that day, looked up in the SCD2
   ``customer_dim`` as the mart does -- are the row's; the dimension versions used are listed too.
 
 - ``value_tier_migration`` (month, from_tier, to_tier): the ``customer_value`` rows it counts -- the month's
@@ -89,8 +89,7 @@ def _at_risk(row: dict, config: MartsConfig) -> dict[str, Column]:
 
 
 def _service_quality(row: dict, config: MartsConfig) -> dict[str, Column]:
-    first = row["period_start"]
-    last = first if row["period"] == "day" else _month_range(first)[1]
+    first, last = _period_range(row)
     fact, unit = ("counter_visit", F.col("branch_id")) if row["channel"] == "counter" else ("call", F.coalesce("queue_id", "abandoned_queue_id"))
     where = _between(FACT_DATE[fact], first, last)
     return {fact: where if row["unit_id"] == "ALL" else where & (unit == F.lit(row["unit_id"]))}
@@ -108,8 +107,14 @@ def _branch_wait(row: dict, config: MartsConfig) -> dict[str, Selection]:
     return {"counter_visit": where if row["branch_id"] == ALL else where & (F.col("branch_id") == F.lit(row["branch_id"]))}
 
 
+def _period_range(row: dict) -> tuple[dt.date, dt.date]:
+    """The local dates a ``day`` or ``month`` row covers."""
+    first = row["period_start"]
+    return (first, first) if row["period"] == "day" else _month_range(first)
+
+
 def _satisfaction(row: dict, config: MartsConfig) -> dict[str, Selection]:
-    first, last = _month_range(row["month"])
+    first, last = _period_range(row)
 
     def pick(date_column: str, branch: Column) -> Selection:
         def select(facts: DataFrame, dim: DataFrame | None) -> DataFrame:
@@ -162,7 +167,7 @@ LINEAGE = {
     "service_quality": MartLineage(("period", "period_start", "channel", "unit_id"), _service_quality),
     "am_effectiveness": MartLineage(("am_id", "month"), _am_effectiveness),
     "branch_wait_by_hour": MartLineage(("month", "branch_id", "hour_of_day"), _branch_wait),
-    "satisfaction": MartLineage(("month", "channel", "branch_id", "segment"), _satisfaction),
+    "satisfaction": MartLineage(("period", "period_start", "channel", "branch_id", "segment"), _satisfaction),
     "value_tier_migration": MartLineage(("month", "from_tier", "to_tier"), lambda row, config: {}, _tier_members),
 }
 REFUSED_COLUMNS = ("source", "reason", "occurred_at", "_source_file", "_line_number", "_batch_id")  # never the raw line

@@ -116,6 +116,7 @@ class GoldReport:
     gates: list[GateOutcome] = field(default_factory=list)
     recency_carried: bool = False  # recency came from the stored state of the month before first_month
     not_built: dict[str, str] = field(default_factory=dict)  # mart -> why (its inputs are absent from silver)
+    reshaped: list[str] = field(default_factory=list)  # marts whose columns this code changed: every month recomputed
 
     @property
     def up_to_date(self) -> bool:
@@ -173,10 +174,16 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     refused = lake.read(spark, quarantined_inputs_table(root))
     marts, recency = compute(spark, facts, months, as_of, config, carried, refused)
     marts = {name: frame for name, frame in marts.items() if name in built}
+    reshaped = [name for name, frame in marts.items() if lake.exists(mart_table(root, name))
+                and not lake.holds_shape(frame.schema, mart_table(root, name), _partitioning(name), ordered=False)]
+    if reshaped and not full:  # a code upgrade changed a mart's columns: it is re-created, so every month is recomputed
+        report = _build_gold(spark, settings, run_id, config, True, gate, run)
+        report.reshaped = reshaped
+        return report
     staging = staging_root(root, run_id)
     shutil.rmtree(staging, ignore_errors=True)
     for name, frame in marts.items():  # write
-        _overwrite(frame, staging / name, {**meta, "table": name, "step": "staged"}, None if name in SNAPSHOT_MARTS else "month")
+        lake.overwrite(frame, staging / name, {**meta, "table": name, "step": "staged"}, _partitioning(name))
     staged = {name: lake.read(spark, staging / name) for name in marts}
     if gate:  # audit
         published_from = {name: facts[name].where(F.col(FACT_DATE[name]) >= F.lit(months[0])) for name in ("counter_visit", "call")}
@@ -368,6 +375,10 @@ def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int
     return earliest  # None when the changes carry no date (e.g. only deletes): rebuild every month
 
 
+def _partitioning(mart: str) -> tuple[str, ...]:
+    return () if mart in SNAPSHOT_MARTS else ("month",)
+
+
 def _publish(frame: DataFrame, path: Path, first_month: dt.date, metadata: dict[str, str], full: bool, snapshot: bool = False) -> None:
     """Replace a monthly table's months from ``first_month`` on; the whole table when it is new, on a full
     rebuild, or for a snapshot (unpartitioned) table. A mart is first defined from the glossary (``definition``); the
@@ -388,9 +399,3 @@ def definition(mart: str) -> lake.Definition:
     doc = glossary.marts()[mart]
     return lake.Definition(doc.description(), doc.columns,
                            frozenset(c for c in doc.grain if "null" not in doc.columns.get(c, "")))
-
-
-def _overwrite(frame: DataFrame, path: Path, metadata: dict[str, str], partition: str | None) -> None:
-    lake.overwrite(frame, path, metadata, (partition,) if partition else ())
-
-

@@ -27,6 +27,15 @@ def month_of(date: Column) -> Column:
     return F.trunc(date, "month")
 
 
+def with_day_and_month(rows: DataFrame, date_column: str) -> DataFrame:
+    """Each row twice, as a ``day`` row and a ``month`` row: ``period``, ``period_start`` (the day, or its month's first
+    day) and ``month`` (the partition). A mart grouping by them must never add the two kinds of rows together."""
+    date = F.col(date_column)
+    day = rows.withColumn("period", F.lit("day")).withColumn("period_start", date)
+    month = rows.withColumn("period", F.lit("month")).withColumn("period_start", month_of(date))
+    return day.unionByName(month).withColumn("month", month_of(date))
+
+
 def month_end(month: Column) -> Column:
     return F.last_day(month)
 

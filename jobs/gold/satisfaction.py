@@ -1,7 +1,10 @@
-"""Mart ``satisfaction``: CSAT, NPS, effort, response rate and complaint handling per month, channel, branch, segment.
+"""Mart ``satisfaction``: CSAT, NPS, effort, response rate and complaint handling per day and per month, channel,
+branch, segment.
 
-Surveys count in the month they were sent, complaints in the month they were opened (a later
-resolution updates that month). ``branch_id`` is the branch of the surveyed interaction where there
+One row per (``period``, ``period_start``, ``channel``, ``branch_id``, ``segment``); ``period`` is ``day`` or
+``month``, as in ``service_quality``: the day rows give a short history a trend of more than one point (the report
+sums them into weeks). Surveys count in the day and month they were sent, complaints in the day and month they were
+opened (a later resolution updates those rows). ``branch_id`` is the branch of the surveyed interaction where there
 is one (counter surveys), else the customer's home branch; complaints use the home branch.
 ``segment`` is the customer's segment on the survey's or complaint's date. Definitions: ``docs/metrics.md``.
 """
@@ -13,9 +16,9 @@ from pyspark.sql import functions as F
 
 from interaction_lake.marts_config import MartsConfig
 from jobs.gold.customers import UNKNOWN, with_customer_attributes
-from jobs.gold.measures import count_if, exact_mean, month_of, ratio, union_all
+from jobs.gold.measures import count_if, exact_mean, ratio, union_all, with_day_and_month
 
-GRAIN = ("month", "channel", "branch_id", "segment")
+GRAIN = ("period", "period_start", "month", "channel", "branch_id", "segment")
 COLUMNS = (*GRAIN, "surveys_sent", "responses", "response_rate", "csat_responses", "csat_satisfied", "csat",
            "nps_responses", "promoters", "passives", "detractors", "nps", "effort_score_mean",
            "complaints_opened", "complaints_resolved", "complaints_open", "complaints_upheld",
@@ -25,17 +28,17 @@ COLUMNS = (*GRAIN, "surveys_sent", "responses", "response_rate", "csat_responses
 def satisfaction(surveys: DataFrame, complaints: DataFrame, dim: DataFrame, config: MartsConfig) -> DataFrame:
     survey_rows = (
         with_customer_attributes(surveys, dim, "survey_date")
-        .select(month_of(F.col("survey_date")).alias("month"), "channel",
+        .select(F.col("survey_date").alias("_date"), "channel",
                 F.coalesce("branch_id", "home_branch_id", F.lit(UNKNOWN)).alias("branch_id"), "segment",
                 F.lit(1).alias("_survey"), F.col("responded_at").isNotNull().alias("_responded"), "csat", "nps", "effort_score")
     )
     complaint_rows = (
         with_customer_attributes(complaints, dim, "opened_date")
-        .select(month_of(F.col("opened_date")).alias("month"), "channel",
+        .select(F.col("opened_date").alias("_date"), "channel",
                 F.coalesce("home_branch_id", F.lit(UNKNOWN)).alias("branch_id"), "segment",
                 F.lit(1).alias("_complaint"), "status", "upheld", "hours_to_resolve")
     )
-    rows = union_all(survey_rows, complaint_rows).fillna(UNKNOWN, subset=["channel"])
+    rows = with_day_and_month(union_all(survey_rows, complaint_rows).fillna(UNKNOWN, subset=["channel"]), "_date")
     resolved = F.col("status") == "resolved"
     in_target = resolved & (F.col("hours_to_resolve") <= config.complaint_target_hours)
     promoters, detractors, rated = count_if(F.col("nps") >= 9), count_if(F.col("nps") <= 6), count_if(F.col("nps").isNotNull())

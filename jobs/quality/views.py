@@ -8,6 +8,8 @@ Names starting with ``_`` exist only in the gate's view, never in the tables.
 
 from __future__ import annotations
 
+import functools
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -89,7 +91,7 @@ def gold_mart(name: str, rows: DataFrame, silver: dict[str, DataFrame], publishe
     if name == "service_quality":
         return _service_reconciled(rows, silver)
     if name == "satisfaction":
-        return (rows.withColumn("_key", joined_key("month", "channel", "branch_id", "segment"))
+        return (_satisfaction_days_add_up(rows).withColumn("_key", joined_key("period", "period_start", "channel", "branch_id", "segment"))
                 .withColumn("_counts_reconcile", (F.col("promoters") + F.col("passives") + F.col("detractors") == F.col("nps_responses"))
                             & (F.col("nps_responses") <= F.col("responses")) & (F.col("responses") <= F.col("surveys_sent"))))
     if name == "am_effectiveness":
@@ -112,6 +114,21 @@ def gold_mart(name: str, rows: DataFrame, silver: dict[str, DataFrame], publishe
     if name == "key_customers_at_risk":
         return rows
     raise KeyError(name)
+
+
+SATISFACTION_COUNTS = ("surveys_sent", "responses", "csat_responses", "nps_responses", "complaints_opened", "complaints_resolved")
+
+
+def _satisfaction_days_add_up(rows: DataFrame) -> DataFrame:
+    """``_days_add_up``: a month row counts exactly what its day rows count (a day row: true)."""
+    cell = joined_key("month", "channel", "branch_id", "segment")
+    days = (rows.where(F.col("period") == "day").groupBy(cell.alias("_cell"))
+            .agg(*[F.sum(c).alias(f"_days_{c}") for c in SATISFACTION_COUNTS]))
+    same = [F.coalesce(F.col(f"_days_{c}"), F.lit(0)) == F.col(c) for c in SATISFACTION_COUNTS]
+    return (rows.join(days, cell == F.col("_cell"), "left")
+            .withColumn("_days_add_up", F.when(F.col("period") == "month", functools.reduce(lambda a, b: a & b, same))
+                        .otherwise(F.lit(True)))
+            .drop("_cell", *[f"_days_{c}" for c in SATISFACTION_COUNTS]))
 
 
 def _service_reconciled(rows: DataFrame, silver: dict[str, DataFrame]) -> DataFrame:

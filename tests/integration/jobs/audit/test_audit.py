@@ -146,19 +146,23 @@ def test_a_satisfaction_row_traces_through_the_customer_dimension_to_its_surveys
         land_source(spark, settings, source, "r1")
     build_silver(spark, settings, "r1")
     build_gold(spark, settings, "r1")
-    row = max(rows(mart_table(settings.lake_root, "satisfaction")),
-              key=lambda r: (r["responses"] + r["complaints_opened"], r["segment"], r["branch_id"], r["channel"]))
-    key = {k: str(row[k]) for k in ("month", "channel", "branch_id", "segment")}
-    result = trace(spark, settings.lake_root, "satisfaction", key)
-    facts = {f.fact: f for f in result.facts}
-    surveys, complaints = facts["survey_response"].rows, facts["complaint"].rows
-    assert len(surveys) == row["surveys_sent"] and len(complaints) == row["complaints_opened"]
-    assert sum(1 for r in surveys if r["responded_at"] is not None) == row["responses"]
-    assert sum(1 for r in surveys if r["csat"] is not None and r["csat"] >= 4) == row["csat_satisfied"]
-    customers = {r["customer_key"] for r in surveys + complaints if r["customer_key"]}
-    assert customers and {d["customer_key"] for d in result.dimension} <= customers
-    if row["segment"] != "unknown":  # each customer's version valid on the day carries the row's segment
-        assert {d["segment"] for d in result.dimension} >= {row["segment"]}
+    marts = rows(mart_table(settings.lake_root, "satisfaction"))
+    for period in ("day", "month"):
+        row = max((r for r in marts if r["period"] == period),
+                  key=lambda r: (r["responses"] + r["complaints_opened"], r["period_start"], r["segment"], r["branch_id"], r["channel"]))
+        key = {k: str(row[k]) for k in ("period", "period_start", "channel", "branch_id", "segment")}
+        result = trace(spark, settings.lake_root, "satisfaction", key)
+        facts = {f.fact: f for f in result.facts}
+        surveys, complaints = facts["survey_response"].rows, facts["complaint"].rows
+        assert len(surveys) == row["surveys_sent"] and len(complaints) == row["complaints_opened"], period
+        assert sum(1 for r in surveys if r["responded_at"] is not None) == row["responses"]
+        assert sum(1 for r in surveys if r["csat"] is not None and r["csat"] >= 4) == row["csat_satisfied"]
+        if period == "day":
+            assert {r["survey_date"] for r in surveys} | {r["opened_date"] for r in complaints} == {row["period_start"]}
+        customers = {r["customer_key"] for r in surveys + complaints if r["customer_key"]}
+        assert customers and {d["customer_key"] for d in result.dimension} <= customers
+        if row["segment"] != "unknown":  # each customer's version valid on the day carries the row's segment
+            assert {d["segment"] for d in result.dimension} >= {row["segment"]}
     assert main(["audit", "trace", "satisfaction", *[a for k, v in key.items() for a in ("--key", f"{k}={v}")],
                  "--lake", str(settings.lake_root)]) == 0
     assert "silver/customer_dim:" in capsys.readouterr().out

@@ -216,7 +216,7 @@ def test_every_mart_is_described_by_the_glossary_in_its_delta_log(spark, daily_l
         assert set(docs[mart].grain) <= set(fields)
         assert {n for n, f in fields.items() if not f.nullable} == definition(mart).not_null
     assert definition("customer_value").not_null == {"month", "customer_key"}
-    assert definition("satisfaction").not_null == {"month", "channel"}  # branch and segment may be unknown
+    assert definition("satisfaction").not_null == {"period", "period_start", "channel"}  # branch and segment may be unknown
 
     path = mart_table(settings.lake_root, "value_tier_migration")
     with pytest.raises(Exception, match="NOT NULL"):
@@ -303,6 +303,20 @@ def test_the_semantic_layer_counts_each_call_and_answer_once(daily_lake):
                .column("csat").to_pylist() if v is not None]
     [(csat,)] = run(metrics["satisfaction_csat"]["meta"]["sql"])
     assert answers and csat == pytest.approx(sum(1 for v in answers if v >= 4) / len(answers))
+    [(naive_answers,)] = run("SELECT sum(csat_responses) FROM gold.satisfaction")
+    assert naive_answers == 2 * len(answers)  # each answer is in a day row and a month row
+
+
+def test_summary_headlines_count_each_answer_once(daily_lake):
+    from interaction_lake.summary import satisfaction_headline
+
+    settings, _ = daily_lake
+    surveys = DeltaTable(str(settings.lake_root / "silver" / "survey_response")).to_pyarrow_table().to_pylist()
+    november = dt.date(2026, 11, 1)
+    rated = [r["nps"] for r in surveys if r["nps"] is not None and r["survey_date"].replace(day=1) == november]
+    nps = 100 * (sum(1 for v in rated if v >= 9) - sum(1 for v in rated if v <= 6)) / len(rated)
+    headline = satisfaction_headline(rows(mart_table(settings.lake_root, "satisfaction")), november)
+    assert headline.endswith(f"NPS {nps:+.0f} ({len(rated)} answers)")
 
 
 @hsettings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -390,6 +404,39 @@ def test_incremental_builds_keep_working_once_silver_tables_pass_a_delta_checkpo
     incremental = gold_tables(settings.lake_root)
     build_gold(spark, settings, "full", full=True, gate=False)
     assert gold_tables(settings.lake_root) == incremental
+
+
+def test_a_mart_whose_columns_an_upgrade_changed_is_recomputed_for_every_month(spark, tmp_path):
+    """An upgrade that changes a mart's columns re-creates it (lake.define); an incremental build would then publish only
+    the months its new data touches and lose the others. Here ``satisfaction`` is put back in its shape before day rows
+    (month rows only) after October and early November were built; a later November day arrives, and October is still
+    there afterwards, as a full rebuild has it."""
+    import pyarrow.compute as pc
+    from deltalake import write_deltalake
+
+    from interaction_lake.config import Settings
+
+    settings = Settings().with_paths(lake_root=tmp_path / "lake", landing_root=tmp_path / "landing")
+    for run, start, days in (("october", dt.date(2026, 10, 30), 2), ("early", dt.date(2026, 11, 5), 1)):
+        generate(settings.landing_root, customers=300, days=days, seed=len(run), start=start, fault_rate=0.0)
+        land_all(spark, settings, run)
+        build_gold(spark, settings, run, gate=False)
+    path = mart_table(settings.lake_root, "satisfaction")
+    table = DeltaTable(str(path)).to_pyarrow_table()
+    old = table.filter(pc.equal(table["period"], "month")).drop_columns(["period", "period_start"])
+    write_deltalake(str(path), old, mode="overwrite", schema_mode="overwrite", partition_by=["month"])
+
+    generate(settings.landing_root, customers=300, days=1, seed=9, start=dt.date(2026, 11, 20), fault_rate=0.0)
+    land_all(spark, settings, "late-november")
+    report = build_gold(spark, settings, "late-november", gate=False)
+    assert report.reshaped == ["satisfaction"] and report.first_month == dt.date(2026, 10, 1)
+    incremental = gold_tables(settings.lake_root)
+    assert {(r["period"], r["month"]) for r in incremental["satisfaction"]} == {
+        (p, m) for p in ("day", "month") for m in (dt.date(2026, 10, 1), dt.date(2026, 11, 1))}
+    build_gold(spark, settings, "full", full=True, gate=False)
+    assert gold_tables(settings.lake_root) == incremental
+    again = build_gold(spark, settings, "again", gate=False)
+    assert again.up_to_date and not again.reshaped
 
 
 def test_a_silver_rebuilt_from_version_zero_is_not_taken_for_the_silver_gold_last_read(spark, tmp_path):

@@ -279,12 +279,15 @@ def test_income_of_the_month_in_progress_covers_the_days_its_costs_do(spark, tmp
 
 
 def test_every_periodic_mart_says_whether_its_period_is_complete(marts):
-    for name in ("customer_value", "value_tier_migration", "branch_wait_by_hour", "satisfaction", "am_effectiveness"):
-        assert {(r["month"], r["period_complete"], r["as_of_date"]) for r in marts[name]} <= {(OCT, True, D(2026, 10, 31)),
+    monthly = {name: marts[name] for name in ("customer_value", "value_tier_migration", "branch_wait_by_hour", "am_effectiveness")}
+    monthly["satisfaction"] = [r for r in marts["satisfaction"] if r["period"] == "month"]
+    for name, rows in monthly.items():
+        assert {(r["month"], r["period_complete"], r["as_of_date"]) for r in rows} <= {(OCT, True, D(2026, 10, 31)),
                                                                                              (NOV, False, AS_OF)}, name
-        assert any(r["month"] == NOV for r in marts[name]), name
-    service = {(r["period"], r["period_start"]): r["period_complete"] for r in marts["service_quality"]}
-    assert service[("month", NOV)] is False and service[("day", D(2026, 11, 3))] is True  # no October calls or visits
+        assert any(r["month"] == NOV for r in rows), name
+    for name in ("service_quality", "satisfaction"):
+        status = {(r["period"], r["period_start"]): r["period_complete"] for r in marts[name]}
+        assert status[("month", NOV)] is False and status[("day", D(2026, 11, 3))] is True, name  # nothing in October
 
 
 # --- service_quality -------------------------------------------------------------------------------------------------
@@ -331,22 +334,35 @@ def test_month_rates_are_recomputed_from_counts_and_fcr_uses_repeat_contacts(mar
 # --- satisfaction ----------------------------------------------------------------------------------------------------
 
 def test_csat_nps_effort_response_rate(marts):
-    cell = one(marts["satisfaction"], month=NOV, channel="callcentre", branch_id="BR1", segment="mass")
+    cell = one(marts["satisfaction"], period="month", period_start=NOV, channel="callcentre", branch_id="BR1", segment="mass")
     assert (cell["surveys_sent"], cell["responses"]) == (3, 2) and cell["response_rate"] == pytest.approx(2 / 3)
     assert cell["csat"] == pytest.approx(1 / 2)                                  # csat 2 and 4: one of two is 4-5
     assert (cell["promoters"], cell["passives"], cell["detractors"]) == (1, 0, 1)  # nps 9 and 3
     assert cell["nps"] == pytest.approx(0.0)
     assert cell["effort_score_mean"] == pytest.approx((6 + 2) / 2)
-    c = one(marts["satisfaction"], month=NOV, channel="counter", branch_id="BR1", segment="affluent")  # C surveyed at BR1
+    c = one(marts["satisfaction"], period="month", period_start=NOV, channel="counter", branch_id="BR1", segment="affluent")  # C surveyed at BR1
     assert c["nps"] == pytest.approx(-100.0) and c["csat"] == 1.0
 
 
+def test_satisfaction_day_rows_count_each_local_day_and_add_up_to_the_month(marts):
+    days = {r["period_start"]: r for r in marts["satisfaction"]
+            if (r["period"], r["channel"], r["branch_id"], r["segment"]) == ("day", "callcentre", "BR1", "mass")}
+    assert sorted(days) == [D(2026, 11, 1), D(2026, 11, 5), D(2026, 11, 9)]  # complaint k3; survey s2 and k1; s4 and s5
+    assert (days[D(2026, 11, 9)]["surveys_sent"], days[D(2026, 11, 9)]["responses"], days[D(2026, 11, 9)]["nps"]) == (2, 1, 100.0)
+    assert (days[D(2026, 11, 5)]["csat"], days[D(2026, 11, 5)]["nps"], days[D(2026, 11, 5)]["complaints_opened"]) == (0.0, -100.0, 1)
+    assert (days[D(2026, 11, 1)]["surveys_sent"], days[D(2026, 11, 1)]["response_rate"], days[D(2026, 11, 1)]["complaints_resolved"]) == (0, None, 1)
+    month = one(marts["satisfaction"], period="month", period_start=NOV, channel="callcentre", branch_id="BR1", segment="mass")
+    for column in ("surveys_sent", "responses", "csat_responses", "csat_satisfied", "promoters", "detractors", "complaints_opened"):
+        assert sum(d[column] for d in days.values()) == month[column], column
+    assert {d["month"] for d in days.values()} == {NOV} and all(d["period_complete"] for d in days.values())
+
+
 def test_complaint_handling(marts):
-    b = one(marts["satisfaction"], month=NOV, channel="callcentre", branch_id="BR1", segment="mass")
+    b = one(marts["satisfaction"], period="month", period_start=NOV, channel="callcentre", branch_id="BR1", segment="mass")
     assert (b["complaints_opened"], b["complaints_resolved"], b["complaints_open"]) == (2, 2, 0)
     assert b["mean_hours_to_resolve"] == pytest.approx((48 + 200) / 2)
     assert b["resolved_within_target_share"] == pytest.approx(1 / 2)  # 48 h within 120 h, 200 h not
-    a = one(marts["satisfaction"], month=NOV, channel="counter", branch_id="BR1", segment="private")
+    a = one(marts["satisfaction"], period="month", period_start=NOV, channel="counter", branch_id="BR1", segment="private")
     assert (a["complaints_opened"], a["complaints_open"], a["resolved_within_target_share"]) == (1, 1, None)
     assert a["surveys_sent"] == 1 and a["nps"] == pytest.approx(100.0)
 

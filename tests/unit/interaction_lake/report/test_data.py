@@ -1,4 +1,4 @@
-"""The report's views: the 80/20 curve, satisfaction rates from counts, the latest gate per table."""
+"""The report's views: the 80/20 curve, satisfaction rates from counts and their trend grain, the latest gate per table."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def test_pareto_curve_and_tiers_use_the_latest_month_only():
 
 
 def test_satisfaction_rates_are_recomputed_from_counts_not_averaged():
-    sat = pd.DataFrame({"month": [NOV, NOV], "channel": ["counter", "counter"], "branch_id": ["B1", "B2"],
+    sat = pd.DataFrame({"period": "month", "period_start": NOV, "month": [NOV, NOV], "period_complete": True,
+                        "channel": ["counter", "counter"], "branch_id": ["B1", "B2"],
                         "csat_satisfied": [9, 1], "csat_responses": [10, 10], "promoters": [5, 0], "detractors": [0, 1],
                         "nps_responses": [5, 1], "responses": [10, 10]})
     data = ReportData(Path("."), dt.datetime.now(dt.timezone.utc))
@@ -38,6 +39,43 @@ def test_satisfaction_rates_are_recomputed_from_counts_not_averaged():
     [channel] = data.satisfaction_channel.to_dict("records")
     assert channel["csat"] == pytest.approx(0.5) and channel["nps"] == pytest.approx(100 * 4 / 6)  # not the mean of 100 and -100
     assert data.satisfaction_branch["nps"].tolist() == [100.0, -100.0]
+
+
+def satisfaction_rows(first: dt.date, days: int) -> pd.DataFrame:
+    """A satisfaction mart as gold builds it: a day row per day (one counter answer, satisfied and a promoter on even
+    days, else a detractor) and a month row per month summing its days, the last month in progress."""
+    dates = [first + dt.timedelta(days=i) for i in range(days)]
+    day_rows = pd.DataFrame([dict(period="day", period_start=d, month=d.replace(day=1), period_complete=True,
+                                  csat_satisfied=int(d.day % 2 == 0), csat_responses=1) for d in dates])
+    months = day_rows.groupby("month", as_index=False)[["csat_satisfied", "csat_responses"]].sum()
+    months = months.assign(period="month", period_start=months["month"], period_complete=months["month"] < dates[-1].replace(day=1))
+    both = pd.concat([day_rows, months], ignore_index=True)
+    return both.assign(channel="counter", branch_id="B1", responses=both["csat_responses"], nps_responses=both["csat_responses"],
+                       promoters=both["csat_satisfied"], detractors=both["csat_responses"] - both["csat_satisfied"])
+
+
+@pytest.mark.parametrize("first, days, min_sample, grain, points", [
+    (dt.date(2026, 11, 10), 10, 1, "day", 10),      # ten days: ten points, not one month
+    (dt.date(2026, 11, 2), 25, 1, "week", 4),       # Monday 2 November to Thursday 26: four weeks
+    (dt.date(2026, 11, 2), 25, 7, "week", 4),       # 7 answers a week: weeks can be drawn (the last, 4, is not)
+    (dt.date(2026, 11, 2), 25, 8, "month", 1),      # too few a week: one month that can be drawn, not empty weeks
+    (dt.date(2026, 9, 1), 91, 1, "month", 3),       # September to November: months
+])
+def test_a_short_history_is_drawn_by_day_or_week_with_rates_from_counts(first, days, min_sample, grain, points):
+    sat = satisfaction_rows(first, days)
+    data = ReportData(Path("."), dt.datetime.now(dt.timezone.utc), min_sample=min_sample)
+    satisfaction_view(data, sat)
+    trend = data.satisfaction_channel
+    assert data.satisfaction_grain == grain and len(trend) == points
+    day_rows = sat[sat["period"] == "day"]
+    assert trend["csat_responses"].sum() == len(day_rows)  # every answer once: never day and month rows together
+    satisfied = day_rows["period_start"].map(lambda d: d.day % 2 == 0).sum()
+    assert (trend["csat"] * trend["csat_responses"]).sum() == pytest.approx(satisfied)  # rates from counts
+    if grain == "week":
+        assert trend["period_start"].map(lambda d: d.weekday()).eq(0).all()  # weeks start on Monday
+        assert trend["to_date"].tolist() == [False, False, False, True]  # the last week ends after the data
+    if grain == "month":
+        assert trend["to_date"].tolist() == [False] * (points - 1) + [True]  # the last month is in progress
 
 
 def test_quality_view_shows_each_tables_latest_gate_and_what_failed_in_it():
@@ -88,7 +126,8 @@ def test_an_at_risk_customer_without_branch_or_manager_shows_blank_cells_not_nan
 def test_rates_show_their_answers_and_too_few_are_marked_and_not_drawn():
     from interaction_lake.report.page import render
 
-    sat = pd.DataFrame({"month": [NOV, NOV], "channel": ["counter", "callcentre"], "branch_id": ["B1", "B2"],
+    sat = pd.DataFrame({"period": "month", "period_start": NOV, "month": [NOV, NOV], "period_complete": True,
+                        "channel": ["counter", "callcentre"], "branch_id": ["B1", "B2"],
                         "csat_satisfied": [3, 40], "csat_responses": [3, 50], "promoters": [3, 30], "detractors": [0, 10],
                         "nps_responses": [3, 50], "responses": [3, 50]})
     data = ReportData(Path("lake"), dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc), min_sample=30)
