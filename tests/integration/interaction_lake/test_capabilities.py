@@ -99,3 +99,32 @@ def test_vacuum_and_compaction_keep_the_rows_and_drop_the_files_by_the_engine_s_
     if not capabilities.delta_sql_maintenance(spark):
         with pytest.raises(Exception):
             spark.sql(f"VACUUM delta.`{path}` RETAIN 0 HOURS").collect()
+
+
+def test_a_mean_has_the_same_bits_on_every_engine(spark, tmp_path):
+    """``jobs.gold.measures.exact_mean`` equals an exact rational computation, so it is the same on both engines (whose
+    own decimal averages differ in the last digit: 272.7666666666666 here, 272.7666666666667 there)."""
+    import random
+    from decimal import ROUND_HALF_UP, Decimal
+    from fractions import Fraction
+
+    from pyspark.sql import functions as F
+
+    from jobs.gold.measures import MEAN_UNITS, exact_mean
+
+    draw = random.Random(7)
+    groups = {0: [272.7, 272.8, 272.8], 1: [1.0, 2.0], 2: [-0.3, 0.1, 0.1], 3: [None], 4: [123456.789012345, 0.000001, 7.5]}
+    groups |= {g: [round(draw.uniform(-50, 5000), draw.choice((0, 2, 3))) for _ in range(draw.randint(1, 9))] for g in range(5, 60)}
+    rows = [(g, v) for g, values in groups.items() for v in values]
+    got = dict(spark.createDataFrame(rows, "g int, v double").groupBy("g").agg(exact_mean("v").alias("m")).collect())
+
+    def reference(values: list) -> float | None:
+        units = [int(Decimal(v * MEAN_UNITS).quantize(Decimal(1), ROUND_HALF_UP)) for v in values if v is not None]
+        if not units:
+            return None
+        mean = Fraction(sum(units), len(units))
+        rounded = mean.numerator // mean.denominator + (1 if 2 * (mean - mean.numerator // mean.denominator) >= 1 else 0)
+        return rounded / MEAN_UNITS
+
+    assert got == {g: reference(values) for g, values in groups.items()}
+    assert got[0] == 272.766667 and got[3] is None
