@@ -4,12 +4,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser jars demo report airflow-demo airflow-ui test test-unit test-embedded test-spark lint bench bench-engine compose-config clean
+.PHONY: install browser postgres jars demo report airflow-demo airflow-ui test test-unit test-embedded test-spark lint bench bench-engine compose-config clean
 
-$(STAMP): requirements.lock pyproject.toml
+# With the deployment's additions (the PostgreSQL driver of Airflow's metadata database), so the tests run what it runs.
+$(STAMP): requirements.lock pyproject.toml docker/airflow/requirements-deploy.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -r docker/airflow/requirements-deploy.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
@@ -28,6 +29,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:  ## install Debian's chromium if it is missing (apt)
 	@command -v chromium > /dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium > /dev/null)
 	@chromium --version 2> /dev/null
+
+# Debian's PostgreSQL, for the test that runs the DAGs under Airflow's scheduler on the metadata database a bank uses
+# (the test starts its own server on loopback: tests/integration/servers.py).
+postgres:  ## install Debian's PostgreSQL server if it is missing (apt)
+	@ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || command -v initdb > /dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql > /dev/null)
 
 # Delta's Spark jars for the spark engine, resolved by Maven coordinates into .cache/jars and checked by SHA-256 (jars.lock).
 JARS_STAMP := .cache/jars/.verified
@@ -59,12 +65,14 @@ airflow-demo: install  ## the same chain through Airflow: every landing DAG, sil
 AIRFLOW_UI_PORT ?= 8080
 airflow-ui: install  ## Airflow's UI, scheduler and triggerer on http://127.0.0.1:8080 with these DAGs (airflow standalone; login printed; SQLite in .airflow/)
 	@# standalone starts its components as 'airflow ...' from PATH: the venv's, not whatever else is installed
-	$(AIRFLOW_ENV) PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_UI_PORT) $(BIN)/airflow standalone
+	@# tasks reach the API server at its base URL (Airflow assumes localhost:8080 without one)
+	$(AIRFLOW_ENV) PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_UI_PORT) \
+		AIRFLOW__API__BASE_URL=http://127.0.0.1:$(AIRFLOW_UI_PORT) $(BIN)/airflow standalone
 
 compose-config: install  ## validate docker/compose.yaml with the real Docker Compose (no engine needed)
 	INTERACTION_LAKE_PSEUDONYM_SECRET=$${INTERACTION_LAKE_PSEUDONYM_SECRET:-check-only} $(BIN)/docker-compose -f docker/compose.yaml config --quiet && echo "docker/compose.yaml is valid"
 
-test: install browser jars  ## the whole test suite (unit + integration), as CI runs it
+test: install browser jars postgres  ## the whole test suite (unit + integration), as CI runs it
 	$(BIN)/pytest
 
 test-unit: install  ## the pure-Python tests only (seconds)
@@ -73,12 +81,13 @@ test-unit: install  ## the pure-Python tests only (seconds)
 test-embedded: install browser  ## everything but the Apache Spark runs (no JVM needed)
 	$(BIN)/pytest -m "not spark"
 
-test-spark: install jars  ## only the Apache Spark runs: the conformance scenario on a standalone cluster and classic, the capabilities
+test-spark: install jars postgres  ## only the Apache Spark runs: the conformance scenario on a standalone cluster and classic, the capabilities
 	INTERACTION_LAKE_CONFORMANCE=full $(BIN)/pytest -m spark
 
 EVENTS ?= 1000000
-bench: install  ## EVENTS (1M) over DAYS (30), day by day through every stage and gate; vs classic Spark (bench/results/pipeline-<EVENTS>[-<DAYS>days].json)
-	$(BIN)/interaction-lake bench --events $(EVENTS) --days $(or $(DAYS),30) --compare-classic --out bench/results/pipeline-$(EVENTS)$(if $(DAYS),-$(DAYS)days).json
+bench: install  ## EVENTS (1M) over DAYS (30), day by day through every stage and gate; vs classic Spark; ENGINE=both: the whole pipeline on both engines side by side (bench/results/pipeline-<EVENTS>[-<DAYS>days][-<ENGINE>].json)
+	$(BIN)/interaction-lake bench --events $(EVENTS) --days $(or $(DAYS),30) $(if $(ENGINE),--engine $(ENGINE),--compare-classic) \
+		--out bench/results/pipeline-$(EVENTS)$(if $(DAYS),-$(DAYS)days)$(if $(ENGINE),-$(ENGINE)).json
 
 bench-engine: install  ## measure the embedded engine vs classic local Spark (docs/adr/0001-engine.md)
 	$(BIN)/python bench/engine_probe.py

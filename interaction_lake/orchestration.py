@@ -41,7 +41,7 @@ def deadline(dag_id: str):
     not finished that long after it was queued alerts ``deadline_missed``. Off by default because Airflow 3.3.2's
     ``dag.test()`` -- the demo and ``make airflow-demo`` -- fails on a DAG with a deadline once the run succeeds
     (``DagRun.update_state`` passes the serialized alert where an id is expected: AttributeError 'dict' object has no
-    attribute 'hex'); the scheduler itself handles it (tests/integration/dags/test_airflow_ui.py)."""
+    attribute 'hex'); the scheduler itself handles it (tests/integration/dags/test_scheduler.py)."""
     from interaction_lake.config import env_number
 
     if not os.environ.get("INTERACTION_LAKE_DEADLINE_MINUTES"):

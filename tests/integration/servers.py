@@ -1,18 +1,26 @@
 """Real servers on loopback for what the pipeline talks to: an SMTP server (aiosmtpd) and an HTTP endpoint, each
-keeping what it received, and the Airflow connections that point at them."""
+keeping what it received, and the Airflow connections that point at them; Debian's PostgreSQL for Airflow's metadata
+database, as a bank runs it."""
 
 from __future__ import annotations
 
 import contextlib
 import email
+import glob
 import json
 import logging
+import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
+
+from tests.integration.conformance.cluster import free_port
 
 
 @dataclass
@@ -64,3 +72,40 @@ def smtp_and_webhook() -> Iterator[tuple[Received, dict[str, str]]]:
     finally:
         http.shutdown()
         smtp.stop()
+
+
+def _postgres_bin(name: str) -> str:
+    """A PostgreSQL server program: from PATH, else Debian's versioned directory (``make postgres`` installs it)."""
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    if found is None:
+        raise RuntimeError(f"PostgreSQL's {name} is not installed: run 'make postgres' (Debian's postgresql package)")
+    return found
+
+
+@contextlib.contextmanager
+def postgres(database: str = "airflow") -> Iterator[str]:
+    """A PostgreSQL server of its own on a free loopback port, with ``database``; yields its SQLAlchemy URL
+    (psycopg2). PostgreSQL refuses to run as root, so under root the server runs as the ``postgres`` user."""
+    as_root = os.geteuid() == 0
+    run_as = ["runuser", "-u", "postgres", "--"] if as_root else []
+    home = tempfile.mkdtemp(prefix="interaction-lake-pg-")  # not under pytest's tmp: its 0700 parents shut the user out
+    os.chmod(home, 0o755)
+    data, sockets = os.path.join(home, "data"), os.path.join(home, "run")
+    for folder in (data, sockets):
+        os.mkdir(folder, 0o700)
+        if as_root:
+            shutil.chown(folder, "postgres", "postgres")
+    port = free_port()
+    subprocess.run([*run_as, _postgres_bin("initdb"), "-D", data, "-U", "airflow", "-A", "trust", "-E", "UTF8", "--no-sync"],
+                   check=True, capture_output=True, text=True)
+    log = os.path.join(sockets, "server.log")
+    subprocess.run([*run_as, _postgres_bin("pg_ctl"), "-D", data, "-l", log, "-w", "-o",
+                    f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start"],
+                   check=True, capture_output=True, text=True)
+    try:
+        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "airflow", "-d", "postgres", "-q", "-c",
+                        f"CREATE DATABASE {database}"], check=True, capture_output=True, text=True)
+        yield f"postgresql+psycopg2://airflow@127.0.0.1:{port}/{database}"
+    finally:
+        subprocess.run([*run_as, _postgres_bin("pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
