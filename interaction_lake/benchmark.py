@@ -7,7 +7,8 @@ gate, the gold build and the gold gate. It prints the per-day table, the days 1 
 check (does day N+1 cost more as history grows?), landing throughput, the share of time in gates and
 peak memory (the embedded engine runs in this process), and writes everything as JSON. With
 ``--compare-classic`` it then has both engines copy the same landing files into a table
-(bench/engine_probe.py, one process per engine).
+(bench/engine_probe.py, one process per engine). ``--engine both`` runs the same days through the embedded engine and
+through Apache Spark with delta-spark (one process each, Delta on both) and prints them side by side.
 
     interaction-lake bench --events 1000000 --days 30 --compare-classic --out bench/results/pipeline-1M.json
 
@@ -18,6 +19,7 @@ measured here, not in the tests.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -35,6 +37,7 @@ from pathlib import Path
 # ordinary day and the flatness ratio is taken against it. With --days 60, day 40 is the same day of the
 # next month as day 10: what one more month of history costs, the gold build's month to date aside.
 FLATNESS_DAYS = (1, 2, 10, 30, 40, 60)
+ENGINES = ("embedded", "spark", "both")
 
 
 def records_per_customer(days: int, start: dt.date, seed: int) -> float:
@@ -63,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the JSON file the figures are written to (default: bench/results/pipeline.json)")
     parser.add_argument("--workdir", type=Path, help="keep the generated lake here (default: a temporary directory)")
     parser.add_argument("--compare-classic", action="store_true", help="also time both engines copying the same landing files")
+    parser.add_argument("--engine", choices=ENGINES, default="embedded",
+                        help="the engine the days run through: embedded, spark (Apache Spark + delta-spark, classic local[*]) "
+                             "or both (the same files through each, one process per engine, side by side) (default: embedded)")
+    parser.add_argument("--sent", type=Path, help="run the landing files already generated in this folder (default: generate them)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,20 +95,29 @@ def run(args: argparse.Namespace) -> int:
     if args.events:
         customers = max(1, math.ceil(args.events / records_per_customer(args.days, args.start, args.seed)))
     work = args.workdir or Path(tempfile.mkdtemp(prefix="interaction-lake-bench-"))
-    for folder in ("lake", "landing", "sent"):
+    for folder in ("lake", "landing", *(() if args.sent else ("sent",))):
         shutil.rmtree(work / folder, ignore_errors=True)
-    settings = Settings().with_paths(lake_root=work / "lake", landing_root=work / "landing")
-    sent = work / "sent"
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "interaction_lake", "generate", "--customers", str(customers), "--days", str(args.days),
-                    "--seed", str(args.seed), "--start", args.start.isoformat(), "--out", str(sent)], check=True, stdout=subprocess.DEVNULL)
-    generated_s = time.perf_counter() - started
+    settings = dataclasses.replace(Settings().with_paths(lake_root=work / "lake", landing_root=work / "landing"),
+                                   engine="embedded" if args.engine == "both" else args.engine)
+    sent, generated_s = args.sent or work / "sent", 0.0
+    if not args.sent:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "interaction_lake", "generate", "--customers", str(customers), "--days", str(args.days),
+                        "--seed", str(args.seed), "--start", args.start.isoformat(), "--out", str(sent)], check=True,
+                       stdout=subprocess.DEVNULL)
+        generated_s = time.perf_counter() - started
     from interaction_lake.generator import MANIFEST_NAME
 
     # records sent, as the generator's manifest counts them (resent copies of whole files are not new records)
     records = sum(source["lines"] for source in json.loads((sent / MANIFEST_NAME).read_text())["sources"].values())
-    print(f"generated {records} records for {customers} customers over {args.days} days in {generated_s:.0f} s", flush=True)
+    print(f"{'generated' if not args.sent else 'running'} {records} records for {customers} customers over {args.days} days"
+          + (f" in {generated_s:.0f} s" if not args.sent else f" from {sent}"), flush=True)
+    if args.engine == "both":
+        return side_by_side(args, sent, work, customers)
+    started = time.perf_counter()
     spark = get_spark(settings)
+    spark.range(1).collect()  # the engine is up: a session, and one query through it
+    startup_s = time.perf_counter() - started
 
     days = []
     for day in sorted({p.name for p in sent.glob("*/*") if p.is_dir()}):
@@ -146,8 +162,9 @@ def run(args: argparse.Namespace) -> int:
         figures["peak_memory_mb"] = peak_mb()
         days.append(figures)
         print(f"  {day}: {landed} events, {figures['total_s']:.1f} s" + (f"; {len(failed)} gate(s) FAILED" if failed else ""), flush=True)
-        result = {"events": records, "customers": customers, "days": args.days, "days_done": len(days), "engine": "embedded",
-                  "machine": f"{platform.machine()} {os.cpu_count()} cpus", "generated_s": generated_s, **summarise(days), "per_day": days}
+        result = {"events": records, "customers": customers, "days": args.days, "days_done": len(days), "engine": settings.engine,
+                  "machine": f"{platform.machine()} {os.cpu_count()} cpus", "generated_s": generated_s, "startup_s": startup_s,
+                  **summarise(days), "per_day": days}
         write_json(args.out, result)  # after every day, so a long run that is stopped still leaves its figures
 
     print_report(result)
@@ -204,8 +221,8 @@ def summarise(days: list[dict]) -> dict:
 
 
 def print_report(r: dict) -> None:
-    print(f"{r['events']} records, {r['customers']} customers, {r['days']} days; engine: embedded on {r['machine']}; "
-          f"peak memory {r['peak_memory_mb']:.0f} MB")
+    print(f"{r['events']} records, {r['customers']} customers, {r['days']} days; engine: {r['engine']} on {r['machine']} "
+          f"(up in {r['startup_s']:.1f} s); peak memory {r['peak_memory_mb']:.0f} MB")
     header = ("day", "events", "land s", "ev/s", "bronze gate", "silver s", "silver gate", "gold s", "gold gate", "total s", "gates",
               "failed")
     print("  ".join(f"{h:>11}" for h in header))
@@ -234,6 +251,61 @@ def print_report(r: dict) -> None:
     if r.get("day40_over_day10_per_event") is not None:
         print(f"  day 40 / day 10 (the same day of the next month, a month more history), per event: {r['day40_over_day10_per_event']:.2f}x"
               f" (CPU: {r['day40_over_day10_cpu_per_event']:.2f}x)")
+
+
+def side_by_side(args: argparse.Namespace, sent: Path, work: Path, customers: int) -> int:
+    """The same landing files, day by day, through the embedded engine and then Apache Spark, each in a process of its
+    own (a fresh lake each, the same code): each engine's figures, and per day and stage Spark's seconds over the
+    embedded engine's."""
+    results = {}
+    for engine in ("embedded", "spark"):
+        out = work / f"{engine}.json"
+        command = [sys.executable, "-m", "interaction_lake", "bench", "--engine", engine, "--sent", str(sent), "--customers",
+                   str(customers), "--days", str(args.days), "--start", args.start.isoformat(), "--workdir", str(work / engine),
+                   "--out", str(out)]
+        print(f"== {engine}", flush=True)
+        subprocess.run(command, check=True, env={k: v for k, v in os.environ.items() if k != "SPARK_CONNECT_MODE_ENABLED"})
+        results[engine] = json.loads(out.read_text())
+    compared = compare_runs(results["embedded"], results["spark"])
+    print_side_by_side(compared)
+    write_json(args.out, {"engines": results, "side_by_side": compared})
+    print(f"wrote {args.out}")
+    return 0
+
+
+def compare_runs(embedded: dict, spark: dict) -> dict:
+    """Per day and stage the two engines' seconds and Spark's over the embedded engine's; the same for start-up,
+    landing throughput and the whole run."""
+    def ratio(a, b):
+        return b / a if a else None
+
+    days = [{"day": e["day"], "events": e["events_landed"],
+             **{stage: {"embedded": e[stage], "spark": s[stage], "spark_over_embedded": ratio(e[stage], s[stage])}
+                for stage in (*STAGES, "total_s")}}
+            for e, s in zip(embedded["per_day"], spark["per_day"])]
+    return {"per_day": days,
+            "startup_s": {"embedded": embedded["startup_s"], "spark": spark["startup_s"],
+                          "spark_over_embedded": ratio(embedded["startup_s"], spark["startup_s"])},
+            "landing_events_per_s": {"embedded": embedded["landing_events_per_s"], "spark": spark["landing_events_per_s"],
+                                     "embedded_over_spark": ratio(spark["landing_events_per_s"], embedded["landing_events_per_s"])},
+            "end_to_end_s": {"embedded": embedded["end_to_end_s"], "spark": spark["end_to_end_s"],
+                             "spark_over_embedded": ratio(embedded["end_to_end_s"], spark["end_to_end_s"])},
+            "peak_memory_mb": {"embedded": embedded["peak_memory_mb"], "spark": spark["peak_memory_mb"]},
+            "same_events_landed": [d["events_landed"] for d in embedded["per_day"]] == [d["events_landed"] for d in spark["per_day"]]}
+
+
+def print_side_by_side(c: dict) -> None:
+    print("the same days through both engines, seconds (embedded / spark):")
+    print("  ".join(f"{h:>15}" for h in ("day", "events", *(s.removesuffix("_s").replace("_", " ") for s in STAGES), "total")))
+    for d in c["per_day"]:
+        print("  ".join(f"{v:>15}" for v in (d["day"], d["events"], *(f"{d[s]['embedded']:.1f} / {d[s]['spark']:.1f}"
+                                                                     for s in (*STAGES, "total_s")))))
+    for name, figures in (("start-up s", c["startup_s"]), ("end to end s", c["end_to_end_s"])):
+        print(f"{name}: embedded {figures['embedded']:.1f}, spark {figures['spark']:.1f} ({figures['spark_over_embedded']:.1f}x)")
+    landing = c["landing_events_per_s"]
+    print(f"landing events/s: embedded {landing['embedded']:.0f}, spark {landing['spark']:.0f} ({landing['embedded_over_spark']:.1f}x)")
+    print(f"peak memory of the pipeline process, MB: embedded {c['peak_memory_mb']['embedded']:.0f}, "
+          f"spark {c['peak_memory_mb']['spark']:.0f} (Spark's JVM is a child process: not counted)")
 
 
 def compare_engines(landing: Path) -> dict:

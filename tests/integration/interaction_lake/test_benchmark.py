@@ -6,7 +6,9 @@ Only that it runs and counts right is checked here; its timings are printed by `
 from __future__ import annotations
 
 import json
+import os
 
+import pytest
 from deltalake import DeltaTable
 
 from interaction_lake import lake
@@ -31,3 +33,25 @@ def test_the_benchmark_delivers_day_by_day_and_its_figures_reconcile(tmp_path, c
                                                                     "gold_gate_s"}
     assert result["peak_memory_mb"] > 0 and "flatness" in printed and "landing:" in printed
     assert DeltaTable(str(lake.table_path(work / "lake", "gold", "customer_value"))).to_pyarrow_table().num_rows > 0
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(os.environ.get("INTERACTION_LAKE_CONFORMANCE") != "full",
+                    reason="classic Spark takes ~4 minutes a small day on 2 cores (JVM start and cold JIT on every job); "
+                           "runs under 'make test-spark' beside the classic conformance scenario")
+def test_both_engines_run_the_same_days_side_by_side_into_equal_marts(tmp_path, monkeypatch):
+    """``bench --engine both``: the same files through the embedded engine and Apache Spark + delta-spark, one process
+    each, compared day by day and stage by stage; the two lakes' marts are equal (one pseudonym secret for both)."""
+    from tests.integration.dags.test_chain import gold
+
+    monkeypatch.setenv("INTERACTION_LAKE_PSEUDONYM_SECRET", "bench-both-engines")
+    out, work = tmp_path / "both.json", tmp_path / "work"
+    assert main(["bench", "--engine", "both", "--customers", "200", "--days", "2", "--start", "2026-10-01", "--out", str(out),
+                 "--workdir", str(work)]) == 0
+    result = json.loads(out.read_text())
+    assert {name: r["engine"] for name, r in result["engines"].items()} == {"embedded": "embedded", "spark": "spark"}
+    compared = result["side_by_side"]
+    assert compared["same_events_landed"] and [d["day"] for d in compared["per_day"]] == ["2026-10-01", "2026-10-02"]
+    assert all(d["total_s"]["spark_over_embedded"] > 0 for d in compared["per_day"]) and compared["startup_s"]["spark"] > 0
+    assert all(r["per_day"][-1]["gates_failed"] == [] for r in result["engines"].values())
+    assert gold(work / "embedded" / "lake") == gold(work / "spark" / "lake")
