@@ -152,9 +152,10 @@ def satisfaction_view(data: ReportData, sat: pd.DataFrame) -> None:
         g["nps"] = 100 * (g["promoters"] - g["detractors"]) / g["nps_responses"].where(g["nps_responses"] > 0)
         return g.reset_index()[[*by, "csat", "csat_responses", "nps", "nps_responses", "responses", "to_date"]].sort_values(by)
 
-    by_channel = {grain: rates(rows, ["period_start", "channel"]) for grain, rows in trend_rows(sat).items()}
+    candidates = trend_rows(sat)
+    by_channel = {grain: rates(rows, ["period_start", "channel"]) for grain, rows in candidates.items()}
     data.satisfaction_grain = trend_grain(by_channel, data.min_sample)
-    rows = trend_rows(sat)[data.satisfaction_grain]
+    rows = candidates[data.satisfaction_grain]
     data.satisfaction_channel = by_channel[data.satisfaction_grain]
     data.satisfaction_branch = rates(rows[rows["branch_id"].notna()], ["period_start", "branch_id"])
 
