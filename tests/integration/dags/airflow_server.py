@@ -93,14 +93,18 @@ def airflow_ui(home: Path, env: dict[str, str], log: Path) -> Iterator[Api]:
 
 
 def _stop(group: subprocess.Popen) -> None:
-    """SIGTERM to the whole process group (make, standalone and the components it started), SIGKILL if it lingers."""
-    for sig, wait in ((signal.SIGTERM, 60), (signal.SIGKILL, 30)):
+    """SIGTERM to the whole process group (make, standalone and the components it started), SIGKILL to whatever is
+    still in it after a minute: the leader exiting does not mean its children have (a triggerer once outlived it)."""
+    for sig, seconds in ((signal.SIGTERM, 60), (signal.SIGKILL, 30)):
         try:
             os.killpg(group.pid, sig)
-        except ProcessLookupError:  # the group is gone already
+        except ProcessLookupError:  # nobody left in the group
             return
-        try:
-            group.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            group.poll()  # reap the leader, so it does not linger as a zombie of the group
+            try:
+                os.killpg(group.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.5)
