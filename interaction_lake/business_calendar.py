@@ -26,6 +26,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from interaction_lake.config import PREFIX, ConfigError
+from interaction_lake.storage import location
 
 UTC = "UTC"
 ENV = PREFIX + "BUSINESS_TIMEZONE"
@@ -75,7 +76,7 @@ def local_hour(column: Column | str, tz: str, branch: Column | str | None = None
 
 
 def record_file(lake_root: Path) -> Path:
-    return Path(lake_root) / "_system" / "business_timezone"
+    return location(lake_root) / "_system" / "business_timezone"
 
 
 def of_lake(lake_root: Path) -> str:

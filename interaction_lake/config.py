@@ -93,6 +93,16 @@ class SilverPolicy:
         return cls(env_number("LIFECYCLE_SKEW_SECONDS", cls.lifecycle_skew_seconds))
 
 
+def _lake_location(value: str | Path) -> Path:
+    """The lake root as ``storage.location`` gives it: an absolute path, or an object store's ``s3://`` URI."""
+    from interaction_lake.storage import location
+
+    try:
+        return location(value)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the lake lives and which engine runs the jobs."""
@@ -127,7 +137,7 @@ class Settings:
         jars = _env("DELTA_JARS_DIR")
         zone, branches = _business_calendar()
         return cls(
-            lake_root=Path(_env("LAKE_ROOT", "lake")).absolute(),
+            lake_root=_lake_location(_env("LAKE_ROOT", "lake")),
             landing_root=Path(_env("LANDING_ROOT", "landing")).absolute(),
             engine=engine,
             spark_remote=_env("SPARK_REMOTE"),
@@ -147,8 +157,9 @@ class Settings:
         the landing zone must exist for a task that lands."""
         for name in ("LAKE_ROOT", "LANDING_ROOT"):
             value = _env(name)
-            if not value or not Path(value).is_absolute():
-                raise ConfigError(f"{PREFIX}{name} must be set to an absolute path for scheduled tasks "
+            if not value or not (Path(value).is_absolute() or (name == "LAKE_ROOT" and "://" in value)):
+                where = "an absolute path or an s3:// URI" if name == "LAKE_ROOT" else "an absolute path"
+                raise ConfigError(f"{PREFIX}{name} must be set to {where} for scheduled tasks "
                                   f"(it is {'unset' if not value else repr(value)}): the working directory of a task is the scheduler's")
         settings = cls.from_env()
         if landing_must_exist and not settings.landing_root.is_dir():
@@ -158,6 +169,6 @@ class Settings:
     def with_paths(self, lake_root: Path | str | None = None, landing_root: Path | str | None = None) -> "Settings":
         return replace(
             self,
-            lake_root=Path(lake_root).absolute() if lake_root else self.lake_root,
+            lake_root=_lake_location(lake_root) if lake_root else self.lake_root,
             landing_root=Path(landing_root).absolute() if landing_root else self.landing_root,
         )

@@ -141,7 +141,9 @@ def classic_spark_conf(settings: Settings) -> dict[str, str]:
     """
     from interaction_lake.jars import cached_jars
 
-    conf = dict(DELTA_CONF)
+    from interaction_lake import storage
+
+    conf = {**DELTA_CONF, **storage.spark_conf()}  # a lake on S3 (harmless for one on disk)
     if settings.spark_master.startswith("local"):  # one machine: Spark's cluster-sized defaults only add tasks
         conf.update(LOCAL_CONF)
     if settings.delta_jars_dir is None and (pinned := cached_jars()):  # the jars 'make jars' resolved and verified

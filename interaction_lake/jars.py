@@ -4,7 +4,7 @@
 delta-spark release built for the pinned pyspark's Spark line (the Python ``delta-spark`` wheel is not used at run
 time; docs/adr/0001-engine.md says why the jar is newer). ``make jars`` (part of ``make test``) runs
 ``python -m interaction_lake.jars``: each jar missing from ``.cache/jars/`` is resolved with Maven, the ordinary
-client (``mvn dependency:copy``), and every jar's checksum is verified, so later runs need no network and a
+client (one ``mvn dependency:copy-dependencies`` over the missing ones), and every jar's checksum is verified, so later runs need no network and a
 tampered or wrong jar stops the install. A classic Spark session takes its jars from there by default;
 ``INTERACTION_LAKE_DELTA_JARS_DIR`` points elsewhere (an air-gapped bank's reviewed copy).
 """
@@ -15,6 +15,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,22 +67,39 @@ def fetch(cache: Path = CACHE, lock: Path = LOCK) -> list[Path]:
     for stale in cache.glob("*.jar"):
         if stale.name not in wanted:
             stale.unlink()
+    missing = [jar for jar in pinned(lock) if not (cache / jar.file_name).is_file()]
+    if missing:
+        _resolve(missing, cache)
     paths = []
     for jar in pinned(lock):
         path = cache / jar.file_name
         if not path.is_file():
-            if not shutil.which("mvn"):
-                raise JarError(f"{jar.file_name} is not in {cache} and Maven (mvn) is not installed to resolve {jar.coordinates}")
-            done = subprocess.run(["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={jar.coordinates}", f"-DoutputDirectory={cache}"],
-                                  capture_output=True, text=True)
-            if done.returncode or not path.is_file():
-                raise JarError(f"Maven could not resolve {jar.coordinates}: {(done.stdout + done.stderr).strip()[-500:]}")
+            raise JarError(f"Maven did not deliver {jar.coordinates} into {cache}")
         found = digest(path)
         if found != jar.sha256:
             path.unlink()
             raise JarError(f"{path.name}: SHA-256 {found} is not the pinned {jar.sha256} (jars.lock); the file was removed")
         paths.append(path)
     return paths
+
+
+def _resolve(jars: list[Jar], cache: Path) -> None:
+    """Copy ``jars`` (exactly those: no transitive dependency, the lock names every jar) into ``cache`` with one Maven
+    run, so a first install costs one resolution, not one JVM start per jar."""
+    if not shutil.which("mvn"):
+        raise JarError(f"{jars[0].file_name} is not in {cache} and Maven (mvn) is not installed to resolve {jars[0].coordinates}")
+    dependencies = "".join(
+        f"<dependency><groupId>{j.group}</groupId><artifactId>{j.artifact}</artifactId><version>{j.version}</version>"
+        "<exclusions><exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion></exclusions></dependency>" for j in jars)
+    with tempfile.TemporaryDirectory() as work:
+        pom = Path(work) / "pom.xml"
+        pom.write_text('<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+                       "<groupId>interaction-lake</groupId><artifactId>jars</artifactId><version>1</version>"
+                       f"<dependencies>{dependencies}</dependencies></project>")
+        done = subprocess.run(["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={cache}",
+                               "-DincludeScope=runtime"], capture_output=True, text=True)
+    if done.returncode:
+        raise JarError(f"Maven could not resolve {', '.join(j.coordinates for j in jars)[:300]}: {(done.stdout + done.stderr).strip()[-500:]}")
 
 
 def cached_jars() -> list[Path] | None:

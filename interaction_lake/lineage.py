@@ -5,7 +5,8 @@ Where events go is the OpenLineage client's own configuration: ``OPENLINEAGE_URL
 ``OPENLINEAGE_CONFIG`` (a YAML file) or ``OPENLINEAGE__TRANSPORT__*`` variables; ``OPENLINEAGE_DISABLED=true``
 turns emission off. With none of them set, events are appended as JSON lines to
 ``<lake>/_system/lineage/openlineage.jsonl`` (the file transport), so a laptop run keeps its lineage
-next to its tables. The job namespace is ``OPENLINEAGE_NAMESPACE`` (default ``interaction-lake``).
+next to its tables; a lake on an object store, where nothing can be appended to, gets one object per event
+under ``<lake>/_system/lineage/events/`` instead (``LakeObjectTransport``). The job namespace is ``OPENLINEAGE_NAMESPACE`` (default ``interaction-lake``).
 
 Runs nest: an Airflow DAG run (job ``<dag_id>``) is the parent of each task run (``<dag_id>.<task_id>``),
 which is the parent of the job runs it makes (``bronze.land.counter``, ``silver.build.counter``,
@@ -13,7 +14,7 @@ which is the parent of the job runs it makes (``bronze.land.counter``, ``silver.
 inputs are the tables the glossary says the mart reads (not every silver table), and of one ``quality.gate.gold.<mart>``
 run per gate, whose input carries the gate's verdicts as ``dataQualityAssertions``. Run ids of DAG and task runs are derived from Airflow's
 run id and try number, so a retry is a new task run of the same DAG run. Datasets follow OpenLineage's
-naming: namespace ``file``, name = the table's absolute path.
+naming: namespace ``file``, name = the table's absolute path; on S3, namespace ``s3://<bucket>``, name = the key.
 
 Lineage is a side channel: an emission that fails is logged and never fails the job.
 """
@@ -31,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from interaction_lake import lake
+from interaction_lake import lake, storage
+from interaction_lake.storage import location
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ def namespace() -> str:
 
 
 def events_file(lake_root: Path) -> Path:
-    return Path(lake_root) / lake.SYSTEM / "lineage" / "openlineage.jsonl"
+    return location(lake_root) / lake.SYSTEM / "lineage" / "openlineage.jsonl"
 
 
 def _configured_by_environment() -> bool:
@@ -70,14 +72,44 @@ def client(lake_root: Path):
     if key not in _CLIENTS:
         from openlineage.client.transport.file import FileConfig, FileTransport
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _CLIENTS[key] = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(path), append=True)))
+        if storage.is_local(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            transport = FileTransport(FileConfig(log_file_path=str(path), append=True))
+        else:
+            transport = LakeObjectTransport(path.parent / "events")
+        _CLIENTS[key] = OpenLineageClient(transport=transport)
     return _CLIENTS[key]
 
 
+class LakeObjectTransport:
+    """OpenLineage events as one JSON object each, named by event time and a random suffix (so a listing is in time
+    order): the file transport's record for a lake on an object store, which cannot append to a file."""
+
+    kind, name, priority = "lake-objects", "lake-objects", 0
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def emit(self, event) -> None:
+        import uuid
+
+        from openlineage.client.serde import Serde
+
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        (self.folder / f"{stamp}-{uuid.uuid4().hex[:8]}.json").write_text(Serde.to_json(event))
+
+    def close(self, timeout: float = -1) -> bool:
+        return True
+
+
 def dataset_name(path: Path | str) -> tuple[str, str]:
-    """OpenLineage dataset naming for a local path: namespace ``file``, name the absolute path."""
-    return "file", str(Path(path).absolute())
+    """OpenLineage dataset naming: namespace ``file`` and the absolute path for a local table; ``s3://<bucket>`` and
+    the key for a table on S3 (the spec's naming for both)."""
+    where = location(path)
+    if storage.is_local(where):
+        return "file", str(where)
+    bucket, _, key = str(where).split("://", 1)[1].partition("/")
+    return f"s3://{bucket}", key
 
 
 def _schema_facet(path: Path):
@@ -243,7 +275,7 @@ class JobRun:
             job=Job(namespace=namespace(), name=self.name,
                     facets={"jobType": JobTypeJobFacet(processingType="BATCH", integration=self.integration, jobType=self.job_type)}),
             inputs=[_dataset(InputDataset, p, with_version=True, inputFacets=self.input_facets.get(p)) for p in self.inputs
-                    if Path(p).exists()],
+                    if location(p).exists()],
             outputs=[_dataset(OutputDataset, p, with_version=True, more=self.output_facets[p]() if p in self.output_facets else None)
                      for p in self.written()] if done else
                     [_dataset(OutputDataset, p, with_version=False) for p in self.outputs],
@@ -255,7 +287,7 @@ def job_run(lake_root: Path, name: str, inputs: list[Path] = (), outputs: list[P
     """Emit START now, COMPLETE when the block ends, or FAIL (with the error) if it raises; the parent is
     the enclosing run (an Airflow task, via the environment) unless given."""
     options.setdefault("parent", parent_from_environment())
-    run = JobRun(Path(lake_root), name, list(inputs), list(outputs), **options)
+    run = JobRun(location(lake_root), name, list(inputs), list(outputs), **options)
     run.emit("START")
     try:
         yield run

@@ -35,7 +35,9 @@ from pathlib import Path
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from interaction_lake import storage
 from interaction_lake.config import ConfigError
+from interaction_lake.storage import location
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +68,16 @@ class SecretMismatch(ConfigError):
 
 
 def key_file(lake_root: Path) -> Path:
-    return Path(lake_root) / "_system" / "pseudonym.key"
+    return location(lake_root) / "_system" / "pseudonym.key"
 
 
 def fingerprint_file(lake_root: Path) -> Path:
-    return Path(lake_root) / "_system" / "pseudonym.fingerprint"
+    return location(lake_root) / "_system" / "pseudonym.fingerprint"
 
 
 def rotation_file(lake_root: Path) -> Path:
     """Present while a key rotation is under way: the fingerprint of the secret being rotated to."""
-    return Path(lake_root) / "_system" / "pseudonym.rotating"
+    return location(lake_root) / "_system" / "pseudonym.rotating"
 
 
 def fingerprint(secret: bytes) -> str:
@@ -91,12 +93,7 @@ def _read(path: Path) -> str | None:
 
 
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".new")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text + "\n")
-    os.replace(temporary, path)
+    storage.write_whole(path, text + "\n", private=True)
 
 
 def secret_for(lake_root: Path) -> bytes:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from interaction_lake import glossary, lake
 from interaction_lake.config import ConfigError, Settings
+from interaction_lake.storage import location
 
 DATABASES = ("gold", "silver")
 HIVE_PORT = 10000  # HiveServer2's usual port
@@ -54,7 +55,7 @@ def served_tables(lake_root: Path) -> list[ServedTable]:
     """Every Delta table the endpoint offers: the gold marts and the silver tables (their own ``_`` state aside)."""
     found = []
     for database in DATABASES:
-        layer = Path(lake_root) / database
+        layer = location(lake_root) / database
         for path in sorted(layer.iterdir()) if layer.is_dir() else ():
             if not path.name.startswith("_") and lake.exists(path):
                 found.append(ServedTable(database, path.name, path, tuple(lake.column_names(path))))

@@ -15,13 +15,14 @@ from deltalake import DeltaTable
 
 from interaction_lake import lake
 from interaction_lake.config import Settings
+from interaction_lake.storage import location
 
 
 SHOWN = 20  # files listed by name in a section; the rest are counted
 
 
 def tables(lake_root: Path) -> list[Path]:
-    return sorted(p.parent for p in Path(lake_root).glob("*/*/_delta_log"))
+    return sorted(p.parent for p in location(lake_root).glob("*/*/_delta_log"))
 
 
 def describe(path: Path) -> dict:
@@ -30,7 +31,7 @@ def describe(path: Path) -> dict:
     table = DeltaTable(str(path))
     last = table.history(1)[0]
     metadata = json.loads(last.get("userMetadata") or "{}") or lake.commit_info(path, table.version())
-    return {"path": str(path), "version": table.version(), "rows": table.to_pyarrow_dataset().count_rows(),
+    return {"path": str(path), "version": table.version(), "rows": table.to_pyarrow_dataset().count_rows(use_threads=False),
             "last_job": metadata.get("job") or last.get("operation", "unknown").lower(),
             "last_run": metadata.get("run_id") or "no run recorded"}
 
@@ -57,19 +58,19 @@ def print_summary(settings: Settings) -> list[str]:
     readable = [path for path in tables(settings.lake_root) if str(path.relative_to(settings.lake_root)) not in unreadable]
     quarantine = lake.landing_quarantine_table(settings.lake_root)
     if quarantine in readable:
-        rows = DeltaTable(str(quarantine)).to_pyarrow_table(columns=["source", "reason"]).to_pylist()
+        rows = lake.arrow(DeltaTable(str(quarantine)), columns=["source", "reason"]).to_pylist()
         print("\nquarantined at landing, by source and reason (table quarantine/landing):")
         for (source, reason), n in sorted(Counter((r["source"], r["reason"]) for r in rows).items()):
             print(f"  {source:16} {reason:28} {n:>6}")
     facts = lake.table_path(settings.lake_root, lake.QUARANTINE, "silver_facts")
     if facts in readable:
-        rows = DeltaTable(str(facts)).to_pyarrow_table(columns=["fact", "rule"]).to_pylist()
+        rows = lake.arrow(DeltaTable(str(facts)), columns=["fact", "rule"]).to_pylist()
         print("\nfacts held by a lifecycle rule, by fact and rule (table quarantine/silver_facts; docs/silver.md):")
         for (fact, rule), n in sorted(Counter((r["fact"], r["rule"]) for r in rows).items()):
             print(f"  {fact:16} {rule:28} {n:>6}")
     ledger_path = lake.landing_ledger_table(settings.lake_root)
     if ledger_path in readable:
-        rows = DeltaTable(str(ledger_path)).to_pyarrow_table(columns=["source", "file_path", "status", "detail"]).to_pylist()
+        rows = lake.arrow(DeltaTable(str(ledger_path)), columns=["source", "file_path", "status", "detail"]).to_pylist()
         final, why = {}, {}
         for r in rows:  # committed supersedes pending for the same file
             key = (r["source"], r["file_path"])
@@ -104,10 +105,10 @@ def print_held(settings: Settings) -> None:
 
 def print_headlines(settings: Settings) -> None:
     """A few figures from the gold marts, read as a BI tool would (delta-rs, no engine)."""
-    gold = Path(settings.lake_root) / "gold"
+    gold = location(settings.lake_root) / "gold"
     if not (gold / "customer_value" / "_delta_log").is_dir():
         return
-    values = DeltaTable(str(gold / "customer_value")).to_pyarrow_table().to_pylist()
+    values = lake.arrow(DeltaTable(str(gold / "customer_value"))).to_pylist()
     month = max(r["month"] for r in values)
     current = [r for r in values if r["month"] == month]
     print(f"headlines from the gold marts (month {month:%Y-%m}, see docs/metrics.md for definitions):")
@@ -116,7 +117,7 @@ def print_headlines(settings: Settings) -> None:
         share = sum(r["contribution_share"] for r in members)
         print(f"  value tier {tier:4}  {len(members):>6} customers ({len(members) / max(len(current), 1):6.1%})"
               f"  {share:6.1%} of positive contribution")
-    service = DeltaTable(str(gold / "service_quality")).to_pyarrow_table().to_pylist()
+    service = lake.arrow(DeltaTable(str(gold / "service_quality"))).to_pylist()
     days = sorted((r for r in service if r["channel"] == "callcentre" and r["unit_id"] == "ALL" and r["period"] == "day"),
                   key=lambda r: r["period_start"])
     for r in days:
@@ -124,10 +125,10 @@ def print_headlines(settings: Settings) -> None:
         flag = "  ABOVE the {:.0%} ceiling".format(r["abandonment_ceiling"]) if r["abandonment_breach"] else ""
         print(f"  calls {r['period_start']}  offered {r['calls_offered']:>5}  abandonment {rate}  "
               f"service level {r['service_level'] or 0:6.1%}{flag}")
-    headline = satisfaction_headline(DeltaTable(str(gold / "satisfaction")).to_pyarrow_table().to_pylist(), month)
+    headline = satisfaction_headline(lake.arrow(DeltaTable(str(gold / "satisfaction"))).to_pylist(), month)
     if headline:
         print(f"  {headline}")
-    at_risk = DeltaTable(str(gold / "key_customers_at_risk")).to_pyarrow_table().to_pylist()
+    at_risk = lake.arrow(DeltaTable(str(gold / "key_customers_at_risk"))).to_pylist()
     print(f"  key customers at risk: {len(at_risk)}" + (f" (most common reason: {Counter(x for r in at_risk for x in r['reasons']).most_common(1)[0][0]})" if at_risk else ""))
 
 

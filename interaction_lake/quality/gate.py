@@ -24,7 +24,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import lake
+from interaction_lake import lake, storage
+from interaction_lake.storage import location
 from interaction_lake.quality import compiled, offline
 from interaction_lake.quality.suites import load_suite
 
@@ -102,13 +103,30 @@ def results_table(lake_root: Path) -> Path:
     return lake.table_path(lake_root, lake.SYSTEM, "quality_results")
 
 
+SITE = ("gx", "uncommitted", "data_docs", "local_site")
+
+
 def data_docs_index(lake_root: Path) -> Path:
-    return quality_project(lake_root) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    """The Data Docs' index page, in the lake (for a lake on an object store, the copy uploaded after each gate)."""
+    return lake_quality_folder(lake_root).joinpath(*SITE, "index.html")
+
+
+def lake_quality_folder(lake_root: Path) -> Path:
+    return location(lake_root) / lake.SYSTEM / "quality"
 
 
 def quality_project(lake_root: Path) -> Path:
-    """Where the lake's Great Expectations project (stores, Data Docs) lives."""
-    return Path(lake_root) / lake.SYSTEM / "quality"
+    """Where the lake's Great Expectations project (stores, Data Docs) is worked on: in the lake on a file system; for
+    a lake on an object store, which Great Expectations' file context cannot open, a local folder per lake
+    (``$INTERACTION_LAKE_QUALITY_DIR``, default under the user's cache), whose Data Docs pages are uploaded to the lake's
+    ``_system/quality`` after each gate stage. Either way the verdicts' record is ``_system/quality_results``."""
+    folder = lake_quality_folder(lake_root)
+    if storage.is_local(folder):
+        return folder
+    import hashlib
+
+    base = Path(os.environ.get("INTERACTION_LAKE_QUALITY_DIR") or Path.home() / ".cache" / "interaction-lake" / "quality")
+    return base / hashlib.sha256(str(folder).encode()).hexdigest()[:16]
 
 
 DATASOURCE = "interaction_lake"
@@ -175,8 +193,14 @@ def render_data_docs(lake_root: Path, outcomes: list["GateOutcome"]) -> None:
                    for o in outcomes for i in o.docs_ids]
     prune_data_docs(context, lake_root, int(os.environ.get("INTERACTION_LAKE_DATA_DOCS_KEEP", DATA_DOCS_KEEP_DEFAULT)))
     context.build_data_docs(resource_identifiers=identifiers)
-    site = data_docs_index(lake_root).parent
-    offline.localise(site, [p for p in site.rglob("*.html") if p.stat().st_mtime >= started - 1])
+    site = quality_project(lake_root).joinpath(*SITE)
+    pages = [p for p in site.rglob("*.html") if p.stat().st_mtime >= started - 1]
+    offline.localise(site, pages)
+    target = lake_quality_folder(lake_root).joinpath(*SITE)
+    if not storage.is_local(target):  # the pages this stage rendered, and (once) the scripts and styles they load
+        assets = [] if not (target / "static").exists() else None
+        fresh = [p for p in site.rglob("*") if p.is_file() and (p.stat().st_mtime >= started - 1 or (assets is not None and "static" in p.parts))]
+        storage.upload_tree(site, target, fresh)
 
 
 def _verdict(context, identifier, passed: bool):
@@ -224,11 +248,12 @@ def prune_data_docs(context, lake_root: Path, keep: int) -> int:
     store = context.validation_results_store
     keys = sorted(store.list_keys(), key=lambda k: str(k.run_id.run_time))
     old = keys[:max(0, len(keys) - keep)]
-    site = data_docs_index(lake_root).parent / "validations"
+    sites = {quality_project(lake_root).joinpath(*SITE, "validations"), lake_quality_folder(lake_root).joinpath(*SITE, "validations")}
     for key in old:
         store.remove_key(key)
-        page = site.joinpath(*key.to_tuple()).with_suffix(".html")
-        page.unlink(missing_ok=True)
+        for site in sites:  # the working copy, and the lake's when they differ
+            page = site.joinpath(*key.to_tuple()).with_suffix(".html")
+            page.unlink(missing_ok=True)
     return len(old)
 
 

@@ -17,6 +17,7 @@ from deltalake import DeltaTable
 
 from interaction_lake import lake
 from interaction_lake.quality.gate import results_table
+from interaction_lake.storage import location
 
 GOLD = "gold"
 TIERS = ("high", "mid", "low")
@@ -67,19 +68,19 @@ def _read(path: Path, versions: dict[str, int], name: str) -> pd.DataFrame | Non
         return None
     table = DeltaTable(str(path))
     versions[name] = table.version()
-    arrow = table.to_pyarrow_table()
+    arrow = lake.arrow(table)
     # money is exact decimal in the marts; the report draws and rounds it, so it reads it as floats
     money = [f.name for f in arrow.schema if pa.types.is_decimal(f.type)]
     return arrow.to_pandas().astype({name: "float64" for name in money})
 
 
 def load(lake_root: Path, min_sample: int = MIN_SAMPLE) -> ReportData:
-    data = ReportData(Path(lake_root), dt.datetime.now(dt.timezone.utc), min_sample=min_sample)
+    data = ReportData(location(lake_root), dt.datetime.now(dt.timezone.utc), min_sample=min_sample)
     marts = {name: _read(lake.table_path(lake_root, GOLD, name), data.versions, f"gold/{name}")
              for name in ("customer_value", "satisfaction", "service_quality", "branch_wait_by_hour", "am_effectiveness",
                           "key_customers_at_risk")}
     if all(frame is None for frame in marts.values()):
-        raise NoMarts(f"no gold marts under {Path(lake_root) / GOLD}: run 'interaction-lake build-marts' first")
+        raise NoMarts(f"no gold marts under {location(lake_root) / GOLD}: run 'interaction-lake build-marts' first")
     if marts["customer_value"] is not None:
         value_view(data, marts["customer_value"])
     if marts["satisfaction"] is not None:
@@ -97,7 +98,7 @@ def load(lake_root: Path, min_sample: int = MIN_SAMPLE) -> ReportData:
     if lake.exists(quarantine):
         table = DeltaTable(str(quarantine))
         data.versions["quarantine/landing"] = table.version()
-        sources = table.to_pyarrow_table(columns=["source"]).to_pandas()
+        sources = lake.arrow(table, columns=["source"]).to_pandas()
         data.quarantined = sources.fillna({"source": "(no source)"}).groupby("source").size().rename("records").reset_index()
     results = _read(results_table(lake_root), data.versions, "_system/quality_results")
     data.quality = quality_view(results) if results is not None else None

@@ -17,10 +17,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from interaction_lake import lake
+from interaction_lake.storage import location
 from interaction_lake.marts_config import MartsConfig
 from jobs.gold.build import FACT, SNAPSHOT_MARTS, compute_marts, mart_table
 from jobs.gold.measures import months_between_inclusive
-from jobs.silver.build import fact_table, read_fact
+from jobs.silver.build import fact_table, quarantined_inputs_table, read_fact
 
 
 class AsOfError(ValueError):
@@ -68,7 +69,7 @@ def read_as_of(spark: SparkSession, lake_root: Path, mart: str, version: int | N
 
 def _readable(path: Path, version: int) -> None:
     if not lake.version_readable(path, version):
-        raise AsOfError(f"{Path(path).parent.name}/{Path(path).name} version {version} was vacuumed (a VACUUM or a customer "
+        raise AsOfError(f"{location(path).parent.name}/{location(path).name} version {version} was vacuumed (a VACUUM or a customer "
                         "erasure removed its data files); it can no longer be read")
 
 
@@ -86,7 +87,28 @@ def rebuild(spark: SparkSession, lake_root: Path, mart: str, commit: Commit, con
         _readable(fact_table(lake_root, FACT[name]), v)
     facts = {name: read_fact(spark, lake_root, fact, versions.get(name)) for name, fact in FACT.items()}
     months = months_between_inclusive(dt.date.fromisoformat(meta["first_month"]), dt.date.fromisoformat(meta["last_month"]))
-    return compute_marts(spark, facts, months, dt.date.fromisoformat(meta["as_of"]), config)[mart]
+    return compute_marts(spark, facts, months, dt.date.fromisoformat(meta["as_of"]), config,
+                         refused=_refused_inputs(spark, lake_root, commit))[mart]
+
+
+def _refused_inputs(spark: SparkSession, lake_root: Path, commit: Commit) -> DataFrame | None:
+    """``silver/quarantined_inputs`` as the build read it (a customer's refused inputs mark their value incomplete): at
+    the version its commit records, or -- for a build made before that was recorded -- the last version committed
+    before it."""
+    from deltalake import DeltaTable
+
+    path = quarantined_inputs_table(lake_root)
+    if "quarantined_inputs_version" in commit.metadata:
+        version = int(commit.metadata["quarantined_inputs_version"])
+    elif lake.exists(path):
+        before = [h["version"] for h in DeltaTable(str(path)).history() if h["timestamp"] <= commit.timestamp.timestamp() * 1000]
+        version = max(before) if before else None
+    else:
+        version = None
+    if version is None:
+        return None
+    _readable(path, version)
+    return lake.read_version(spark, path, version)
 
 
 def written_by(frame: DataFrame, mart: str, commit: Commit) -> DataFrame:

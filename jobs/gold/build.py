@@ -36,7 +36,6 @@ import datetime as dt
 import functools
 import json
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,9 +43,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import business_calendar, glossary, lake, lineage, locks
+from interaction_lake import business_calendar, glossary, lake, lineage, locks, storage
 from interaction_lake.faults import crash_point
 from interaction_lake.marts_config import MartsConfig
+from interaction_lake.storage import location
 from interaction_lake.quality.gate import GateBlocked, GateFailed, GateOutcome, render_data_docs, results_table, validate
 from jobs.gold import am_effectiveness, at_risk, branch_waits, customer_value, satisfaction, service_quality
 from jobs.gold.customers import holding_amounts, interactions, monthly_balances, months_frame
@@ -102,7 +102,7 @@ def progress_table(lake_root: Path) -> Path:
 
 def recency_table(lake_root: Path) -> Path:
     """The recency state the build carries from run to run (see the module docstring, step 5)."""
-    return lake.table_path(lake_root, GOLD, "_state") / "customer_recency"
+    return lake.table_path(lake_root, GOLD, lake.STATE) / "customer_recency"
 
 
 @dataclass
@@ -124,7 +124,7 @@ class GoldReport:
 
 
 def staging_root(lake_root: Path, run_id: str) -> Path:
-    return Path(lake_root) / "_staging" / GOLD / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+    return location(lake_root) / "_staging" / GOLD / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
 
 
 def build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig | None = None, full: bool = False,
@@ -166,12 +166,15 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     first_month = min(first_day, as_of).replace(day=1)
     months = months_between_inclusive(first_month, as_of)
     report.as_of, report.first_month, report.last_month = as_of, months[0], months[-1]
+    refused_version = lake.version(quarantined_inputs_table(root)) if lake.exists(quarantined_inputs_table(root)) else None
+    # Every input's version is recorded, so 'audit as-of --rebuild' reads exactly what this build read.
+    pinned = {} if refused_version is None else {"quarantined_inputs_version": str(refused_version)}
     meta = lake.commit_metadata(JOB, run_id, first_month=months[0].isoformat(), last_month=months[-1].isoformat(),
                                 as_of=as_of.isoformat(), config=config.fingerprint(),
-                                silver_versions=json.dumps(versions, sort_keys=True))
+                                silver_versions=json.dumps(versions, sort_keys=True), **pinned)
     carried = None if full else _carried_recency(spark, root, add_months(months[0], -1), config)
     report.recency_carried = carried is not None
-    refused = lake.read(spark, quarantined_inputs_table(root))
+    refused = None if refused_version is None else lake.read_version(spark, quarantined_inputs_table(root), refused_version)
     marts, recency = compute(spark, facts, months, as_of, config, carried, refused)
     marts = {name: frame for name, frame in marts.items() if name in built}
     reshaped = [name for name, frame in marts.items() if lake.exists(mart_table(root, name))
@@ -181,7 +184,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         report.reshaped = reshaped
         return report
     staging = staging_root(root, run_id)
-    shutil.rmtree(staging, ignore_errors=True)
+    storage.remove_tree(staging)
     for name, frame in marts.items():  # write
         lake.overwrite(frame, staging / name, {**meta, "table": name, "step": "staged"}, _partitioning(name))
     staged = {name: lake.read(spark, staging / name) for name in marts}
@@ -205,7 +208,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         report.rows[name] = frame.count()
         crash_point("gold_mid_publish")
     _publish(recency, recency_table(root), months[0], {**meta, "table": "customer_recency"}, full)
-    shutil.rmtree(staging, ignore_errors=True)
+    storage.remove_tree(staging)
     now = dt.datetime.now(dt.timezone.utc)
     progress = spark.createDataFrame([(run_id, now, name, v, months[0], table_ids[name], as_of) for name, v in sorted(versions.items())],
                                      PROGRESS_SCHEMA)

@@ -36,7 +36,6 @@ import contextlib
 import datetime as dt
 import json
 import re
-import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,13 +44,14 @@ from typing import Iterator
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from interaction_lake import lake, locks
+from interaction_lake import lake, locks, storage
 from interaction_lake.config import Settings, env_number
 from interaction_lake.faults import crash_point
 from interaction_lake import sources as registry
 from interaction_lake.landing_files import discover
 from interaction_lake.privacy import pseudonym_py, secret_for
-from interaction_lake.quality.gate import quality_project
+from interaction_lake.quality.gate import lake_quality_folder, quality_project
+from interaction_lake.storage import location
 from jobs.gold.build import recency_table
 from jobs.silver.build import fact_quarantine_table, quarantined_inputs_table, silver_quarantine_table
 
@@ -122,7 +122,7 @@ class ErasureIncomplete(RuntimeError):
 
 
 def journal_dir(lake_root: Path) -> Path:
-    return Path(lake_root) / lake.SYSTEM / "erasure_journal"
+    return location(lake_root) / lake.SYSTEM / "erasure_journal"
 
 
 @dataclass
@@ -155,11 +155,8 @@ class Journal:
         return bool(self.rows_removed)
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"request_id": self.request_id, "customer_key": self.customer_key,
-                                         "rows_removed": self.rows_removed, "vacuumed": self.vacuumed}, sort_keys=True))
-        temporary.replace(self.path)
+        storage.write_whole(self.path, json.dumps({"request_id": self.request_id, "customer_key": self.customer_key,
+                                                   "rows_removed": self.rows_removed, "vacuumed": self.vacuumed}, sort_keys=True))
 
     def close(self) -> None:
         """The erasure is recorded: this and every other open journal of the customer are done."""
@@ -193,7 +190,7 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
                 continue
             matching = lake.read(spark, path).alias("t").join(source.alias("s"), F.expr(condition), "left_semi").count()
             if matching:
-                name = str(Path(path).relative_to(root))
+                name = str(location(path).relative_to(root))
                 journal.rows_removed[name] = journal.rows_removed.get(name, 0) + matching
                 journal.save()  # before the delete: a kill after it still knows this table must be vacuumed
                 lake.sql_write(spark, f"MERGE INTO delta.`{path}` t USING {view} s ON {condition} WHEN MATCHED THEN DELETE", path, meta)
@@ -254,7 +251,7 @@ def _remove_staging(root: Path) -> list[str]:
     removed = []
     for folder in (lake.table_path(root, lake.SYSTEM, "staging"), root / "_staging"):
         for child in sorted(folder.iterdir()) if folder.is_dir() else []:
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+            storage.remove_tree(child) if child.is_dir() else child.unlink()
             removed.append(str(child.relative_to(root)))
     return removed
 
@@ -274,11 +271,12 @@ def files_holding(root: Path, reference: str, key: str) -> list[str]:
     for path in sorted(root.rglob("*.parquet")):
         if erasures_table(root) in path.parents or "_delta_log" in path.parts:
             continue
-        schema = pq.read_schema(path)
-        columns = [f.name for f in schema if f.name in candidates and str(f.type) in ("string", "large_string")]
-        if not columns:
-            continue
-        table = pq.read_table(path, columns=columns)
+        with path.open("rb") as handle:  # a local file or an object
+            data = pq.ParquetFile(handle)
+            columns = [f.name for f in data.schema_arrow if f.name in candidates and str(f.type) in ("string", "large_string")]
+            if not columns:
+                continue
+            table = data.read(columns=columns)
         for column in columns:
             values = table.column(column)
             if pc.any(pc.match_substring(values, key)).as_py() or pc.any(pc.match_substring_regex(values, token)).as_py():
@@ -300,14 +298,16 @@ def _remove_quality_documents(root: Path, reference: str, key: str) -> list[str]
     deleted (the gate's verdict stays in ``_system/quality_results``); the Data Docs index is rebuilt by the
     next gate. Returns the paths removed, relative to the lake."""
     token = re.compile(_token(reference).encode())
-    folder = quality_project(root) / "gx" / "uncommitted"
     removed = []
-    for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
-        if path.is_file():
-            content = path.read_bytes()
-            if key.encode() in content or token.search(content):
-                path.unlink()
-                removed.append(str(path.relative_to(root)))
+    # The project's working copy and, for a lake on an object store, the Data Docs uploaded to the lake.
+    for project in dict.fromkeys([quality_project(root), lake_quality_folder(root)]):
+        folder = project / "gx" / "uncommitted"
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_file():
+                content = path.read_bytes()
+                if key.encode() in content or token.search(content):
+                    path.unlink()
+                    removed.append(str(path.relative_to(root)) if path.is_relative_to(root) else str(path))
     return removed
 
 

@@ -22,7 +22,6 @@ import dataclasses
 import datetime as dt
 import functools
 import json
-import shutil
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import business_calendar, capabilities, lake, ledger, lineage, locks
+from interaction_lake import business_calendar, capabilities, lake, ledger, lineage, locks, storage
 from interaction_lake.config import ConfigError, Settings
 from interaction_lake.faults import crash_point
 from interaction_lake import sources as registry
@@ -153,13 +152,13 @@ def _has_silver(lake_root: Path) -> bool:
 
 def _drop_silver(lake_root: Path, sources: tuple[str, ...]) -> None:
     for source in sources:
-        shutil.rmtree(silver_events_table(lake_root, source), ignore_errors=True)
+        storage.remove_tree(silver_events_table(lake_root, source))
         for fact in FACTS:
             if fact.source == source:
-                shutil.rmtree(fact_table(lake_root, fact), ignore_errors=True)
-    shutil.rmtree(progress_table(lake_root), ignore_errors=True)
+                storage.remove_tree(fact_table(lake_root, fact))
+    storage.remove_tree(progress_table(lake_root))
     if set(sources) == set(registry.known()):  # else the replay recomputes every key of those sources, which re-judges their rows
-        shutil.rmtree(fact_quarantine_table(lake_root), ignore_errors=True)
+        storage.remove_tree(fact_quarantine_table(lake_root))
 
 
 def new_batches(spark: SparkSession, lake_root: Path, source: str, held=None) -> list[tuple[str, dt.date, tuple[str, ...]]]:

@@ -109,3 +109,49 @@ def postgres(database: str = "airflow") -> Iterator[str]:
     finally:
         subprocess.run([*run_as, _postgres_bin("pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"], capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ObjectStore:
+    """An S3-compatible server on loopback, and the standard AWS variables that point every client at it."""
+
+    endpoint: str
+    env: dict[str, str]
+
+    def bucket(self, name: str) -> str:
+        """Create the bucket ``name``; its URI."""
+        import boto3
+
+        boto3.client("s3", endpoint_url=self.endpoint, region_name=self.env["AWS_REGION"],
+                     aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"]
+                     ).create_bucket(Bucket=name)
+        return f"s3://{name}"
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[ObjectStore]:
+    """moto's S3 in server mode (a real HTTP server, in its own process): conditional PUTs, listings and multipart
+    uploads as S3 answers them. Credentials are moto's fixed test ones."""
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(endpoint, timeout=2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto's S3 server did not start on {endpoint}") from None
+                time.sleep(0.2)
+        yield ObjectStore(endpoint, {"AWS_ENDPOINT_URL": endpoint, "AWS_ALLOW_HTTP": "true", "AWS_REGION": "us-east-1",
+                                     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

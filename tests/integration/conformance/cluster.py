@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyspark
 
+from interaction_lake import storage
 from interaction_lake.engine import DELTA_CONF
 
 SPARK_HOME = Path(pyspark.__file__).parent
@@ -62,7 +63,7 @@ class StandaloneCluster:
         self._run("worker", env, None, [str(SPARK_HOME / "bin" / "spark-class"), "org.apache.spark.deploy.worker.Worker", master,
                                         "--host", "127.0.0.1", "--cores", str(self.cores), "--memory", self.memory,
                                         "--webui-port", "0", "--work-dir", str(self.work / "worker")])
-        conf = {**DELTA_CONF, "spark.sql.session.timeZone": "UTC", "spark.connect.grpc.binding.address": "127.0.0.1",
+        conf = {**DELTA_CONF, **storage.spark_conf(), "spark.sql.session.timeZone": "UTC", "spark.connect.grpc.binding.address": "127.0.0.1",
                 "spark.connect.grpc.binding.port": str(connect_port), "spark.sql.shuffle.partitions": "4",
                 "spark.databricks.delta.snapshotPartitions": "2", "spark.ui.enabled": "false",
                 "spark.executor.memory": "1g", "spark.jars": ",".join(map(str, self.jars))}

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
+from interaction_lake import lake
+
 # when, and in which run: wall-clock times, run ids, durations, generated table ids
 RUN_COLUMNS = {
     "_run_id", "run_id", "_ingested_at", "ingested_at", "recorded_at", "processed_at", "validated_at", "quarantined_at",
@@ -45,7 +47,7 @@ def delta_tables(root: Path) -> list[str]:
 def table_rows(root: Path, table: str, placeholders: dict[str, str]) -> tuple[list[tuple[str, str]], Counter]:
     """The table's (column, type) list and its rows as a multiset, run columns left out, columns in name order
     (the engines may order the columns a MERGE adds differently)."""
-    data = DeltaTable(str(root / table)).to_pyarrow_table()
+    data = lake.arrow(DeltaTable(str(root / table)))
     columns = sorted((field for field in data.schema if field.name not in RUN_COLUMNS), key=lambda field: field.name)
     rows = zip(*(_without_run_keys(field.name, data.column(field.name).to_pylist()) for field in columns)) if columns else iter(())
     return [(field.name, str(field.type)) for field in columns], Counter(_normal(row, placeholders) for row in rows)

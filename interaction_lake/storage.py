@@ -1,0 +1,139 @@
+"""Where the lake's bytes live: a local (or shared POSIX) folder or an S3-compatible object store, behind one module.
+
+Every other module addresses the lake through :func:`location`, which gives a ``pathlib``-shaped object for both:
+a local path is a ``pathlib.Path`` (``upath.PosixUPath``), an ``s3://bucket/prefix`` URI a ``upath`` S3 path
+(fsspec's ``s3fs`` underneath). ``str()`` of either is what the engines and delta-rs open: a file system path or
+the ``s3://`` URI. The few operations a path object cannot express the same way on both -- removing a tree,
+writing a file whole (atomically), creating a file only if absent (the lease locks' primitive) -- are here.
+
+Credentials and endpoint come from the standard AWS variables (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_REGION``, ``AWS_ENDPOINT_URL`` for MinIO or another S3-compatible server, ``AWS_ALLOW_HTTP=true`` for a
+plain-HTTP one): the embedded engine, delta-rs and s3fs all read them, so one set of variables configures every
+reader and writer (README, "The lake on object storage"). Apache Spark reads the same ``s3://`` URIs through
+hadoop-aws's S3A (``spark_conf``, pinned in ``jars.lock``), so a table's address is the same on both engines.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from upath import UPath
+
+OBJECT_STORE_SCHEMES = ("s3", "s3a")
+
+
+def location(value: str | os.PathLike) -> Path:
+    """The lake path or URI as a path object: absolute for a local path, an S3 path for ``s3://`` (and ``s3a://``)."""
+    if isinstance(value, UPath) and not is_local(value):
+        return value
+    text = os.fspath(value) if not isinstance(value, str) else value
+    scheme = text.split("://", 1)[0] if "://" in text else ""
+    if scheme in OBJECT_STORE_SCHEMES:
+        # No listing cache: other processes (the engine, another run) write the same prefixes, and the Delta log's
+        # newest commit must be seen the moment it exists.
+        return UPath("s3://" + text.split("://", 1)[1].rstrip("/"), use_listings_cache=False)
+    if scheme and scheme != "file":
+        raise ValueError(f"{text!r}: the lake must be a local path or an s3:// URI (an S3-compatible object store)")
+    return Path(text.removeprefix("file://")).absolute()
+
+
+def is_local(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is on a POSIX file system (``flock``, rename and permissions exist there)."""
+    if isinstance(path, UPath):
+        return path.protocol in ("", "file", "local")
+    return "://" not in str(path) or str(path).startswith("file://")
+
+
+def is_uri(text: str) -> bool:
+    return "://" in text and text.split("://", 1)[0] in OBJECT_STORE_SCHEMES
+
+
+def spark_conf(env: dict[str, str] | None = None) -> dict[str, str]:
+    """Apache Spark's settings for the lake on S3: ``s3://`` (and ``s3a://``) served by S3A, configured from the same
+    AWS variables (an endpoint means an S3-compatible server: path-style addressing, plain HTTP if its URL says so).
+    Credentials come through S3A's default chain, which reads ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` and
+    instance roles. Delta's S3 log store is single-driver: see README, "The lake on object storage", for concurrency."""
+    env = os.environ if env is None else env
+    conf = {"spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+            "spark.hadoop.fs.AbstractFileSystem.s3.impl": "org.apache.hadoop.fs.s3a.S3A"}
+    if env.get("AWS_ENDPOINT_URL"):
+        conf.update({"spark.hadoop.fs.s3a.endpoint": env["AWS_ENDPOINT_URL"], "spark.hadoop.fs.s3a.path.style.access": "true",
+                     "spark.hadoop.fs.s3a.connection.ssl.enabled": str(env["AWS_ENDPOINT_URL"].startswith("https")).lower()})
+    if env.get("AWS_REGION"):
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = env["AWS_REGION"]
+    return conf
+
+
+def names(folder: Path) -> list[str]:
+    """The names of the entries directly under ``folder``; none if it does not exist (an object store has no empty
+    folders: a prefix with nothing under it is simply absent)."""
+    if is_local(folder):
+        try:
+            return os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+    try:
+        return [entry.rstrip("/").rsplit("/", 1)[-1] for entry in folder.fs.ls(folder.path, detail=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def remove_tree(path: Path) -> None:
+    """Delete ``path`` and everything under it; nothing if it is absent."""
+    if is_local(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.fs.rm(path.path, recursive=True)
+
+
+def write_whole(path: Path, text: str, private: bool = False) -> None:
+    """Write ``text`` so a reader sees the old or the new content, never a part: a rename on disk (``private``: readable
+    by the owner only), one PUT on an object store (whose access the bucket's policy decides)."""
+    if not is_local(path):
+        path.write_text(text)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".new")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
+def create_exclusive(path: Path, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` only if nothing is there: true if this call created it. Atomic on both stores
+    (``O_EXCL`` on disk; a conditional PUT, ``If-None-Match: *``, on S3 -- AWS S3, MinIO and moto honour it)."""
+    if is_local(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return True
+    try:
+        path.fs.pipe_file(path.path, data, mode="create")
+    except FileExistsError:
+        return False
+    path.fs.invalidate_cache(path.parent.path)
+    return True
+
+
+def fresh_listing(path: Path) -> None:
+    """Forget cached listings under ``path`` (s3fs caches them; another process may have written since)."""
+    if not is_local(path):
+        path.fs.invalidate_cache(path.path)
+
+
+def upload_tree(local: Path, target: Path, files: list[Path] | None = None) -> None:
+    """Copy the files under the local folder ``local`` (or only ``files``) to ``target`` (a lake location)."""
+    for file in files if files is not None else [p for p in local.rglob("*") if p.is_file()]:
+        destination = target.joinpath(*file.relative_to(local).parts)
+        if is_local(destination):
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, destination)
+        else:
+            destination.fs.put_file(str(file), destination.path)
