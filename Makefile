@@ -4,13 +4,16 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser postgres jars demo report airflow-demo airflow-ui test test-unit test-embedded test-spark lint bench bench-engine compose-config clean
+.PHONY: install browser postgres jars demo report airflow-demo airflow-ui test test-unit test-embedded test-spark lint bench bench-engine bench-startup compose-config clean
 
 # With the deployment's additions (the PostgreSQL driver of Airflow's metadata database), so the tests run what it runs.
+# Compiled to bytecode at install (uv does not by default): where PYTHONDONTWRITEBYTECODE is set, as on the project's
+# machines, every process would otherwise compile each module it imports from source -- 2 s of every command's and
+# every Airflow task's start-up (bench/README.md, "Start-up").
 $(STAMP): requirements.lock pyproject.toml docker/airflow/requirements-deploy.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -r docker/airflow/requirements-deploy.txt
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock -r docker/airflow/requirements-deploy.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
@@ -88,6 +91,9 @@ EVENTS ?= 1000000
 bench: install  ## EVENTS (1M) over DAYS (30), day by day through every stage and gate; vs classic Spark; ENGINE=both: the whole pipeline on both engines side by side (bench/results/pipeline-<EVENTS>[-<DAYS>days][-<ENGINE>].json)
 	$(BIN)/interaction-lake bench --events $(EVENTS) --days $(or $(DAYS),30) $(if $(ENGINE),--engine $(ENGINE),--compare-classic) \
 		--out bench/results/pipeline-$(EVENTS)$(if $(DAYS),-$(DAYS)days)$(if $(ENGINE),-$(ENGINE)).json
+
+bench-startup: install  ## what a command or an Airflow task pays before doing anything, with and without bytecode (bench/results/startup.json)
+	$(BIN)/python bench/startup.py
 
 bench-engine: install  ## measure the embedded engine vs classic local Spark (docs/adr/0001-engine.md)
 	$(BIN)/python bench/engine_probe.py

@@ -104,10 +104,14 @@ def _lease_file(folder: Path, generation: int) -> Path:
 
 
 def _read_lease(folder: Path, generation: int) -> dict | None:
+    """The lease, or None if it is gone (housekeeping removed it: list again). One that cannot be read counts as held
+    for a lease more: it is never taken for free."""
     try:
         return json.loads(_lease_file(folder, generation).read_text())
-    except (FileNotFoundError, ValueError):  # removed by housekeeping, or caught mid-write on a store without atomic PUT
+    except FileNotFoundError:
         return None
+    except ValueError:
+        return {"holder": "unknown (unreadable lease)", "expires": time.time() + 1, "released": False}
 
 
 @contextlib.contextmanager
@@ -118,8 +122,10 @@ def _lease(folder: Path, name: str, timeout: float) -> Iterator[None]:
     while True:
         generations = _generations(folder)
         latest = generations[-1] if generations else -1
-        current = _read_lease(folder, latest) if latest >= 0 else None
-        free = current is None or current.get("released") or current.get("expires", 0) < time.time()
+        current = _read_lease(folder, latest) if latest >= 0 else {"released": True}
+        if current is None:  # removed since the listing
+            continue
+        free = current.get("released") or current.get("expires", 0) < time.time()
         if free:
             mine = latest + 1
             body = {"holder": holder, "expires": time.time() + seconds, "released": False}

@@ -197,9 +197,9 @@ def render_data_docs(lake_root: Path, outcomes: list["GateOutcome"]) -> None:
     pages = [p for p in site.rglob("*.html") if p.stat().st_mtime >= started - 1]
     offline.localise(site, pages)
     target = lake_quality_folder(lake_root).joinpath(*SITE)
-    if not storage.is_local(target):  # the pages this stage rendered, and (once) the scripts and styles they load
-        assets = [] if not (target / "static").exists() else None
-        fresh = [p for p in site.rglob("*") if p.is_file() and (p.stat().st_mtime >= started - 1 or (assets is not None and "static" in p.parts))]
+    if not storage.is_local(target):  # upload the pages this stage rendered and, the first time, the scripts and styles
+        first_time = not (target / "static").exists()
+        fresh = [p for p in site.rglob("*") if p.is_file() and (p.stat().st_mtime >= started - 1 or (first_time and "static" in p.parts))]
         storage.upload_tree(site, target, fresh)
 
 

@@ -204,7 +204,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         path = mart_table(root, name)
         with lineage.job_run(root, f"gold.{name}", inputs=lineage.mart_sources(root, name), outputs=[path], parent=run.as_parent(),
                              output_facets={path: functools.partial(lineage.mart_facets, root, name)}):
-            _publish(frame, path, months[0], {**meta, "table": name}, full, snapshot=name in SNAPSHOT_MARTS)
+            _publish(frame, path, months[0], {**meta, "table": name}, full)
         report.rows[name] = frame.count()
         crash_point("gold_mid_publish")
     _publish(recency, recency_table(root), months[0], {**meta, "table": "customer_recency"}, full)
@@ -382,12 +382,12 @@ def _partitioning(mart: str) -> tuple[str, ...]:
     return () if mart in SNAPSHOT_MARTS else ("month",)
 
 
-def _publish(frame: DataFrame, path: Path, first_month: dt.date, metadata: dict[str, str], full: bool, snapshot: bool = False) -> None:
+def _publish(frame: DataFrame, path: Path, first_month: dt.date, metadata: dict[str, str], full: bool) -> None:
     """Replace a monthly table's months from ``first_month`` on; the whole table when it is new, on a full
     rebuild, or for a snapshot (unpartitioned) table. A mart is first defined from the glossary (``definition``); the
     build's own state (``_state/``) takes the frame's schema as it comes."""
-    everything = snapshot or full or not lake.exists(path)
-    partition = () if snapshot else ("month",)
+    partition = _partitioning(path.name)
+    everything = not partition or full or not lake.exists(path)
     if path.name in glossary.marts():
         lake.define(frame.schema, path, definition(path.name), partition, metadata)
     elif everything:

@@ -25,6 +25,7 @@ from interaction_lake.generator import SOURCES, generate
 from jobs.bronze.land import land_source
 from jobs.gold.build import MARTS, build_gold, mart_table
 from jobs.silver.build import build_silver
+from tests.integration.dags.faults import deliver_a_file_the_bronze_gate_fails
 from tests.integration.servers import smtp_and_webhook
 
 START = dt.date(2026, 11, 2)
@@ -162,12 +163,7 @@ def test_marts_equal_those_built_from_the_same_files_in_one_go(chain, spark, tmp
 
 def test_a_failed_gate_fails_the_task_once_and_stops_downstream(chain):
     home, settings, _, days, _, _ = chain
-    poisoned = settings.landing_root / "counter" / "2031-01-01"
-    poisoned.mkdir(parents=True)
-    (poisoned / "counter_20310101_events.jsonl").write_text(json.dumps({
-        "event_id": "evt-future-1", "event_type": "ticket_issued", "schema_version": 1, "occurred_at": "2031-01-01T09:00:00Z",
-        "source_system": "qmatic-branch", "customer_ref": "C00000001", "ticket_id": "BR001-20310101-0001", "branch_id": "BR001",
-        "service_type": "cash"}) + "\n")
+    deliver_a_file_the_bronze_gate_fails(settings.landing_root)
     day = (dt.date.fromisoformat(days[1]) + dt.timedelta(days=5)).isoformat()
     with smtp_and_webhook() as (received, connections):  # alerts configured by connection, delivered to loopback servers
         run = airflow(home, settings, "-m", "interaction_lake.airflow_run", day, env=connections)
@@ -209,7 +205,7 @@ def test_a_task_started_elsewhere_without_its_roots_fails_at_once_and_opens_no_l
     assert run("-m", "airflow", "db", "migrate").returncode == 0
     done = run("-m", "interaction_lake.airflow_run", START.isoformat())
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-3000:]
-    assert "INTERACTION_LAKE_LAKE_ROOT must be set to an absolute path for scheduled tasks" in done.stdout + done.stderr
+    assert "INTERACTION_LAKE_LAKE_ROOT must be set to an absolute path or an s3:// URI for scheduled tasks" in done.stdout + done.stderr
     assert not (elsewhere / "lake").exists() and not (elsewhere / "landing").exists()
     tries = query(home, "SELECT task_id, state, try_number FROM task_instance WHERE task_id LIKE 'land%'")
     assert tries and all(state == "failed" and number == 1 for _, state, number in tries), tries

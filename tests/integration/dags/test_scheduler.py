@@ -14,7 +14,6 @@ on a PostgreSQL metadata database (Debian's server on loopback), started by ``ma
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -31,6 +30,7 @@ from jobs.gold.build import build_gold
 from jobs.silver.build import build_silver
 from tests.conftest import REPO
 from tests.integration.dags.airflow_server import airflow_ui, cli_environment, wait_for
+from tests.integration.dags.faults import deliver_a_file_the_bronze_gate_fails
 from tests.integration.dags.test_chain import SECRET, START, gold
 from tests.integration.servers import postgres, smtp_and_webhook
 
@@ -120,12 +120,7 @@ def test_the_scheduler_runs_the_chain_backfills_and_stops_at_a_failed_gate(spark
         assert gold(settings.lake_root) == everything
 
         # 3. A file that fails counter's bronze gate; the tasks on Apache Spark (classic, delta-spark, a JVM per task).
-        poisoned = settings.landing_root / "counter" / "2031-01-01"
-        poisoned.mkdir(parents=True)
-        (poisoned / "counter_20310101_events.jsonl").write_text(json.dumps({
-            "event_id": "evt-future-1", "event_type": "ticket_issued", "schema_version": 1,
-            "occurred_at": "2031-01-01T09:00:00Z", "source_system": "qmatic-branch", "customer_ref": "C00000001",
-            "ticket_id": "BR001-20310101-0001", "branch_id": "BR001", "service_type": "cash"}) + "\n")
+        deliver_a_file_the_bronze_gate_fails(settings.landing_root)
         before = {dag: len(runs(db, f"dag_id = '{dag}'")) for dag in ("silver", "marts")}
         spark_env = {**env, "INTERACTION_LAKE_ENGINE": "spark", "INTERACTION_LAKE_SPARK_MASTER": "local[1]"}
         with airflow_ui(home, spark_env, tmp_path / "failed.log") as api:
