@@ -105,13 +105,14 @@ def _lease_file(folder: Path, generation: int) -> Path:
 
 def _read_lease(folder: Path, generation: int) -> dict | None:
     """The lease, or None if it is gone (housekeeping removed it: list again). One that cannot be read counts as held
-    for a lease more: it is never taken for free."""
+    for a moment, never as free: s3fs refuses an object replaced while it was being read (its holder renewing it:
+    "Etag ... no longer exists"), found by the contention test on the S3 server."""
     try:
         return json.loads(_lease_file(folder, generation).read_text())
     except FileNotFoundError:
         return None
-    except ValueError:
-        return {"holder": "unknown (unreadable lease)", "expires": time.time() + 1, "released": False}
+    except (OSError, ValueError):
+        return {"holder": "unknown (lease being renewed)", "expires": time.time() + 1, "released": False}
 
 
 @contextlib.contextmanager
@@ -153,8 +154,11 @@ def _renew(folder: Path, generation: int, body: dict, seconds: float, stop: thre
     """Push the lease's expiry forward every quarter lease until ``stop``; warn if another run took the lock meanwhile
     (this process was paused past its lease)."""
     while not stop.wait(seconds / 4):
-        if _generations(folder)[-1:] != [generation]:
-            log.error("the lease %s was taken over by another run: this run was paused for longer than its lease", folder)
-            return
-        body["expires"] = time.time() + seconds
-        storage.write_whole(_lease_file(folder, generation), json.dumps(body))
+        try:
+            if _generations(folder)[-1:] != [generation]:
+                log.error("the lease %s was taken over by another run: this run was paused for longer than its lease", folder)
+                return
+            body["expires"] = time.time() + seconds
+            storage.write_whole(_lease_file(folder, generation), json.dumps(body))
+        except OSError as error:  # the store did not answer this time: three more tries before the lease runs out
+            log.warning("could not renew the lease %s: %s", folder, error)

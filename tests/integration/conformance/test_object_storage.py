@@ -114,3 +114,31 @@ def test_the_scenario_on_classic_spark_on_an_s3_lake_leaves_the_rows_it_leaves_o
     lake = store.bucket("spark-conformance") + "/lake"
     work = finish(*start(bank, "spark-s3", lake=lake, INTERACTION_LAKE_ENGINE="spark", INTERACTION_LAKE_SPARK_MASTER="local[2]", **s3_env))
     same_lakes(embedded_lake(), work, right_lake=location(lake))
+
+
+HOLDER = """
+import os, sys, time
+from interaction_lake.locks import exclusive
+root, log, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for _ in range(rounds):
+    with exclusive(root, "gold", timeout_seconds=120):
+        with open(log, "a") as handle:
+            handle.write(f"enter {os.getpid()}\\n")
+        time.sleep(0.05)
+        with open(log, "a") as handle:
+            handle.write(f"exit {os.getpid()}\\n")
+"""
+
+
+def test_runs_contending_for_a_lease_on_s3_hold_it_one_at_a_time(store, tmp_path):
+    """Three processes take and release one lease six times each, with renewals (a short lease): every holder leaves
+    before the next enters."""
+    root, log = store.bucket("leases") + "/lake", tmp_path / "holders.log"
+    env = {**os.environ, **store.env, "INTERACTION_LAKE_LOCK_LEASE_SECONDS": "1"}
+    holders = [subprocess.Popen([sys.executable, "-c", HOLDER, root, str(log), "6"], env=env, stderr=subprocess.PIPE, text=True)
+               for _ in range(3)]
+    errors = [h.communicate(timeout=600)[1] for h in holders]
+    assert [h.returncode for h in holders] == [0, 0, 0], errors
+    events = [line.split() for line in log.read_text().splitlines()]
+    assert len(events) == 36
+    assert all(enter[0] == "enter" and leave == ["exit", enter[1]] for enter, leave in zip(events[::2], events[1::2])), events
