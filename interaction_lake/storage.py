@@ -48,10 +48,6 @@ def is_local(path: str | os.PathLike) -> bool:
     return "://" not in str(path) or str(path).startswith("file://")
 
 
-def is_uri(text: str) -> bool:
-    return "://" in text and text.split("://", 1)[0] in OBJECT_STORE_SCHEMES
-
-
 def spark_conf(env: dict[str, str] | None = None) -> dict[str, str]:
     """Apache Spark's settings for the lake on S3: ``s3://`` (and ``s3a://``) served by S3A, configured from the same
     AWS variables (an endpoint means an S3-compatible server: path-style addressing, plain HTTP if its URL says so).
@@ -126,15 +122,9 @@ def create_exclusive(path: Path, data: bytes) -> bool:
     return True
 
 
-def fresh_listing(path: Path) -> None:
-    """Forget cached listings under ``path`` (s3fs caches them; another process may have written since)."""
-    if not is_local(path):
-        path.fs.invalidate_cache(path.path)
-
-
-def upload_tree(local: Path, target: Path, files: list[Path] | None = None) -> None:
-    """Copy the files under the local folder ``local`` (or only ``files``) to ``target`` (a lake location)."""
-    for file in files if files is not None else [p for p in local.rglob("*") if p.is_file()]:
+def upload_tree(local: Path, target: Path, files: list[Path]) -> None:
+    """Copy ``files``, which are under the local folder ``local``, to the same places under ``target`` (a lake location)."""
+    for file in files:
         destination = target.joinpath(*file.relative_to(local).parts)
         if is_local(destination):
             destination.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from collections import Counter
 import pytest
 from deltalake import DeltaTable
 
+from interaction_lake.lake import arrow
 from interaction_lake.storage import location
 from tests.integration.conformance.capability_probe import probe
 from tests.integration.conformance.runs import SECRET, finish, same_lakes, start
@@ -56,11 +57,11 @@ def test_two_landers_at_once_on_an_s3_lake_land_every_file_once(bank, store, s3_
     landers = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=600)[0] for p in landers]
     assert [p.returncode for p in landers] == [0, 0], outputs
-    ledger = DeltaTable(f"{lake}/_system/landing_ledger").to_pyarrow_table().to_pylist()
+    ledger = arrow(DeltaTable(f"{lake}/_system/landing_ledger")).to_pylist()
     committed = Counter(e["file_path"] for e in ledger if e["source"] == "counter" and e["status"] == "committed")
     files = {str(p) for p in (landing / "counter").rglob("*") if p.is_file()}
     assert set(committed) <= files and committed and max(committed.values()) == 1
-    bronze = DeltaTable(f"{lake}/bronze/counter_events").to_pyarrow_table(columns=["_source_file", "_line_number"]).to_pylist()
+    bronze = arrow(DeltaTable(f"{lake}/bronze/counter_events"), columns=["_source_file", "_line_number"]).to_pylist()
     assert len(bronze) == len({(r["_source_file"], r["_line_number"]) for r in bronze})  # no record landed twice
 
 
@@ -91,7 +92,7 @@ def _two_writers_at_once(engine: str, store, commits: int) -> None:
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for name in ("a", "b")]
     outputs = [w.communicate(timeout=900)[0] for w in writers]
     assert [w.returncode for w in writers] == [0, 0], [o[-3000:] for o in outputs]
-    rows = DeltaTable(table, storage_options=store.env).to_pyarrow_dataset().to_table(use_threads=False).to_pylist()
+    rows = arrow(DeltaTable(table, storage_options=store.env)).to_pylist()
     assert sorted((r["writer"], r["i"]) for r in rows) == [(w, i) for w in ("a", "b") for i in range(commits)]
     assert DeltaTable(table, storage_options=store.env).version() == 2 * commits - 1
 
