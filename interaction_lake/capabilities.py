@@ -10,6 +10,7 @@ The engine of a session is the one ``interaction_lake.engine`` built it with.
 | ``merge_commits_without_changes`` | no | yes |
 | ``delta_sql_maintenance`` | no | yes |
 | ``exclusive_commits_on_object_stores`` | yes | no |
+| ``idempotent_writes`` | no | yes |
 
 ``time_travel_behind_checkpoint``: reading ``versionAsOf`` a version older than the table's latest
 checkpoint. Sail 0.7.2 fails for every such version from 2 up ("Missing commit file: expected version 0,
@@ -41,6 +42,14 @@ appending 10 times each without any lock lost nothing, and two creating one tabl
 depends on the store honouring ``If-None-Match``; so where this capability does not hold, ``lake``'s writes to a table
 on an object store hold that table's commit lease (``interaction_lake.locks``) for the commit, and landing tasks
 running in parallel append to the shared ledger and quarantine one at a time.
+
+``idempotent_writes``: Delta's idempotent writes -- a write carrying the writer options ``txnAppId`` and ``txnVersion``
+is skipped when the table's log already records that version (or a later one) for that app id. delta-spark honours
+them; Sail 0.7.2 ignores them and appends again (measured by the capability test). Landing's exactly-once rests on its
+ledger and a look at the batch's partition on both engines (a lake may change engines between a crash and its
+recovery, and a batch landed by Sail carries no transaction id); where this holds, a batch's bronze and quarantine
+appends also carry the batch id as their ``txnAppId``, so the commit itself refuses a second copy and the Delta log says
+which batch each commit is (``jobs.bronze.land.append_batch``).
 """
 
 from __future__ import annotations
@@ -68,3 +77,7 @@ def delta_sql_maintenance(spark: SparkSession) -> bool:
 
 def exclusive_commits_on_object_stores(spark: SparkSession) -> bool:
     return not _apache_spark(spark)
+
+
+def idempotent_writes(spark: SparkSession) -> bool:
+    return _apache_spark(spark)

@@ -39,6 +39,7 @@ BRONZE = "bronze"
 QUARANTINE = "quarantine"
 SYSTEM = "_system"
 STATE = "_state"  # a layer's internal tables (gold/_state/customer_recency), not published
+LAYERS = (BRONZE, "silver", "gold", QUARANTINE, SYSTEM)
 
 
 def table_path(lake_root: Path, layer: str, name: str) -> Path:
@@ -176,8 +177,15 @@ def creation_options(df: DataFrame, path: Path, partition_by: tuple[str, ...] = 
     return {STATS_COLUMNS: ",".join(f.name for f in df.schema.fields if f.name not in denied and not isinstance(f.dataType, no_stats))}
 
 
-def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tuple[str, ...] = ()) -> None:
+def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tuple[str, ...] = (),
+           transaction: tuple[str, int] | None = None) -> None:
+    """Append ``df`` in one commit. ``transaction`` (app id, version): Delta's idempotent write, where the engine honours
+    it (``capabilities.idempotent_writes``): the commit is skipped if the table already holds that app id's version."""
+    from interaction_lake import capabilities
+
     writer = df.write.format("delta").mode("append").option("userMetadata", json.dumps(metadata, sort_keys=True))
+    if transaction is not None and capabilities.idempotent_writes(df.sparkSession):
+        writer = writer.option("txnAppId", transaction[0]).option("txnVersion", str(transaction[1]))
     writer = writer.options(**creation_options(df, path, partition_by))
     if partition_by:
         writer = writer.partitionBy(*partition_by)
@@ -462,10 +470,17 @@ def commit_log_table(lake_root: Path) -> Path:
     return table_path(lake_root, SYSTEM, "commit_log")
 
 
+STAGING = "_staging"
+
+
 def lake_root_of(path: Path) -> Path:
-    """Every table lives at ``<lake_root>/<layer>/<name>``, a layer's own state at ``<lake_root>/<layer>/_state/<name>``.
-    (Before that second rule, commits to ``gold/_state/customer_recency`` were recorded in a ``gold/_system/commit_log``.)"""
+    """Every table lives at ``<lake_root>/<layer>/<name>``, a layer's own state at ``<lake_root>/<layer>/_state/<name>``,
+    a table staged before it is published at ``<lake_root>/_staging/<layer>/<run>/<name>``. (Before the second rule, commits to
+    ``gold/_state/customer_recency`` were recorded in a ``gold/_system/commit_log``; before the third, the commit leases of
+    gold's staged marts were taken under ``_staging/gold/_system/locks/``.)"""
     where = location(path)
+    if len(where.parents) > 3 and where.parents[2].name == STAGING and where.parents[1].name in LAYERS:
+        return where.parents[3]  # <root>/_staging/<layer>/<run>/<name>
     return where.parents[2] if where.parent.name == STATE else where.parents[1]
 
 

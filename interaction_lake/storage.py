@@ -118,8 +118,7 @@ def create_exclusive(path: Path, data: bytes) -> bool:
         path.fs.pipe_file(path.path, data, mode="create")
     except FileExistsError:
         return False
-    path.fs.invalidate_cache(path.parent.path)
-    return True
+    return True  # no listing cache to refresh: location() turns s3fs' off
 
 
 def upload_tree(local: Path, target: Path, files: list[Path]) -> None:

@@ -6,14 +6,15 @@ ledger, and returns a ``LandingReport``. A batch streams through memory one file
 Parquet part at a time (``lake.StagedRows``), so a bank's first day of millions of records lands as
 one commit without holding them all.
 
-Exactly once, without relying on Delta transaction ids (the embedded engine ignores
-``txnAppId``; see docs/adr/0001-engine.md):
+Exactly once on every engine, without relying on Delta transaction ids (the embedded engine ignores
+``txnAppId``; see ``capabilities.idempotent_writes``):
 
 1. every new file is hashed; a (path, checksum) already in the ledger is skipped, and the same
    checksum under another path is recorded as ``duplicate_file`` (a file whose path, size and
    modification time match its ledger entry is known without hashing it again);
 2. ``pending`` ledger rows name the batch id and ingest time before any data is written;
-3. bronze and quarantine rows are each appended in one atomic Delta commit tagged with the batch id;
+3. bronze and quarantine rows are each appended in one atomic Delta commit tagged with the batch id
+   (on Apache Spark also its ``txnAppId``, so Delta itself refuses a second copy: ``append_batch``);
 4. ``committed`` ledger rows close the batch.
 
 A run that dies anywhere in 2-4 leaves ``pending`` rows; the next run re-parses those files and
@@ -409,13 +410,12 @@ def _write_batch(spark: SparkSession, settings: Settings, source: str, files: li
         if good.count:
             rows = good.frame()
             report.duplicate_events_in_batch += duplicate_event_ids(rows)
-            if not _holds_batch(spark, bronze, batch_id, ingested_at):
-                lake.append(rows, bronze, {**meta, "step": "bronze"}, PARTITION)
+            append_batch(rows, bronze, batch_id, ingested_at, {**meta, "step": "bronze"})
         crash_point("after_bronze")
-        if bad.count and not _holds_batch(spark, quarantine, batch_id, ingested_at):
+        if bad.count:
             frame = bad.frame()
             lake.ensure_columns(spark, frame, quarantine, meta)
-            lake.append(frame, quarantine, {**meta, "step": "quarantine"}, PARTITION)
+            append_batch(frame, quarantine, batch_id, ingested_at, {**meta, "step": "quarantine"})
         crash_point("after_quarantine")
     committed = [ledger.Entry(**{**e.__dict__, "status": ledger.COMMITTED, "run_id": run_id, "recorded_at": _now()}) for e in entries]
     ledger.record(spark, root, committed, {**meta, "step": "committed"})
@@ -530,6 +530,17 @@ def duplicate_event_ids(rows: DataFrame) -> int:
     """How many records repeat an event id already in the batch (counted by the engine: a batch can be millions)."""
     total, distinct = rows.agg(F.count(F.lit(1)), F.count_distinct("event_id")).first()
     return total - distinct
+
+
+def append_batch(rows: DataFrame, table: Path, batch_id: str, ingested_at: dt.datetime, metadata: dict[str, str]) -> None:
+    """Append a batch's rows to ``table`` unless it holds them already (a run finishing a batch a killed run began).
+
+    The table is looked at on every engine; where the engine honours Delta's idempotent writes, the commit also carries
+    the batch id as its ``txnAppId`` (``capabilities.idempotent_writes``), so a second copy is refused by the commit
+    itself and the log names the batch. Either alone is not enough: Sail ignores transaction ids, and a batch that Sail
+    began and Apache Spark finishes carries none."""
+    if not _holds_batch(rows.sparkSession, table, batch_id, ingested_at):
+        lake.append(rows, table, metadata, PARTITION, transaction=(batch_id, 0))
 
 
 def _holds_batch(spark: SparkSession, table: Path, batch_id: str, ingested_at: dt.datetime) -> bool:

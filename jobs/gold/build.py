@@ -124,7 +124,7 @@ class GoldReport:
 
 
 def staging_root(lake_root: Path, run_id: str) -> Path:
-    return location(lake_root) / "_staging" / GOLD / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+    return location(lake_root) / lake.STAGING / GOLD / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
 
 
 def build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig | None = None, full: bool = False,

@@ -249,7 +249,7 @@ def _remove_staging(root: Path) -> list[str]:
     """Staging left by killed runs (landing's ``_system/staging/<id>/`` parts, gold's ``_staging/gold/<run>/`` marts)
     holds raw lines and customer keys; with every lock held no run is using one. Returns what was removed."""
     removed = []
-    for folder in (lake.table_path(root, lake.SYSTEM, "staging"), root / "_staging"):
+    for folder in (lake.table_path(root, lake.SYSTEM, "staging"), root / lake.STAGING):
         for child in sorted(folder.iterdir()) if folder.is_dir() else []:
             storage.remove_tree(child) if child.is_dir() else child.unlink()
             removed.append(str(child.relative_to(root)))

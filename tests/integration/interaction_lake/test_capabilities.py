@@ -4,6 +4,7 @@ chosen without it gives what the real feature gives."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,27 @@ def test_vacuum_and_compaction_keep_the_rows_and_drop_the_files_by_the_engine_s_
     if not capabilities.delta_sql_maintenance(spark):
         with pytest.raises(Exception):
             spark.sql(f"VACUUM delta.`{path}` RETAIN 0 HOURS").collect()
+
+
+def test_an_idempotent_write_is_skipped_as_the_engine_says_and_a_batch_lands_once_either_way(spark, tmp_path):
+    """If the first half fails on the embedded engine, Sail now honours txnAppId: the capability can hold for both."""
+    from jobs.bronze.land import append_batch
+
+    rows = lambda n: spark.createDataFrame([(n, dt.date(2026, 1, 2), "b-1")], "k long, _ingest_date date, _batch_id string")  # noqa: E731
+    raw = tmp_path / "raw"
+    for n in (1, 2):
+        rows(n).write.format("delta").mode("append").option("txnAppId", "b-1").option("txnVersion", "0").save(str(raw))
+    assert _rows(spark.read.format("delta").load(str(raw)).select("k")) == ([(1,)] if capabilities.idempotent_writes(spark) else [(1,), (2,)])
+
+    landed, at = tmp_path / "landed", dt.datetime(2026, 1, 2, 1, tzinfo=dt.timezone.utc)
+    for n in (1, 2):  # a killed run's batch, finished again by the next run
+        append_batch(rows(n), landed, "b-1", at, {"job": "test"})
+    lake.append(rows(3), landed, {"job": "test"}, transaction=("b-1", 0))  # past the look at the table: the commit decides
+    assert _rows(spark.read.format("delta").load(str(landed)).select("k")) == (
+        [(1,)] if capabilities.idempotent_writes(spark) else [(1,), (3,)])
+    transactions = [a["txn"] for f in sorted((landed / "_delta_log").glob("*.json")) for line in f.read_text().splitlines()
+                    for a in [json.loads(line)] if "txn" in a]
+    assert [t["appId"] for t in transactions] == (["b-1"] if capabilities.idempotent_writes(spark) else [])
 
 
 def test_a_mean_has_the_same_bits_on_every_engine(spark, tmp_path):

@@ -58,6 +58,9 @@ def test_a_tables_lake_root_is_found_for_layer_tables_and_a_layers_state():
     assert lake.lake_root_of(lake.bronze_table(root, "counter")) == root
     assert lake.lake_root_of(root / "gold" / lake.STATE / "customer_recency") == root
     assert lake.lake_root_of(Path("/data/lake/gold/_state/customer_recency")) == Path("/data/lake")
+    assert lake.lake_root_of(Path("/data/lake/_staging/gold/run-1/customer_value")) == Path("/data/lake")
+    assert lake.lake_root_of(storage.location("s3://bank/lake/_staging/gold/r/service_quality")) == storage.location("s3://bank/lake")
+    assert lake.lake_root_of(Path("/data/_staging/lake/gold/customer_value")) == Path("/data/_staging/lake")
 
 
 def test_lineage_names_datasets_by_the_openlineage_naming_of_each_store():
