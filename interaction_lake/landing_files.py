@@ -263,7 +263,7 @@ class FileLines:
             yield self._checked(record, [line])
 
     def _csv(self, physical: list[_Physical]) -> Iterator[Line]:
-        properties = contracts.latest(self.source).properties
+        kinds = cell_kinds(contracts.latest(self.source).properties)
         header: list[str] | None = None
         rows = _CsvRows(physical)
         for span, cells, error, problem in self._filled(rows):
@@ -293,7 +293,7 @@ class FileLines:
                 continue
             if len(cells) < len(header):
                 self._short_row_ends_at = span[-1].number
-            yield self._checked(coerce_csv_row(dict(zip(header, cells)), properties), span)
+            yield self._checked(coerce_csv_row(dict(zip(header, cells)), kinds), span)
 
     def _mapped(self, physical: list[_Physical]) -> Iterator[Line]:
         feed = self.feed
@@ -569,17 +569,25 @@ def decode_base64(text: str) -> bytes:
         raise ValueError(f"not base64: {error}") from None
 
 
-def coerce_csv_row(row: dict[str, str | None], properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Give CSV cells the JSON types their contract declares; leave what does not convert for the contract to refuse."""
+def cell_kinds(properties: dict[str, dict[str, Any]]) -> dict[str, tuple[bool, str]]:
+    """Per contract property: whether it may be null, and its JSON type (``coerce_csv_row`` looks them up per cell)."""
+    return {name: (contracts.allows_null(spec), contracts.base_type(spec)) for name, spec in properties.items()}
+
+
+_UNDECLARED = (False, "string")  # a column the contract does not name: text, and an empty cell is absent
+
+
+def coerce_csv_row(row: dict[str, str | None], kinds: dict[str, tuple[bool, str]]) -> dict[str, Any]:
+    """Give CSV cells the JSON types their contract declares (``cell_kinds``); leave what does not convert for the
+    contract to refuse."""
     record: dict[str, Any] = {}
     for name, cell in row.items():
-        spec = properties.get(name, {})
+        nullable, kind = kinds.get(name, _UNDECLARED)
         if cell is None or cell == "":
-            if contracts.allows_null(spec):
+            if nullable:
                 record[name] = None
             continue  # an empty cell is an absent value: the contract decides if it was required
-        kind = contracts.base_type(spec) if spec else "string"
-        record[name] = _convert(cell, kind)
+        record[name] = cell if kind == "string" else _convert(cell, kind)
     return record
 
 

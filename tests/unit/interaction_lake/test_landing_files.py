@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from interaction_lake import contracts
-from interaction_lake.landing_files import coerce_csv_row, discover, parse_file
+from interaction_lake.landing_files import cell_kinds, coerce_csv_row, discover, parse_file
 
 RECORD = {"event_id": "evt-1", "event_type": "call_offered", "schema_version": 1, "occurred_at": "2026-11-02T09:00:00Z",
           "source_system": "genesys-acd", "customer_ref": "C1", "call_id": "call-1", "caller_phone": "+44 20 1234567"}
@@ -74,7 +74,7 @@ def test_csv_rows_are_typed_by_the_contract():
 
 def test_csv_empty_cell_is_null_where_the_contract_allows_it():
     properties = contracts.latest("holdings").properties
-    assert coerce_csv_row({"am_id": "", "birth_year": "1980", "balance": "12"}, properties) == {"am_id": None, "birth_year": 1980, "balance": 12.0}
+    assert coerce_csv_row({"am_id": "", "birth_year": "1980", "balance": "12"}, cell_kinds(properties)) == {"am_id": None, "birth_year": 1980, "balance": 12.0}
 
 
 def test_discover_skips_in_progress_and_foreign_files(tmp_path: Path):
@@ -87,7 +87,7 @@ def test_discover_skips_in_progress_and_foreign_files(tmp_path: Path):
 
 def test_a_csv_integer_with_control_whitespace_is_read_not_a_crash():
     """Found by fuzzing: '0\\x1f' passed the integer pattern after strip() but int() refused it unstripped."""
-    assert coerce_csv_row({"schema_version": "1\x1f"}, {"schema_version": {"type": "integer"}}) == {"schema_version": 1}
+    assert coerce_csv_row({"schema_version": "1\x1f"}, cell_kinds({"schema_version": {"type": "integer"}})) == {"schema_version": 1}
 
 
 def test_a_file_cut_off_mid_record_is_quarantined_whole_line_by_line():
