@@ -17,6 +17,7 @@ from pathlib import Path
 from interaction_lake import lake, progress
 from interaction_lake.cli_common import OPERATOR_ERRNOS, UsageError, default_run_id, report_gates, settings_from as _settings, storage_problem
 from interaction_lake.config import ConfigError, Settings
+from interaction_lake.report import MIN_SAMPLE
 from interaction_lake import sources as registry
 
 
@@ -295,7 +296,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from interaction_lake.report import build_report
+    from interaction_lake.report.page import build_report
     from interaction_lake.report.data import NoMarts
 
     settings = _settings(args)
@@ -437,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="write the HTML report (value tiers, satisfaction, abandonment, waits, AMs, at risk, data quality)")
     paths(rp)
     rp.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file to write (default: ./report.html)")
-    rp.add_argument("--min-sample", type=int, default=30, help="rates on fewer answers are marked and not drawn (default: 30)")
+    rp.add_argument("--min-sample", type=int, default=MIN_SAMPLE,
+                    help=f"rates on fewer answers are marked and not drawn (default: {MIN_SAMPLE})")
     rp.set_defaults(func=cmd_report)
 
     from interaction_lake.benchmark import add_arguments as bench_arguments

@@ -17,14 +17,13 @@ from deltalake import DeltaTable
 
 from interaction_lake import lake
 from interaction_lake.quality.gate import results_table
+from interaction_lake.report import MIN_SAMPLE
 from interaction_lake.storage import location
 
 GOLD = "gold"
 TIERS = ("high", "mid", "low")
 AT_RISK_SHOWN = 100
 PARETO_POINTS = 200
-# A rate on fewer answers than this is marked and left out of the charts ('interaction-lake report --min-sample').
-MIN_SAMPLE = 30
 
 
 class NoMarts(Exception):

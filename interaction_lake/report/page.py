@@ -15,7 +15,8 @@ from pathlib import Path
 import jinja2
 
 from interaction_lake.report import charts
-from interaction_lake.report.data import MIN_SAMPLE, ReportData, load
+from interaction_lake.report import MIN_SAMPLE
+from interaction_lake.report.data import ReportData, load
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
