@@ -38,6 +38,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -66,6 +67,7 @@ ACTIVITY_FACTS = ("counter_visit", "call", "survey_response", "complaint", "am_c
 MONTHLY_MARTS = ("customer_value", "value_tier_migration", "service_quality", "branch_wait_by_hour", "satisfaction", "am_effectiveness")
 SNAPSHOT_MARTS = ("key_customers_at_risk",)
 MARTS = MONTHLY_MARTS + SNAPSHOT_MARTS
+FROM_VALUES = ("value_tier_migration", "key_customers_at_risk")  # derived from customer_value's rows (see ``compute``)
 # The silver facts each mart is about: a mart is built when at least one of them holds rows, so a bank that sends
 # only call-centre data gets service_quality, one that sends only holdings gets customer_value (any subset of sources).
 MART_INPUTS = {
@@ -175,7 +177,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     carried = None if full else _carried_recency(spark, root, add_months(months[0], -1), config)
     report.recency_carried = carried is not None
     refused = None if refused_version is None else lake.read_version(spark, quarantined_inputs_table(root), refused_version)
-    marts, recency = compute(spark, facts, months, as_of, config, carried, refused)
+    marts, recency, from_values = compute(spark, facts, months, as_of, config, carried, refused)
     marts = {name: frame for name, frame in marts.items() if name in built}
     reshaped = [name for name, frame in marts.items() if lake.exists(mart_table(root, name))
                 and not lake.holds_shape(frame.schema, mart_table(root, name), _partitioning(name), ordered=False)]
@@ -185,9 +187,12 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         return report
     staging = staging_root(root, run_id)
     storage.remove_tree(staging)
-    for name, frame in marts.items():  # write
+    staged: dict[str, DataFrame] = {}
+    for name, frame in marts.items():  # write (customer_value first: the marts derived from it read its staged rows)
+        if name in FROM_VALUES and "customer_value" in staged:  # rather than compute every customer's month again
+            frame = from_values(staged["customer_value"].drop(*PERIOD_STATUS))[name]
         lake.overwrite(frame, staging / name, {**meta, "table": name, "step": "staged"}, _partitioning(name))
-    staged = {name: lake.read(spark, staging / name) for name in marts}
+        staged[name] = lake.read(spark, staging / name)
     if gate:  # audit
         published_from = {name: facts[name].where(F.col(FACT_DATE[name]) >= F.lit(months[0])) for name in ("counter_visit", "call")}
         report.gates = [validate(spark, root, "gold", name, gold_mart(name, staged[name], published_from, staged), run_id,
@@ -224,8 +229,12 @@ def compute_marts(spark: SparkSession, facts: dict[str, DataFrame], months: list
 
 
 def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.date], as_of: dt.date, config: MartsConfig,
-            carried: DataFrame | None = None, refused: DataFrame | None = None) -> tuple[dict[str, DataFrame], DataFrame]:
-    """The marts for ``months`` and the recency state to carry forward (``last_interactions`` of ``months``).
+            carried: DataFrame | None = None, refused: DataFrame | None = None
+            ) -> tuple[dict[str, DataFrame], DataFrame, Callable[[DataFrame], dict[str, DataFrame]]]:
+    """The marts for ``months``, the recency state to carry forward (``last_interactions`` of ``months``), and how the
+    marts in ``FROM_VALUES`` follow from ``customer_value``'s rows: given those rows (without ``PERIOD_STATUS``), the
+    same marts as the first element holds, so a build that has written ``customer_value`` derives them from what it
+    wrote instead of computing every customer's month again (three times the work, measured).
 
     ``carried``: the stored recency state of the month before ``months[0]``. With it, recency and the
     monthly counts read interactions from that month on, and the at-risk signals their own lookback;
@@ -250,21 +259,29 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     balances = monthly_balances(holdings, months_frame(spark, [previous, *months]), config)
     from_first = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(first)) for name, frame in window.items()}
     calls = service_quality.with_first_contact_resolution(from_first["call"], config.fcr_window_days)  # looks only forward
-    current_values = values.where(F.col("month") == F.lit(as_of.replace(day=1)))
+    def from_values(rows: DataFrame) -> dict[str, DataFrame]:
+        derived = {
+            "value_tier_migration": customer_value.tier_migration(rows),
+            "key_customers_at_risk": at_risk.key_customers_at_risk(
+                rows.where(F.col("month") == F.lit(as_of.replace(day=1))), window["survey_response"], window["complaint"],
+                window["counter_visit"], window["call"], _last_two_snapshots(holding_amounts(holdings, config), as_of), as_of, config),
+        }
+        return {name: with_period_status(frame, as_of) for name, frame in derived.items()}
+
     marts = {
         "customer_value": values,
-        "value_tier_migration": customer_value.tier_migration(values),
         "service_quality": service_quality.service_quality(from_first["counter_visit"], calls, config),
         "branch_wait_by_hour": branch_waits.branch_wait_by_hour(from_first["counter_visit"], config),
         "satisfaction": satisfaction.satisfaction(from_first["survey_response"], from_first["complaint"], dim, config),
         "am_effectiveness": am_effectiveness.am_effectiveness(from_first["am_contact"], balances, dim, months),
-        "key_customers_at_risk": at_risk.key_customers_at_risk(
-            current_values, window["survey_response"], window["complaint"], window["counter_visit"], window["call"],
-            _last_two_snapshots(holding_amounts(holdings, config), as_of), as_of, config),
     }
     state = (customer_value.last_interactions(spark, seen, carried, months, as_of, config)
              .withColumn("lookback_days", F.lit(config.recency_lookback_days)))
-    return {name: with_period_status(frame, as_of) for name, frame in marts.items()}, state
+    marts = {name: with_period_status(frame, as_of) for name, frame in marts.items()} | from_values(values)
+    return {name: marts[name] for name in MARTS}, state, from_values
+
+
+PERIOD_STATUS = ("as_of_date", "period_complete")
 
 
 def with_period_status(frame: DataFrame, as_of: dt.date) -> DataFrame:
