@@ -22,8 +22,9 @@ data files, as listed by delta-rs, itself.
 ``merge_commits_without_changes``: a MERGE that inserts, updates and deletes nothing still writes a table version.
 delta-spark commits it (an empty version, which the silver gate would then validate and the commit log attribute);
 Sail 0.7.2 writes nothing. Measured by the conformance test (tests/integration/conformance), where a resent file's
-events made silver's version numbers differ between the engines. Where it holds, ``jobs.silver.build.merge_events``
-first asks whether the MERGE would change anything, so a table's versions are the same on both engines.
+events made silver's version numbers differ between the engines. ``jobs.silver.build.merge_events`` therefore first
+asks whether the MERGE would change anything, on both engines (the question costs less than a MERGE on either), so a
+table's versions are the same on both; no job needs to branch on this one.
 
 ``delta_sql_maintenance``: Delta's SQL for a table's upkeep -- ``ALTER TABLE delta.`path` ADD COLUMNS``, ``VACUUM`` and
 ``OPTIMIZE``. Sail 0.7.2 parses none of them; delta-spark runs all three. Where it holds the engine's own statement

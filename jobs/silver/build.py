@@ -31,7 +31,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import business_calendar, capabilities, lake, ledger, lineage, locks, storage
+from interaction_lake import business_calendar, lake, ledger, lineage, locks, storage
 from interaction_lake.config import ConfigError, Settings
 from interaction_lake.faults import crash_point
 from interaction_lake import sources as registry
@@ -425,21 +425,33 @@ def _count_conflicts(report: SilverReport, valid: DataFrame, stored: DataFrame, 
 def merge_events(spark: SparkSession, rows: DataFrame, path: Path, metadata: dict[str, str], prune_to: list[dt.date]) -> None:
     """New events inserted; a version that outranks the stored one (``conform.version_key``) and differs from it --
     or ends a run of it broken by another content in this batch -- replaces it, old event date and all (``prune_to``
-    must hold the stored versions' dates). So the stored version is always what a replay of every copy would keep."""
+    must hold the stored versions' dates). So the stored version is always what a replay of every copy would keep.
+
+    Events with no stored copy in those dates -- nearly all of a day's -- are appended; only the others go through
+    the MERGE, and only if one of them changes what is stored. A MERGE rewrites every file of the dates it matches
+    in, so inserting a day's events by MERGE cost 1.0-1.5 s a source where the append costs 0.03 s (measured,
+    bench/README.md). The two commits give what the one MERGE gave: they touch disjoint events, and a run killed
+    between them is finished by the next (the appended events are then stored copies, which change nothing)."""
     stored = rows.drop(LAST_OTHER)
     if not lake.exists(path):
         _write_new(stored, path, metadata, "event_date")
         return
     lake.add_new_columns(spark, stored, path, metadata)
+    # pinned: the stored events as they were before this run's append
+    in_dates = lake.read_version(spark, path, lake.version(path)).where(F.col("event_date").isin(*prune_to)).select("event_id")
+    new = stored.join(in_dates, "event_id", "left_anti")
+    if new.limit(1).count():
+        lake.append(new, path, {**metadata, "step": "insert"}, ("event_date",))
+        crash_point("silver_between_insert_and_merge")
+    rows = rows.join(in_dates, "event_id", "left_semi")  # as the MERGE would match them
     columns = stored.columns
     dates = ", ".join(f"DATE'{d.isoformat()}'" for d in prune_to)
     held = f"coalesce(t.`{VERSION}`, '')"
     replaces = (f"s.`{VERSION}` > {held} AND (NOT (t.`{CONTENT}` <=> s.`{CONTENT}`) "
                 f"OR (s.`{LAST_OTHER}` IS NOT NULL AND s.`{LAST_OTHER}` > {held}))")
     source, matches = _view(rows), f"t.`event_id` = s.`event_id` AND t.`event_date` IN ({dates})"
-    if capabilities.merge_commits_without_changes(spark) and not spark.sql(
-            f"SELECT 1 FROM {source} s LEFT JOIN delta.`{path}` t ON {matches} WHERE t.`event_id` IS NULL OR ({replaces}) LIMIT 1").take(1):
-        return  # every event is stored as it is: no empty version for the gate to validate (interaction_lake.capabilities)
+    if not spark.sql(f"SELECT 1 FROM {source} s JOIN delta.`{path}` t ON {matches} WHERE {replaces} LIMIT 1").take(1):
+        return  # every other event is stored as it is: no MERGE (and on Spark no empty version: interaction_lake.capabilities)
     lake.sql_write(
         spark,
         f"MERGE INTO delta.`{path}` t USING {source} s ON {matches} "

@@ -131,3 +131,29 @@ def test_a_corrected_month_end_snapshot_extracted_in_the_next_month_replaces_its
     rows = [(r["snapshot_date"].isoformat(), r["holding_id"], str(r["balance"]))
             for r in DeltaTable(str(settings.lake_root / "silver" / "product_holding")).to_pyarrow_table().to_pylist()]
     assert rows == [("2026-09-30", "CUR", "250.500000")]  # one row, corrected (h1 outranks h0 on the same event time)
+
+
+def test_killed_between_a_day_s_new_events_and_its_corrections_then_rerun_equals_a_replay(spark, settings, run_cli):
+    """New events are appended and corrections MERGEd, in two commits (jobs.silver.build.merge_events): a SIGKILL between
+    them, then the retry, leaves what one uninterrupted build, and a replay of bronze, leave."""
+    deliver(settings, "day1.jsonl", FIRST)
+    land_source(spark, settings, "callcentre", "r1", ingested_at=DAY1)
+    build_silver(spark, settings, "r1", ("callcentre",))
+    deliver(settings, "day2.jsonl", [*SECOND, event("c6-o", "call_offered", "2026-11-03T08:00:00Z", "c6")])
+    land_source(spark, settings, "callcentre", "r2", ingested_at=DAY2)
+    events = silver_events_table(settings.lake_root, "callcentre")
+    before = DeltaTable(str(events)).version()
+    killed = run_cli(settings, "build-silver", "--source", "callcentre", "--no-gate", "--run-id", "killed",
+                     crash_at="silver_between_insert_and_merge")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert DeltaTable(str(events)).version() == before + 1  # the new event is in, the corrections are not yet
+    assert {r["event_id"] for r in rows(events, ["event_id"])} >= {"c6-o"}
+
+    build_silver(spark, settings, "retry", ("callcentre",))
+    kept = ("event_id", "event_date", "occurred_at", "_content_key", "_version_key")
+    retried = [{k: r[k] for k in kept} for r in rows(events, ["event_id"])]
+    assert {r["event_id"]: r["event_date"] for r in retried}["c2-o"] == dt.date(2026, 11, 3)  # the correction is in
+    calls = rows(settings.lake_root / "silver" / "call", ["call_id"])
+    build_silver(spark, settings, "replay", ("callcentre",), full=True)
+    assert [{k: r[k] for k in kept} for r in rows(events, ["event_id"])] == retried
+    assert rows(settings.lake_root / "silver" / "call", ["call_id"]) == calls
