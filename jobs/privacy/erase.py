@@ -53,7 +53,7 @@ from interaction_lake.privacy import pseudonym_py, secret_for
 from interaction_lake.quality.gate import lake_quality_folder, quality_project
 from interaction_lake.storage import location
 from jobs.gold.build import recency_table
-from jobs.silver.build import fact_quarantine_table, quarantined_inputs_table, silver_quarantine_table
+from jobs.silver.build import fact_quarantine_table, intents_table, quarantined_inputs_table, silver_quarantine_table
 
 JOB = "privacy.erase"
 RETAIN_ENV = "INTERACTION_LAKE_ERASURE_RETAIN_HOURS"
@@ -110,6 +110,8 @@ def _targets(root: Path):
     for mart in CUSTOMER_MARTS:
         yield lake.table_path(root, "gold", mart), "t.customer_key = s.key"
     yield recency_table(root), "t.customer_key = s.key"  # the gold build's carried state
+    # versions a silver run was about to replace, with their facts' keys (jobs.silver.build.remember_versions)
+    yield intents_table(root), "t.held LIKE concat('%', s.key, '%') OR t.held RLIKE s.pattern"
     # Gate results keep observed values, which could quote an identifier.
     results = lake.table_path(root, lake.SYSTEM, "quality_results")
     quoting = [c for c in ("observed_value", "unexpected_sample") if c in lake.column_names(results)]

@@ -217,7 +217,9 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
 
     target = silver_events_table(settings.lake_root, source)
     facts = [f for f in FACTS if f.source == source]
-    held_before = versions_held(spark, target, events, facts)  # the versions a correction may replace, and their keys
+    # the versions a correction may replace, and their keys: as found now, and as a killed run of these batches found them
+    held_before = recalled_versions(spark, settings.lake_root, source, batch_ids, versions_held(spark, target, events, facts))
+    remember_versions(spark, settings.lake_root, source, batch_ids, run_id, held_before, meta)
     dates = sorted({*dates, *(r["event_date"] for r in held_before)})
     merge_events(spark, events, target, {**meta, "table": f"{source}_events"}, prune_to=dates)
     crash_point("silver_after_events")
@@ -409,6 +411,39 @@ def versions_held(spark: SparkSession, target: Path, events: DataFrame, facts: l
     return [r.asDict() for r in held.select(*columns).collect()]
 
 
+def intents_table(lake_root: Path) -> Path:
+    """What a run's events MERGE is about to replace, per batch: ``versions_held`` written down before the MERGE."""
+    return lake.table_path(lake_root, lake.SYSTEM, "silver_intents")
+
+
+INTENT_SCHEMA = T.StructType([T.StructField("source", T.StringType(), False), T.StructField("batch_id", T.StringType(), False),
+                              T.StructField("run_id", T.StringType(), False), T.StructField("held", T.StringType(), False)])
+
+
+def remember_versions(spark: SparkSession, lake_root: Path, source: str, batch_ids: list[str], run_id: str, held: list[dict],
+                      meta: dict[str, str]) -> None:
+    """Write down, before the MERGE replaces them, the stored versions these batches replace (corrections: rare; nothing
+    is written without one). A run killed after the MERGE leaves the table holding the new versions, so its retry
+    could no longer tell which facts the old ones belonged to; it finds them here (``recalled_versions``)."""
+    if held:
+        text = json.dumps(held, default=str, sort_keys=True)
+        rows = spark.createDataFrame([(source, batch, run_id, text) for batch in batch_ids], INTENT_SCHEMA)
+        lake.append(rows, intents_table(lake_root), {**meta, "step": "intents"})
+
+
+def recalled_versions(spark: SparkSession, lake_root: Path, source: str, batch_ids: list[str], held: list[dict]) -> list[dict]:
+    """``held`` (``versions_held`` now) with what an earlier, killed run of any of these batches wrote down: its
+    versions win for an event both name, being the older (what silver held before any run of these batches)."""
+    path = intents_table(lake_root)
+    if not lake.exists(path):
+        return held
+    recalled: dict[str, dict] = {}
+    for row in lake.read(spark, path).where((F.col("source") == source) & F.col("batch_id").isin(*batch_ids)).select("held").collect():
+        for version in json.loads(row.held):
+            recalled.setdefault(version["event_id"], {**version, "event_date": dt.date.fromisoformat(version["event_date"])})
+    return [*recalled.values(), *(version for version in held if version["event_id"] not in recalled)]
+
+
 def _count_conflicts(report: SilverReport, valid: DataFrame, stored: DataFrame, held_before: list[dict]) -> None:
     """Split the run's duplicates: copies whose content differs from the version silver now holds, and the events
     whose stored version changed content (corrections)."""
@@ -427,37 +462,37 @@ def merge_events(spark: SparkSession, rows: DataFrame, path: Path, metadata: dic
     or ends a run of it broken by another content in this batch -- replaces it, old event date and all (``prune_to``
     must hold the stored versions' dates). So the stored version is always what a replay of every copy would keep.
 
-    Events with no stored copy in those dates -- nearly all of a day's -- are appended; only the others go through
-    the MERGE, and only if one of them changes what is stored. A MERGE rewrites every file of the dates it matches
-    in, so inserting a day's events by MERGE cost 1.0-1.5 s a source where the append costs 0.03 s (measured,
-    bench/README.md). The two commits give what the one MERGE gave: they touch disjoint events, and a run killed
-    between them is finished by the next (the appended events are then stored copies, which change nothing)."""
+    Only the events with a stored copy in those dates go through a MERGE, and only if one of them changes what is
+    stored; the others -- nearly all of a day's -- are then appended. A MERGE rewrites every file of the dates it
+    matches in, so inserting a day's events by MERGE cost 1.0-1.5 s a source where the append costs 0.03 s
+    (measured, bench/README.md). The two commits give what the one MERGE gave: they touch disjoint events (a
+    replacement keeps its event inside ``prune_to``), and a run killed between them is finished by the next (the
+    replaced events then change nothing). The MERGE comes first because both read the table as it is at the time:
+    the embedded engine cannot read a pinned version once a later commit has checkpointed past it."""
     stored = rows.drop(LAST_OTHER)
     if not lake.exists(path):
         _write_new(stored, path, metadata, "event_date")
         return
     lake.add_new_columns(spark, stored, path, metadata)
-    # pinned: the stored events as they were before this run's append
-    in_dates = lake.read_version(spark, path, lake.version(path)).where(F.col("event_date").isin(*prune_to)).select("event_id")
-    new = stored.join(in_dates, "event_id", "left_anti")
-    if new.limit(1).count():
-        lake.append(new, path, {**metadata, "step": "insert"}, ("event_date",))
-        crash_point("silver_between_insert_and_merge")
-    rows = rows.join(in_dates, "event_id", "left_semi")  # as the MERGE would match them
+    in_dates = lake.read(spark, path).where(F.col("event_date").isin(*prune_to)).select("event_id")
     columns = stored.columns
     dates = ", ".join(f"DATE'{d.isoformat()}'" for d in prune_to)
     held = f"coalesce(t.`{VERSION}`, '')"
     replaces = (f"s.`{VERSION}` > {held} AND (NOT (t.`{CONTENT}` <=> s.`{CONTENT}`) "
                 f"OR (s.`{LAST_OTHER}` IS NOT NULL AND s.`{LAST_OTHER}` > {held}))")
     source, matches = _view(rows), f"t.`event_id` = s.`event_id` AND t.`event_date` IN ({dates})"
-    if not spark.sql(f"SELECT 1 FROM {source} s JOIN delta.`{path}` t ON {matches} WHERE {replaces} LIMIT 1").take(1):
-        return  # every other event is stored as it is: no MERGE (and on Spark no empty version: interaction_lake.capabilities)
-    lake.sql_write(
-        spark,
-        f"MERGE INTO delta.`{path}` t USING {source} s ON {matches} "
-        f"WHEN MATCHED AND {replaces} THEN UPDATE SET {', '.join(f't.`{c}` = s.`{c}`' for c in columns)} "
-        f"WHEN NOT MATCHED THEN INSERT ({', '.join(f'`{c}`' for c in columns)}) VALUES ({', '.join(f's.`{c}`' for c in columns)})",
-        path, metadata)
+    # Asked first on both engines: cheaper than a MERGE that changes nothing (which delta-spark would also commit as an
+    # empty version: interaction_lake.capabilities.merge_commits_without_changes).
+    if spark.sql(f"SELECT 1 FROM {source} s JOIN delta.`{path}` t ON {matches} WHERE {replaces} LIMIT 1").take(1):
+        lake.sql_write(
+            spark,
+            f"MERGE INTO delta.`{path}` t USING {_view(rows.join(in_dates, 'event_id', 'left_semi'))} s ON {matches} "
+            f"WHEN MATCHED AND {replaces} THEN UPDATE SET {', '.join(f't.`{c}` = s.`{c}`' for c in columns)}",
+            path, metadata)
+        crash_point("silver_between_merge_and_insert")
+    new = stored.join(in_dates, "event_id", "left_anti")  # the table as it is now: the MERGE moved no event out of the dates
+    if new.limit(1).count():
+        lake.append(new, path, {**metadata, "step": "insert"}, ("event_date",))
 
 
 class StoredShapeError(ConfigError):
