@@ -130,8 +130,6 @@ def test_a_mean_has_the_same_bits_on_every_engine(spark, tmp_path):
     from decimal import ROUND_HALF_UP, Decimal
     from fractions import Fraction
 
-    from pyspark.sql import functions as F
-
     from jobs.gold.measures import MEAN_UNITS, exact_mean
 
     draw = random.Random(7)
