@@ -259,12 +259,14 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     balances = monthly_balances(holdings, months_frame(spark, [previous, *months]), config)
     from_first = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(first)) for name, frame in window.items()}
     calls = service_quality.with_first_contact_resolution(from_first["call"], config.fcr_window_days)  # looks only forward
+    snapshots = _last_two_snapshots(holding_amounts(holdings, config), as_of)  # once: it asks the engine for the dates
+
     def from_values(rows: DataFrame) -> dict[str, DataFrame]:
         derived = {
             "value_tier_migration": customer_value.tier_migration(rows),
             "key_customers_at_risk": at_risk.key_customers_at_risk(
                 rows.where(F.col("month") == F.lit(as_of.replace(day=1))), window["survey_response"], window["complaint"],
-                window["counter_visit"], window["call"], _last_two_snapshots(holding_amounts(holdings, config), as_of), as_of, config),
+                window["counter_visit"], window["call"], snapshots, as_of, config),
         }
         return {name: with_period_status(frame, as_of) for name, frame in derived.items()}
 
