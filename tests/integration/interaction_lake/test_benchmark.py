@@ -35,6 +35,21 @@ def test_the_benchmark_delivers_day_by_day_and_its_figures_reconcile(tmp_path, c
     assert DeltaTable(str(lake.table_path(work / "lake", "gold", "customer_value"))).to_pyarrow_table().num_rows > 0
 
 
+def test_without_a_workdir_the_benchmark_leaves_nothing_behind(tmp_path, monkeypatch):
+    """Its temporary lake, landing and generated files are removed, whether the run ends well or not."""
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where mkdtemp makes its folders
+    assert main(["bench", "--customers", "40", "--days", "1", "--start", "2026-10-01", "--out", str(tmp_path / "b.json")]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["days_done"] == 1
+    assert list(scratch.iterdir()) == []
+    with pytest.raises(Exception):  # a run that stops half-way (here: no such sent folder) cleans up too
+        main(["bench", "--sent", str(tmp_path / "missing"), "--days", "1", "--out", str(tmp_path / "c.json")])
+    assert list(scratch.iterdir()) == []
+
+
 @pytest.mark.spark
 @pytest.mark.skipif(os.environ.get("INTERACTION_LAKE_CONFORMANCE") != "full",
                     reason="classic Spark takes ~4 minutes a small day on 2 cores (JVM start and cold JIT on every job); "
