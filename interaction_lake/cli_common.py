@@ -55,9 +55,10 @@ def default_run_id() -> str:
 
 
 def report_gates(outcomes, settings: Settings, quiet: bool = False) -> int:
-    """Print gate outcomes; exit code 1 if any failed (so a scheduler marks the task failed)."""
-    from interaction_lake.quality.gate import data_docs_index
+    """Render their Data Docs pages, print gate outcomes; exit code 1 if any failed (so a scheduler marks the task failed)."""
+    from interaction_lake.quality.gate import data_docs_index, render_data_docs
 
+    render_data_docs(settings.lake_root, outcomes)  # a command's results are browsable when it returns
     if outcomes and not quiet:
         print(f"data-quality gates ({sum(o.seconds for o in outcomes):.1f} s; Data Docs: {data_docs_index(settings.lake_root)})")
         for o in outcomes:

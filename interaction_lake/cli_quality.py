@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from interaction_lake.cli_common import UsageError, default_run_id, lake_option, report_gates, settings_from
 
@@ -57,6 +56,16 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from interaction_lake.engine import get_spark
+    from interaction_lake.quality.gate import data_docs_index, render_pending_data_docs
+
+    settings = settings_from(args)
+    rendered = render_pending_data_docs(get_spark(settings), settings.lake_root)
+    print(f"rendered {rendered} validation(s) not in Data Docs yet: {data_docs_index(settings.lake_root)}")
+    return 0
+
+
 def add_parser(sub) -> None:
     quality = sub.add_parser("quality", help="what the data-quality gates hold and why; recheck it; release it with a reason")
     verbs = quality.add_subparsers(dest="quality_command", required=True)
@@ -75,3 +84,7 @@ def add_parser(sub) -> None:
     rl.add_argument("--reason", required=True, help="why it may flow on: kept as the audit record")
     lake_option(rl)
     rl.set_defaults(func=cmd_release)
+    d = verbs.add_parser("docs", help="render the Data Docs pages of the verdicts recorded and not rendered yet (gates that passed "
+                                      "leave them to this, to the CLI command that ran them and to the marts DAG's data_docs task)")
+    lake_option(d)
+    d.set_defaults(func=cmd_docs)

@@ -55,6 +55,9 @@ def deadline(dag_id: str):
 
 # What each task does, shown in the Airflow UI (Task details -> doc).
 DOCS = {
+    "data_docs": "Render the Data Docs pages of every verdict recorded since the last render, from `_system/quality_results` "
+                 "(gates that pass leave them to this task: it spares each gate task importing Great Expectations). A teardown: "
+                 "it runs whatever `build_marts` did and does not change the DAG run's state.",
     "land": "Land every new file of the source's landing folder into `bronze/<source>_events`, exactly once (the landing "
             "ledger); bad records go to `quarantine/landing` with their raw bytes. Alerts `feed_missing` when no new file came.",
     "gate_bronze": "Validate each new batch with `expectations/bronze/<source>_events.json`; a failed batch (or only its "
@@ -217,5 +220,15 @@ def build_marts(**context) -> dict:
     return {"as_of": str(report.as_of), "first_month": str(report.first_month), "rows": report.rows, "not_built": report.not_built}
 
 
+def data_docs(**context) -> dict:
+    from interaction_lake.engine import get_spark
+    from interaction_lake.quality.gate import data_docs_index, render_pending_data_docs
+
+    with _task(context) as (settings, _):
+        rendered = render_pending_data_docs(get_spark(settings), settings.lake_root)
+        print(f"rendered {rendered} validation(s) into Data Docs: {data_docs_index(settings.lake_root)}")
+    return {"rendered": rendered}
+
+
 __all__ = ["registry", "DEFAULT_ARGS", "DOCS", "deadline", "START", "OWNER", "bronze_asset", "any_bronze_asset", "silver_asset", "gold_asset",
-           "land", "gate_bronze", "build_silver", "gate_silver", "build_marts"]
+           "land", "gate_bronze", "build_silver", "gate_silver", "build_marts", "data_docs"]

@@ -9,6 +9,13 @@ The suite is evaluated on the DataFrame of the stage's new output (plus derived 
 ``jobs/quality/views.py``) as one aggregate query (``quality/compiled.py``, proven equal to Great Expectations'
 verdicts); a suite using an expectation type it does not compile, or ``INTERACTION_LAKE_GATE_EVALUATOR=great_expectations``,
 is run by Great Expectations itself. Either way the results are Great Expectations' result format and Data Docs.
+
+Data Docs cost a Great Expectations import (~4 s a process) and a render (~0.6 s), so a gate stage whose gates
+passed does not render them: its results, in full, are in ``_system/quality_results`` (``gx_result``), and
+:func:`render_pending_data_docs` renders whatever was recorded and not rendered yet -- at the end of a CLI command, in
+the marts DAG's ``data_docs`` task, at the end of a benchmark day, or on demand (``interaction-lake quality docs``).
+A stage with a failed gate, or results Great Expectations evaluated itself, renders its pages at once
+(:func:`render_stage_data_docs`): a failure's page is what an operator opens next.
 """
 
 from __future__ import annotations
@@ -54,6 +61,9 @@ RESULTS_SCHEMA = T.StructType([
     T.StructField("source_file", T.StringType(), True),  # set when one landing file of a batch was judged alone
     T.StructField("unexpected_percent", T.DoubleType(), True),  # of the non-null values considered (GX's definition)
     T.StructField("unexpected_sample", T.StringType(), True),  # JSON: a few failing rows with their lineage
+    # JSON {result, meta, exception}: the whole result in Great Expectations' format, from which Data Docs are rendered
+    # later (compiled suites; null where Great Expectations evaluated the suite and stored its result itself)
+    T.StructField("gx_result", T.StringType(), True),
 ])
 
 
@@ -82,6 +92,7 @@ class GateOutcome:
     errors: list[str] = field(default_factory=list)    # failed error-severity expectations
     warnings: list[str] = field(default_factory=list)  # failed warn-severity expectations
     docs_ids: list = field(default_factory=list, repr=False)  # Great Expectations result identifiers, for Data Docs
+    docs_rendered: bool = field(default=False, repr=False)
     details: list[str] = field(default_factory=list)  # one line per failed expectation: what was seen, and where
     assertions: list[tuple] = field(default_factory=list, repr=False)  # (type, column, severity, success) per expectation
 
@@ -183,14 +194,77 @@ def _checkpoint(context, lake_root: Path, suite_file):
 DATA_DOCS_KEEP_DEFAULT = 120
 
 
+def render_stage_data_docs(lake_root: Path, outcomes: list["GateOutcome"]) -> None:
+    """What a gate stage does about Data Docs: render them now if a gate failed, or if Great Expectations evaluated a
+    suite itself (its result is in its own store already); otherwise leave them to :func:`render_pending_data_docs`."""
+    if any(not o.passed for o in outcomes) or any(not isinstance(i, PendingDocs) for o in outcomes for i in o.docs_ids):
+        render_data_docs(lake_root, outcomes)
+
+
 def render_data_docs(lake_root: Path, outcomes: list["GateOutcome"]) -> None:
-    """Render the Data Docs pages of these validations and the index, in one pass, after pruning old ones."""
-    if not any(o.docs_ids for o in outcomes):
+    """Render the Data Docs pages of these validations (those not rendered yet) and the index, in one pass."""
+    todo = [o for o in outcomes if o.docs_ids and not o.docs_rendered]
+    _render(lake_root, [(i, o.passed) for o in todo for i in o.docs_ids])
+    for o in todo:
+        o.docs_rendered = True
+
+
+def render_pending_data_docs(spark: SparkSession, lake_root: Path) -> int:
+    """Render the validations recorded in ``_system/quality_results`` whose pages are not in Data Docs yet (of the
+    newest ``$INTERACTION_LAKE_DATA_DOCS_KEEP``); return how many. Whoever gave the verdicts, in whatever process."""
+    results = lake.read(spark, results_table(lake_root))
+    if results is None or "gx_result" not in results.columns:
+        return 0
+    keep = int(os.environ.get("INTERACTION_LAKE_DATA_DOCS_KEEP", DATA_DOCS_KEEP_DEFAULT))
+    keys = ["run_id", "scope", "suite", "validated_at"]
+    recorded = results.where(F.col("gx_result").isNotNull())
+    newest = (recorded.groupBy(*keys).agg(F.unix_micros(F.first("validated_at")).alias("micros"))
+              .orderBy(F.col("validated_at").desc()).limit(keep).collect())
+    if not newest:
+        return 0
+    # Rendered means published: a page in the lake's site (for a lake on an object store, the working copy on this
+    # machine may be empty or stale -- another worker may have rendered it).
+    site = lake_quality_folder(lake_root).joinpath(*SITE)
+    published = {str(p.relative_to(site)) for p in site.joinpath("validations").rglob("*.html")} if site.joinpath("validations").exists() else set()
+    pending = {}
+    for row in newest:
+        docs = PendingDocs(row.suite, f"{row.run_id} {row.scope or ''}".strip(), _from_micros(row.micros), [])
+        if docs.page() not in published:
+            pending[(row.run_id, row.scope, row.suite, row.micros)] = docs
+    if not pending:
+        return 0
+    micros = F.unix_micros("validated_at")
+    rows = (recorded.where(micros.isin(sorted({k[3] for k in pending})))
+            .select("run_id", "scope", "suite", micros.alias("micros"), "expectation", "kwargs", "success", "gate_passed", "gx_result")
+            .collect())
+    passed, order = {}, {}
+    for row in rows:
+        docs = pending.get((row.run_id, row.scope, row.suite, row.micros))
+        if docs is None:  # another validation given in the same microsecond
+            continue
+        recorded_result = json.loads(row.gx_result)
+        docs.results.append(compiled.Result(row.expectation, json.loads(row.kwargs), recorded_result.get("meta") or {}, row.success,
+                                            recorded_result.get("result") or {}, recorded_result.get("exception")))
+        order[id(docs.results[-1])] = recorded_result.get("index", 0)
+        passed[id(docs)] = row.gate_passed
+    for docs in pending.values():  # in the suite's order, as the gate gave them
+        docs.results.sort(key=lambda r: order[id(r)])
+    _render(lake_root, [(docs, passed[id(docs)]) for docs in pending.values() if docs.results])
+    return len(pending)
+
+
+def _from_micros(micros: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=micros)
+
+
+def _render(lake_root: Path, validations: list[tuple]) -> None:
+    """Store these (pending results or Great Expectations identifier, gate passed) and render their pages and the index,
+    after pruning old ones; on an object store, upload what was rendered."""
+    if not validations:
         return
     started = time.time()
     context = _context(lake_root)
-    identifiers = [_store(context, i, o.passed) if isinstance(i, PendingDocs) else _verdict(context, i, o.passed)
-                   for o in outcomes for i in o.docs_ids]
+    identifiers = [_store(context, i, passed) if isinstance(i, PendingDocs) else _verdict(context, i, passed) for i, passed in validations]
     prune_data_docs(context, lake_root, int(os.environ.get("INTERACTION_LAKE_DATA_DOCS_KEEP", DATA_DOCS_KEEP_DEFAULT)))
     context.build_data_docs(resource_identifiers=identifiers)
     site = quality_project(lake_root).joinpath(*SITE)
@@ -216,15 +290,17 @@ def _store(context, docs: PendingDocs, passed: bool):
     """Store a compiled suite's results as the validation result Great Expectations would have stored; its identifier."""
     from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
     from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier, ValidationResultIdentifier
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     batch = f"{DATASOURCE}-{docs.suite}"
     run = RunIdentifier(run_name=docs.run_name, run_time=docs.run_time)
+    identifier = docs.identifier()
     results = [ExpectationValidationResult(
         success=r.success, result=r.result,
         expectation_config=ExpectationConfiguration(type=r.type, kwargs={**r.kwargs, "batch_id": batch}, meta=r.meta),
-        exception_info={"raised_exception": r.exception is not None, "exception_message": r.exception, "exception_traceback": None})
+        exception_info={"raised_exception": r.exception is not None, "exception_message": r.exception,
+                        # GX's page renders a traceback as a string; the compiled evaluator has its message only
+                        "exception_traceback": r.exception and f"{r.exception} (interaction_lake.quality.compiled)"})
         for r in docs.results]
     passed_gate, passed = passed, sum(r.success for r in docs.results)
     validation = ExpectationSuiteValidationResult(
@@ -237,8 +313,6 @@ def _store(context, docs: PendingDocs, passed: bool):
               "batch_spec": {"batch_data": "SparkDataFrame"}, "evaluator": "interaction_lake.quality.compiled",
               "run_id": run.to_json_dict(), "validation_time": docs.run_time.isoformat()},
         batch_id=batch)
-    identifier = ValidationResultIdentifier(expectation_suite_identifier=ExpectationSuiteIdentifier(name=docs.suite),
-                                            run_id=run, batch_identifier=batch)
     context.validation_results_store.set(identifier, validation)
     return identifier
 
@@ -270,10 +344,9 @@ EVALUATORS = ("compiled", "great_expectations")
 
 
 def evaluate(frame: DataFrame, suite_file, lake_root: Path, run_name: str) -> tuple[list[compiled.Result], list]:
-    """The suite's results on ``frame`` and what Data Docs need to show them (GX identifiers, or pending results)."""
+    """The suite's results on ``frame``, and Great Expectations' identifiers of them if it evaluated the suite itself."""
     if evaluator() == "compiled" and compiled.compilable(suite_file.spec):
-        results = compiled.evaluate(frame, suite_file.spec)
-        return results, [PendingDocs(suite_file.name, run_name, dt.datetime.now(dt.timezone.utc), results)]
+        return compiled.evaluate(frame, suite_file.spec), []
     return _great_expectations(frame, suite_file, lake_root, run_name)
 
 
@@ -321,8 +394,22 @@ class PendingDocs:
 
     suite: str
     run_name: str
-    run_time: dt.datetime
+    run_time: dt.datetime  # the verdict's validated_at: the same page whichever process renders it
     results: list
+
+    def page(self) -> str:
+        """Its Data Docs page, relative to the site."""
+        *folders, batch = self.identifier().to_tuple()
+        return "/".join(["validations", *folders, f"{batch}.html"])
+
+    def identifier(self):
+        """Its Great Expectations validation result identifier (the Data Docs page's key)."""
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier, ValidationResultIdentifier
+
+        return ValidationResultIdentifier(expectation_suite_identifier=ExpectationSuiteIdentifier(name=self.suite),
+                                          run_id=RunIdentifier(run_name=self.run_name, run_time=self.run_time),
+                                          batch_identifier=f"{DATASOURCE}-{self.suite}")
 
 
 def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame: DataFrame, run_id: str, *,
@@ -333,11 +420,14 @@ def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame
     Call :func:`render_data_docs` with the outcomes when the stage's validations are done."""
     started = time.perf_counter()
     suite_file = load_suite(stage, suite or table)
-    results, docs = evaluate(frame, suite_file, lake_root, f"{run_id} {scope}".strip())
+    run_name = f"{run_id} {scope}".strip()
+    results, identifiers = evaluate(frame, suite_file, lake_root, run_name)
+    now = dt.datetime.now(dt.timezone.utc)
+    docs = identifiers or [PendingDocs(suite_file.name, run_name, now, results)]
 
     outcome = GateOutcome(stage, table, run_id, True, 0.0, table_version, batch_id, source_file=source_file, docs_ids=docs)
     rows = []
-    for result in results:
+    for index, result in enumerate(results):
         severity = result.meta.get("severity", "error")
         label = f"{result.type}({result.kwargs.get('column', '')})"
         outcome.assertions.append((result.type, result.kwargs.get("column"), severity, bool(result.success)))
@@ -348,10 +438,11 @@ def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame
         rows.append([result.type, result.kwargs.get("column"), json.dumps(result.kwargs, sort_keys=True, default=str), severity,
                      result.success, None if info.get("observed_value") is None else json.dumps(info.get("observed_value"), default=str),
                      info.get("unexpected_count"), info.get("element_count")])
-        rows[-1] += [info.get("unexpected_percent"), json.dumps(result.sample, default=str) if result.sample else None]
+        rows[-1] += [info.get("unexpected_percent"), json.dumps(result.sample, default=str) if result.sample else None,
+                     None if identifiers else json.dumps({"index": index, "result": result.result, "meta": result.meta,
+                                                          "exception": result.exception}, default=_json_value)]
     outcome.passed = not outcome.errors
     outcome.seconds = time.perf_counter() - started
-    now = dt.datetime.now(dt.timezone.utc)
     records = [(run_id, now, stage, table, table_version, table_id, batch_id, scope, suite_file.name, *row[:8], outcome.passed,
                 outcome.seconds, source_file, *row[8:]) for row in rows]
     meta = lake.commit_metadata("quality.gate", run_id, stage=stage, table=table, passed=str(outcome.passed))
@@ -359,6 +450,17 @@ def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame
     lake.ensure_columns(spark, frame, results_table(lake_root), meta)  # results recorded before source_file existed
     lake.append(frame, results_table(lake_root), meta)
     return outcome
+
+
+def _json_value(value):
+    """A value JSON has no type for, as Great Expectations' result store writes it (numbers as numbers)."""
+    import decimal
+
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    return str(value)
 
 
 def seen(info: dict, sample: list[dict]) -> str:

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from interaction_lake import lake, ledger, lineage
 from interaction_lake.config import Settings
-from interaction_lake.quality.gate import GateOutcome, Verdict, latest_verdicts, render_data_docs, results_table, validate
+from interaction_lake.quality.gate import GateOutcome, Verdict, latest_verdicts, render_stage_data_docs, results_table, validate
 from jobs.quality.views import bronze_events
 
 
@@ -94,5 +94,5 @@ def _gate(spark: SparkSession, root, source: str, table, run_id: str, recheck: f
             for path, landed_refused in sorted(counts.items()):
                 outcomes.append(judge(rows.where(F.col("_source_file") == path), [landed_refused],
                                       scope=f"file {Path(path).name} of batch {batch_id}", source_file=path))
-    render_data_docs(root, outcomes)
+    render_stage_data_docs(root, outcomes)
     return outcomes

@@ -114,7 +114,7 @@ def _targets(root: Path):
     yield intents_table(root), "t.held LIKE concat('%', s.key, '%') OR t.held RLIKE s.pattern"
     # Gate results keep observed values, which could quote an identifier.
     results = lake.table_path(root, lake.SYSTEM, "quality_results")
-    quoting = [c for c in ("observed_value", "unexpected_sample") if c in lake.column_names(results)]
+    quoting = [c for c in ("observed_value", "unexpected_sample", "gx_result") if c in lake.column_names(results)]
     if quoting:  # Gate results keep observed values and failing rows, which could quote an identifier.
         yield results, " OR ".join(f"t.{c} RLIKE s.pattern OR t.{c} LIKE concat('%', s.key, '%')" for c in quoting)
 

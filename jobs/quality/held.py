@@ -116,7 +116,7 @@ def release(spark: SparkSession, root: Path, reason: str, *, batch_id: str | Non
     # A batch released whole gets one verdict for the batch; a file, one for that file (the batch stays judged by its files).
     subjects = {(h.stage, h.table, h.batch_id, h.source_file if source_file else None, h.table_version, h.table_id) for h in chosen}
     records = [(run_id, now, stage, name, version, table_id, batch, scope, "manual", "manual_release", None, kwargs, "error", True,
-                json.dumps(reason.strip()), None, None, True, 0.0, file, None, None)
+                json.dumps(reason.strip()), None, None, True, 0.0, file, None, None, None)
                for stage, name, batch, file, version, table_id in sorted(subjects, key=str)]
     frame = spark.createDataFrame(records, RESULTS_SCHEMA)
     meta = lake.commit_metadata("quality.release", run_id, released_by=who)

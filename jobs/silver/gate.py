@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from interaction_lake import lake, lineage
 from interaction_lake.config import Settings
 from interaction_lake import sources as registry
-from interaction_lake.quality.gate import GateOutcome, Verdict, latest_verdicts_by_table, render_data_docs, results_table, validate
+from interaction_lake.quality.gate import GateOutcome, Verdict, latest_verdicts_by_table, render_stage_data_docs, results_table, validate
 from interaction_lake.quality.suites import load_suite
 from jobs.quality.views import facts_quarantined, silver_events, silver_fact
 from jobs.silver.build import fact_quarantine_table, fact_table, silver_events_table
@@ -112,5 +112,5 @@ def _gate(spark: SparkSession, settings: Settings, run_id: str, recheck: set[str
             if share.limit(min_facts).count() >= max(min_facts, 1):  # the share of a handful of facts is noise, not a verdict
                 outcomes.append(validate(spark, root, "silver", name + QUARANTINED, share, run_id,
                                          suite="facts_quarantined", table_version=version, table_id=table_id, scope=scope))
-    render_data_docs(root, outcomes)
+    render_stage_data_docs(root, outcomes)
     return outcomes

@@ -30,7 +30,7 @@ def test_the_benchmark_delivers_day_by_day_and_its_figures_reconcile(tmp_path, c
     assert landed + quarantined == result["events"]  # every generated record landed or was quarantined, once
     assert set(result["flatness"]) == {"1", "2"} and result["last_over_day2_per_event"] == 1.0
     assert set(result["flatness"]["2"]["stages_per_1k_events"]) == {"land_s", "bronze_gate_s", "silver_s", "silver_gate_s", "gold_s",
-                                                                    "gold_gate_s"}
+                                                                    "gold_gate_s", "data_docs_s"}
     assert result["peak_memory_mb"] > 0 and "flatness" in printed and "landing:" in printed
     assert DeltaTable(str(lake.table_path(work / "lake", "gold", "customer_value"))).to_pyarrow_table().num_rows > 0
 

@@ -17,6 +17,7 @@ from interaction_lake import lake
 from interaction_lake.cli import main
 from interaction_lake.generator import SOURCES
 from interaction_lake.privacy import pseudonym_py, secret_for
+from interaction_lake.quality.gate import render_pending_data_docs, validate
 from jobs.bronze.land import land_source
 from jobs.gold.build import build_gold
 from jobs.privacy.erase import erasures_table
@@ -74,8 +75,20 @@ def built_lake_and_a_customer(spark, settings) -> tuple[Path, list[str], str, st
     return root, refs, reference, pseudonym_py(reference, secret_for(root))
 
 
-def test_erasure_removes_the_customer_everywhere_and_only_them(spark, settings, small_bank, capsys):
+def a_failed_gate_quoting(spark, root: Path, key: str, suites: Path) -> None:
+    """A gate whose failing values are the customer's pseudonym: its results (and the Data Docs left to render later)
+    quote it."""
+    (suites / "silver").mkdir(parents=True, exist_ok=True)
+    (suites / "silver" / "probe.json").write_text(json.dumps({"name": "silver.probe", "expectations": [
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "customer_key", "value_set": ["nobody"]}}]}))
+    outcome = validate(spark, root, "silver", "probe", spark.createDataFrame([(key,)], "customer_key string"), "r1")
+    assert not outcome.passed and key in json.dumps(outcome.docs_ids[0].results[0].result)
+
+
+def test_erasure_removes_the_customer_everywhere_and_only_them(spark, settings, small_bank, capsys, monkeypatch, tmp_path):
     root, refs, reference, key = built_lake_and_a_customer(spark, settings)
+    monkeypatch.setenv("INTERACTION_LAKE_EXPECTATIONS_DIR", str(tmp_path / "suites"))
+    a_failed_gate_quoting(spark, root, key, tmp_path / "suites")
     token = re.compile(rf"(^|[^A-Za-z0-9_-]){re.escape(reference)}([^A-Za-z0-9_-]|$)")
     byte_token = re.compile(token.pattern.encode())
     assert files_mentioning(root, (key,)) and files_mentioning(root, (reference,))  # the customer is there to erase
@@ -102,6 +115,9 @@ def test_erasure_removes_the_customer_everywhere_and_only_them(spark, settings, 
     changed = {t: before[t] - after[t] for t in before if before[t] != after[t] and t != "_system/commit_log"}  # the log records the erasure's commits
     assert changed == removed  # everyone else untouched
     assert record["landing_files_with_customer"] != "[]"  # the landing zone is outside the lake: named, not changed
+
+    render_pending_data_docs(spark, root)  # Data Docs rendered after the erasure cannot bring them back either
+    assert other_files_mentioning(root, key, byte_token) == []
 
     assert main(["audit", "as-of", "customer_value", "--version", "1", "--lake", str(root)]) == 2  # time travel cannot bring them back (0 is its definition)
     assert "was vacuumed" in capsys.readouterr().err
