@@ -54,6 +54,15 @@ def query(home: Path, sql: str) -> list[tuple]:
         return db.execute(sql).fetchall()
 
 
+def correct_a_call_of_the_first_day(sent: Path, days: list[str]) -> None:
+    """The second day's delivery re-sends a first-day answered call as revision 1, with another agent: the silver run
+    of that day MERGEs a stored event and its call fact (an ordinary day only appends), as banks' feeds do."""
+    answered = next(json.loads(line) for path in sorted((sent / "callcentre" / days[0]).glob("*.jsonl"))
+                    for line in path.read_text().splitlines() if '"call_answered"' in line and '"agent_id"' in line)
+    corrected = {**answered, "revision": 1, "agent_id": "AG0001" if answered["agent_id"] != "AG0001" else "AG0002"}
+    (sent / "callcentre" / days[1] / "callcentre_corrections.jsonl").write_text(json.dumps(corrected) + "\n")
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """Day 1's files arrive and the chain runs; days 2-3 arrive together and the chain runs once more (catching up)."""
@@ -62,6 +71,7 @@ def chain(tmp_path_factory):
     settings = Settings().with_paths(lake_root=base / "lake", landing_root=base / "landing")
     generate(sent, customers=150, days=3, seed=3, start=START, fault_rate=0.03)
     days = sorted({p.name for p in sent.glob("*/*") if p.is_dir()})
+    correct_a_call_of_the_first_day(sent, days)
     migrate = airflow(home, settings, "-m", "airflow", "db", "migrate")
     assert migrate.returncode == 0, migrate.stderr[-3000:]
     arrive(sent, settings.landing_root, days[0])
@@ -114,6 +124,21 @@ def test_commits_carry_the_airflow_run_id_and_task(chain):
         assert runs[entry["run_id"]] == entry["task"].split(".")[0]
 
 
+def test_the_marts_dag_renders_every_verdict_of_the_day_into_data_docs(chain):
+    """Gate tasks that pass leave Data Docs alone (sparing each a Great Expectations import); the marts DAG's
+    ``data_docs`` task renders every validation of every stage recorded in ``_system/quality_results``."""
+    from interaction_lake.quality.gate import PendingDocs, data_docs_index, results_table
+
+    settings = chain[1]
+    recorded = DeltaTable(str(results_table(settings.lake_root))).to_pyarrow_table().to_pylist()
+    validations = {(r["run_id"], r["scope"], r["suite"], r["validated_at"]) for r in recorded if r["gx_result"]}
+    assert {r["stage"] for r in recorded if r["gx_result"]} == {"bronze", "silver", "gold"}
+    site = data_docs_index(settings.lake_root).parent
+    for run_id, scope, suite, at in validations:
+        *folders, batch = PendingDocs(suite, f"{run_id} {scope or ''}".strip(), at, []).identifier().to_tuple()
+        assert site.joinpath("validations", *folders, f"{batch}.html").is_file(), (run_id, scope, suite)
+
+
 def lineage_runs(settings) -> dict[str, list[dict]]:
     runs: dict[str, list[dict]] = {}
     for line in lineage.events_file(settings.lake_root).read_text().splitlines():
@@ -129,7 +154,7 @@ def test_lineage_nests_job_runs_in_task_runs_in_dag_runs(chain):
     tasks = {rid: evs for rid, evs in runs.items() if evs[0]["job"]["facets"]["jobType"]["jobType"] == "TASK"}
     completed = {evs[0]["job"]["name"] for evs in tasks.values() if [e["eventType"] for e in evs] == ["START", "COMPLETE"]}
     assert completed == {f"land_{s}.{t}" for s in SOURCES for t in ("land", "gate_bronze")} | {
-        "silver.build_silver", "silver.gate_silver", "marts.build_marts"}
+        "silver.build_silver", "silver.gate_silver", "marts.build_marts", "marts.data_docs"}
     assert len(tasks) == 2 * len(completed)  # one task run per task per day
     jobs = set()
     for rid, events in runs.items():

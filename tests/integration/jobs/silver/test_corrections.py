@@ -134,10 +134,11 @@ def test_a_corrected_month_end_snapshot_extracted_in_the_next_month_replaces_its
     assert rows == [("2026-09-30", "CUR", "250.500000")]  # one row, corrected (h1 outranks h0 on the same event time)
 
 
-@pytest.mark.parametrize("crash_at", ["silver_between_merge_and_insert", "silver_after_events"])
+@pytest.mark.parametrize("crash_at", ["silver_between_merge_and_insert", "silver_after_events", "silver_between_fact_merge_and_insert"])
 def test_killed_after_a_day_s_corrections_then_rerun_equals_a_replay(spark, settings, run_cli, crash_at):
     """Corrections are MERGEd and new events appended, in two commits (jobs.silver.build.merge_events), then the facts of
-    the corrected events' old and new keys recomputed. A SIGKILL between the commits, or before the facts, then the retry,
+    the corrected events' old and new keys recomputed (stored keys MERGEd, new ones appended: jobs.silver.build.upsert).
+    A SIGKILL between the events' commits, before the facts, or between a fact's two commits, then the retry,
     leaves what a replay of bronze leaves: the retry finds the replaced versions' keys written down
     (jobs.silver.build.remember_versions), not in the table, which holds the new versions by then."""
     deliver(settings, "day1.jsonl", FIRST)
@@ -150,7 +151,7 @@ def test_killed_after_a_day_s_corrections_then_rerun_equals_a_replay(spark, sett
     killed = run_cli(settings, "build-silver", "--source", "callcentre", "--no-gate", "--run-id", "killed",
                      crash_at=crash_at)
     assert killed.returncode == -9, killed.stderr[-2000:]
-    appended = crash_at == "silver_after_events"
+    appended = crash_at != "silver_between_merge_and_insert"
     assert DeltaTable(str(events)).version() == before + 1 + appended  # the corrections are in; the new event after them
     stored = {r["event_id"]: r for r in rows(events, ["event_id"])}
     assert ("c6-o" in stored) == appended and stored["c2-o"]["event_date"] == dt.date(2026, 11, 3)
