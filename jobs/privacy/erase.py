@@ -187,17 +187,21 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
     with _every_lock(root):
         journal = Journal.open(root, request_id, key)
         report.resumed = journal.resumed
-        for path, condition in _targets(root):
-            if not lake.exists(path):
-                continue
-            matching = lake.read(spark, path).alias("t").join(source.alias("s"), F.expr(condition), "left_semi").count()
-            if matching:
-                name = str(location(path).relative_to(root))
-                journal.rows_removed[name] = journal.rows_removed.get(name, 0) + matching
-                journal.save()  # before the delete: a kill after it still knows this table must be vacuumed
-                lake.sql_write(spark, f"MERGE INTO delta.`{path}` t USING {view} s ON {condition} WHEN MATCHED THEN DELETE", path, meta)
-                report.rows_removed[name] = matching
-                crash_point("erase_between_deletes")
+        try:
+            for path, condition in _targets(root):
+                if not lake.exists(path):
+                    continue
+                matching = lake.read(spark, path).alias("t").join(source.alias("s"), F.expr(condition), "left_semi").count()
+                if matching:
+                    name = str(location(path).relative_to(root))
+                    journal.rows_removed[name] = journal.rows_removed.get(name, 0) + matching
+                    journal.save()  # before the delete: a kill after it still knows this table must be vacuumed
+                    lake.sql_write(spark, f"MERGE INTO delta.`{path}` t USING {view} s ON {condition} WHEN MATCHED THEN DELETE",
+                                   path, meta)
+                    report.rows_removed[name] = matching
+                    crash_point("erase_between_deletes")
+        finally:  # the view holds the reference: a long-lived session must not keep it
+            spark.catalog.dropTempView(view)
         crash_point("erase_after_delete")
         report.staging_removed = _remove_staging(root)
         for name in sorted(set(journal.rows_removed) - set(journal.vacuumed)):

@@ -186,7 +186,10 @@ def _build_source(spark: SparkSession, settings: Settings, source: str, run_id: 
     outputs = [silver_events_table(root, source), *(fact_table(root, f) for f in FACTS if f.source == source), progress_table(root)]
     with locks.exclusive(root, f"silver_{source}"), lineage.job_run(root, f"silver.build.{source}",
                                                                      inputs=[lake.bronze_table(root, source)], outputs=outputs):
-        return _build_one(spark, settings, source, run_id, secret)
+        try:
+            return _build_one(spark, settings, source, run_id, secret)
+        finally:
+            _drop_views(spark)
 
 
 def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str, secret: bytes) -> SilverReport:
@@ -391,10 +394,21 @@ def _present(columns: tuple[str, ...]):
     return functools.reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in columns])
 
 
+_VIEWS: list[str] = []  # the temporary views this process made for MERGE statements, dropped after each source's build
+
+
 def _view(df: DataFrame) -> str:
     name = f"v_{uuid.uuid4().hex[:12]}"
     df.createOrReplaceTempView(name)
+    _VIEWS.append(name)
     return name
+
+
+def _drop_views(spark: SparkSession) -> None:
+    """Drop the MERGE statements' temporary views: a long-lived session (the benchmark, a scheduler's worker) would
+    otherwise keep every day's views, and the plans they hold, in its catalog."""
+    while _VIEWS:
+        spark.catalog.dropTempView(_VIEWS.pop())
 
 
 def _write_new(df: DataFrame, path: Path, metadata: dict[str, str], partition: str | None) -> None:

@@ -82,3 +82,15 @@ def test_apache_spark_with_the_pinned_delta_jars_reads_a_checkpoint_and_merges(t
                           env={**os.environ, "PYSPARK_PYTHON": sys.executable})
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["True", "13"]
+
+
+def test_the_embedded_engine_returns_freed_memory_unless_the_operator_tuned_its_allocator():
+    """Sail's allocator (mimalloc) reads its options when its library loads: the engine sets them before that, keeping
+    an operator's own values (bench/README.md, "Memory": without them the process grew with every Delta rewrite)."""
+    code = ("import os; from interaction_lake.config import Settings; from interaction_lake.engine import get_spark; "
+            "assert 'pysail' not in ' '.join(__import__('sys').modules); get_spark(Settings()).range(1).collect(); "
+            "print(os.environ['MIMALLOC_PURGE_DELAY'], os.environ['MIMALLOC_ARENA_EAGER_COMMIT'])")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")}
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "MIMALLOC_PURGE_DELAY": "25"}, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["25", "0"]

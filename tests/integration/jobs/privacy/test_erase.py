@@ -98,6 +98,7 @@ def test_erasure_removes_the_customer_everywhere_and_only_them(spark, settings, 
                  "--run-id", "erase-1"])
     out = capsys.readouterr().out
     assert code == 0 and "recorded in _system/erasures" in out
+    assert not [t for t in spark.catalog.listTables() if t.name.startswith("erasure_")]  # the session keeps no view of the reference
 
     assert files_mentioning(root, (key,)) == []  # no data file of any version holds the pseudonym
     leftovers = [f for f in files_mentioning(root, (reference,))

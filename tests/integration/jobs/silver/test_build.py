@@ -49,6 +49,8 @@ def test_incremental_daily_runs_equal_a_full_replay(spark, settings, tmp_path):
         land_and_build(spark, settings, f"daily-{day}")
     incremental = silver_tables(settings.lake_root)
     assert incremental["counter_visit"] and incremental["call"] and incremental["customer_dim"]
+    # the MERGEs' temporary views are dropped after each source: a long-lived session does not collect them day by day
+    assert [t.name for t in spark.catalog.listTables() if t.isTemporary and t.name.startswith("v_")] == []
 
     build_silver(spark, settings, "replay", full=True)
     assert silver_tables(settings.lake_root) == incremental
