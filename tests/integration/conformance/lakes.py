@@ -23,6 +23,9 @@ RUN_COLUMNS = {
     "_version_key",  # the delivery's ingestion time, then file and line: ordered the same way on both engines
     "silver_table_id",  # a Delta table's generated id
     "file_ctime_ns", "file_inode",  # where each lake's own copy of the landing zone sits on disk
+    # the compiled evaluator's whole result, kept for Data Docs; null where Great Expectations evaluated the suite, as
+    # one of each compared pair of runs does (the verdicts and figures beside it are compared)
+    "gx_result",
 }
 
 
