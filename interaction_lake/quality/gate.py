@@ -216,41 +216,38 @@ def render_pending_data_docs(spark: SparkSession, lake_root: Path) -> int:
     if results is None or "gx_result" not in results.columns:
         return 0
     keep = int(os.environ.get("INTERACTION_LAKE_DATA_DOCS_KEEP", DATA_DOCS_KEEP_DEFAULT))
-    keys = ["run_id", "scope", "suite", "validated_at"]
-    recorded = results.where(F.col("gx_result").isNotNull())
-    newest = (recorded.groupBy(*keys).agg(F.unix_micros(F.first("validated_at")).alias("micros"))
-              .orderBy(F.col("validated_at").desc()).limit(keep).collect())
-    if not newest:
-        return 0
+    recorded = results.where(F.col("gx_result").isNotNull()).withColumn("micros", F.unix_micros("validated_at"))
+    # a validation: the rows one validate() call recorded, which share these (its verdict included)
+    newest = (recorded.select("run_id", "scope", "suite", "micros", "gate_passed").distinct()
+              .orderBy(F.col("micros").desc()).limit(keep).collect())
     # Rendered means published: a page in the lake's site (for a lake on an object store, the working copy on this
     # machine may be empty or stale -- another worker may have rendered it).
-    site = lake_quality_folder(lake_root).joinpath(*SITE)
-    published = {str(p.relative_to(site)) for p in site.joinpath("validations").rglob("*.html")} if site.joinpath("validations").exists() else set()
-    pending = {}
+    pages = lake_quality_folder(lake_root).joinpath(*SITE, "validations")
+    published = {f"validations/{p.relative_to(pages)}" for p in pages.rglob("*.html")} if pages.exists() else set()
+    pending: dict[tuple, tuple[PendingDocs, bool]] = {}
     for row in newest:
-        docs = PendingDocs(row.suite, f"{row.run_id} {row.scope or ''}".strip(), _from_micros(row.micros), [])
+        docs = PendingDocs(row.suite, validation_run_name(row.run_id, row.scope), _from_micros(row.micros), [])
         if docs.page() not in published:
-            pending[(row.run_id, row.scope, row.suite, row.micros)] = docs
+            pending[(row.run_id, row.scope, row.suite, row.micros)] = (docs, row.gate_passed)
     if not pending:
         return 0
-    micros = F.unix_micros("validated_at")
-    rows = (recorded.where(micros.isin(sorted({k[3] for k in pending})))
-            .select("run_id", "scope", "suite", micros.alias("micros"), "expectation", "kwargs", "success", "gate_passed", "gx_result")
-            .collect())
-    passed, order = {}, {}
-    for row in rows:
-        docs = pending.get((row.run_id, row.scope, row.suite, row.micros))
-        if docs is None:  # another validation given in the same microsecond
-            continue
-        recorded_result = json.loads(row.gx_result)
-        docs.results.append(compiled.Result(row.expectation, json.loads(row.kwargs), recorded_result.get("meta") or {}, row.success,
-                                            recorded_result.get("result") or {}, recorded_result.get("exception")))
-        order[id(docs.results[-1])] = recorded_result.get("index", 0)
-        passed[id(docs)] = row.gate_passed
-    for docs in pending.values():  # in the suite's order, as the gate gave them
-        docs.results.sort(key=lambda r: order[id(r)])
-    _render(lake_root, [(docs, passed[id(docs)]) for docs in pending.values() if docs.results])
+    ordered: dict[tuple, list] = {key: [] for key in pending}
+    for row in (recorded.where(F.col("micros").isin(sorted({key[3] for key in pending})))
+                .select("run_id", "scope", "suite", "micros", "expectation", "kwargs", "success", "gx_result").collect()):
+        key = (row.run_id, row.scope, row.suite, row.micros)
+        if key in ordered:  # not another validation given in the same microsecond
+            kept = json.loads(row.gx_result)
+            ordered[key].append((kept.get("index", 0), compiled.Result(row.expectation, json.loads(row.kwargs), kept.get("meta") or {},
+                                                                       row.success, kept.get("result") or {}, kept.get("exception"))))
+    for key, (docs, _) in pending.items():  # in the suite's order, as the gate gave them
+        docs.results = [result for _, result in sorted(ordered[key], key=lambda pair: pair[0])]
+    _render(lake_root, [(docs, passed) for docs, passed in pending.values() if docs.results])
     return len(pending)
+
+
+def validation_run_name(run_id: str, scope: str | None) -> str:
+    """A validation's run name in Great Expectations (and so in its Data Docs page's path): the run and what was judged."""
+    return f"{run_id} {scope or ''}".strip()
 
 
 def _from_micros(micros: int) -> dt.datetime:
@@ -289,12 +286,10 @@ def _verdict(context, identifier, passed: bool):
 def _store(context, docs: PendingDocs, passed: bool):
     """Store a compiled suite's results as the validation result Great Expectations would have stored; its identifier."""
     from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
-    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    batch = f"{DATASOURCE}-{docs.suite}"
-    run = RunIdentifier(run_name=docs.run_name, run_time=docs.run_time)
     identifier = docs.identifier()
+    batch, run = identifier.batch_identifier, identifier.run_id
     results = [ExpectationValidationResult(
         success=r.success, result=r.result,
         expectation_config=ExpectationConfiguration(type=r.type, kwargs={**r.kwargs, "batch_id": batch}, meta=r.meta),
@@ -420,10 +415,10 @@ def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame
     Call :func:`render_data_docs` with the outcomes when the stage's validations are done."""
     started = time.perf_counter()
     suite_file = load_suite(stage, suite or table)
-    run_name = f"{run_id} {scope}".strip()
-    results, identifiers = evaluate(frame, suite_file, lake_root, run_name)
+    name = validation_run_name(run_id, scope)
+    results, identifiers = evaluate(frame, suite_file, lake_root, name)
     now = dt.datetime.now(dt.timezone.utc)
-    docs = identifiers or [PendingDocs(suite_file.name, run_name, now, results)]
+    docs = identifiers or [PendingDocs(suite_file.name, name, now, results)]
 
     outcome = GateOutcome(stage, table, run_id, True, 0.0, table_version, batch_id, source_file=source_file, docs_ids=docs)
     rows = []

@@ -127,7 +127,7 @@ def test_commits_carry_the_airflow_run_id_and_task(chain):
 def test_the_marts_dag_renders_every_verdict_of_the_day_into_data_docs(chain):
     """Gate tasks that pass leave Data Docs alone (sparing each a Great Expectations import); the marts DAG's
     ``data_docs`` task renders every validation of every stage recorded in ``_system/quality_results``."""
-    from interaction_lake.quality.gate import PendingDocs, data_docs_index, results_table
+    from interaction_lake.quality.gate import PendingDocs, data_docs_index, results_table, validation_run_name
 
     settings = chain[1]
     recorded = DeltaTable(str(results_table(settings.lake_root))).to_pyarrow_table().to_pylist()
@@ -135,7 +135,7 @@ def test_the_marts_dag_renders_every_verdict_of_the_day_into_data_docs(chain):
     assert {r["stage"] for r in recorded if r["gx_result"]} == {"bronze", "silver", "gold"}
     site = data_docs_index(settings.lake_root).parent
     for run_id, scope, suite, at in validations:
-        *folders, batch = PendingDocs(suite, f"{run_id} {scope or ''}".strip(), at, []).identifier().to_tuple()
+        *folders, batch = PendingDocs(suite, validation_run_name(run_id, scope), at, []).identifier().to_tuple()
         assert site.joinpath("validations", *folders, f"{batch}.html").is_file(), (run_id, scope, suite)
 
 
