@@ -312,17 +312,23 @@ def _store(context, docs: PendingDocs, passed: bool):
     return identifier
 
 
+def validation_page(identifier) -> str:
+    """The Data Docs page of a validation result identifier, relative to the site. Its batch part ends in the suite's
+    name (``interaction_lake-silver.call``), so the page is that name plus ``.html``, not a suffix replaced."""
+    *folders, batch = identifier.to_tuple()
+    return "/".join(["validations", *folders, f"{batch}.html"])
+
+
 def prune_data_docs(context, lake_root: Path, keep: int) -> int:
     """Drop all but the newest ``keep`` validation results from the Data Docs store and their pages; return how many."""
     store = context.validation_results_store
     keys = sorted(store.list_keys(), key=lambda k: str(k.run_id.run_time))
     old = keys[:max(0, len(keys) - keep)]
-    sites = {quality_project(lake_root).joinpath(*SITE, "validations"), lake_quality_folder(lake_root).joinpath(*SITE, "validations")}
+    sites = {quality_project(lake_root).joinpath(*SITE), lake_quality_folder(lake_root).joinpath(*SITE)}
     for key in old:
         store.remove_key(key)
         for site in sites:  # the working copy, and the lake's when they differ
-            page = site.joinpath(*key.to_tuple()).with_suffix(".html")
-            page.unlink(missing_ok=True)
+            site.joinpath(validation_page(key)).unlink(missing_ok=True)
     return len(old)
 
 
@@ -394,8 +400,7 @@ class PendingDocs:
 
     def page(self) -> str:
         """Its Data Docs page, relative to the site."""
-        *folders, batch = self.identifier().to_tuple()
-        return "/".join(["validations", *folders, f"{batch}.html"])
+        return validation_page(self.identifier())
 
     def identifier(self):
         """Its Great Expectations validation result identifier (the Data Docs page's key)."""

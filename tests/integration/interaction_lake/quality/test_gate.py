@@ -93,3 +93,19 @@ def test_data_docs_keep_the_newest_validations_and_quality_results_keep_all(spar
     assert "run-0" not in index.read_text() and "run-3" in index.read_text()
     assert sorted(r["run_id"] for r in DeltaTable(str(results_table(settings.lake_root))).to_pyarrow_table().to_pylist()) == [
         "run-0", "run-1", "run-2", "run-3"]
+
+
+def test_pruning_deletes_the_pages_of_the_results_it_drops(spark, settings, tmp_path, monkeypatch):
+    """Pruning itself removes a dropped result's page, in the working copy and the lake's copy (on an object store no
+    later render cleans the lake's); a page's name is the suite's batch name plus .html (``...-silver.call.html``)."""
+    from interaction_lake.quality.gate import _context, prune_data_docs
+
+    suites = tmp_path / "suites"
+    monkeypatch.setenv("INTERACTION_LAKE_EXPECTATIONS_DIR", str(suites))
+    write_suite(suites, [expectation("expect_column_values_to_be_unique", "error", column="call_id")])
+    frame = spark.createDataFrame([("c1",), ("c2",)], "call_id string")
+    render_data_docs(settings.lake_root, [validate(spark, settings.lake_root, "silver", "call", frame, f"run-{n}") for n in range(3)])
+    site = data_docs_index(settings.lake_root).parent
+    assert len(list(site.glob("validations/**/*.html"))) == 3
+    assert prune_data_docs(_context(settings.lake_root), settings.lake_root, 1) == 2
+    assert [p.name for p in site.glob("validations/**/*.html")] == ["interaction_lake-silver.call.html"]
