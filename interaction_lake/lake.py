@@ -7,7 +7,8 @@ Layout under ``Settings.lake_root``::
     _system/landing_ledger      which landing file went into which batch (exactly-once)
     _system/commit_log          who made each SQL (MERGE) commit: table, version, job, run id, task
     _system/lineage/            OpenLineage events when no other transport is configured (interaction_lake.lineage)
-    _system/staging/            large row sets on their way into a table (``StagedRows``), deleted after the write
+    _system/staging/            large row sets on their way into a table (``StagedRows``), deleted after the write,
+                                and frames a job reads several times (``materialised``), deleted after the job
 
 Every write records who made it in the Delta commit's ``userMetadata`` (job, run id, batch id and,
 under Airflow, ``task`` = ``<dag_id>.<task_id>``), so an auditor can tie a table version to the run
@@ -152,6 +153,26 @@ class StagedRows:
 
     def __exit__(self, *exc) -> None:
         storage.remove_tree(self.folder)
+
+
+@contextlib.contextmanager
+def materialised(spark: SparkSession, df: DataFrame, lake_root: Path) -> Iterator[DataFrame]:
+    """``df`` computed once: written as Parquet under ``_system/staging/<id>/`` and read back, so the queries that use
+    it read its rows instead of each evaluating its whole plan again; the folder is deleted on exit.
+
+    A DataFrame is a plan, not rows: silver uses a batch's conformed events, and each fact's recomputation, in six
+    to eight queries, and each evaluated them from bronze (or silver) again -- ``persist()`` is a no-op on the
+    embedded engine (measured: bench/README.md). Parquet under the lake root works on every engine and deployment
+    (a Spark cluster's executors see the lake, not the client's disk), keeps memory bounded whatever the batch's
+    size, and is left only by a killed run, as landing's staged parts are (erasure deletes those)."""
+    folder = table_path(lake_root, SYSTEM, "staging") / uuid.uuid4().hex
+    try:
+        df.write.mode("overwrite").parquet(str(folder))
+        # read with the schema as computed (an engine may write no file for no rows); Parquet keeps every type
+        written = [name for name in storage.names(folder) if name.endswith(".parquet")]
+        yield spark.read.schema(df.schema).parquet(str(folder)) if written else spark.createDataFrame([], df.schema)
+    finally:
+        storage.remove_tree(folder)
 
 
 STATS_COLUMNS = "delta.dataSkippingStatsColumns"

@@ -1,14 +1,17 @@
 """Table helpers on real Delta tables: cheap version and id look-ups agree with delta-rs, the system tables stay
-compact, a compaction is not mistaken for changed data, staged rows make one commit, no identifying statistics."""
+compact, a compaction is not mistaken for changed data, staged rows make one commit, a materialised frame is computed
+once, no identifying statistics."""
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import json
 from pathlib import Path
 
 from deltalake import DeltaTable
 
-from interaction_lake import lake
+from interaction_lake import lake, storage
 
 SCHEMA = "id long, day string, customer_ref string"
 
@@ -65,6 +68,29 @@ def test_staged_rows_read_back_as_one_commit_and_leave_nothing_behind(spark, tmp
     assert not staged.folder.exists()
     table = DeltaTable(str(root / "bronze" / "t"))
     assert table.version() == 0 and sorted(r["id"] for r in table.to_pyarrow_table().to_pylist()) == list(range(10))
+
+
+def test_a_materialised_frame_holds_its_rows_once_computed_and_leaves_nothing_behind(spark, tmp_path):
+    """lake.materialised: the rows as they were when it was made (its source changing afterwards does not change them),
+    every type kept, an empty result read back with its schema, and the staging folder gone on exit, error or not."""
+    root, table = tmp_path / "lake", tmp_path / "lake" / "silver" / "t"
+    schema = "id long not null, at timestamp, day date, amount decimal(20,4), tags array<string>, detail struct<n: int, s: string>"
+    first = spark.createDataFrame([(1, dt.datetime(2026, 11, 2, 9, 30), dt.date(2026, 11, 2), decimal.Decimal("12.3400"), ["a"], (1, "x")),
+                                   (2, None, None, None, None, None)], schema)
+    lake.append(first, table, {"job": "test", "run_id": "r1"})
+    plan = lake.read(spark, table).where("id > 0")
+    with lake.materialised(spark, plan, root) as rows:
+        lake.overwrite(first.where("id = 2"), table, {"job": "test", "run_id": "r2"})
+        assert rows.schema == plan.schema and sorted(rows.collect()) == sorted(first.collect())  # computed once, before the overwrite
+        assert plan.count() == 1
+    with lake.materialised(spark, plan.where("id > 5"), root) as empty:
+        assert empty.collect() == [] and empty.schema == plan.schema
+    try:
+        with lake.materialised(spark, plan, root):
+            raise RuntimeError("the job failed")
+    except RuntimeError:
+        pass
+    assert storage.names(root / "_system" / "staging") == []
 
 
 def test_tables_keep_no_statistics_of_identifying_columns(spark, tmp_path):

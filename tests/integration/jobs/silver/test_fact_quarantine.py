@@ -147,3 +147,33 @@ def test_a_stored_fact_that_later_breaks_a_rule_is_retired(spark, settings, firs
     land_and_build(spark, settings, "r2")
     assert rows(fact_table(settings.lake_root, FACT["call"])) == []
     assert [(q["fact_key"], q["rule"]) for q in quarantined(settings)] == [("call_id=K", "out_of_order")]
+
+
+@pytest.mark.parametrize("crash_at", [None, "silver_between_fact_quarantine_merge_and_insert"])
+def test_the_quarantine_kept_in_step_run_by_run_equals_a_replay(spark, settings, run_cli, crash_at):
+    """A run that mends one held fact (a correction), changes another (a late event) and quarantines a new one: the
+    held facts are MERGEd, the new one appended (jobs.silver.build.quarantine_facts); killed between the two commits and
+    run again, or not, the quarantine and the facts are what a replay of bronze builds."""
+    mended_later = a_call("M", queued="09:02:30", answered="09:02:10")
+    drop(settings, "callcentre", "d1.jsonl", [*a_call("K", queued="09:02:30", answered="09:02:10")[:3], *mended_later, *a_call("ok")])
+    land_and_build(spark, settings, "r1")
+    assert sorted(q["fact_key"] for q in quarantined(settings)) == ["call_id=K", "call_id=M"]
+
+    correction = {**mended_later[1], "occurred_at": "2026-11-02T09:00:40Z", "revision": 1}  # M's queue time, corrected
+    drop(settings, "callcentre", "d2.jsonl", [correction, a_call("K")[3], *a_call("J", queued="09:02:30", answered="09:02:10")])
+    land_source(spark, settings, "callcentre", "r2")
+    if crash_at:
+        killed = run_cli(settings, "build-silver", "--source", "callcentre", "--no-gate", "--run-id", "killed", crash_at=crash_at)
+        assert killed.returncode == -9, killed.stderr[-2000:]
+        assert sorted(q["fact_key"] for q in quarantined(settings)) == ["call_id=K"]  # M mended, K's late event in, J not yet
+    build_silver(spark, settings, "r2", ("callcentre",))
+
+    def state():
+        held = sorted(((q["fact_key"], q["rule"], q["detail"], q["customer_key"], q["fact_date"], len(q["events"]))
+                       for q in quarantined(settings)))
+        return held, sorted(r["call_id"] for r in rows(fact_table(settings.lake_root, FACT["call"])))
+
+    incremental = state()
+    assert [(k, n) for k, *_, n in incremental[0]] == [("call_id=J", 4), ("call_id=K", 4)] and incremental[1] == ["M", "ok"]
+    build_silver(spark, settings, "replay", ("callcentre",), full=True)
+    assert state() == incremental
