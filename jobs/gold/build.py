@@ -36,9 +36,9 @@ import datetime as dt
 import functools
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -179,12 +179,6 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     refused = None if refused_version is None else lake.read_version(spark, quarantined_inputs_table(root), refused_version)
     marts, recency, from_values = compute(spark, facts, months, as_of, config, carried, refused)
     marts = {name: frame for name, frame in marts.items() if name in built}
-    reshaped = [name for name, frame in marts.items() if lake.exists(mart_table(root, name))
-                and not lake.holds_shape(frame.schema, mart_table(root, name), _partitioning(name), ordered=False)]
-    if reshaped and not full:  # a code upgrade changed a mart's columns: it is re-created, so every month is recomputed
-        report = _build_gold(spark, settings, run_id, config, True, gate, run)
-        report.reshaped = reshaped
-        return report
     staging = staging_root(root, run_id)
     storage.remove_tree(staging)
     staged: dict[str, DataFrame] = {}
@@ -193,6 +187,13 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
             frame = from_values(staged["customer_value"].drop(*PERIOD_STATUS))[name]
         lake.overwrite(frame, staging / name, {**meta, "table": name, "step": "staged"}, _partitioning(name))
         staged[name] = lake.read(spark, staging / name)
+    # Judged on the staged tables' schemas (read from their logs; a frame's would need the engine to analyse its plan)
+    reshaped = [name for name in staged if lake.exists(mart_table(root, name))
+                and not lake.holds_shape(staged[name].schema, mart_table(root, name), _partitioning(name), ordered=False)]
+    if reshaped and not full:  # a code upgrade changed a mart's columns: it is re-created, so every month is recomputed
+        report = _build_gold(spark, settings, run_id, config, True, gate, run)
+        report.reshaped = reshaped
+        return report
     if gate:  # audit
         published_from = {name: facts[name].where(F.col(FACT_DATE[name]) >= F.lit(months[0])) for name in ("counter_visit", "call")}
         report.gates = [validate(spark, root, "gold", name, gold_mart(name, staged[name], published_from, staged), run_id,
@@ -268,7 +269,7 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
                 rows.where(F.col("month") == F.lit(as_of.replace(day=1))), window["survey_response"], window["complaint"],
                 window["counter_visit"], window["call"], snapshots, as_of, config),
         }
-        return {name: with_period_status(frame, as_of) for name, frame in derived.items()}
+        return {name: with_period_status(frame, as_of, glossary.marts()[name].columns) for name, frame in derived.items()}
 
     marts = {
         "customer_value": values,
@@ -279,21 +280,25 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     }
     state = (customer_value.last_interactions(spark, seen, carried, months, as_of, config)
              .withColumn("lookback_days", F.lit(config.recency_lookback_days)))
-    marts = {name: with_period_status(frame, as_of) for name, frame in marts.items()} | from_values(values)
+    marts = {name: with_period_status(frame, as_of, glossary.marts()[name].columns) for name, frame in marts.items()} | from_values(values)
     return {name: marts[name] for name in MARTS}, state, from_values
 
 
 PERIOD_STATUS = ("as_of_date", "period_complete")
 
 
-def with_period_status(frame: DataFrame, as_of: dt.date) -> DataFrame:
+def with_period_status(frame: DataFrame, as_of: dt.date, columns: Iterable[str] | None = None) -> DataFrame:
     """``as_of_date`` (the data's latest date within the period: its last day once complete, so a finished month's
     rows do not change as days go by, and a rebuild equals the daily builds) and ``period_complete`` (the data
     reaches the period's last day) on every row of a periodic mart: a month in progress is said to be one, in the
-    mart and in the report ("to date"). A snapshot mart (``key_customers_at_risk``) already carries its as-of date."""
-    if "period_start" in frame.columns:
+    mart and in the report ("to date"). A snapshot mart (``key_customers_at_risk``) already carries its as-of date.
+
+    ``columns``: the mart's columns as the glossary documents them (tests hold the two equal), which saves asking the
+    engine to analyse the frame's plan for them (~0.1 s a mart on the embedded engine, measured)."""
+    columns = frame.columns if columns is None else set(columns)
+    if "period_start" in columns:
         last_day = F.when(F.col("period") == "day", F.col("period_start")).otherwise(F.last_day("period_start"))
-    elif "month" in frame.columns:
+    elif "month" in columns:
         last_day = F.last_day("month")
     else:
         return frame
