@@ -48,7 +48,8 @@ from interaction_lake import business_calendar, glossary, lake, lineage, locks, 
 from interaction_lake.faults import crash_point
 from interaction_lake.marts_config import MartsConfig
 from interaction_lake.storage import location
-from interaction_lake.quality.gate import GateBlocked, GateFailed, GateOutcome, render_stage_data_docs, results_table, validate
+from interaction_lake.quality.gate import (GateBlocked, GateFailed, GateOutcome, StageResults, render_stage_data_docs, results_table,
+                                          validate)
 from jobs.gold import am_effectiveness, at_risk, branch_waits, customer_value, satisfaction, service_quality
 from jobs.gold.customers import holding_amounts, interactions, monthly_balances, months_frame
 from jobs.gold.measures import add_months, money_sum, months_between_inclusive
@@ -196,8 +197,9 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         return report
     if gate:  # audit
         published_from = {name: facts[name].where(F.col(FACT_DATE[name]) >= F.lit(months[0])) for name in ("counter_visit", "call")}
-        report.gates = [validate(spark, root, "gold", name, gold_mart(name, staged[name], published_from, staged), run_id,
-                                 scope=f"staged months {months[0]:%Y-%m}..{months[-1]:%Y-%m}") for name in built]
+        with StageResults(spark, root, "gold", run_id) as results:
+            report.gates = [validate(spark, root, "gold", name, gold_mart(name, staged[name], published_from, staged), run_id,
+                                     scope=f"staged months {months[0]:%Y-%m}..{months[-1]:%Y-%m}", stage_results=results) for name in built]
         render_stage_data_docs(root, report.gates)
         for outcome in report.gates:  # each gate's verdicts, on the staged table it judged
             with lineage.job_run(root, f"quality.gate.gold.{outcome.table}", inputs=[staging / outcome.table], parent=run.as_parent(),

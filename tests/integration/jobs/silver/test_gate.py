@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from deltalake import DeltaTable
 
 from interaction_lake import lake
 from interaction_lake.generator import SOURCES
-from interaction_lake.quality.gate import GateBlocked
+from interaction_lake.quality.gate import GateBlocked, results_table
 from jobs.bronze.land import land_source
 from jobs.gold.build import build_gold
 from jobs.silver.build import build_silver, fact_quarantine_table, fact_table
@@ -28,6 +31,10 @@ def test_silver_gate_passes_then_blocks_gold_after_a_bad_write_until_silver_is_r
               + (held.where(held.fact == f.name).count() if held is not None else 0) >= 50}
     assert judged and sorted(o.table for o in outcomes) == sorted([*(f"{s}_events" for s in SOURCES), *(f.name for f in FACTS),
                                                                   *(f"{name}_quarantined" for name in judged)])
+    # the stage's results are one commit (quality.gate.StageResults), each validation still its own rows and time
+    assert stage_commits(settings, "r1") == 1
+    validations = lake.read(spark, results_table(settings.lake_root)).where("run_id = 'r1'").select("table_name", "validated_at").distinct()
+    assert validations.count() == len(outcomes)
     assert gate_silver(spark, settings, "again") == []  # nothing changed, nothing to validate
     assert not build_gold(spark, settings, "g1").up_to_date
 
@@ -50,8 +57,11 @@ def test_silver_gate_passes_then_blocks_gold_after_a_bad_write_until_silver_is_r
     build_gold(spark, settings, "g3")
 
 
-def lake_scope(spark, settings) -> str:
-    from interaction_lake.quality.gate import results_table
+def stage_commits(settings, run_id: str) -> int:
+    history = DeltaTable(str(results_table(settings.lake_root))).history()
+    return sum(1 for commit in history if json.loads(commit.get("userMetadata") or "{}").get("run_id") == run_id)
 
+
+def lake_scope(spark, settings) -> str:
     rows = lake.read(spark, results_table(settings.lake_root)).where("run_id = 'r2'").select("scope").distinct().collect()
     return " ".join(r.scope for r in rows)
