@@ -32,6 +32,7 @@ Nothing changed in silver means nothing is written. ``full=True`` recomputes eve
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -136,11 +137,13 @@ def build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig |
     root = settings.lake_root
     with locks.exclusive(root, "gold"), lineage.job_run(root, JOB, inputs=[fact_table(root, fact) for fact in FACT.values()],
                          outputs=[recency_table(root), progress_table(root), results_table(root)]) as run:
-        return _build_gold(spark, settings, run_id, config, full, gate, run)
+        with contextlib.ExitStack() as scratch:  # what the build materialises, deleted when it ends
+            return _build_gold(spark, settings, run_id, config, full, gate, run,
+                               keep=lambda frame: scratch.enter_context(lake.materialised(spark, frame, root)))
 
 
 def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig | None, full: bool, gate: bool,
-                run: lineage.JobRun) -> GoldReport:
+                run: lineage.JobRun, keep: Callable[[DataFrame], DataFrame]) -> GoldReport:
     config = config or MartsConfig.load()
     root = settings.lake_root
     blocked = blocked_tables(spark, root)
@@ -178,7 +181,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     carried = None if full else _carried_recency(spark, root, add_months(months[0], -1), config)
     report.recency_carried = carried is not None
     refused = None if refused_version is None else lake.read_version(spark, quarantined_inputs_table(root), refused_version)
-    marts, recency, from_values = compute(spark, facts, months, as_of, config, carried, refused)
+    marts, recency, from_values = compute(spark, facts, months, as_of, config, carried, refused, keep)
     marts = {name: frame for name, frame in marts.items() if name in built}
     staging = staging_root(root, run_id)
     storage.remove_tree(staging)
@@ -192,7 +195,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     reshaped = [name for name in staged if lake.exists(mart_table(root, name))
                 and not lake.holds_shape(staged[name].schema, mart_table(root, name), _partitioning(name), ordered=False)]
     if reshaped and not full:  # a code upgrade changed a mart's columns: it is re-created, so every month is recomputed
-        report = _build_gold(spark, settings, run_id, config, True, gate, run)
+        report = _build_gold(spark, settings, run_id, config, True, gate, run, keep)
         report.reshaped = reshaped
         return report
     if gate:  # audit
@@ -232,7 +235,7 @@ def compute_marts(spark: SparkSession, facts: dict[str, DataFrame], months: list
 
 
 def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.date], as_of: dt.date, config: MartsConfig,
-            carried: DataFrame | None = None, refused: DataFrame | None = None
+            carried: DataFrame | None = None, refused: DataFrame | None = None, keep: Callable[[DataFrame], DataFrame] = lambda frame: frame
             ) -> tuple[dict[str, DataFrame], DataFrame, Callable[[DataFrame], dict[str, DataFrame]]]:
     """The marts for ``months``, the recency state to carry forward (``last_interactions`` of ``months``), and how the
     marts in ``FROM_VALUES`` follow from ``customer_value``'s rows: given those rows (without ``PERIOD_STATUS``), the
@@ -242,6 +245,9 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     ``carried``: the stored recency state of the month before ``months[0]``. With it, recency and the
     monthly counts read interactions from that month on, and the at-risk signals their own lookback;
     without it, everything reads ``recency_lookback_days`` further back. ``refused``: ``silver/quarantined_inputs``.
+    ``keep``: given a frame several marts read, one to read instead -- the build's I/O shell passes one that computes it
+    once (``lake.materialised``: the month's interactions are read three times, the monthly balances five, and each read
+    would evaluate them again); the default, the frame itself, keeps this function pure.
     """
     first = months[0]
     previous = add_months(first, -1)
@@ -256,10 +262,10 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     dim = facts["customer_dim"]
     # With the carried state, recency and the month counts need interactions from the month before only.
     since = previous if carried is not None else year_back
-    seen = interactions(*(window[name].where(F.col(FACT_DATE[name]) >= F.lit(since)) for name in ("counter_visit", "call", "am_contact")))
+    seen = keep(interactions(*(window[name].where(F.col(FACT_DATE[name]) >= F.lit(since)) for name in ("counter_visit", "call", "am_contact"))))
 
     values = customer_value.customer_value(spark, holdings, dim, seen, months, as_of, config, carried, refused)
-    balances = monthly_balances(holdings, months_frame(spark, [previous, *months]), config)
+    balances = keep(monthly_balances(holdings, months_frame(spark, [previous, *months]), config))
     from_first = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(first)) for name, frame in window.items()}
     calls = service_quality.with_first_contact_resolution(from_first["call"], config.fcr_window_days)  # looks only forward
     snapshots = _last_two_snapshots(holding_amounts(holdings, config), as_of)  # once: it asks the engine for the dates
