@@ -112,11 +112,19 @@ def dataset_name(path: Path | str) -> tuple[str, str]:
     return f"s3://{bucket}", key
 
 
+_SCHEMAS: dict[str, tuple[int, list[dict]]] = {}  # table -> (version, its columns): a version's schema never changes
+
+
 def _schema_facet(path: Path):
     from deltalake import DeltaTable
     from openlineage.client.generated.schema_dataset import SchemaDatasetFacet, SchemaDatasetFacetFields
 
-    fields = json.loads(DeltaTable(str(path)).schema().to_json())["fields"]
+    # Opening a table replays its log (~5-10 ms, more as the log grows) and a day's jobs name the same tables in
+    # dozens of events; the version is one listing.
+    version, fields = _SCHEMAS.get(str(path), (None, None))
+    if version is None or version != lake.version(path):
+        table = DeltaTable(str(path))
+        _SCHEMAS[str(path)] = version, fields = table.version(), json.loads(table.schema().to_json())["fields"]
     return SchemaDatasetFacet(fields=[
         SchemaDatasetFacetFields(name=f["name"], type=f["type"] if isinstance(f["type"], str) else f["type"]["type"], ordinal_position=i)
         for i, f in enumerate(fields, start=1)])

@@ -50,6 +50,23 @@ def test_a_landing_run_emits_start_and_complete_with_what_it_read_and_wrote(spar
     assert again["eventType"] == "COMPLETE" and again["outputs"] == []
 
 
+def test_an_event_names_the_columns_of_the_version_it_saw(spark, settings):
+    """Schemas are remembered per table version (lineage._SCHEMAS): a column added in between is in the next event."""
+    table = settings.lake_root / "silver" / "t"
+    lake.append(spark.createDataFrame([(1,)], "id long"), table, {"job": "test", "run_id": "r1"})
+    with lineage.job_run(settings.lake_root, "test.first", outputs=[table]) as run:
+        run.wrote(table)
+    lake.add_new_columns(spark, spark.createDataFrame([(2, "x")], "id long, note string"), table, {"job": "test", "run_id": "r2"})
+    lake.append(spark.createDataFrame([(2, "x")], "id long, note string"), table, {"job": "test", "run_id": "r2"})
+    with lineage.job_run(settings.lake_root, "test.second", inputs=[table]):
+        pass
+    first = next(e for e in emitted(settings.lake_root) if e["job"]["name"] == "test.first" and e["eventType"] == "START")
+    second = next(e for e in emitted(settings.lake_root) if e["job"]["name"] == "test.second" and e["eventType"] == "COMPLETE")
+    assert [f["name"] for f in first["outputs"][0]["facets"]["schema"]["fields"]] == ["id"]
+    assert [f["name"] for f in second["inputs"][0]["facets"]["schema"]["fields"]] == ["id", "note"]
+    assert second["inputs"][0]["facets"]["version"]["datasetVersion"] == str(DeltaTable(str(table)).version())
+
+
 def test_a_failing_job_emits_fail_with_the_error_and_still_raises(settings):
     with pytest.raises(RuntimeError, match="disk full"):
         with lineage.job_run(settings.lake_root, "test.failing", parent={"namespace": "ns", "name": "dag.task",
