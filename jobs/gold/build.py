@@ -246,7 +246,8 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     monthly counts read interactions from that month on, and the at-risk signals their own lookback;
     without it, everything reads ``recency_lookback_days`` further back. ``refused``: ``silver/quarantined_inputs``.
     ``keep``: given a frame several marts read, one to read instead -- the build's I/O shell passes one that computes it
-    once (``lake.materialised``: the month's interactions are read three times, the monthly balances five, and each read
+    once (``lake.materialised``: the month's interactions are read three times, the monthly balances five, the scored
+    customer months twice, and each read
     would evaluate them again); the default, the frame itself, keeps this function pure.
     """
     first = months[0]
@@ -264,7 +265,7 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     since = previous if carried is not None else year_back
     seen = keep(interactions(*(window[name].where(F.col(FACT_DATE[name]) >= F.lit(since)) for name in ("counter_visit", "call", "am_contact"))))
 
-    values = customer_value.customer_value(spark, holdings, dim, seen, months, as_of, config, carried, refused)
+    values = customer_value.customer_value(spark, holdings, dim, seen, months, as_of, config, carried, refused, keep)
     balances = keep(monthly_balances(holdings, months_frame(spark, [previous, *months]), config))
     from_first = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(first)) for name, frame in window.items()}
     calls = service_quality.with_first_contact_resolution(from_first["call"], config.fcr_window_days)  # looks only forward

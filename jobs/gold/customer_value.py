@@ -9,6 +9,7 @@ run to the next so that recency never re-reads a year of history.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -35,13 +36,15 @@ CHANNEL_COUNTS = {"counter": "counter_visits", "call_agent": "agent_calls", "cal
 
 def customer_value(spark: SparkSession, holdings: DataFrame, dim: DataFrame, interactions: DataFrame,
                    months: list[dt.date], as_of: dt.date, config: MartsConfig, carried: DataFrame | None = None,
-                   refused: DataFrame | None = None) -> DataFrame:
+                   refused: DataFrame | None = None, keep: Callable[[DataFrame], DataFrame] = lambda frame: frame) -> DataFrame:
     """Rows for ``months``. Inputs must reach back one month before the first (for the previous tier)
     and, without ``carried``, ``recency_lookback_days`` before that (for recency); see ``last_interactions``.
-    ``refused``: ``silver/quarantined_inputs`` (source, customer_key, event_date, records), if any."""
+    ``refused``: ``silver/quarantined_inputs`` (source, customer_key, event_date, records), if any. ``keep``: see
+    ``jobs.gold.build.compute`` -- the scored months are read twice (each month and, for its previous tier, the one
+    before), and each read would score every customer again."""
     all_months = [add_months(months[0], -1), *months]
     recency = last_interactions(spark, interactions, carried, all_months, as_of, config)
-    scored = score_customers(_base(spark, holdings, dim, interactions, recency, all_months, as_of, config, refused), config)
+    scored = keep(score_customers(_base(spark, holdings, dim, interactions, recency, all_months, as_of, config, refused), config))
     previous = scored.select(
         joined_key(F.add_months("month", 1), "customer_key").alias("_key"), F.col("value_tier").alias("previous_value_tier"))
     rank = F.create_map(*[x for tier, r in TIER_RANK.items() for x in (F.lit(tier), F.lit(r))])
