@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -173,6 +173,14 @@ def materialised(spark: SparkSession, df: DataFrame, lake_root: Path) -> Iterato
         yield spark.read.schema(df.schema).parquet(str(folder)) if written else spark.createDataFrame([], df.schema)
     finally:
         storage.remove_tree(folder)
+
+
+@contextlib.contextmanager
+def keeping(spark: SparkSession, lake_root: Path) -> Iterator[Callable[[DataFrame], DataFrame]]:
+    """A ``keep`` function for a job's block: ``keep(df)`` is ``df`` computed once (``materialised``), its rows kept
+    until the block ends."""
+    with contextlib.ExitStack() as kept:
+        yield lambda df: kept.enter_context(materialised(spark, df, lake_root))
 
 
 STATS_COLUMNS = "delta.dataSkippingStatsColumns"

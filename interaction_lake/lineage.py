@@ -115,16 +115,17 @@ def dataset_name(path: Path | str) -> tuple[str, str]:
 _SCHEMAS: dict[str, tuple[int, list[dict]]] = {}  # table -> (version, its columns): a version's schema never changes
 
 
-def _schema_facet(path: Path):
+def _schema_facet(path: Path, version: int):
     from deltalake import DeltaTable
     from openlineage.client.generated.schema_dataset import SchemaDatasetFacet, SchemaDatasetFacetFields
 
     # Opening a table replays its log (~5-10 ms, more as the log grows) and a day's jobs name the same tables in
-    # dozens of events; the version is one listing.
-    version, fields = _SCHEMAS.get(str(path), (None, None))
-    if version is None or version != lake.version(path):
+    # dozens of events; ``version`` (``lake.version``) is one listing.
+    seen, fields = _SCHEMAS.get(str(path), (None, None))
+    if seen != version:
         table = DeltaTable(str(path))
-        _SCHEMAS[str(path)] = version, fields = table.version(), json.loads(table.schema().to_json())["fields"]
+        fields = json.loads(table.schema().to_json())["fields"]
+        _SCHEMAS[str(path)] = table.version(), fields
     return SchemaDatasetFacet(fields=[
         SchemaDatasetFacetFields(name=f["name"], type=f["type"] if isinstance(f["type"], str) else f["type"]["type"], ordinal_position=i)
         for i, f in enumerate(fields, start=1)])
@@ -137,9 +138,10 @@ def _dataset(kind, path: Path, with_version: bool, more: dict | None = None, **e
     facets = {}
     if lake.exists(path):
         try:
-            facets["schema"] = _schema_facet(path)
+            version = lake.version(path)
+            facets["schema"] = _schema_facet(path, version)
             if with_version:
-                facets["version"] = DatasetVersionDatasetFacet(datasetVersion=str(lake.version(path)))
+                facets["version"] = DatasetVersionDatasetFacet(datasetVersion=str(version))
             facets.update(more or {})
         except Exception as failure:  # a table that cannot be read is named without facets; the job reports why
             log.debug("no facets for %s: %s", path, failure)

@@ -32,7 +32,6 @@ Nothing changed in silver means nothing is written. ``full=True`` recomputes eve
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import json
@@ -137,9 +136,8 @@ def build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig |
     root = settings.lake_root
     with locks.exclusive(root, "gold"), lineage.job_run(root, JOB, inputs=[fact_table(root, fact) for fact in FACT.values()],
                          outputs=[recency_table(root), progress_table(root), results_table(root)]) as run:
-        with contextlib.ExitStack() as scratch:  # what the build materialises, deleted when it ends
-            return _build_gold(spark, settings, run_id, config, full, gate, run,
-                               keep=lambda frame: scratch.enter_context(lake.materialised(spark, frame, root)))
+        with lake.keeping(spark, root) as keep:  # what the build materialises, deleted when it ends
+            return _build_gold(spark, settings, run_id, config, full, gate, run, keep)
 
 
 def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig | None, full: bool, gate: bool,
@@ -246,9 +244,9 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     monthly counts read interactions from that month on, and the at-risk signals their own lookback;
     without it, everything reads ``recency_lookback_days`` further back. ``refused``: ``silver/quarantined_inputs``.
     ``keep``: given a frame several marts read, one to read instead -- the build's I/O shell passes one that computes it
-    once (``lake.materialised``: the month's interactions are read three times, the monthly balances five, the scored
-    customer months twice, and each read
-    would evaluate them again); the default, the frame itself, keeps this function pure.
+    once (``lake.keeping``: the month's interactions are read three times, the monthly balances five, the scored
+    customer months twice, and each read would evaluate them again); the default, the frame itself, keeps this
+    function pure.
     """
     first = months[0]
     previous = add_months(first, -1)

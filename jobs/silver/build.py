@@ -18,7 +18,6 @@ replaying every bronze batch; tests check that it equals the incremental result.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -188,17 +187,16 @@ def _build_source(spark: SparkSession, settings: Settings, source: str, run_id: 
     with locks.exclusive(root, f"silver_{source}"), lineage.job_run(root, f"silver.build.{source}",
                                                                      inputs=[lake.bronze_table(root, source)], outputs=outputs):
         try:
-            with contextlib.ExitStack() as scratch:
-                return _build_one(spark, settings, source, run_id, secret, scratch)
+            with lake.keeping(spark, root) as keep:
+                return _build_one(spark, settings, source, run_id, secret, keep)
         finally:
             _drop_views(spark)
 
 
 def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str, secret: bytes,
-               scratch: contextlib.ExitStack) -> SilverReport:
-    """``scratch`` holds what the build materialises (``lake.materialised``) until the source is built: the batches'
-    conformed events and each fact's recomputation are each read by several queries, which would otherwise each
-    evaluate them again."""
+               keep: Callable[[DataFrame], DataFrame]) -> SilverReport:
+    """``keep`` (``lake.keeping``) computes a frame once for the source's build: the batches' conformed events and each
+    fact's recomputation are each read by several queries, which would otherwise each evaluate them again."""
     from jobs.bronze.gate import holds
 
     report = SilverReport(source)
@@ -213,13 +211,12 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
     bronze = lake.read(spark, lake.bronze_table(settings.lake_root, source)).where(
         F.col("_ingest_date").isin(*sorted({d for _, d, _ in batches})) & F.col("_batch_id").isin(*batch_ids)
         & F.concat_ws("\u0001", "_batch_id", "_source_file").isin(*parts))  # held files are not among them: the rest flows on
-    checked = scratch.enter_context(lake.materialised(spark, conform(bronze, source, secret, with_parity=True, tz=settings.calendar),
-                                                      settings.lake_root))
+    checked = keep(conform(bronze, source, secret, with_parity=True, tz=settings.calendar))
     report.events_in = checked.count()
     meta = lake.commit_metadata(JOB, run_id, source=source)
     report.quarantined = quarantine_broken(spark, checked, source, settings.lake_root, batch_ids, meta)
     valid = checked.where(F.col(PARITY_GAPS) == "").drop(PARITY_GAPS)
-    events = scratch.enter_context(lake.materialised(spark, winning_versions(valid), settings.lake_root))
+    events = keep(winning_versions(valid))
     dates = sorted(r.event_date for r in events.select("event_date").distinct().collect())
     if not dates:
         _record_progress(spark, settings, source, batches, run_id, meta)
@@ -253,8 +250,7 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
         window = all_events.where(F.col("event_date").between(dates[0] - span, dates[-1] + span))
         touched = window.withColumn(KEY, composite_key(fact.key_columns)).join(keys, KEY, "left_semi")
         rule, detail = broken_rule(fact, settings.silver.lifecycle_skew_seconds)
-        rows = scratch.enter_context(lake.materialised(
-            spark, fact.build(touched.drop(KEY), settings.calendar).withColumn(RULE, rule).withColumn(RULE_DETAIL, detail), settings.lake_root))
+        rows = keep(fact.build(touched.drop(KEY), settings.calendar).withColumn(RULE, rule).withColumn(RULE_DETAIL, detail))
         report.facts[fact.name] = keys.count()
         # Facts that break a lifecycle rule are retired from the table (they may have been stored before a
         # correction or a skewed step arrived) and kept in quarantine/silver_facts instead.

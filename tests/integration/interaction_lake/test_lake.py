@@ -91,6 +91,10 @@ def test_a_materialised_frame_holds_its_rows_once_computed_and_leaves_nothing_be
     except RuntimeError:
         pass
     assert storage.names(root / "_system" / "staging") == []
+    with lake.keeping(spark, root) as keep:  # a job's frames, each computed once, all kept until its block ends
+        kept = [keep(plan), keep(plan.select("id"))]
+        assert len(storage.names(root / "_system" / "staging")) == 2 and [k.collect()[0].id for k in kept] == [2, 2]
+    assert storage.names(root / "_system" / "staging") == []
 
 
 def test_tables_keep_no_statistics_of_identifying_columns(spark, tmp_path):
