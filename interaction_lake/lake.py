@@ -220,11 +220,8 @@ def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tu
         writer = writer.partitionBy(*partition_by)
     with committing(df.sparkSession, path):
         writer.save(str(path))
-    if location(path).parent.name == SYSTEM and version(path) % COMPACT_EVERY == 0:
-        try:
-            compact(df.sparkSession, path, {**metadata, "step": "compact"})
-        except Exception as error:  # maintenance, not part of the write: a conflicting writer (an erasure) wins, the next one retries
-            log.warning("compaction of %s skipped: %s", path, error)
+    if location(path).parent.name == SYSTEM:
+        compact_if_due(df.sparkSession, path, version(path) - 1, metadata)
 
 
 def overwrite(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tuple[str, ...] = ()) -> None:
@@ -311,8 +308,23 @@ def replace(df: DataFrame, path: Path, metadata: dict[str, str], where: str | No
 
 # The _system tables (ledger, quality results, commit log, progress) take a few rows per job run, so each
 # run adds a small file; every reader would open more files each day. Every COMPACT_EVERY commits they are
-# compacted into one, so reading them costs the same on day 300 as on day 3 (bench/README.md).
+# compacted into one, so reading them costs the same on day 300 as on day 3 (bench/README.md). A data table is
+# compacted by the job that writes it, inside that job's lock (silver: its own source's tables).
 COMPACT_EVERY = 25
+
+
+def compact_if_due(spark: SparkSession, path: Path, since: int | None, metadata: dict[str, str]) -> bool:
+    """Compact the table if its version passed a multiple of ``COMPACT_EVERY`` since version ``since`` (None: the table
+    did not exist then); whether it did. Maintenance, not part of a job's result: a failure (a conflicting writer, an
+    erasure, wins) is logged and the next due compaction tries again."""
+    if since is None or not exists(path) or version(path) // COMPACT_EVERY == since // COMPACT_EVERY:
+        return False
+    try:
+        compact(spark, path, {**metadata, "step": "compact"})
+    except Exception as error:
+        log.warning("compaction of %s skipped: %s", path, error)
+        return False
+    return True
 
 
 def compact(spark: SparkSession, path: Path, metadata: dict[str, str]) -> None:

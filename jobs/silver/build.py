@@ -224,6 +224,9 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
 
     target = silver_events_table(settings.lake_root, source)
     facts = [f for f in FACTS if f.source == source]
+    # the tables only this source's build writes: compacted at the end, under its lock, as they take commits
+    own = [target, *(fact_table(settings.lake_root, f) for f in facts)]
+    began = {path: lake.version(path) if lake.exists(path) else None for path in own}
     # the versions a correction may replace, and their keys: as found now, and as a killed run of these batches found them
     held_before = recalled_versions(spark, settings.lake_root, source, batch_ids, versions_held(spark, target, events, facts))
     remember_versions(spark, settings.lake_root, source, batch_ids, run_id, held_before, meta)
@@ -266,6 +269,8 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
         crash_point("silver_after_fact")
 
     _record_progress(spark, settings, source, batches, run_id, meta)
+    for path in own:  # a day's appends and MERGEs add small files to each partition they touch: without it, every
+        lake.compact_if_due(spark, path, began[path], meta)  # reader opens more files each day (bench/README.md)
     return report
 
 

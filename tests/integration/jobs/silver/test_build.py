@@ -38,7 +38,9 @@ def land_and_build(spark, settings, run_id: str):
     return {r.source: r for r in build_silver(spark, settings, run_id)}
 
 
-def test_incremental_daily_runs_equal_a_full_replay(spark, settings, tmp_path):
+def test_incremental_daily_runs_equal_a_full_replay(spark, settings, tmp_path, monkeypatch):
+    """Day after day, silver's tables (compacted as they take commits: every 2nd here) hold what a replay builds."""
+    monkeypatch.setattr(lake, "COMPACT_EVERY", 2)
     sent = tmp_path / "sent"
     generate(sent, customers=300, days=4, seed=21, start=dt.date(2026, 11, 28), fault_rate=0.03)
     days = sorted({p.name for p in sent.glob("*/*") if p.is_dir()})
@@ -49,6 +51,11 @@ def test_incremental_daily_runs_equal_a_full_replay(spark, settings, tmp_path):
         land_and_build(spark, settings, f"daily-{day}")
     incremental = silver_tables(settings.lake_root)
     assert incremental["counter_visit"] and incremental["call"] and incremental["customer_dim"]
+    # a partition with more than one file when its table's turn came was compacted (a day's single new file is not)
+    compactions = {p.name: [json.loads(h["userMetadata"]) for h in DeltaTable(str(p)).history() if h["operation"] == "OPTIMIZE"]
+                   for p in (settings.lake_root / "silver").iterdir()}
+    assert compactions["customer_dim"] and compactions["am_contact"]
+    assert all(m["step"] == "compact" and m["job"] == "silver.build" for made in compactions.values() for m in made)
     # the MERGEs' temporary views are dropped after each source: a long-lived session does not collect them day by day
     assert [t.name for t in spark.catalog.listTables() if t.isTemporary and t.name.startswith("v_")] == []
 
