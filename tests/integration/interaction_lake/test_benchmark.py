@@ -32,6 +32,9 @@ def test_the_benchmark_delivers_day_by_day_and_its_figures_reconcile(tmp_path, c
     assert set(result["flatness"]["2"]["stages_per_1k_events"]) == {"land_s", "bronze_gate_s", "silver_s", "silver_gate_s", "gold_s",
                                                                     "gold_gate_s", "data_docs_s"}
     assert result["peak_memory_mb"] > 0 and "flatness" in printed and "landing:" in printed
+    # each day's own peak (not the process's so far), the second day on a renewed engine (engine.renewed)
+    assert all(0 < d["peak_memory_mb"] <= result["peak_memory_mb"] for d in result["per_day"])
+    assert "engine_renewed_s" not in result["per_day"][0] and result["per_day"][1]["engine_renewed_s"] > 0
     assert DeltaTable(str(lake.table_path(work / "lake", "gold", "customer_value"))).to_pyarrow_table().num_rows > 0
 
 

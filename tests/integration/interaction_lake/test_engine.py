@@ -94,3 +94,36 @@ def test_the_embedded_engine_returns_freed_memory_unless_the_operator_tuned_its_
     out = subprocess.run([sys.executable, "-c", code], env={**env, "MIMALLOC_PURGE_DELAY": "25"}, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["25", "0"]
+
+
+RENEW = """
+import json, sys
+from interaction_lake.config import Settings
+from interaction_lake import engine
+settings = Settings().with_paths(lake_root=sys.argv[1] + '/lake', landing_root=sys.argv[1] + '/landing')
+first = engine.get_spark(settings)
+first.range(3).write.format('delta').save(sys.argv[1] + '/t')
+old_server = engine._embedded_server
+second = engine.renewed(settings)
+try:
+    first.range(1).collect()
+    old_session_works = True
+except Exception:
+    old_session_works = False
+print(json.dumps({'new_session': second is not first, 'new_server': engine._embedded_server is not old_server,
+                  'old_session_works': old_session_works, 'kind': engine.kind_of(second),
+                  'rows': sorted(r.id for r in second.read.format('delta').load(sys.argv[1] + '/t').collect())}))
+"""
+
+
+def test_a_renewed_embedded_engine_is_a_new_server_that_reads_the_same_lake(tmp_path):
+    """``engine.renewed`` (what ``bench`` calls between days: Sail keeps memory for every operation its server has served)
+    stops the session and the in-process server, and the next session, on a new server, reads what the old one wrote.
+    In a child process: the tests' own session must not be stopped."""
+    import json
+
+    out = subprocess.run([sys.executable, "-c", RENEW, str(tmp_path)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "INTERACTION_LAKE_ENGINE": "embedded"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1]) == {"new_session": True, "new_server": True, "old_session_works": False,
+                                                         "kind": "embedded", "rows": [0, 1, 2]}
