@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, work: Path) -> int:
     from interaction_lake.config import Settings
-    from interaction_lake.engine import get_spark, renewed
+    from interaction_lake.engine import get_spark, renewed, running
     from interaction_lake.generator import SOURCES  # the generator's sources: the bank it simulates
     from jobs.bronze.gate import gate_bronze
     from jobs.bronze.land import land_source
@@ -146,6 +146,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     if args.engine == "both":
         return side_by_side(args, sent, work, customers)
     started = time.perf_counter()
+    owned = not running()  # a caller's own session (a test's) is never stopped under it
     spark = get_spark(settings)
     spark.range(1).collect()  # the engine is up: a session, and one query through it
     startup_s = time.perf_counter() - started
@@ -156,7 +157,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
         run = f"bench-{day}"
         figures: dict = {"day": day}
-        if days:  # as a scheduler's task processes would, each day starts on a fresh engine (engine.renewed)
+        if days and owned:  # as a scheduler's task processes would, each day starts on a fresh engine (engine.renewed)
             t = time.perf_counter()
             spark = renewed(settings)
             spark.range(1).collect()

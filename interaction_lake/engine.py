@@ -69,12 +69,18 @@ def stop_spark() -> None:
 atexit.register(stop_spark)
 
 
+def running() -> bool:
+    """Whether this process has a session already (``renewed`` would stop it under whoever holds it)."""
+    return _session is not None
+
+
 def renewed(settings: Settings | None = None) -> SparkSession:
     """The process-wide session, on the embedded engine a new one on a new in-process server: what a process that runs
     job after job for days (``bench``) calls between days. Sail 0.7.2 keeps ~13 KB for every operation it has served,
     in any session, until its server stops (measured: docs/adr/0001-engine.md, "Known engine faults"); a new server
     starts in ~0.02 s. Under Airflow every task is a process of its own and needs none of this. On
-    Apache Spark the session is kept (its driver frees what its operations used)."""
+    Apache Spark the session is kept (its driver frees what its operations used). Only for a caller that owns the
+    session: any other holder of the old one finds it stopped."""
     settings = settings or Settings.from_env()
     if settings.engine == "embedded":
         stop_spark()
