@@ -282,8 +282,9 @@ def print_report(r: dict) -> None:
     print(f"landing: {r['landing_events_per_s']:.0f} events/s; end to end {r['end_to_end_s']:.0f} s "
           f"(a day: {r['mean_day_s']:.1f} s on average); share of time in gates {r['gate_share']:.0%}")
     if r.get("peak_memory_last_over_day5"):
-        print(f"memory: the last day's peak over day 5's: {r['peak_memory_last_over_day5']:.2f}x "
-              "(each day starts on a fresh embedded engine: engine.renewed)")
+        renewed = r["engine"] == "embedded" and any("engine_renewed_s" in d for d in r["per_day"])
+        print(f"memory: the last day's peak over day 5's: {r['peak_memory_last_over_day5']:.2f}x"
+              + (" (each day starts on a fresh embedded engine: engine.renewed)" if renewed else ""))
     print("flatness (the cost of one more day as history grows), seconds per 1000 events:")
     print("  " + "  ".join(f"{h:>11}" for h in ("day", "total", *(s.removesuffix("_s").replace("_", " ") for s in STAGES), "cpu")))
     for n, f in r["flatness"].items():

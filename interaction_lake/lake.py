@@ -221,7 +221,8 @@ def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tu
     with committing(df.sparkSession, path):
         writer.save(str(path))
     if location(path).parent.name == SYSTEM:
-        compact_if_due(df.sparkSession, path, version(path) - 1, metadata)
+        made = version(path)
+        compact_if_due(df.sparkSession, path, made - 1, metadata, now=made)
 
 
 def overwrite(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tuple[str, ...] = ()) -> None:
@@ -313,11 +314,12 @@ def replace(df: DataFrame, path: Path, metadata: dict[str, str], where: str | No
 COMPACT_EVERY = 25
 
 
-def compact_if_due(spark: SparkSession, path: Path, since: int | None, metadata: dict[str, str]) -> bool:
-    """Compact the table if its version passed a multiple of ``COMPACT_EVERY`` since version ``since`` (None: the table
-    did not exist then); whether it did. Maintenance, not part of a job's result: a failure (a conflicting writer, an
-    erasure, wins) is logged and the next due compaction tries again."""
-    if since is None or not exists(path) or version(path) // COMPACT_EVERY == since // COMPACT_EVERY:
+def compact_if_due(spark: SparkSession, path: Path, since: int | None, metadata: dict[str, str], now: int | None = None) -> bool:
+    """Compact the table if its version (``now``, when the caller has just read it) passed a multiple of
+    ``COMPACT_EVERY`` since version ``since`` (None: the table did not exist then); whether it did. For the job that
+    writes the table, under its lock: a table that existed at ``since`` still does. Maintenance, not part of a job's
+    result: a failure (a conflicting writer, an erasure, wins) is logged and the next due compaction tries again."""
+    if since is None or (version(path) if now is None else now) // COMPACT_EVERY == since // COMPACT_EVERY:
         return False
     try:
         compact(spark, path, {**metadata, "step": "compact"})
