@@ -213,6 +213,9 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         result["same_landing_files"] = compare_engines(sent)
         print("same landing files copied into a table by each engine:")
         print(json.dumps(result["same_landing_files"], indent=2))
+        result["landing_anchors"] = landing_anchors(sent, result["landing_events_per_s"])
+        print("landing against readers that do less (bench/landing_anchors.py), on the same files:")
+        print(json.dumps(result["landing_anchors"], indent=2))
     write_json(args.out, result)
     print(f"wrote {args.out}")
     return 0
@@ -354,6 +357,23 @@ def print_side_by_side(c: dict) -> None:
     print(f"landing events/s: embedded {landing['embedded']:.0f}, spark {landing['spark']:.0f} ({landing['embedded_over_spark']:.1f}x)")
     print(f"peak memory of the pipeline process, MB: embedded {c['peak_memory_mb']['embedded']:.0f}, "
           f"spark {c['peak_memory_mb']['spark']:.0f} (Spark's JVM is a child process: not counted)")
+
+
+def landing_anchors(landing: Path, landing_events_per_s: float | None) -> dict:
+    """bench/landing_anchors.py on the run's own files, in a child process, and each anchor's events/s over landing's
+    (``anchor_over_landing``: how many times faster the anchor read the same records)."""
+    script = Path(__file__).resolve().parents[1] / "bench" / "landing_anchors.py"
+    if not script.is_file():
+        return {"error": f"{script} not found: run from a clone of the repository"}
+    done = subprocess.run([sys.executable, str(script), str(landing)], capture_output=True, text=True, timeout=3600)
+    try:
+        anchors = json.loads(done.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-500:]}"}
+    for figures in anchors.values():
+        if isinstance(figures, dict) and figures.get("events_per_s") and landing_events_per_s:
+            figures["anchor_over_landing"] = round(figures["events_per_s"] / landing_events_per_s, 1)
+    return {"landing_events_per_s": landing_events_per_s, **anchors}
 
 
 def compare_engines(landing: Path) -> dict:

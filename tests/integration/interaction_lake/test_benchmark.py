@@ -77,3 +77,25 @@ def test_both_engines_run_the_same_days_side_by_side_into_equal_marts(tmp_path, 
     assert all(d["total_s"]["spark_over_embedded"] > 0 for d in compared["per_day"]) and compared["startup_s"]["spark"] > 0
     assert all(r["per_day"][-1]["gates_failed"] == [] for r in result["engines"].values())
     assert gold(work / "embedded" / "lake") == gold(work / "spark" / "lake")
+
+
+def test_the_landing_anchors_read_the_records_landing_accepts_from_the_same_files(tmp_path):
+    """bench/landing_anchors.py, as ``bench --compare-classic`` runs it: every anchor reads the same records (those the
+    contracts accept), the hostile ones the generator sends are counted as left out, and the ratios are the anchors'
+    events/s over landing's."""
+    import subprocess
+    import sys
+
+    from interaction_lake.benchmark import landing_anchors
+
+    sent = tmp_path / "sent"
+    subprocess.run([sys.executable, "-m", "interaction_lake", "generate", "--customers", "60", "--days", "2", "--seed", "3",
+                    "--start", "2026-10-01", "--out", str(sent)], check=True, stdout=subprocess.DEVNULL)
+    anchors = landing_anchors(sent, landing_events_per_s=1000.0)
+    names = ("python_json_parse", "pyarrow_read_write_parquet", "embedded_read_with_contract_schema_to_delta")
+    assert all("error" not in anchors[name] for name in names), anchors
+    read = {anchors[name]["records"] for name in names}
+    assert len(read) == 1 and read.pop() > 0
+    assert anchors["records_left_out"] > 0  # the generator's hostile records: no anchor could read them
+    for name in names:
+        assert anchors[name]["anchor_over_landing"] == round(anchors[name]["events_per_s"] / 1000.0, 1)
