@@ -478,20 +478,38 @@ def changed_partitions(path: Path, after: int, up_to: int, column: str) -> set[s
     """Values of partition ``column`` whose files versions ``after`` (exclusive) to ``up_to`` added or removed.
 
     Read straight from the commit files of the Delta log (the protocol's ``add``/``remove`` actions
-    carry ``partitionValues``; those with ``dataChange=false``, a compaction's, change no data). None when a commit file is gone (log clean-up): the caller must then
-    assume everything changed.
+    carry ``partitionValues``; those with ``dataChange=false``, a compaction's, change no data). None when a commit file
+    is gone (log clean-up): the caller must then assume everything changed.
     """
-    values: set[str | None] = set()
+    actions = _data_changes(path, after, up_to)
+    return None if actions is None else {(a.get("partitionValues") or {}).get(column) for a in actions}
+
+
+def changed_files(path: Path, after: int, up_to: int) -> list[str] | None:
+    """The data files (full paths, as an engine reads them) that versions ``after`` (exclusive) to ``up_to`` added or
+    removed, compactions' apart: every row that changed is in one of them. None when a commit file is gone (log
+    clean-up) or a removed file was deleted (vacuum): the caller must then assume everything changed."""
+    from urllib.parse import unquote
+
+    actions = _data_changes(path, after, up_to)
+    if actions is None:
+        return None
+    files = {str(location(path) / unquote(a["path"])) for a in actions}
+    return sorted(files) if all(location(where).exists() for where in files) else None
+
+
+def _data_changes(path: Path, after: int, up_to: int) -> list[dict] | None:
+    """The ``add`` and ``remove`` actions of versions ``after`` (exclusive) to ``up_to`` that change data (a compaction's
+    carry ``dataChange=false``: it moves rows, changes none); None when a commit file is gone."""
+    actions = []
     for number in range(after + 1, up_to + 1):
         commit = location(path) / "_delta_log" / f"{number:020d}.json"
         if not commit.is_file():
             return None
         for line in commit.read_text().splitlines():
             action = json.loads(line) if line.strip() else {}
-            for kind in ("add", "remove"):
-                if kind in action and action[kind].get("dataChange", True):  # a compaction moves rows, changes none
-                    values.add((action[kind].get("partitionValues") or {}).get(column))
-    return values
+            actions += [action[kind] for kind in ("add", "remove") if kind in action and action[kind].get("dataChange", True)]
+    return actions
 
 
 TASK_ENV = "INTERACTION_LAKE_TASK"

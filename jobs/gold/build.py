@@ -23,7 +23,15 @@ Incremental by month. ``_system/gold_progress`` records the silver table version
    published marts untouched and the staged ones in place for inspection, and raises ``GateFailed``.
    The recency state is written after the marts are published, before the progress record: a run
    killed in between is redone from a first month no later than its own, whose carried month it did
-   not touch.
+   not touch;
+7. computes each customer's own measures again only where they changed: ``gold/_state/customer_months`` keeps
+   ``customer_value.customer_months`` (balances, income, interactions, cost to serve) per month; a run reuses a
+   stored month's rows for every customer absent from the data files that the measured facts' commits since the last
+   build added or removed (``lake.changed_files``; rows that changed are in those files), if the month was stored
+   under this configuration and from the balance snapshot this run would choose, and recency likewise. What depends
+   on the as-of date or on other customers (recency days, prorated income, attributes, shares, tiers, scores) is
+   computed for every customer. Written with the recency state; a run killed before its progress record is redone
+   against the older progress, whose changed files include this run's.
 
 It refuses to start (``GateBlocked``) while any silver table's latest gate verdict is a failure.
 
@@ -39,6 +47,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -51,7 +60,7 @@ from interaction_lake.storage import location
 from interaction_lake.quality.gate import (GateBlocked, GateFailed, GateOutcome, StageResults, render_stage_data_docs, results_table,
                                           validate)
 from jobs.gold import am_effectiveness, at_risk, branch_waits, customer_value, satisfaction, service_quality
-from jobs.gold.customers import holding_amounts, interactions, monthly_balances, months_frame
+from jobs.gold.customers import holding_amounts, interactions, months_frame, snapshot_of_months
 from jobs.gold.measures import add_months, money_sum, months_between_inclusive
 from jobs.quality.views import gold_mart
 from jobs.silver.build import fact_table, quarantined_inputs_table, read_fact
@@ -108,6 +117,11 @@ def recency_table(lake_root: Path) -> Path:
     return lake.table_path(lake_root, GOLD, lake.STATE) / "customer_recency"
 
 
+def measures_table(lake_root: Path) -> Path:
+    """Each customer's measures per month (``customer_value.customer_months``), kept for the next run (step 6)."""
+    return lake.table_path(lake_root, GOLD, lake.STATE) / "customer_months"
+
+
 @dataclass
 class GoldReport:
     run_id: str
@@ -118,6 +132,7 @@ class GoldReport:
     silver_versions: dict[str, int] = field(default_factory=dict)
     gates: list[GateOutcome] = field(default_factory=list)
     recency_carried: bool = False  # recency came from the stored state of the month before first_month
+    measures_reused: list[dt.date] = field(default_factory=list)  # months whose unchanged customers' measures were stored
     not_built: dict[str, str] = field(default_factory=dict)  # mart -> why (its inputs are absent from silver)
     reshaped: list[str] = field(default_factory=list)  # marts whose columns this code changed: every month recomputed
 
@@ -160,7 +175,8 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     if not built:
         raise NothingToBuild(f"no silver facts under {root}/silver yet: run build-silver first")
     as_of = _latest_activity_date(facts)
-    changed = None if full else _first_changed_date(spark, root, versions, table_ids, config)
+    done = None if full else _last_progress(spark, root)
+    changed = None if full else _first_changed_date(spark, root, versions, table_ids, config, done)
     if changed is False:
         return report  # silver unchanged since the last run: nothing to do, nothing written
     first_day = changed or _earliest_activity_date(facts)
@@ -179,7 +195,10 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     carried = None if full else _carried_recency(spark, root, add_months(months[0], -1), config)
     report.recency_carried = carried is not None
     refused = None if refused_version is None else lake.read_version(spark, quarantined_inputs_table(root), refused_version)
-    marts, recency, from_values = compute(spark, facts, months, as_of, config, carried, refused, keep)
+    stored = None if changed is None else _stored(spark, root, facts, done, versions, months, as_of, config, keep)
+    report.measures_reused = sorted(stored.months) if stored else []
+    computed = compute(spark, facts, months, as_of, config, carried, refused, keep, stored)
+    marts, from_values = computed.marts, computed.from_values
     marts = {name: frame for name, frame in marts.items() if name in built}
     staging = staging_root(root, run_id)
     storage.remove_tree(staging)
@@ -216,7 +235,9 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
             _publish(frame, path, months[0], {**meta, "table": name}, full)
         report.rows[name] = frame.count()
         crash_point("gold_mid_publish")
-    _publish(recency, recency_table(root), months[0], {**meta, "table": "customer_recency"}, full)
+    _publish(computed.recency, recency_table(root), months[0], {**meta, "table": "customer_recency"}, full)
+    _publish(computed.measures.withColumn("config", F.lit(config.fingerprint())), measures_table(root), months[0],
+             {**meta, "table": "customer_months"}, full)
     storage.remove_tree(staging)
     now = dt.datetime.now(dt.timezone.utc)
     progress = spark.createDataFrame([(run_id, now, name, v, months[0], table_ids[name], as_of) for name, v in sorted(versions.items())],
@@ -229,15 +250,24 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
 def compute_marts(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.date], as_of: dt.date,
                   config: MartsConfig, carried: DataFrame | None = None, refused: DataFrame | None = None) -> dict[str, DataFrame]:
     """Every mart for ``months`` from silver facts: pure, no writes (tests call it on hand-made facts)."""
-    return compute(spark, facts, months, as_of, config, carried, refused)[0]
+    return compute(spark, facts, months, as_of, config, carried, refused).marts
+
+
+class Computed(NamedTuple):
+    """What ``compute`` returns: the marts, the two states the build stores for the next run, and how the marts in
+    ``FROM_VALUES`` follow from ``customer_value``'s rows."""
+    marts: dict[str, DataFrame]
+    recency: DataFrame  # last_interactions of the months, with the lookback it used (gold/_state/customer_recency)
+    measures: DataFrame  # customer_value.customer_months of the months (gold/_state/customer_months)
+    from_values: Callable[[DataFrame], dict[str, DataFrame]]
 
 
 def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.date], as_of: dt.date, config: MartsConfig,
-            carried: DataFrame | None = None, refused: DataFrame | None = None, keep: Callable[[DataFrame], DataFrame] = lambda frame: frame
-            ) -> tuple[dict[str, DataFrame], DataFrame, Callable[[DataFrame], dict[str, DataFrame]]]:
-    """The marts for ``months``, the recency state to carry forward (``last_interactions`` of ``months``), and how the
+            carried: DataFrame | None = None, refused: DataFrame | None = None, keep: Callable[[DataFrame], DataFrame] = lambda frame: frame,
+            stored: customer_value.Stored | None = None) -> Computed:
+    """The marts for ``months``, the states to carry forward (recency and customer measures of ``months``), and how the
     marts in ``FROM_VALUES`` follow from ``customer_value``'s rows: given those rows (without ``PERIOD_STATUS``), the
-    same marts as the first element holds, so a build that has written ``customer_value`` derives them from what it
+    same marts as ``marts`` holds, so a build that has written ``customer_value`` derives them from what it
     wrote instead of computing every customer's month again (three times the work, measured).
 
     ``carried``: the stored recency state of the month before ``months[0]``. With it, recency and the
@@ -246,7 +276,8 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     ``keep``: given a frame several marts read, one to read instead -- the build's I/O shell passes one that computes it
     once (``lake.keeping``: the month's interactions are read three times, the monthly balances five, the scored
     customer months twice, and each read would evaluate them again); the default, the frame itself, keeps this
-    function pure.
+    function pure. ``stored``: the states earlier builds stored (``customer_value.Stored``), to recompute customer
+    measures and recency only for the customers whose inputs changed; the result is the same without it.
     """
     first = months[0]
     previous = add_months(first, -1)
@@ -257,14 +288,18 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
         reach.update(counter_visit=recent, call=recent, am_contact=recent,
                      survey_response=recent - dt.timedelta(days=FACT["survey_response"].span_days))
     window = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(reach[name])) for name, frame in facts.items() if name in ACTIVITY_FACTS}
-    holdings = facts["product_holding"].where(F.col("month") >= F.lit(add_months(min(first, as_of.replace(day=1)), -3)))
+    holdings = holdings_in_reach(facts["product_holding"], first, as_of)
     dim = facts["customer_dim"]
     # With the carried state, recency and the month counts need interactions from the month before only.
     since = previous if carried is not None else year_back
     seen = keep(interactions(*(window[name].where(F.col(FACT_DATE[name]) >= F.lit(since)) for name in ("counter_visit", "call", "am_contact"))))
 
-    values = customer_value.customer_value(spark, holdings, dim, seen, months, as_of, config, carried, refused, keep)
-    balances = keep(monthly_balances(holdings, months_frame(spark, [previous, *months]), config))
+    every_month = [previous, *months]
+    chosen = snapshot_of_months(holdings, months_frame(spark, every_month))
+    measures = keep(customer_value.customer_months(spark, holdings, seen, every_month, config, stored, chosen))
+    recency = keep(customer_value.recency(spark, seen, carried, every_month, as_of, config, stored))
+    values = customer_value.customer_value(measures, recency, chosen, dim, months, as_of, config, refused, keep)
+    balances = measures.where(F.col("balance_snapshot_date").isNotNull())  # monthly_balances' rows, for am_effectiveness
     from_first = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(first)) for name, frame in window.items()}
     calls = service_quality.with_first_contact_resolution(from_first["call"], config.fcr_window_days)  # looks only forward
     snapshots = _last_two_snapshots(holding_amounts(holdings, config), as_of)  # once: it asks the engine for the dates
@@ -285,10 +320,14 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
         "satisfaction": satisfaction.satisfaction(from_first["survey_response"], from_first["complaint"], dim, config),
         "am_effectiveness": am_effectiveness.am_effectiveness(from_first["am_contact"], balances, dim, months),
     }
-    state = (customer_value.last_interactions(spark, seen, carried, months, as_of, config)
-             .withColumn("lookback_days", F.lit(config.recency_lookback_days)))
+    state = recency.where(F.col("month") >= F.lit(first)).withColumn("lookback_days", F.lit(config.recency_lookback_days))
     marts = {name: with_period_status(frame, as_of, glossary.marts()[name].columns) for name, frame in marts.items()} | from_values(values)
-    return {name: marts[name] for name in MARTS}, state, from_values
+    return Computed({name: marts[name] for name in MARTS}, state, measures.where(F.col("month") >= F.lit(first)), from_values)
+
+
+def holdings_in_reach(holdings: DataFrame, first: dt.date, as_of: dt.date) -> DataFrame:
+    """The holdings a build from ``first`` reads: from three months before its first month (or the as-of month)."""
+    return holdings.where(F.col("month") >= F.lit(add_months(min(first, as_of.replace(day=1)), -3)))
 
 
 PERIOD_STATUS = ("as_of_date", "period_complete")
@@ -371,10 +410,9 @@ def _last_progress(spark: SparkSession, root: Path) -> dict[str, tuple[int, str 
 
 
 def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int], table_ids: dict[str, str],
-                        config: MartsConfig) -> dt.date | None | bool:
-    """The earliest date whose marts can change since the last run; False if nothing changed; None if unknown
-    (first run, or the log no longer covers the gap), which means rebuild everything."""
-    done = _last_progress(spark, root)
+                        config: MartsConfig, done: dict[str, tuple[int, str | None]] | None) -> dt.date | None | bool:
+    """The earliest date whose marts can change since the last run (``done``: ``_last_progress``); False if nothing
+    changed; None if unknown (first run, or the log no longer covers the gap), which means rebuild everything."""
     if done is None:
         return None
     earliest: dt.date | None = None
@@ -407,6 +445,64 @@ def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int
     if not changed:
         return False
     return earliest  # None when the changes carry no date (e.g. only deletes): rebuild every month
+
+
+MEASURED_FACTS = ("counter_visit", "call", "am_contact", "product_holding")  # what customer_months reads
+
+
+def _stored(spark: SparkSession, root: Path, facts: dict[str, DataFrame], done: dict[str, tuple[int, str | None]] | None,
+            versions: dict[str, int], months: list[dt.date], as_of: dt.date, config: MartsConfig,
+            keep: Callable[[DataFrame], DataFrame]) -> customer_value.Stored | None:
+    """The stored measures and recency this run may reuse (step 6), or None. A month is reused when both states hold
+    it, computed under this configuration and, for balances, from the snapshot this run would choose for it; the
+    customers recomputed are those in every data file that the measured facts' commits since the last run added or
+    removed (unknown, e.g. after a vacuum: nothing is reused)."""
+    path, recency_path = measures_table(root), recency_table(root)
+    if done is None or not lake.exists(path) or not lake.exists(recency_path):
+        return None
+    # pinned: this run replaces the later months of the same tables before its reads are evaluated
+    measures = lake.read_version(spark, path, lake.version(path))
+    recency = lake.read_version(spark, recency_path, lake.version(recency_path)).where(
+        F.col("lookback_days") == F.lit(config.recency_lookback_days))
+    candidates = [add_months(months[0], -1), *months]
+    held = {r.month: (r.snapshot, r.configs, r.config) for r in measures.where(F.col("month").isin(*candidates)).groupBy("month")
+            .agg(F.max("balance_snapshot_date").alias("snapshot"), F.countDistinct("config").alias("configs"),
+                 F.max("config").alias("config")).collect()}
+    with_recency = {r.month for r in recency.where(F.col("month").isin(*candidates)).select("month").distinct().collect()}
+    dates = sorted(r.snapshot_date for r in holdings_in_reach(facts["product_holding"], months[0], as_of)
+                   .select("snapshot_date").distinct().collect())
+
+    def chosen(month: dt.date) -> dt.date | None:
+        return max((d for d in dates if d <= add_months(month, 1) - dt.timedelta(days=1)), default=None)
+
+    reusable = frozenset(m for m in candidates if m in with_recency and m in held
+                         and held[m] == (chosen(m), 1, config.fingerprint()))
+    if not reusable:
+        return None
+    changed = _changed_customers(spark, root, done, versions)
+    if changed is None:
+        return None
+    return customer_value.Stored(reusable, measures.select(*customer_value.MEASURE_COLUMNS),
+                                 recency.select("month", "customer_key", "last_interaction_date"), keep(changed))
+
+
+def _changed_customers(spark: SparkSession, root: Path, done: dict[str, tuple[int, str | None]], versions: dict[str, int]) -> DataFrame | None:
+    """(customer_key): every customer in a data file that a measured fact's commits since ``done`` added or removed --
+    a superset of the customers whose rows changed; None when the log or a removed file is gone."""
+    files: list[str] = []
+    for name in MEASURED_FACTS:
+        if name not in versions:
+            continue
+        before = done.get(name, (-1, None))[0]
+        if before != versions[name]:
+            found = lake.changed_files(fact_table(root, FACT[name]), before, versions[name])
+            if found is None:
+                return None
+            files += found
+    keys = T.StructType([T.StructField("customer_key", T.StringType(), True)])
+    if not files:
+        return spark.createDataFrame([], keys)
+    return spark.read.schema(keys).parquet(*files).where(F.col("customer_key").isNotNull()).distinct()
 
 
 def _partitioning(mart: str) -> tuple[str, ...]:

@@ -4,12 +4,21 @@ Definitions (formula, grain, sources) are in ``docs/metrics.md``; this module is
 Also ``value_tier_migration``: how many customers moved between tiers from one month to the next, and
 ``last_interactions``: each customer's latest interaction per month, which the build carries from one
 run to the next so that recency never re-reads a year of history.
+
+A customer's month is computed in two steps: ``customer_months``, the measures that depend only on the customer's own
+holdings and interactions (balances, income, counts, cost to serve), and the rest -- what depends on the data's as-of
+date (recency, income prorated to the days covered, attributes as of the reference date) and on the other customers
+(shares, tiers, RFM scores). The build stores the first step's rows and recency (``Stored``) and, the next day,
+recomputes them only for the customers whose interactions or holdings changed; the second step runs over every
+customer, as it must (a tier is a rank in the month).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -32,19 +41,46 @@ COLUMNS = ("month", "customer_key", "segment", "home_branch_id", "am_id", "refer
            "recency_days", "r_score", "f_score", "m_score", "rfm_cell", "clv")
 CHANNEL_COUNTS = {"counter": "counter_visits", "call_agent": "agent_calls", "call_self_service": "self_service_calls",
                   "am_visit": "am_visits", "am_call": "am_calls", "am_event": "am_events"}
+# customer_months: what a customer's month is made of before the as-of date and the other customers come in
+MEASURE_COLUMNS = ("month", "customer_key", "balance_snapshot_date", *BALANCE_COLUMNS, "product_count", "unconverted_holdings",
+                   "interactions", "cost_to_serve", *CHANNEL_COUNTS.values())
 
 
-def customer_value(spark: SparkSession, holdings: DataFrame, dim: DataFrame, interactions: DataFrame,
-                   months: list[dt.date], as_of: dt.date, config: MartsConfig, carried: DataFrame | None = None,
-                   refused: DataFrame | None = None, keep: Callable[[DataFrame], DataFrame] = lambda frame: frame) -> DataFrame:
-    """Rows for ``months``. Inputs must reach back one month before the first (for the previous tier)
-    and, without ``carried``, ``recency_lookback_days`` before that (for recency); see ``last_interactions``.
-    ``refused``: ``silver/quarantined_inputs`` (source, customer_key, event_date, records), if any. ``keep``: see
-    ``jobs.gold.build.compute`` -- the scored months are read twice (each month and, for its previous tier, the one
-    before), and each read would score every customer again."""
+@dataclass(frozen=True)
+class Stored:
+    """What earlier builds stored, so that this one recomputes only the customers whose inputs changed.
+
+    ``months``: the months for which both frames hold every customer, computed under the same configuration and, for
+    balances, from the same snapshot as this build would use (``jobs.gold.build`` checks; other months are computed
+    whole). ``measures``: ``customer_months`` rows; ``recency``: ``last_interactions`` rows as stored, possibly at an
+    earlier as-of date. ``changed``: (customer_key) -- at least every customer whose interactions or holdings changed
+    since those rows were computed (more is harmless: they are recomputed)."""
+    months: frozenset[dt.date]
+    measures: DataFrame
+    recency: DataFrame
+    changed: DataFrame
+
+
+def _only(frame: DataFrame, keys: DataFrame) -> DataFrame:
+    return frame.join(keys, "customer_key", "left_semi")
+
+
+def _union(frames: list[DataFrame]) -> DataFrame:
+    return functools.reduce(DataFrame.unionByName, frames)
+
+
+def customer_value(measures: DataFrame, recency: DataFrame, snapshots: DataFrame, dim: DataFrame, months: list[dt.date],
+                   as_of: dt.date, config: MartsConfig, refused: DataFrame | None = None,
+                   keep: Callable[[DataFrame], DataFrame] = lambda frame: frame) -> DataFrame:
+    """Rows for ``months`` from ``measures`` (``customer_months``) and ``recency`` (``recency``) of ``months`` and the
+    month before (for the previous tier). ``snapshots``: ``snapshot_of_months`` of those months (a refused holding counts
+    against the month whose snapshot it belongs to). ``refused``: ``silver/quarantined_inputs`` (source, customer_key,
+    event_date, records), if any.
+    ``keep``: see ``jobs.gold.build.compute`` -- the scored months are read twice (each month and, for its previous
+    tier, the one before), and each read would score every customer again."""
     all_months = [add_months(months[0], -1), *months]
-    recency = last_interactions(spark, interactions, carried, all_months, as_of, config)
-    scored = keep(score_customers(_base(spark, holdings, dim, interactions, recency, all_months, as_of, config, refused), config))
+    missing = refused_inputs(refused, snapshots, all_months)
+    scored = keep(score_customers(_base(measures, dim, recency, as_of, config, missing), config))
     previous = scored.select(
         joined_key(F.add_months("month", 1), "customer_key").alias("_key"), F.col("value_tier").alias("previous_value_tier"))
     rank = F.create_map(*[x for tier, r in TIER_RANK.items() for x in (F.lit(tier), F.lit(r))])
@@ -58,6 +94,73 @@ def customer_value(spark: SparkSession, holdings: DataFrame, dim: DataFrame, int
                     .when(rank[F.col("value_tier")] < rank[F.col("previous_value_tier")], "down").otherwise("same"))
         .select(*COLUMNS)
     )
+
+
+def recency(spark: SparkSession, interactions: DataFrame, carried: DataFrame | None, months: list[dt.date], as_of: dt.date,
+            config: MartsConfig, stored: Stored | None = None) -> DataFrame:
+    """``last_interactions`` of ``months``; with ``stored``, computed again only for the changed customers of the
+    stored months. Exact: an unchanged customer has no interaction after the stored row's reference date (any would be
+    a change), so their latest interaction within the lookback is the stored one -- unless it has since fallen out of
+    the lookback, and then every earlier one has too (the row goes)."""
+    if stored is None:
+        return last_interactions(spark, interactions, carried, months, as_of, config)
+    again = [m for m in months if m not in stored.months]
+    kept = [m for m in months if m in stored.months]
+    parts = [last_interactions(spark, interactions, carried, again, as_of, config)] if again else []
+    if kept:
+        changed = stored.changed
+        parts.append(last_interactions(spark, _only(interactions, changed), None if carried is None else _only(carried, changed),
+                                       kept, as_of, config))
+        reference = reference_date(F.col("month"), as_of)
+        parts.append(stored.recency.where(F.col("month").isin(*kept)).join(changed, "customer_key", "left_anti")
+                     .where(F.col("last_interaction_date") > F.date_sub(reference, config.recency_lookback_days))
+                     .select("month", "customer_key", "last_interaction_date"))
+    return _union(parts)
+
+
+def customer_months(spark: SparkSession, holdings: DataFrame, interactions: DataFrame, months: list[dt.date], config: MartsConfig,
+                    stored: Stored | None = None, snapshots: DataFrame | None = None) -> DataFrame:
+    """``MEASURE_COLUMNS`` per month and customer holding products in the month's balance snapshot or interacting in the
+    month: balances and income (``monthly_balances``), interactions per channel and their cost to serve; zero where the
+    customer has none. None of it depends on the as-of date or on other customers. ``interactions`` must hold the
+    months' interactions. With ``stored``, the stored months are computed again only for the changed customers.
+    ``snapshots``: ``snapshot_of_months`` of ``months`` over ``holdings``, if the caller has it."""
+    month_rows = months_frame(spark, months)
+    chosen = snapshots if snapshots is not None else snapshot_of_months(holdings, month_rows)
+    if stored is None or not stored.months & set(months):
+        return _customer_months(holdings, interactions, month_rows, months, config, chosen)
+    again = [m for m in months if m not in stored.months]
+    kept = [m for m in months if m in stored.months]
+    changed = stored.changed
+    parts = [_customer_months(holdings, interactions, months_frame(spark, again), again, config, chosen)] if again else []
+    parts.append(_customer_months(_only(holdings, changed), _only(interactions, changed), months_frame(spark, kept), kept, config, chosen))
+    parts.append(stored.measures.where(F.col("month").isin(*kept)).join(changed, "customer_key", "left_anti").select(*MEASURE_COLUMNS))
+    return _union(parts)
+
+
+def _customer_months(holdings: DataFrame, interactions: DataFrame, month_rows: DataFrame, months: list[dt.date], config: MartsConfig,
+                     chosen: DataFrame) -> DataFrame:
+    balances = monthly_balances(holdings, month_rows, config, chosen.where(F.col("month").isin(*months)))
+    in_months = interactions.withColumn("month", month_of(F.col("interaction_date"))).where(F.col("month").isin(*months))
+    counts = (in_months.withColumn("_cost", cost_to_serve("channel", config))
+              .groupBy("month", "customer_key")
+              .agg(F.count("*").alias("interactions"), money_sum("_cost").alias("cost_to_serve"),
+                   *[F.sum(F.when(F.col("channel") == ch, 1).otherwise(0)).alias(name) for ch, name in CHANNEL_COUNTS.items()]))
+    key = joined_key("month", "customer_key")
+    rows = (balances.select("month", "customer_key").unionByName(counts.select("month", "customer_key")).distinct()
+            .withColumn("_key", key)
+            .join(balances.withColumn("_key", key).drop("month", "customer_key"), "_key", "left")
+            .join(counts.withColumn("_key", key).drop("month", "customer_key"), "_key", "left")
+            .drop("_key"))
+    return _zero_filled(rows).select(*MEASURE_COLUMNS)
+
+
+def _zero_filled(rows: DataFrame) -> DataFrame:
+    """A customer without holdings or without interactions has zero of them (money as money)."""
+    rows = rows.fillna(0, subset=["product_count", "unconverted_holdings", "interactions", *CHANNEL_COUNTS.values()])
+    for name in (*BALANCE_COLUMNS, "cost_to_serve"):
+        rows = rows.withColumn(name, F.coalesce(F.col(name), F.lit(0).cast(MONEY)))
+    return rows
 
 
 def reference_date(month: Column, as_of: dt.date) -> Column:
@@ -102,19 +205,13 @@ def refused_inputs(refused: DataFrame | None, snapshots: DataFrame, months: list
             .agg(F.sum("records").cast("long").alias("quarantined_inputs")))
 
 
-def _base(spark, holdings, dim, interactions, recency, months, as_of, config, refused=None) -> DataFrame:
-    month_rows = months_frame(spark, months)
-    balances = monthly_balances(holdings, month_rows, config)
-    missing = refused_inputs(refused, snapshot_of_months(holdings, month_rows), months)
-    in_months = interactions.withColumn("month", month_of(F.col("interaction_date"))).where(F.col("month").isin(*months))
-    counts = (in_months.withColumn("_cost", cost_to_serve("channel", config))
-              .groupBy("month", "customer_key")
-              .agg(F.count("*").alias("interactions"), money_sum("_cost").alias("cost_to_serve"),
-                   *[F.sum(F.when(F.col("channel") == ch, 1).otherwise(0)).alias(name) for ch, name in CHANNEL_COUNTS.items()]))
-    population = balances.select("month", "customer_key").unionByName(counts.select("month", "customer_key"))
-    if missing is not None:  # a customer whose every holding was refused is there too, marked, not absent
-        population = population.unionByName(missing.select("month", "customer_key"))
-    population = population.distinct()
+def _base(measures: DataFrame, dim: DataFrame, recency: DataFrame, as_of: dt.date, config: MartsConfig,
+          missing: DataFrame | None) -> DataFrame:
+    """Every customer-month of ``measures`` or ``missing`` (a customer whose every holding was refused is there too,
+    marked, not absent), with what the as-of date decides: recency, prorated income, contribution, attributes."""
+    population = measures.select("month", "customer_key")
+    if missing is not None:
+        population = population.unionByName(missing.select("month", "customer_key")).distinct()
     # Recency: days from the last interaction to the month's reference date (month end, or the data's
     # as-of date for the month in progress), looking back at most recency_lookback_days.
     reference = population.withColumn("reference_date", reference_date(F.col("month"), as_of))
@@ -122,18 +219,14 @@ def _base(spark, holdings, dim, interactions, recency, months, as_of, config, re
     last_seen = recency.select(key.alias("_key"), "last_interaction_date")
     rows = (
         reference.withColumn("_key", key)
-        .join(balances.withColumn("_key", key).drop("month", "customer_key"), "_key", "left")
-        .join(counts.withColumn("_key", key).drop("month", "customer_key"), "_key", "left")
+        .join(measures.withColumn("_key", key).drop("month", "customer_key"), "_key", "left")
         .join(last_seen, "_key", "left")
     )
     if missing is not None:
         rows = rows.join(missing.withColumn("_key", key).drop("month", "customer_key"), "_key", "left")
     else:
         rows = rows.withColumn("quarantined_inputs", F.lit(None).cast("long"))
-    rows = rows.drop("_key").fillna(0, subset=["product_count", "unconverted_holdings", "quarantined_inputs", "interactions",
-                                               *CHANNEL_COUNTS.values()])
-    for name in (*BALANCE_COLUMNS, "cost_to_serve"):  # no holdings or no interactions: zero, as money
-        rows = rows.withColumn(name, F.coalesce(F.col(name), F.lit(0).cast(MONEY)))
+    rows = _zero_filled(rows.drop("_key").fillna(0, subset=["quarantined_inputs"]))
     # The month in progress: income is the latest month's, prorated to the days the data covers, so that it and the
     # cost to serve (the interactions so far) cover the same days.
     covered = (F.dayofmonth("reference_date") / F.dayofmonth(month_end(F.col("month")))).cast("decimal(12,10)")

@@ -79,16 +79,17 @@ def snapshot_of_months(holdings: DataFrame, months: DataFrame) -> DataFrame:
             .groupBy("month").agg(F.max("snapshot_date").alias("balance_snapshot_date")))
 
 
-def monthly_balances(holdings: DataFrame, months: DataFrame, config: MartsConfig) -> DataFrame:
+def monthly_balances(holdings: DataFrame, months: DataFrame, config: MartsConfig, chosen: DataFrame | None = None) -> DataFrame:
     """Per month and customer: the holdings of the latest snapshot taken on or before the month end, in the reporting
     currency.
 
     Snapshots are bank-wide (every customer on the same snapshot date), so a customer absent from the
     month's snapshot holds nothing that month. ``balance_snapshot_date`` says which snapshot was used;
     for a month still in progress it is the previous month end. A holding whose currency has no rate is left
-    out of the sums and counted in ``unconverted_holdings``.
+    out of the sums and counted in ``unconverted_holdings``. ``chosen``: ``snapshot_of_months``, if the caller has it
+    (it must have it when ``holdings`` are some customers' only: the snapshot is the bank's).
     """
-    chosen = snapshot_of_months(holdings, months)
+    chosen = snapshot_of_months(holdings, months) if chosen is None else chosen
     family = F.col("product_family")
     zero = F.lit(0).cast(EXACT)
     return (

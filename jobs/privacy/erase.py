@@ -8,7 +8,7 @@ For a customer reference as the bank's systems know it (``customer_ref``):
    line may not have a parsed ``customer_ref``);
 3. silver: event and fact rows, and the customer dimension, with the customer's pseudonym ``customer_key``;
 4. gold: the customer-level marts (``customer_value``, ``key_customers_at_risk``) and the build's
-   recency state (``gold/_state/customer_recency``). Aggregated marts hold no customer-level rows and
+   states (``gold/_state/customer_recency``, ``gold/_state/customer_months``). Aggregated marts hold no customer-level rows and
    are left as published (a rebuild recomputes them without the customer);
 5. every table that lost rows is vacuumed with ``INTERACTION_LAKE_ERASURE_RETAIN_HOURS`` (default 0):
    the data files of older versions that still held the rows are deleted, so time travel cannot bring
@@ -52,7 +52,7 @@ from interaction_lake.landing_files import discover
 from interaction_lake.privacy import pseudonym_py, secret_for
 from interaction_lake.quality.gate import lake_quality_folder, quality_project
 from interaction_lake.storage import location
-from jobs.gold.build import recency_table
+from jobs.gold.build import measures_table, recency_table
 from jobs.silver.build import fact_quarantine_table, intents_table, quarantined_inputs_table, silver_quarantine_table
 
 JOB = "privacy.erase"
@@ -109,7 +109,8 @@ def _targets(root: Path):
     yield fact_quarantine_table(root), "t.customer_key = s.key"
     for mart in CUSTOMER_MARTS:
         yield lake.table_path(root, "gold", mart), "t.customer_key = s.key"
-    yield recency_table(root), "t.customer_key = s.key"  # the gold build's carried state
+    yield recency_table(root), "t.customer_key = s.key"  # the gold build's carried states
+    yield measures_table(root), "t.customer_key = s.key"
     # versions a silver run was about to replace, with their facts' keys (jobs.silver.build.remember_versions)
     yield intents_table(root), "t.held LIKE concat('%', s.key, '%') OR t.held RLIKE s.pattern"
     # Gate results keep observed values, which could quote an identifier.
