@@ -22,7 +22,8 @@ COLUMNS = ("month", "am_id", "contacts_planned", "contacts_logged", "contacts_ac
 
 
 def am_effectiveness(contacts: DataFrame, balances: DataFrame, dim: DataFrame, months: list) -> DataFrame:
-    """``balances`` is :func:`jobs.gold.customers.monthly_balances` for ``months`` and the month before."""
+    """``balances``: (month, customer_key, total_balance) of :func:`jobs.gold.customers.monthly_balances`'s rows (each
+    customer in the month's balance snapshot) for ``months`` and the month before."""
     contacts = contacts.withColumn("month", month_of(F.col("contact_date"))).where(F.col("month").isin(*months))
     achieved = F.col("outcome") == "achieved"
     activity = contacts.groupBy("month", "am_id").agg(

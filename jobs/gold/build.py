@@ -31,7 +31,9 @@ Incremental by month. ``_system/gold_progress`` records the silver table version
    under this configuration and from the balance snapshot this run would choose, and recency likewise. What depends
    on the as-of date or on other customers (recency days, prorated income, attributes, shares, tiers, scores) is
    computed for every customer. Written with the recency state; a run killed before its progress record is redone
-   against the older progress, whose changed files include this run's.
+   against the older progress, whose changed files include this run's. The month before the first month, whose
+   figures cannot have changed, gives its tiers (each customer's previous tier) and balances (the account managers'
+   balance evolution) as published, rather than being computed again (``_published_month``).
 
 It refuses to start (``GateBlocked``) while any silver table's latest gate verdict is a failure.
 
@@ -133,6 +135,7 @@ class GoldReport:
     gates: list[GateOutcome] = field(default_factory=list)
     recency_carried: bool = False  # recency came from the stored state of the month before first_month
     measures_reused: list[dt.date] = field(default_factory=list)  # months whose unchanged customers' measures were stored
+    previous_month_published: bool = False  # the previous tiers and balances came from the published month before
     not_built: dict[str, str] = field(default_factory=dict)  # mart -> why (its inputs are absent from silver)
     reshaped: list[str] = field(default_factory=list)  # marts whose columns this code changed: every month recomputed
 
@@ -196,8 +199,10 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     report.recency_carried = carried is not None
     refused = None if refused_version is None else lake.read_version(spark, quarantined_inputs_table(root), refused_version)
     stored = None if changed is None else _stored(spark, root, facts, done, versions, months, as_of, config, keep)
-    report.measures_reused = sorted(stored.months) if stored else []
-    computed = compute(spark, facts, months, as_of, config, carried, refused, keep, stored)
+    published_previous = None if changed is None else _published_month(spark, root, add_months(months[0], -1), keep)
+    report.previous_month_published = published_previous is not None
+    report.measures_reused = sorted(m for m in stored.months if m in months or published_previous is None) if stored else []
+    computed = compute(spark, facts, months, as_of, config, carried, refused, keep, stored, published_previous)
     marts, from_values = computed.marts, computed.from_values
     marts = {name: frame for name, frame in marts.items() if name in built}
     staging = staging_root(root, run_id)
@@ -264,7 +269,7 @@ class Computed(NamedTuple):
 
 def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.date], as_of: dt.date, config: MartsConfig,
             carried: DataFrame | None = None, refused: DataFrame | None = None, keep: Callable[[DataFrame], DataFrame] = lambda frame: frame,
-            stored: customer_value.Stored | None = None) -> Computed:
+            stored: customer_value.Stored | None = None, published_previous: DataFrame | None = None) -> Computed:
     """The marts for ``months``, the states to carry forward (recency and customer measures of ``months``), and how the
     marts in ``FROM_VALUES`` follow from ``customer_value``'s rows: given those rows (without ``PERIOD_STATUS``), the
     same marts as ``marts`` holds, so a build that has written ``customer_value`` derives them from what it
@@ -278,6 +283,9 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     customer months twice, and each read would evaluate them again); the default, the frame itself, keeps this
     function pure. ``stored``: the states earlier builds stored (``customer_value.Stored``), to recompute customer
     measures and recency only for the customers whose inputs changed; the result is the same without it.
+    ``published_previous``: ``customer_value``'s published rows of the month before ``months[0]`` (at least
+    ``BALANCE_KEYS`` and ``value_tier``), when that month's figures cannot have changed: its tiers and balances are taken
+    from them instead of computing the month again.
     """
     first = months[0]
     previous = add_months(first, -1)
@@ -294,12 +302,18 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     since = previous if carried is not None else year_back
     seen = keep(interactions(*(window[name].where(F.col(FACT_DATE[name]) >= F.lit(since)) for name in ("counter_visit", "call", "am_contact"))))
 
-    every_month = [previous, *months]
+    # The month before is computed too (its tiers and balances are the first month's "previous"), unless it is published
+    every_month = [previous, *months] if published_previous is None else months
     chosen = snapshot_of_months(holdings, months_frame(spark, every_month))
     measures = keep(customer_value.customer_months(spark, holdings, seen, every_month, config, stored, chosen))
     recency = keep(customer_value.recency(spark, seen, carried, every_month, as_of, config, stored))
-    values = customer_value.customer_value(measures, recency, chosen, dim, months, as_of, config, refused, keep)
-    balances = measures.where(F.col("balance_snapshot_date").isNotNull())  # monthly_balances' rows, for am_effectiveness
+    values = customer_value.customer_value(measures, recency, chosen, dim, months, as_of, config, refused, keep,
+                                           None if published_previous is None else published_previous.select("customer_key", "value_tier"))
+    # monthly_balances' rows (customers in the month's snapshot), as far as am_effectiveness reads them
+    balances = measures.select(*BALANCE_KEYS)
+    if published_previous is not None:
+        balances = balances.unionByName(published_previous.select(*BALANCE_KEYS))
+    balances = balances.where(F.col("balance_snapshot_date").isNotNull())
     from_first = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(first)) for name, frame in window.items()}
     calls = service_quality.with_first_contact_resolution(from_first["call"], config.fcr_window_days)  # looks only forward
     snapshots = _last_two_snapshots(holding_amounts(holdings, config), as_of)  # once: it asks the engine for the dates
@@ -323,6 +337,9 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     state = recency.where(F.col("month") >= F.lit(first)).withColumn("lookback_days", F.lit(config.recency_lookback_days))
     marts = {name: with_period_status(frame, as_of, glossary.marts()[name].columns) for name, frame in marts.items()} | from_values(values)
     return Computed({name: marts[name] for name in MARTS}, state, measures.where(F.col("month") >= F.lit(first)), from_values)
+
+
+BALANCE_KEYS = ("month", "customer_key", "balance_snapshot_date", "total_balance")
 
 
 def holdings_in_reach(holdings: DataFrame, first: dt.date, as_of: dt.date) -> DataFrame:
@@ -445,6 +462,20 @@ def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int
     if not changed:
         return False
     return earliest  # None when the changes carry no date (e.g. only deletes): rebuild every month
+
+
+def _published_month(spark: SparkSession, root: Path, month: dt.date, keep: Callable[[DataFrame], DataFrame]) -> DataFrame | None:
+    """``customer_value``'s published tiers and balances of ``month`` (``BALANCE_KEYS`` and ``value_tier``), or None if it
+    holds none (the month was never published: a first build scores the month before its first month without
+    publishing it). Kept (``keep``): besides being read twice, the published columns carry the glossary's comments, and
+    the embedded engine fails to write a union of frames whose columns' metadata differ (ADR 0001, "Known engine
+    faults"); the kept copy has none."""
+    path = mart_table(root, "customer_value")
+    if not lake.exists(path):
+        return None
+    # pinned: this run replaces the later months of the same table before the read is evaluated
+    rows = lake.read_version(spark, path, lake.version(path)).where(F.col("month") == F.lit(month))
+    return keep(rows.select(*BALANCE_KEYS, "value_tier")) if rows.limit(1).count() else None
 
 
 MEASURED_FACTS = ("counter_visit", "call", "am_contact", "product_holding")  # what customer_months reads

@@ -71,18 +71,23 @@ def _union(frames: list[DataFrame]) -> DataFrame:
 
 def customer_value(measures: DataFrame, recency: DataFrame, snapshots: DataFrame, dim: DataFrame, months: list[dt.date],
                    as_of: dt.date, config: MartsConfig, refused: DataFrame | None = None,
-                   keep: Callable[[DataFrame], DataFrame] = lambda frame: frame) -> DataFrame:
-    """Rows for ``months`` from ``measures`` (``customer_months``) and ``recency`` (``recency``) of ``months`` and the
-    month before (for the previous tier). ``snapshots``: ``snapshot_of_months`` of those months (a refused holding counts
-    against the month whose snapshot it belongs to). ``refused``: ``silver/quarantined_inputs`` (source, customer_key,
-    event_date, records), if any.
-    ``keep``: see ``jobs.gold.build.compute`` -- the scored months are read twice (each month and, for its previous
-    tier, the one before), and each read would score every customer again."""
-    all_months = [add_months(months[0], -1), *months]
-    missing = refused_inputs(refused, snapshots, all_months)
-    scored = keep(score_customers(_base(measures, dim, recency, as_of, config, missing), config))
+                   keep: Callable[[DataFrame], DataFrame] = lambda frame: frame, previous_tiers: DataFrame | None = None) -> DataFrame:
+    """Rows for ``months`` from ``measures`` (``customer_months``) and ``recency`` (``recency``). ``snapshots``:
+    ``snapshot_of_months`` (a refused holding counts against the month whose snapshot it belongs to). ``refused``:
+    ``silver/quarantined_inputs`` (source, customer_key, event_date, records), if any. ``previous_tiers``:
+    (customer_key, value_tier) of the month before ``months[0]`` as published, when that month's figures cannot have
+    changed; without them that month is scored here too, and the three frames must hold it. ``keep``: see
+    ``jobs.gold.build.compute`` -- the scored months are read twice (each month and, for its previous tier, the one
+    before), and each read would score every customer again."""
+    scored_months = months if previous_tiers is not None else [add_months(months[0], -1), *months]
+    missing = refused_inputs(refused, snapshots, scored_months)
+    in_scope = F.col("month").isin(*scored_months)
+    scored = keep(score_customers(_base(measures.where(in_scope), dim, recency.where(in_scope), as_of, config, missing), config))
     previous = scored.select(
         joined_key(F.add_months("month", 1), "customer_key").alias("_key"), F.col("value_tier").alias("previous_value_tier"))
+    if previous_tiers is not None:
+        previous = previous.unionByName(previous_tiers.select(joined_key(F.lit(months[0]), "customer_key").alias("_key"),
+                                                              F.col("value_tier").alias("previous_value_tier")))
     rank = F.create_map(*[x for tier, r in TIER_RANK.items() for x in (F.lit(tier), F.lit(r))])
     return (
         scored.where(F.col("month") >= F.lit(months[0]))

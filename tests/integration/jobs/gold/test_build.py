@@ -79,7 +79,10 @@ def test_marts_derived_from_the_staged_customer_values_equal_their_computation_i
     settings, _ = daily_lake
     table = DeltaTable(str(mart_table(settings.lake_root, mart)))
     written = [h["version"] for h in table.history() if h["version"] > 0]  # version 0 is the definition
-    assert len(written) >= 2 and table.to_pyarrow_table().num_rows > 0
+    # A snapshot mart that was empty and stays empty gets no new version (the engine commits nothing for an empty
+    # overwrite of an empty table): how many builds wrote key_customers_at_risk depends on the data (its pseudonyms, drawn
+    # per lake, break ties in the tiers), so only "at least one, holding rows" is certain.
+    assert written and table.to_pyarrow_table().num_rows > 0
     for version in written:
         assert main(["audit", "as-of", mart, "--version", str(version), "--rebuild", "--lake", str(settings.lake_root)]) == 0
         assert "identical" in capsys.readouterr().out, (mart, version)

@@ -76,6 +76,9 @@ def test_the_build_carries_recency_and_still_equals_a_full_rebuild(spark, tmp_pa
         reports.append(build_gold(spark, settings, run, config=config))
     assert [r.recency_carried for r in reports] == [False] + [True] * (len(reports) - 1)
     assert reports[-1].first_month == D(2026, 12, 1)  # reads interactions from 1 November on, nothing of October
+    # November's tiers and balances (December's "previous") as published, not computed again; December's unchanged
+    # customers' measures as stored by the day before
+    assert reports[-1].previous_month_published and reports[-1].measures_reused == [D(2026, 12, 1)]
 
     def tables():
         values = DeltaTable(str(mart_table(settings.lake_root, "customer_value"))).to_pyarrow_table().to_pylist()
