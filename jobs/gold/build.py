@@ -33,7 +33,8 @@ Incremental by month. ``_system/gold_progress`` records the silver table version
    computed for every customer. Written with the recency state; a run killed before its progress record is redone
    against the older progress, whose changed files include this run's. The month before the first month, whose
    figures cannot have changed, gives its tiers (each customer's previous tier) and balances (the account managers'
-   balance evolution) as published, rather than being computed again (``_published_month``).
+   balance evolution) as published, rather than being computed again, if it was published under this configuration
+   (``published_month``).
 
 It refuses to start (``GateBlocked``) while any silver table's latest gate verdict is a failure.
 
@@ -120,7 +121,7 @@ def recency_table(lake_root: Path) -> Path:
 
 
 def measures_table(lake_root: Path) -> Path:
-    """Each customer's measures per month (``customer_value.customer_months``), kept for the next run (step 6)."""
+    """Each customer's measures per month (``customer_value.customer_months``), kept for the next run (step 7)."""
     return lake.table_path(lake_root, GOLD, lake.STATE) / "customer_months"
 
 
@@ -199,7 +200,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     report.recency_carried = carried is not None
     refused = None if refused_version is None else lake.read_version(spark, quarantined_inputs_table(root), refused_version)
     stored = None if changed is None else _stored(spark, root, facts, done, versions, months, as_of, config, keep)
-    published_previous = None if changed is None else _published_month(spark, root, add_months(months[0], -1), keep)
+    published_previous = None if changed is None else published_month(spark, root, add_months(months[0], -1), config, keep)
     report.previous_month_published = published_previous is not None
     report.measures_reused = sorted(m for m in stored.months if m in months or published_previous is None) if stored else []
     computed = compute(spark, facts, months, as_of, config, carried, refused, keep, stored, published_previous)
@@ -464,14 +465,19 @@ def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int
     return earliest  # None when the changes carry no date (e.g. only deletes): rebuild every month
 
 
-def _published_month(spark: SparkSession, root: Path, month: dt.date, keep: Callable[[DataFrame], DataFrame]) -> DataFrame | None:
+def published_month(spark: SparkSession, root: Path, month: dt.date, config: MartsConfig,
+                     keep: Callable[[DataFrame], DataFrame] = lambda frame: frame) -> DataFrame | None:
     """``customer_value``'s published tiers and balances of ``month`` (``BALANCE_KEYS`` and ``value_tier``), or None if it
     holds none (the month was never published: a first build scores the month before its first month without
-    publishing it). Kept (``keep``): besides being read twice, the published columns carry the glossary's comments, and
-    the embedded engine fails to write a union of frames whose columns' metadata differ (ADR 0001, "Known engine
-    faults"); the kept copy has none."""
-    path = mart_table(root, "customer_value")
-    if not lake.exists(path):
+    publishing it) or was published under another configuration (tier lines, costs: as the stored measures of that
+    month, written by the same build, say). Kept (``keep``): besides being read twice, the published columns carry the
+    glossary's comments, and the embedded engine fails to write a union of frames whose columns' metadata differ (ADR
+    0001, "Known engine faults"); the kept copy has none."""
+    path, state = mart_table(root, "customer_value"), measures_table(root)
+    if not lake.exists(path) or not lake.exists(state):
+        return None
+    configs = lake.read(spark, state).where(F.col("month") == F.lit(month)).select("config").distinct().limit(2).collect()
+    if [r.config for r in configs] != [config.fingerprint()]:
         return None
     # pinned: this run replaces the later months of the same table before the read is evaluated
     rows = lake.read_version(spark, path, lake.version(path)).where(F.col("month") == F.lit(month))
@@ -484,7 +490,7 @@ MEASURED_FACTS = ("counter_visit", "call", "am_contact", "product_holding")  # w
 def _stored(spark: SparkSession, root: Path, facts: dict[str, DataFrame], done: dict[str, tuple[int, str | None]] | None,
             versions: dict[str, int], months: list[dt.date], as_of: dt.date, config: MartsConfig,
             keep: Callable[[DataFrame], DataFrame]) -> customer_value.Stored | None:
-    """The stored measures and recency this run may reuse (step 6), or None. A month is reused when both states hold
+    """The stored measures and recency this run may reuse (step 7), or None. A month is reused when both states hold
     it, computed under this configuration and, for balances, from the snapshot this run would choose for it; the
     customers recomputed are those in every data file that the measured facts' commits since the last run added or
     removed (unknown, e.g. after a vacuum: nothing is reused)."""

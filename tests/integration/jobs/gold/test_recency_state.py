@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from interaction_lake.generator import SOURCES, generate
 from interaction_lake.marts_config import MartsConfig
 from jobs.bronze.land import land_source
-from jobs.gold.build import build_gold, mart_table, recency_table
+from jobs.gold.build import published_month, build_gold, mart_table, recency_table
 from jobs.gold.customer_value import last_interactions
 from jobs.gold.measures import add_months
 from jobs.silver.build import build_silver
@@ -93,3 +93,7 @@ def test_the_build_carries_recency_and_still_equals_a_full_rebuild(spark, tmp_pa
     rebuilt = build_gold(spark, settings, "full", config=config, full=True)
     assert not rebuilt.recency_carried
     assert tables() == (values, state)
+    # A month published under other tier lines is not anyone's "previous" tier: the build computes that month again.
+    assert published_month(spark, settings.lake_root, D(2026, 11, 1), config).count() > 0
+    other = dataclasses.replace(config, high_tier_share=config.high_tier_share / 2)
+    assert published_month(spark, settings.lake_root, D(2026, 11, 1), other) is None
