@@ -61,8 +61,9 @@ class Stored:
     changed: DataFrame
 
 
-def _only(frame: DataFrame, keys: DataFrame) -> DataFrame:
-    return frame.join(keys, "customer_key", "left_semi")
+def _only(frame: DataFrame | None, keys: DataFrame | None) -> DataFrame | None:
+    """``frame``'s rows of the customers in ``keys`` (all of them when ``keys`` is None)."""
+    return frame if frame is None or keys is None else frame.join(keys, "customer_key", "left_semi")
 
 
 def _union(frames: list[DataFrame]) -> DataFrame:
@@ -107,20 +108,13 @@ def recency(spark: SparkSession, interactions: DataFrame, carried: DataFrame | N
     stored months. Exact: an unchanged customer has no interaction after the stored row's reference date (any would be
     a change), so their latest interaction within the lookback is the stored one -- unless it has since fallen out of
     the lookback, and then every earlier one has too (the row goes)."""
+    def computed(ms: list[dt.date], keys: DataFrame | None) -> DataFrame:
+        return last_interactions(spark, _only(interactions, keys), _only(carried, keys), ms, as_of, config)
+
     if stored is None:
-        return last_interactions(spark, interactions, carried, months, as_of, config)
-    again = [m for m in months if m not in stored.months]
-    kept = [m for m in months if m in stored.months]
-    parts = [last_interactions(spark, interactions, carried, again, as_of, config)] if again else []
-    if kept:
-        changed = stored.changed
-        parts.append(last_interactions(spark, _only(interactions, changed), None if carried is None else _only(carried, changed),
-                                       kept, as_of, config))
-        reference = reference_date(F.col("month"), as_of)
-        parts.append(stored.recency.where(F.col("month").isin(*kept)).join(changed, "customer_key", "left_anti")
-                     .where(F.col("last_interaction_date") > F.date_sub(reference, config.recency_lookback_days))
-                     .select("month", "customer_key", "last_interaction_date"))
-    return _union(parts)
+        return computed(months, None)
+    still_in = F.col("last_interaction_date") > F.date_sub(reference_date(F.col("month"), as_of), config.recency_lookback_days)
+    return _patched(months, stored, stored.recency.where(still_in).select("month", "customer_key", "last_interaction_date"), computed)
 
 
 def customer_months(spark: SparkSession, holdings: DataFrame, interactions: DataFrame, months: list[dt.date], config: MartsConfig,
@@ -130,16 +124,27 @@ def customer_months(spark: SparkSession, holdings: DataFrame, interactions: Data
     customer has none. None of it depends on the as-of date or on other customers. ``interactions`` must hold the
     months' interactions. With ``stored``, the stored months are computed again only for the changed customers.
     ``snapshots``: ``snapshot_of_months`` of ``months`` over ``holdings``, if the caller has it."""
-    month_rows = months_frame(spark, months)
-    chosen = snapshots if snapshots is not None else snapshot_of_months(holdings, month_rows)
-    if stored is None or not stored.months & set(months):
-        return _customer_months(holdings, interactions, month_rows, months, config, chosen)
-    again = [m for m in months if m not in stored.months]
+    chosen = snapshots if snapshots is not None else snapshot_of_months(holdings, months_frame(spark, months))
+
+    def computed(ms: list[dt.date], keys: DataFrame | None) -> DataFrame:
+        return _customer_months(_only(holdings, keys), _only(interactions, keys), months_frame(spark, ms), ms, config, chosen)
+
+    if stored is None:
+        return computed(months, None)
+    return _patched(months, stored, stored.measures.select(*MEASURE_COLUMNS), computed)
+
+
+def _patched(months: list[dt.date], stored: Stored, rows: DataFrame,
+             computed: Callable[[list[dt.date], DataFrame | None], DataFrame]) -> DataFrame:
+    """``computed(months, None)`` (every customer), from ``rows`` (stored, of ``stored.months``) where it may: the months
+    ``stored`` does not hold are computed whole; for those it holds, the changed customers are computed again
+    (``computed(kept, stored.changed)``) and everyone else's stored rows kept."""
     kept = [m for m in months if m in stored.months]
-    changed = stored.changed
-    parts = [_customer_months(holdings, interactions, months_frame(spark, again), again, config, chosen)] if again else []
-    parts.append(_customer_months(_only(holdings, changed), _only(interactions, changed), months_frame(spark, kept), kept, config, chosen))
-    parts.append(stored.measures.where(F.col("month").isin(*kept)).join(changed, "customer_key", "left_anti").select(*MEASURE_COLUMNS))
+    again = [m for m in months if m not in stored.months]
+    parts = [computed(again, None)] if again else []
+    if kept:
+        parts += [computed(kept, stored.changed),
+                  rows.where(F.col("month").isin(*kept)).join(stored.changed, "customer_key", "left_anti")]
     return _union(parts)
 
 
