@@ -506,14 +506,10 @@ def _stored(spark: SparkSession, root: Path, facts: dict[str, DataFrame], done: 
             .agg(F.max("balance_snapshot_date").alias("snapshot"), F.countDistinct("config").alias("configs"),
                  F.max("config").alias("config")).collect()}
     with_recency = {r.month for r in recency.where(F.col("month").isin(*candidates)).select("month").distinct().collect()}
-    dates = sorted(r.snapshot_date for r in holdings_in_reach(facts["product_holding"], months[0], as_of)
-                   .select("snapshot_date").distinct().collect())
-
-    def chosen(month: dt.date) -> dt.date | None:
-        return max((d for d in dates if d <= add_months(month, 1) - dt.timedelta(days=1)), default=None)
-
+    chosen = {r.month: r.balance_snapshot_date for r in snapshot_of_months(
+        holdings_in_reach(facts["product_holding"], months[0], as_of), months_frame(spark, candidates)).collect()}
     reusable = frozenset(m for m in candidates if m in with_recency and m in held
-                         and held[m] == (chosen(m), 1, config.fingerprint()))
+                         and held[m] == (chosen.get(m), 1, config.fingerprint()))
     if not reusable:
         return None
     changed = _changed_customers(spark, root, done, versions)
