@@ -170,7 +170,8 @@ def cmd_marts(args: argparse.Namespace) -> int:
     print(f"  data as of {report.as_of}; months recomputed {report.first_month:%Y-%m} .. {report.last_month:%Y-%m}; recency "
           + ("carried from the stored state of the month before" if report.recency_carried else "read from a year of interactions"))
     for name, rows in report.rows.items():
-        print(f"  gold/{name:26} {rows:>8} rows")
+        later = report.first_months.get(name, report.first_month) > report.first_month
+        print(f"  gold/{name:26} {rows:>8} rows" + (f" (from {report.first_months[name]:%Y-%m})" if later else ""))
     for name, why in report.not_built.items():
         print(f"  gold/{name:26} not built: {why}")
     return report_gates(report.gates, settings)

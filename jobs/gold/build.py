@@ -4,12 +4,13 @@ Incremental by month. ``_system/gold_progress`` records the silver table version
 
 1. finds what changed in silver since those versions, from the Delta log (the partitions that commits
    added or removed; for the unpartitioned customer dimension, the rows that differ), and from that the
-   first month whose figures can change (calls reach back ``fcr_window_days``: a repeat call changes
-   the first call's resolution);
+   first month whose figures can change; for ``service_quality`` alone, calls reach back ``fcr_window_days`` (a
+   repeat call changes the first call's resolution), so in a month's first days it alone redoes the month before;
 2. reads silver pinned at the current versions (time travel), so a silver run landing meanwhile is
    picked up next time, not half-read;
-3. recomputes every monthly mart from that month to the month of the data's latest date and replaces
-   exactly those months (``replaceWhere``, one commit per mart); later months are included because
+3. recomputes every monthly mart from that month (its own first month: ``GoldReport.first_months``) to the month of
+   the data's latest date and replaces exactly those months (``replaceWhere``, one commit per mart, whose metadata
+   names them); later months are included because
    recency, the previous month's tier and balance evolution carry forward;
 4. rebuilds ``key_customers_at_risk`` whole;
 5. carries recency forward: ``gold/_state/customer_recency`` keeps, per month, each customer's latest
@@ -129,7 +130,8 @@ def measures_table(lake_root: Path) -> Path:
 class GoldReport:
     run_id: str
     as_of: dt.date | None = None
-    first_month: dt.date | None = None
+    first_month: dt.date | None = None  # the earliest month any mart recomputed
+    first_months: dict[str, dt.date] = field(default_factory=dict)  # mart -> its first month recomputed (monthly marts)
     last_month: dt.date | None = None
     rows: dict[str, int] = field(default_factory=dict)  # mart -> rows written this run
     silver_versions: dict[str, int] = field(default_factory=dict)
@@ -183,13 +185,16 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     changed = None if full else _first_changed_date(spark, root, versions, table_ids, config, done)
     if changed is False:
         return report  # silver unchanged since the last run: nothing to do, nothing written
-    first_day = changed or _earliest_activity_date(facts)
+    first_day = changed.marts if changed else _earliest_activity_date(facts)
+    service_day = changed.service_quality if changed else first_day
     before = _last_as_of(spark, root)
     if changed and before is not None and before != as_of:
-        first_day = min(first_day, before)  # the month then in progress is complete now, or further along: recompute it
-    first_month = min(first_day, as_of).replace(day=1)
+        # the month then in progress is complete now, or further along: recompute it
+        first_day, service_day = min(first_day, before), min(service_day, before)
+    first_month, service_month = (min(day, as_of).replace(day=1) for day in (first_day, service_day))
     months = months_between_inclusive(first_month, as_of)
-    report.as_of, report.first_month, report.last_month = as_of, months[0], months[-1]
+    report.as_of, report.first_month, report.last_month = as_of, service_month, months[-1]
+    report.first_months = {name: service_month if name == "service_quality" else first_month for name in MONTHLY_MARTS}
     refused_version = lake.version(quarantined_inputs_table(root)) if lake.exists(quarantined_inputs_table(root)) else None
     # Every input's version is recorded, so 'audit as-of --rebuild' reads exactly what this build read.
     pinned = {} if refused_version is None else {"quarantined_inputs_version": str(refused_version)}
@@ -203,7 +208,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     published_previous = None if changed is None else published_month(spark, root, add_months(months[0], -1), config, keep)
     report.previous_month_published = published_previous is not None
     report.measures_reused = sorted(m for m in stored.months if m in months or published_previous is None) if stored else []
-    computed = compute(spark, facts, months, as_of, config, carried, refused, keep, stored, published_previous)
+    computed = compute(spark, facts, months, as_of, config, carried, refused, keep, stored, published_previous, service_month)
     marts, from_values = computed.marts, computed.from_values
     marts = {name: frame for name, frame in marts.items() if name in built}
     staging = staging_root(root, run_id)
@@ -212,7 +217,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     for name, frame in marts.items():  # write (customer_value first: the marts derived from it read its staged rows)
         if name in FROM_VALUES and "customer_value" in staged:  # rather than compute every customer's month again
             frame = from_values(staged["customer_value"].drop(*PERIOD_STATUS))[name]
-        lake.overwrite(frame, staging / name, {**meta, "table": name, "step": "staged"}, _partitioning(name))
+        lake.overwrite(frame, staging / name, {**_own(meta, name, report), "step": "staged"}, _partitioning(name))
         staged[name] = lake.read(spark, staging / name)
     # Judged on the staged tables' schemas (read from their logs; a frame's would need the engine to analyse its plan)
     reshaped = [name for name in staged if lake.exists(mart_table(root, name))
@@ -222,10 +227,11 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         report.reshaped = reshaped
         return report
     if gate:  # audit
-        published_from = {name: facts[name].where(F.col(FACT_DATE[name]) >= F.lit(months[0])) for name in ("counter_visit", "call")}
+        published_from = {name: facts[name].where(F.col(FACT_DATE[name]) >= F.lit(service_month)) for name in ("counter_visit", "call")}
         with StageResults(spark, root, "gold", run_id) as results:
             report.gates = [validate(spark, root, "gold", name, gold_mart(name, staged[name], published_from, staged), run_id,
-                                     scope=f"staged months {months[0]:%Y-%m}..{months[-1]:%Y-%m}", stage_results=results) for name in built]
+                                     scope=f"staged months {report.first_months.get(name, months[0]):%Y-%m}..{months[-1]:%Y-%m}",
+                                     stage_results=results) for name in built]
         render_stage_data_docs(root, report.gates)
         for outcome in report.gates:  # each gate's verdicts, on the staged table it judged
             with lineage.job_run(root, f"quality.gate.gold.{outcome.table}", inputs=[staging / outcome.table], parent=run.as_parent(),
@@ -238,7 +244,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         path = mart_table(root, name)
         with lineage.job_run(root, f"gold.{name}", inputs=lineage.mart_sources(root, name), outputs=[path], parent=run.as_parent(),
                              output_facets={path: functools.partial(lineage.mart_facets, root, name)}):
-            _publish(frame, path, months[0], {**meta, "table": name}, full)
+            _publish(frame, path, report.first_months.get(name, months[0]), _own(meta, name, report), full)
         report.rows[name] = frame.count()
         crash_point("gold_mid_publish")
     _publish(computed.recency, recency_table(root), months[0], {**meta, "table": "customer_recency"}, full)
@@ -246,11 +252,18 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
              {**meta, "table": "customer_months"}, full)
     storage.remove_tree(staging)
     now = dt.datetime.now(dt.timezone.utc)
-    progress = spark.createDataFrame([(run_id, now, name, v, months[0], table_ids[name], as_of) for name, v in sorted(versions.items())],
+    progress = spark.createDataFrame([(run_id, now, name, v, report.first_month, table_ids[name], as_of) for name, v in sorted(versions.items())],
                                      PROGRESS_SCHEMA)
     lake.ensure_columns(spark, progress, progress_table(root), meta)
     lake.append(progress, progress_table(root), {**meta, "step": "progress"})
     return report
+
+
+def _own(meta: dict[str, str], mart: str, report: GoldReport) -> dict[str, str]:
+    """A mart's commit metadata: the run's, naming the mart and the first month it replaced (which 'audit as-of
+    --rebuild' recomputes from)."""
+    first = report.first_months.get(mart)
+    return {**meta, "table": mart, **({"first_month": first.isoformat()} if first else {})}
 
 
 def compute_marts(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.date], as_of: dt.date,
@@ -270,7 +283,8 @@ class Computed(NamedTuple):
 
 def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.date], as_of: dt.date, config: MartsConfig,
             carried: DataFrame | None = None, refused: DataFrame | None = None, keep: Callable[[DataFrame], DataFrame] = lambda frame: frame,
-            stored: customer_value.Stored | None = None, published_previous: DataFrame | None = None) -> Computed:
+            stored: customer_value.Stored | None = None, published_previous: DataFrame | None = None,
+            service_from: dt.date | None = None) -> Computed:
     """The marts for ``months``, the states to carry forward (recency and customer measures of ``months``), and how the
     marts in ``FROM_VALUES`` follow from ``customer_value``'s rows: given those rows (without ``PERIOD_STATUS``), the
     same marts as ``marts`` holds, so a build that has written ``customer_value`` derives them from what it
@@ -286,9 +300,11 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     measures and recency only for the customers whose inputs changed; the result is the same without it.
     ``published_previous``: ``customer_value``'s published rows of the month before ``months[0]`` (at least
     ``BALANCE_KEYS`` and ``value_tier``), when that month's figures cannot have changed: its tiers and balances are taken
-    from them instead of computing the month again.
+    from them instead of computing the month again. ``service_from``: the first month of ``service_quality``, if earlier
+    than ``months[0]`` (its first-contact resolution reaches back: ``_first_changed_date``).
     """
     first = months[0]
+    service_first = min(service_from or first, first)
     previous = add_months(first, -1)
     year_back = min(previous - dt.timedelta(days=config.recency_lookback_days), as_of - dt.timedelta(days=365))
     recent = min(previous, as_of - dt.timedelta(days=config.risk_lookback_days))
@@ -296,6 +312,7 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     if carried is not None:  # open complaints stay in reach for a year: they are few
         reach.update(counter_visit=recent, call=recent, am_contact=recent,
                      survey_response=recent - dt.timedelta(days=FACT["survey_response"].span_days))
+    reach.update({name: min(reach[name], service_first) for name in ("counter_visit", "call")})
     window = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(reach[name])) for name, frame in facts.items() if name in ACTIVITY_FACTS}
     holdings = holdings_in_reach(facts["product_holding"], first, as_of)
     dim = facts["customer_dim"]
@@ -316,7 +333,8 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
         balances = balances.unionByName(published_previous.select(*BALANCE_KEYS))
     balances = balances.where(F.col("balance_snapshot_date").isNotNull())
     from_first = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(first)) for name, frame in window.items()}
-    calls = service_quality.with_first_contact_resolution(from_first["call"], config.fcr_window_days)  # looks only forward
+    served = {name: window[name].where(F.col(FACT_DATE[name]) >= F.lit(service_first)) for name in ("counter_visit", "call")}
+    calls = service_quality.with_first_contact_resolution(served["call"], config.fcr_window_days)  # looks only forward
     snapshots = _last_two_snapshots(holding_amounts(holdings, config), as_of)  # once: it asks the engine for the dates
 
     def from_values(rows: DataFrame) -> dict[str, DataFrame]:
@@ -330,7 +348,7 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
 
     marts = {
         "customer_value": values,
-        "service_quality": service_quality.service_quality(from_first["counter_visit"], calls, config),
+        "service_quality": service_quality.service_quality(served["counter_visit"], calls, config),
         "branch_wait_by_hour": branch_waits.branch_wait_by_hour(from_first["counter_visit"], config),
         "satisfaction": satisfaction.satisfaction(from_first["survey_response"], from_first["complaint"], dim, config),
         "am_effectiveness": am_effectiveness.am_effectiveness(from_first["am_contact"], balances, dim, months),
@@ -427,13 +445,22 @@ def _last_progress(spark: SparkSession, root: Path) -> dict[str, tuple[int, str 
             for r in progress.where(F.col("built_at") == F.lit(last)).collect()}
 
 
+class FirstChange(NamedTuple):
+    """The earliest date whose marts can change, and the earliest whose ``service_quality`` can: a repeat call changes the
+    first-contact resolution of the calls up to ``fcr_window_days`` before it, which only that mart reports."""
+    marts: dt.date
+    service_quality: dt.date
+
+
 def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int], table_ids: dict[str, str],
-                        config: MartsConfig, done: dict[str, tuple[int, str | None]] | None) -> dt.date | None | bool:
-    """The earliest date whose marts can change since the last run (``done``: ``_last_progress``); False if nothing
-    changed; None if unknown (first run, or the log no longer covers the gap), which means rebuild everything."""
+                        config: MartsConfig, done: dict[str, tuple[int, str | None]] | None) -> FirstChange | None | bool:
+    """The earliest dates whose marts can change since the last run (``done``: ``_last_progress``); False if nothing
+    changed; None if unknown (first run, the log no longer covers the gap, changes that carry no date such as only
+    deletes), which means rebuild everything."""
     if done is None:
         return None
-    earliest: dt.date | None = None
+    dates: list[dt.date] = []
+    calls: list[dt.date] = []
     changed = False
     for name, version in versions.items():
         before, before_id = done.get(name, (None, None))
@@ -450,19 +477,19 @@ def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int
                 return None
             new, old = lake.read_version(spark, path, version), lake.read_version(spark, path, before)
             diff = new.exceptAll(old).unionByName(old.exceptAll(new)).agg(F.min("valid_from")).collect()[0][0]
-            dates = [diff] if diff else []
+            dates += [diff] if diff else []
         else:
             values = lake.changed_partitions(path, before, version, FACT[name].partition)
             if values is None or None in values:
                 return None
-            dates = [dt.date.fromisoformat(v) for v in values]
-            if name == "call":  # a repeat call changes the first call's first-contact resolution
-                dates = [d - dt.timedelta(days=config.fcr_window_days) for d in dates]
-        for day in dates:
-            earliest = day if earliest is None else min(earliest, day)
+            dates += [dt.date.fromisoformat(v) for v in values]
+            if name == "call":
+                calls += [dt.date.fromisoformat(v) for v in values]
     if not changed:
         return False
-    return earliest  # None when the changes carry no date (e.g. only deletes): rebuild every month
+    if not dates:
+        return None
+    return FirstChange(min(dates), min(dates + [day - dt.timedelta(days=config.fcr_window_days) for day in calls]))
 
 
 def published_month(spark: SparkSession, root: Path, month: dt.date, config: MartsConfig,

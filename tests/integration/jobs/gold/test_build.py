@@ -19,7 +19,7 @@ from interaction_lake import lake
 from interaction_lake.generator import SOURCES, generate
 from interaction_lake.marts_config import MartsConfig
 from jobs.bronze.land import land_source
-from jobs.gold.build import FROM_VALUES, MARTS, build_gold, mart_table
+from jobs.gold.build import FROM_VALUES, MARTS, MONTHLY_MARTS, build_gold, mart_table
 from jobs.gold.customer_value import score_customers
 from jobs.silver.build import build_silver
 
@@ -100,6 +100,54 @@ def test_each_run_replaces_the_months_its_data_touches_and_says_so(daily_lake):
     for m in metadata:
         assert m["job"] == "gold.build" and m["config"] == MartsConfig().fingerprint()
         assert set(json.loads(m["silver_versions"])) >= {"call", "counter_visit", "customer_dim"}
+
+
+def test_only_service_quality_reaches_back_for_first_contact_resolution(spark, tmp_path, capsys):
+    """In a month's first days, a call can change the first-contact resolution of calls of the month before: that month's
+    service_quality is recomputed, not every mart's. Each mart's commit names its own first month, so an auditor's
+    rebuild of it is identical, and daily builds equal a full rebuild."""
+    from interaction_lake.cli import main
+    from interaction_lake.config import Settings
+
+    settings = Settings().with_paths(lake_root=tmp_path / "lake", landing_root=tmp_path / "landing")
+    sent = tmp_path / "sent"
+    generate(sent, customers=150, days=5, seed=3, start=dt.date(2026, 11, 28), fault_rate=0.0)  # no late events
+    _repeat_call(sent, "2026-11-30", "2026-12-02")
+    reports, november_service = {}, {}
+    for day in sorted({p.name for p in sent.glob("*/*") if p.is_dir()}):
+        for folder in sent.glob(f"*/{day}"):
+            shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
+        land_all(spark, settings, f"daily-{day}")
+        reports[day] = build_gold(spark, settings, f"daily-{day}")
+        november_service[day] = [r for r in rows(mart_table(settings.lake_root, "service_quality"))
+                                 if r["period"] == "month" and r["period_start"] == dt.date(2026, 11, 1)]
+    december, november = dt.date(2026, 12, 1), dt.date(2026, 11, 1)
+    last = reports["2026-12-02"]  # 1 December was the day before: December alone changed, and calls reach back 7 days
+    assert last.first_months["service_quality"] == november == last.first_month
+    # the repeat call made a November call's first contact unresolved: November's service quality changed that day
+    assert november_service["2026-12-02"] != november_service["2026-12-01"]
+    assert {m for m, first in last.first_months.items() if first == december} == set(MONTHLY_MARTS) - {"service_quality"}
+    for mart in ("service_quality", "customer_value"):
+        table = DeltaTable(str(mart_table(settings.lake_root, mart)))
+        commit = next(h for h in table.history() if json.loads(h.get("userMetadata") or "{}").get("run_id") == "daily-2026-12-02")
+        assert json.loads(commit["userMetadata"])["first_month"] == last.first_months[mart].isoformat()
+        assert main(["audit", "as-of", mart, "--version", str(commit["version"]), "--rebuild", "--lake", str(settings.lake_root)]) == 0
+        assert "identical" in capsys.readouterr().out, mart
+    incremental = gold_tables(settings.lake_root)
+    build_gold(spark, settings, "full", full=True)
+    assert gold_tables(settings.lake_root) == incremental
+
+
+def _repeat_call(sent: Path, from_day: str, to_day: str) -> None:
+    """Deliver on ``to_day`` a second call of the customer and contact reason of ``from_day``'s last wrapped-up call (its
+    events copied, shifted to that day): that call is then not resolved at first contact."""
+    events = [json.loads(line) for f in sorted((sent / "callcentre" / from_day).glob("*.jsonl")) for line in f.read_text().splitlines()]
+    call = [e for e in events if e["event_type"] == "call_wrapped_up" and e.get("contact_reason")][-1]["call_id"]
+    shift = dt.date.fromisoformat(to_day) - dt.date.fromisoformat(from_day)
+    copies = [{**e, "event_id": e["event_id"] + "-again", "call_id": call + "-again",
+               "occurred_at": (dt.datetime.fromisoformat(e["occurred_at"]) + shift).isoformat().replace("+00:00", "Z")}
+              for e in events if e["call_id"] == call]
+    (sent / "callcentre" / to_day / "callcentre_repeat_call.jsonl").write_text("".join(json.dumps(e) + "\n" for e in copies))
 
 
 def test_rerun_without_new_silver_data_writes_nothing(spark, daily_lake):
