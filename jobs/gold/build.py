@@ -316,12 +316,12 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     window = {name: frame.where(F.col(FACT_DATE[name]) >= F.lit(reach[name])) for name, frame in facts.items() if name in ACTIVITY_FACTS}
     holdings = holdings_in_reach(facts["product_holding"], first, as_of)
     dim = facts["customer_dim"]
-    # With the carried state, recency and the month counts need interactions from the month before only.
-    since = previous if carried is not None else year_back
-    seen = keep(interactions(*(window[name].where(F.col(FACT_DATE[name]) >= F.lit(since)) for name in ("counter_visit", "call", "am_contact"))))
-
     # The month before is computed too (its tiers and balances are the first month's "previous"), unless it is published
     every_month = [previous, *months] if published_previous is None else months
+    # With the carried state (the month before's), recency and the month counts need the computed months' interactions
+    # only: the month before's too when it is computed, else from the first month on.
+    since = every_month[0] if carried is not None else year_back
+    seen = keep(interactions(*(window[name].where(F.col(FACT_DATE[name]) >= F.lit(since)) for name in ("counter_visit", "call", "am_contact"))))
     chosen = snapshot_of_months(holdings, months_frame(spark, every_month))
     measures = keep(customer_value.customer_months(spark, holdings, seen, every_month, config, stored, chosen))
     recency = keep(customer_value.recency(spark, seen, carried, every_month, as_of, config, stored))
