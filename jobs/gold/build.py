@@ -295,7 +295,7 @@ def compute(spark: SparkSession, facts: dict[str, DataFrame], months: list[dt.da
     without it, everything reads ``recency_lookback_days`` further back. ``refused``: ``silver/quarantined_inputs``.
     ``keep``: given a frame several marts read, one to read instead -- the build's I/O shell passes one that computes it
     once (``lake.keeping``: the month's interactions are read three times, the monthly balances five, the scored
-    customer months twice, and each read would evaluate them again); the default, the frame itself, keeps this
+    customer months twice when more than one month is scored, and each read would evaluate them again); the default, the frame itself, keeps this
     function pure. ``stored``: the states earlier builds stored (``customer_value.Stored``), to recompute customer
     measures and recency only for the customers whose inputs changed; the result is the same without it.
     ``published_previous``: ``customer_value``'s published rows of the month before ``months[0]`` (at least

@@ -78,17 +78,22 @@ def customer_value(measures: DataFrame, recency: DataFrame, snapshots: DataFrame
     ``silver/quarantined_inputs`` (source, customer_key, event_date, records), if any. ``previous_tiers``:
     (customer_key, value_tier) of the month before ``months[0]`` as published, when that month's figures cannot have
     changed; without them that month is scored here too, and the three frames must hold it. ``keep``: see
-    ``jobs.gold.build.compute`` -- the scored months are read twice (each month and, for its previous tier, the one
-    before), and each read would score every customer again."""
+    ``jobs.gold.build.compute`` -- with more than one month scored, the scored months are read twice (each month and,
+    for its previous tier, the one before), and each read would score every customer again; a single month (its
+    previous tiers given) is read once, and not kept (at 10M a day, one write and read of ~950k rows of 38 columns)."""
     scored_months = months if previous_tiers is not None else [add_months(months[0], -1), *months]
     missing = refused_inputs(refused, snapshots, scored_months)
     in_scope = F.col("month").isin(*scored_months)
-    scored = keep(score_customers(_base(measures.where(in_scope), dim, recency.where(in_scope), as_of, config, missing), config))
-    previous = scored.select(
-        joined_key(F.add_months("month", 1), "customer_key").alias("_key"), F.col("value_tier").alias("previous_value_tier"))
+    scored = score_customers(_base(measures.where(in_scope), dim, recency.where(in_scope), as_of, config, missing), config)
+    previous = []
+    if len(scored_months) > 1:  # each scored month gives the next its previous tiers: the scored rows are read twice
+        scored = keep(scored)
+        previous.append(scored.select(joined_key(F.add_months("month", 1), "customer_key").alias("_key"),
+                                      F.col("value_tier").alias("previous_value_tier")))
     if previous_tiers is not None:
-        previous = previous.unionByName(previous_tiers.select(joined_key(F.lit(months[0]), "customer_key").alias("_key"),
-                                                              F.col("value_tier").alias("previous_value_tier")))
+        previous.append(previous_tiers.select(joined_key(F.lit(months[0]), "customer_key").alias("_key"),
+                                              F.col("value_tier").alias("previous_value_tier")))
+    previous = _union(previous)
     rank = F.create_map(*[x for tier, r in TIER_RANK.items() for x in (F.lit(tier), F.lit(r))])
     return (
         scored.where(F.col("month") >= F.lit(months[0]))
