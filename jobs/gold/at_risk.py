@@ -32,14 +32,19 @@ COLUMNS = ("as_of_date", "customer_key", "segment", "home_branch_id", "am_id", "
            "recent_wait_mean_seconds", "earlier_wait_mean_seconds", "balance_change_pct")
 
 
+def listed(values: DataFrame) -> DataFrame:
+    """The customers the mart can list (``values``' high tier): the only ones whose signals matter, so a caller may read
+    inputs for them alone."""
+    return values.where(F.col("value_tier") == "high")
+
+
 def key_customers_at_risk(values: DataFrame, surveys: DataFrame, complaints: DataFrame, visits: DataFrame, calls: DataFrame,
                           snapshot_totals: DataFrame, as_of: dt.date, config: MartsConfig) -> DataFrame:
     """``values``: customer_value rows of the as-of month. ``snapshot_totals``: (customer_key, snapshot_date,
-    total_balance) for the last two snapshots."""
+    total_balance) for the last two snapshots, of at least the ``listed`` customers."""
     lookback_start = as_of - dt.timedelta(days=config.risk_lookback_days - 1)
     recent_start = as_of - dt.timedelta(days=config.risk_recent_days - 1)
-    high = values.where(F.col("value_tier") == "high").select(
-        "customer_key", "segment", "home_branch_id", "am_id", "value_tier", "contribution", "clv")
+    high = listed(values).select("customer_key", "segment", "home_branch_id", "am_id", "value_tier", "contribution", "clv")
 
     answered = surveys.where(F.col("responded_at").isNotNull()
                              & local_date("responded_at", config.calendar, "branch_id").between(lookback_start, as_of))
