@@ -103,6 +103,11 @@ def format_timestamp(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+def canonical_time(value: str) -> str:
+    """The canonical text of an RFC 3339 time (``parse_timestamp``, then ``format_timestamp``); ValueError if it is none."""
+    return format_timestamp(_parsed(value))
+
+
 _FORMATS = FormatChecker(formats=())
 
 
@@ -113,14 +118,15 @@ def _is_datetime(value: object) -> bool:
 
 @_FORMATS.checks("date", raises=(ValueError, TypeError))
 def _is_date(value: object) -> bool:
-    return not isinstance(value, str) or _valid_date(value)
+    return not isinstance(value, str) or valid_date(value)
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @lru_cache(maxsize=4096)  # a file's dates repeat (a snapshot's month, a birth date): each is checked once
-def _valid_date(value: str) -> bool:
+def valid_date(value: str) -> bool:
+    """A ``YYYY-MM-DD`` text naming a real day (JSON Schema's ``date`` format); ValueError for an impossible one."""
     return _DATE.fullmatch(value) is not None and bool(dt.date.fromisoformat(value))
 
 

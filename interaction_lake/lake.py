@@ -99,6 +99,12 @@ INLINE_ROWS = 20_000
 PART_ROWS = 100_000
 
 
+@dataclasses.dataclass(frozen=True)
+class Same:
+    """One value for every row of a column (``StagedRows.add_columns``)."""
+    value: object
+
+
 class StagedRows:
     """Rows added one at a time, read back as one DataFrame for one write.
 
@@ -125,6 +131,23 @@ class StagedRows:
         for row in rows:
             self.add(row)
 
+    @property
+    def arrow_schema(self):
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        return to_arrow_schema(self.schema)
+
+    def add_columns(self, columns: list, count: int) -> None:
+        """``count`` rows given column by column, written as a part of their own: landing's compiled path, which holds
+        its records as columns already. A column is a sequence of values, or a ``Same`` value for every row."""
+        import pyarrow as pa
+
+        if count:
+            schema = self.arrow_schema
+            self._write(pa.Table.from_arrays([pa.repeat(pa.scalar(col.value, f.type), count) if isinstance(col, Same) else
+                                              pa.array(col, type=f.type) for col, f in zip(columns, schema)], schema=schema))
+            self.count += count
+
     def frame(self) -> DataFrame:
         if not self._parts and len(self._rows) <= INLINE_ROWS:
             return self.spark.createDataFrame(list(self._rows), self.schema)
@@ -135,18 +158,20 @@ class StagedRows:
         if not self._rows:
             return
         import pyarrow as pa
-        import pyarrow.parquet as pq
-        from pyspark.sql.pandas.types import to_arrow_schema
 
-        arrow_schema = to_arrow_schema(self.schema)
+        arrow_schema = self.arrow_schema
         columns = list(zip(*self._rows))
-        table = pa.Table.from_arrays([pa.array(col, type=field.type) for col, field in zip(columns, arrow_schema)], schema=arrow_schema)
+        self._write(pa.Table.from_arrays([pa.array(col, type=field.type) for col, field in zip(columns, arrow_schema)], schema=arrow_schema))
+        self._rows = []
+
+    def _write(self, table) -> None:
+        import pyarrow.parquet as pq
+
         if storage.is_local(self.folder):
             self.folder.mkdir(parents=True, exist_ok=True)
         with (self.folder / f"part-{self._parts:05d}.parquet").open("wb") as handle:
             pq.write_table(table, handle)
         self._parts += 1
-        self._rows = []
 
     def __enter__(self) -> "StagedRows":
         return self

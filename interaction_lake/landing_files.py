@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from interaction_lake import contracts
+from interaction_lake import compiled_contracts, contracts
 from interaction_lake.contracts import Rejection
 from interaction_lake.feeds import FeedMapping, covering
 from interaction_lake.feeds.mapping import EXCLUDED, map_record
@@ -88,6 +88,27 @@ class Line:
     @property
     def record_json(self) -> str:
         return json.dumps(self.record, ensure_ascii=False, separators=(",", ":"))
+
+
+TAKEN_CHUNK = 50_000  # records the compiled path hands over at a time (lake.PART_ROWS is larger: one part each)
+
+
+@dataclass(frozen=True)
+class Taken:
+    """Records the compiled path accepted, as bronze values: per record the envelope fields
+    (``contracts.ENVELOPE_FIELDS``, the event time parsed), the raw line, the canonical JSON and the line number."""
+    rows: list[tuple]
+
+    def add(self, window: TimeWindow | None, record: Any | None, text: str, number: int) -> bool:
+        """Keep a record the compiled contracts took (``record``, or None: declined) if its time is in ``window``;
+        False if the reference must decide the line."""
+        if record is None:
+            return False
+        values = compiled_contracts.bronze_values(record)
+        if window is not None and not window.earliest <= values[3] <= window.latest:
+            return False
+        self.rows.append((*values, text, compiled_contracts.canonical_json(record), number))
+        return True
 
 
 @dataclass
@@ -211,12 +232,18 @@ class FileLines:
     (``interaction_lake.feeds.mapping``), clock times read in ``timezone`` unless the mapping names its own,
     and each of its events meets the contract; every event keeps the native line as its ``raw_line``. A record
     is landed whole or refused whole (one bad event refuses its siblings too: a call is never landed half).
-    The record's physical lines are counted once, on its last event (``lines_spanned`` 0 on the others)."""
+    The record's physical lines are counted once, on its last event (``lines_spanned`` 0 on the others).
+
+    ``columnar=True`` (landing) lets a JSON-lines contract file take the compiled path (``compiled_contracts``):
+    the records it takes are not yielded one ``Line`` each but in ``Taken`` chunks of bronze values, at most
+    ``TAKEN_CHUNK`` records each; every other line -- refused, blank, or one the compiled path declines -- is
+    yielded as a ``Line`` by the reference path, exactly as without it."""
 
     def __init__(self, source: str, name: str, data: bytes, window: TimeWindow | None = None,
-                 feed: FeedMapping | None = None, timezone: str = "UTC"):
+                 feed: FeedMapping | None = None, timezone: str = "UTC", columnar: bool = False):
         self.source, self.name, self.data, self.window = source, name, data, window
         self.feed, self.timezone = feed, (feed.timezone if feed and feed.timezone else timezone)
+        self.columnar = columnar
         self.blank_lines = self.header_lines = 0
 
     def __iter__(self) -> Iterator[Line]:
@@ -226,6 +253,12 @@ class FileLines:
         if refusal is not None:
             yield self._whole_file(refusal)
             return
+        if self.columnar and self.feed is None:
+            parts = _clean_utf8_lines(body)
+            compiled = None if parts is None else self._compiled(parts) if format_of(self.name) == "json" else self._compiled_csv(parts)
+            if compiled is not None:
+                yield from compiled
+                return
         physical, refusal = _physical_lines(self.name, body, self.feed.encoding if self.feed else "utf-8")
         if refusal is not None:
             yield self._whole_file(refusal)
@@ -246,6 +279,27 @@ class FileLines:
                                                         "so that its complete re-delivery lands each record once")
         yield from (Line(line.line_number, line.raw_line, rejection=rejection, raw_base64=line.raw_base64,
                          lines_spanned=line.lines_spanned) for line in parsed.lines)
+
+    def _compiled(self, parts: list[bytes]) -> Iterator["Line | Taken"]:
+        """Each line through the compiled contracts first; what they decline through the reference (``_json_lines``)."""
+        decoders = compiled_contracts.decoders(self.source)
+        taken = Taken([])
+        for index, raw in enumerate(parts):
+            text, record = _text_of(raw), None
+            for decoder in decoders if text is not None else ():
+                record = decoder.take(raw)
+                if record is not None:
+                    if decoder is not decoders[0]:  # most files hold one version: try it first from now on
+                        decoders = (decoder, *(d for d in decoders if d is not decoder))
+                    break
+            if taken.add(self.window, record, text, index + 1):
+                if len(taken.rows) >= TAKEN_CHUNK:
+                    yield taken
+                    taken = Taken([])
+                continue
+            yield from self._json_lines([_physical(index, raw, True, "utf-8")])
+        if taken.rows:
+            yield taken
 
     def _json_lines(self, physical: list[_Physical]) -> Iterator[Line]:
         for line in physical:
@@ -287,13 +341,63 @@ class FileLines:
                 yield _refused(first.number, [first], Rejection(contracts.MALFORMED_CSV, "unbalanced quote: the row does not "
                                                                 "end on its own line with the header's cells"))
                 continue
-            if error is not None or len(cells) > len(header):
-                detail = f"malformed CSV: {error}" if error else f"row has {len(cells)} cells, header has {len(header)}"
-                yield _refused(first.number, span, Rejection(contracts.MALFORMED_CSV, detail))
+            yield self._csv_row(header, kinds, span, cells, error)
+
+    def _csv_row(self, header: list[str], kinds: dict, span: list[_Physical], cells: list[str], error: str | None) -> Line:
+        """A CSV row after the header, of text, through the contract."""
+        if error is not None or len(cells) > len(header):
+            detail = f"malformed CSV: {error}" if error else f"row has {len(cells)} cells, header has {len(header)}"
+            return _refused(span[0].number, span, Rejection(contracts.MALFORMED_CSV, detail))
+        if len(cells) < len(header):
+            self._short_row_ends_at = span[-1].number
+        return self._checked(coerce_csv_row(dict(zip(header, cells)), kinds), span)
+
+    def _compiled_csv(self, parts: list[bytes]) -> Iterator["Line | Taken"] | None:
+        """``_csv`` through the compiled contracts, for the plain CSV most exports are: no quotes, no CR, and a header
+        of distinct names on the first line (None for any other file: the reference reads it). Without quotes every
+        line is one row and its cells are its text split at commas, exactly as the csv module reads them; each row is
+        converted as the reference converts it (``coerce_csv_row``) and then taken or declined like a JSON record."""
+        if not parts or any(b'"' in part or b"\r" in part for part in parts):
+            return None
+        header = parts[0].decode().split(",")
+        if "event_id" not in header or not all(cell.strip() for cell in header) or len(set(header)) != len(header):
+            return None
+        return self._compiled_rows(header, parts)
+
+    def _compiled_rows(self, header: list[str], parts: list[bytes]) -> Iterator["Line | Taken"]:
+        kinds = cell_kinds(contracts.latest(self.source).properties)
+        typed = [(name, kinds[name][1]) for name in header if kinds.get(name, _UNDECLARED)[1] != "string"]
+        by_version = {decoder.version: decoder for decoder in compiled_contracts.decoders(self.source)}
+        taken = Taken([])
+        self.header_lines += 1
+        for index in range(1, len(parts)):
+            raw = parts[index]
+            text = _text_of(raw)
+            cells = text.split(",") if text is not None else None
+            if cells is not None and len(cells) == len(header):
+                record = dict(zip(header, cells))
+                if "" in cells:  # empty cells are absent or null by the contract: the reference conversion says which
+                    record = coerce_csv_row(record, kinds)
+                else:  # what coerce_csv_row does to a row without empty cells: convert the cells that are not text
+                    for name, kind in typed:
+                        record[name] = _convert(record[name], kind)
+                decoder = by_version.get(record.get("schema_version")) if type(record.get("schema_version")) is int else None
+                if decoder is not None and taken.add(self.window, decoder.take_object(record), text, index + 1):
+                    if len(taken.rows) >= TAKEN_CHUNK:
+                        yield taken
+                        taken = Taken([])
+                    continue
+            line = _physical(index, raw, True, "utf-8")
+            if line.problem is not None:
+                yield _refused(line.number, [line], Rejection(contracts.ENCODING_ERROR, line.problem))
                 continue
-            if len(cells) < len(header):
-                self._short_row_ends_at = span[-1].number
-            yield self._checked(coerce_csv_row(dict(zip(header, cells)), kinds), span)
+            cells = line.text.split(",")
+            if not any(cell.strip() for cell in cells):
+                self.blank_lines += 1
+                continue
+            yield self._csv_row(header, kinds, [line], cells, None)
+        if taken.rows:
+            yield taken
 
     def _mapped(self, physical: list[_Physical]) -> Iterator[Line]:
         feed = self.feed
@@ -508,30 +612,62 @@ def _physical_lines(name: str, body: bytes, declared: str = "utf-8") -> tuple[li
     final_newline = not parts[-1]
     if final_newline:
         parts.pop()  # after a final newline there is no line
-    lines = []
-    for index, part in enumerate(parts):
-        ended = index < len(parts) - 1 or final_newline
-        if isinstance(part, str):  # decoded from UTF-16: stored as UTF-8, like every line
-            text, problem = part, None
-            raw = part.encode("utf-8", errors="surrogatepass")
-        else:
-            raw = part
-            try:
-                text, problem = raw.decode(codec), None
-            except UnicodeDecodeError as error:
-                text, problem = raw.decode(codec, errors="backslashreplace"), f"not {'UTF-8' if codec == 'utf-8' else codec}: {error.reason} at byte {error.start}"
-        end = b"\n" if ended else b""
-        if ended and text.endswith("\r"):
-            text, raw, end = text[:-1], raw[:-1], b"\r\n"
-        if problem is None and "\x00" in text:
-            problem = f"a NUL byte at character {text.index(chr(0))}: not text"
-        lines.append(_Physical(index + 1, text, raw, end, problem))
+    lines = [_physical(index, part, index < len(parts) - 1 or final_newline, codec) for index, part in enumerate(parts)]
     sample = lines[:_SAMPLE_LINES]
     bad = sum(line.problem is not None for line in sample)
     if bad >= 2 and bad > _BINARY_SHARE * len(sample):
         return [], Rejection(contracts.UNREADABLE_FILE, f"{name} is binary or corrupt, not text: {bad} of its first "
                                                         f"{len(sample)} lines are not text")
     return lines, None
+
+
+def _physical(index: int, part: bytes | str, ended: bool, codec: str) -> _Physical:
+    """The ``index``-th line of a file (0-based) from its bytes (or its text, where the file was UTF-16), and
+    whether a newline ended it."""
+    if isinstance(part, str):  # decoded from UTF-16: stored as UTF-8, like every line
+        text, problem = part, None
+        raw = part.encode("utf-8", errors="surrogatepass")
+    else:
+        raw = part
+        try:
+            text, problem = raw.decode(codec), None
+        except UnicodeDecodeError as error:
+            text, problem = raw.decode(codec, errors="backslashreplace"), f"not {'UTF-8' if codec == 'utf-8' else codec}: {error.reason} at byte {error.start}"
+    end = b"\n" if ended else b""
+    if ended and text.endswith("\r"):
+        text, raw, end = text[:-1], raw[:-1], b"\r\n"
+    if problem is None and "\x00" in text:
+        problem = f"a NUL byte at character {text.index(chr(0))}: not text"
+    return _Physical(index + 1, text, raw, end, problem)
+
+
+def _text_of(raw: bytes) -> str | None:
+    """A line's text where the compiled path may read it: UTF-8, no NUL, no CR (the reference says what else it is)."""
+    if raw[-1:] == b"\r" or b"\x00" in raw:
+        return None
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _clean_utf8_lines(body: bytes) -> list[bytes] | None:
+    """The lines of a file the compiled path may read line by line, or None where the reference must read the file
+    whole: it is UTF-8 by its bytes (a UTF-8 mark is dropped; a UTF-16 one or pattern is not), ends with a newline (so
+    it cannot be cut short: ``_truncation``), and its sample lines are all text (so it is not refused whole as binary)."""
+    codec, body = _encoding(body)
+    if codec != "utf-8" or not body.endswith(b"\n"):
+        return None
+    parts = body.split(b"\n")
+    parts.pop()  # after the final newline there is no line
+    for part in parts[:_SAMPLE_LINES]:
+        if b"\x00" in part:
+            return None
+        try:
+            part.decode()
+        except UnicodeDecodeError:
+            return None
+    return parts
 
 
 def _truncation(parsed: ParsedFile, physical_count: int, short_last_row: bool) -> str | None:

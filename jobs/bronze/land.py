@@ -48,7 +48,7 @@ from interaction_lake import contracts, feeds, lake, ledger, lineage, locks, sou
 from interaction_lake.config import Settings
 from interaction_lake.faults import crash_point
 from interaction_lake.feeds.mapping import EXCLUDED
-from interaction_lake.landing_files import FileLines, Found, Line, TimeWindow, checksum, in_progress, survey
+from interaction_lake.landing_files import FileLines, Found, Line, Taken, TimeWindow, checksum, in_progress, survey
 
 JOB = "bronze.land"
 log = logging.getLogger(__name__)
@@ -108,6 +108,14 @@ def bronze_row(line: Line, lineage: Lineage) -> tuple:
     r = line.record  # canonical: checked and converted while parsed, so building the row cannot fail
     return (r["event_id"], r["event_type"], r["schema_version"], line.occurred_at, r["source_system"], r.get("customer_ref"),
             line.raw_line, line.record_json, *lineage.values(line.line_number))
+
+
+def bronze_columns(taken: Taken, lineage: Lineage) -> list:
+    """``bronze_row`` for the compiled path's records, column by column (``bronze_schema``'s order; ``lake.Same`` for a
+    lineage value every row shares)."""
+    columns = list(zip(*taken.rows))  # the envelope fields, raw line, canonical JSON, line number
+    source_file, file_checksum, _, batch_id, run_id, ingested_at, ingest_date = (lake.Same(v) for v in lineage.values(None))
+    return [*columns[:8], source_file, file_checksum, columns[8], batch_id, run_id, ingested_at, ingest_date]
 
 
 def quarantine_row(source: str, line: Line, lineage: Lineage) -> tuple:
@@ -378,10 +386,13 @@ def _write_batch(spark: SparkSession, settings: Settings, source: str, files: li
                 continue
             lineage = Lineage(str(f.path), f.checksum, batch_id, run_id, ingested_at)
             mapping = feeds.covering(feeds.for_source(source), settings.landing_root, f.path)
-            lines = FileLines(source, f.path.name, data, accepts, mapping, settings.business_timezone)
+            lines = FileLines(source, f.path.name, data, accepts, mapping, settings.business_timezone, columnar=True)
             landed = refused = excluded = 0
             for line in lines:
-                if line.rejection is None:
+                if isinstance(line, Taken):  # the compiled path's records, column by column
+                    good.add_columns(bronze_columns(line, lineage), len(line.rows))
+                    landed += len(line.rows)
+                elif line.rejection is None:
                     good.add(bronze_row(line, lineage))
                     landed += 1
                 else:
