@@ -47,7 +47,6 @@ class Unsupported(Exception):
 class _Checks:
     """What msgspec's types cannot say, checked in Python after decoding (per Struct type)."""
     times: tuple[str, ...]  # date-time fields: replaced by their canonical text
-    dates: tuple[str, ...]  # date fields: checked to be real dates
     floats: tuple[str, ...]  # number fields: a float Python would write in exponent form is declined
     nested: tuple[tuple[str, "_Checks", bool], ...]  # (field, checks of its Struct, is a list of them)
 
@@ -58,11 +57,7 @@ class _Checks:
                 text = getattr(value, name)
                 if text.__class__ is str:
                     setattr(value, name, _canonical_time(text))
-            for name in self.dates:
-                text = getattr(value, name)
-                if text.__class__ is str and not contracts.valid_date(text):
-                    return False
-        except ValueError:  # not a time, or not a day
+        except ValueError:  # not a time
             return False
         for name in self.floats:
             number = getattr(value, name)
@@ -112,9 +107,10 @@ class Decoder:
         return self._complete(value)
 
     def _complete(self, record: Any) -> Any | None:
-        required, alternatives = self.required_by_type.get(record.event_type, ((), ()))
-        if any(getattr(record, name) is UNSET for name in required):
-            return None
+        required, alternatives = self.required_by_type[record.event_type]  # a type the contract lists (its Literal)
+        for name in required:
+            if getattr(record, name) is UNSET:
+                return None
         if alternatives and not any(all(getattr(record, name) is not UNSET for name in names) for names in alternatives):
             return None
         return record if self.checks.passes(record) else None
@@ -123,9 +119,13 @@ class Decoder:
 _encode = msgspec.json.Encoder().encode
 
 
-def canonical_json(record: Any) -> str:
-    """The record's canonical JSON, byte for byte what ``json.dumps`` writes of the reference's canonical record."""
-    return _encode(record).decode()
+_encode_lines = msgspec.json.Encoder().encode_lines
+
+
+def canonical_json(records: list) -> list[bytes]:
+    """Each record's canonical JSON in UTF-8, byte for byte what ``json.dumps`` writes of the reference's canonical
+    record (one call for them all: JSON text never holds a raw newline, so the lines split back exactly)."""
+    return _encode_lines(records).split(b"\n")[:-1] if records else []
 
 
 @cache
@@ -188,7 +188,7 @@ def _only(mapping: dict, allowed: set[str]) -> None:
 
 def _struct(name: str, properties: dict[str, dict], required: frozenset[str] | set[str], closed: bool,
             overrides: dict[str, Any] | None = None) -> tuple[type, _Checks]:
-    fields, times, dates, floats, nested = [], [], [], [], []
+    fields, times, floats, nested = [], [], [], []
     if not set(required) <= set(properties):
         raise Unsupported("a required field the object does not describe")
     for field, spec in properties.items():
@@ -197,8 +197,6 @@ def _struct(name: str, properties: dict[str, dict], required: frozenset[str] | s
         base = contracts.base_type(spec)
         if base == "string" and spec.get("format") == "date-time":
             times.append(field)
-        elif base == "string" and spec.get("format") == "date":
-            dates.append(field)
         elif base == "number":
             floats.append(field)
         elif inner is not None:
@@ -208,7 +206,7 @@ def _struct(name: str, properties: dict[str, dict], required: frozenset[str] | s
         else:
             fields.append((field, Union[kind, UnsetType], UNSET))
     struct = msgspec.defstruct(name, fields, kw_only=True, omit_defaults=True, forbid_unknown_fields=closed)
-    return struct, _Checks(tuple(times), tuple(dates), tuple(floats), tuple(nested))
+    return struct, _Checks(tuple(times), tuple(floats), tuple(nested))
 
 
 def _value_type(name: str, spec: dict) -> tuple[Any, _Checks | None]:
@@ -239,7 +237,13 @@ def _value_type(name: str, spec: dict) -> tuple[Any, _Checks | None]:
     elif kind == "string":
         if spec.get("format") not in (None, "date-time", "date"):
             raise Unsupported(f"format {spec['format']!r}")
-        result = _constrained(str, min_length=spec.get("minLength"), max_length=spec.get("maxLength"), pattern=spec.get("pattern"))
+        if spec.get("format") == "date":
+            # msgspec's date is RFC 3339's full-date, ASCII digits and a real day: what the contract's date format
+            # accepts (contracts.valid_date), written back as the same ten characters
+            _only(spec, {"type", "format"})
+            result = dt.date
+        else:
+            result = _constrained(str, min_length=spec.get("minLength"), max_length=spec.get("maxLength"), pattern=spec.get("pattern"))
     elif kind == "integer":
         _only(spec, {"type", "minimum", "maximum"})
         result = _constrained(int, ge=_bound(max, spec.get("minimum"), _LONG[0]), le=_bound(min, spec.get("maximum"), _LONG[1]))
@@ -295,9 +299,3 @@ def _floor(number: Any) -> Any:
 def _constrained(kind: Any, **limits: Any) -> Any:
     given = {key: value for key, value in limits.items() if value is not None}
     return Annotated[kind, Meta(**given)] if given else kind
-
-
-def bronze_values(record: Any) -> tuple:
-    """The envelope columns of a decoded record, in ``contracts.ENVELOPE_FIELDS`` order, its event time parsed."""
-    occurred_at = dt.datetime.fromisoformat(record.occurred_at)
-    return (record.event_id, record.event_type, record.schema_version, occurred_at, record.source_system, record.customer_ref)

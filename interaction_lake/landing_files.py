@@ -93,22 +93,36 @@ class Line:
 TAKEN_CHUNK = 50_000  # records the compiled path hands over at a time (lake.PART_ROWS is larger: one part each)
 
 
-@dataclass(frozen=True)
 class Taken:
-    """Records the compiled path accepted, as bronze values: per record the envelope fields
-    (``contracts.ENVELOPE_FIELDS``, the event time parsed), the raw line, the canonical JSON and the line number."""
-    rows: list[tuple]
+    """Records the compiled path accepted, kept for bronze: ``columns`` gives them column by column."""
 
-    def add(self, window: TimeWindow | None, record: Any | None, text: str, number: int) -> bool:
-        """Keep a record the compiled contracts took (``record``, or None: declined) if its time is in ``window``;
+    def __init__(self, window: TimeWindow | None):
+        # canonical UTC texts have one width, so they compare as the times they name
+        self.bounds = (contracts.format_timestamp(window.earliest), contracts.format_timestamp(window.latest)) if window else None
+        self.records: list = []
+        self.raw: list[bytes] = []
+        self.numbers: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def add(self, record: Any | None, raw: bytes, number: int) -> bool:
+        """Keep a record the compiled contracts took (``record``, or None: declined) if its time is in the window;
         False if the reference must decide the line."""
-        if record is None:
+        if record is None or (self.bounds and not self.bounds[0] <= record.occurred_at <= self.bounds[1]):
             return False
-        values = compiled_contracts.bronze_values(record)
-        if window is not None and not window.earliest <= values[3] <= window.latest:
-            return False
-        self.rows.append((*values, text, compiled_contracts.canonical_json(record), number))
+        self.records.append(record)
+        self.raw.append(raw)
+        self.numbers.append(number)
         return True
+
+    @property
+    def columns(self) -> list[list]:
+        """The envelope fields (``contracts.ENVELOPE_FIELDS``; the event time as canonical UTC text), the raw lines and
+        canonical JSON (UTF-8 bytes both), and the line numbers."""
+        records = self.records
+        envelope = [[getattr(r, name) for r in records] for name in contracts.ENVELOPE_FIELDS]
+        return [*envelope, self.raw, compiled_contracts.canonical_json(records), self.numbers]
 
 
 @dataclass
@@ -283,22 +297,22 @@ class FileLines:
     def _compiled(self, parts: list[bytes]) -> Iterator["Line | Taken"]:
         """Each line through the compiled contracts first; what they decline through the reference (``_json_lines``)."""
         decoders = compiled_contracts.decoders(self.source)
-        taken = Taken([])
+        taken = Taken(self.window)
         for index, raw in enumerate(parts):
-            text, record = _text_of(raw), None
-            for decoder in decoders if text is not None else ():
+            record = None
+            for decoder in decoders if _readable(raw) else ():
                 record = decoder.take(raw)
                 if record is not None:
                     if decoder is not decoders[0]:  # most files hold one version: try it first from now on
                         decoders = (decoder, *(d for d in decoders if d is not decoder))
                     break
-            if taken.add(self.window, record, text, index + 1):
-                if len(taken.rows) >= TAKEN_CHUNK:
+            if taken.add(record, raw, index + 1):
+                if len(taken) >= TAKEN_CHUNK:
                     yield taken
-                    taken = Taken([])
+                    taken = Taken(self.window)
                 continue
             yield from self._json_lines([_physical(index, raw, True, "utf-8")])
-        if taken.rows:
+        if len(taken):
             yield taken
 
     def _json_lines(self, physical: list[_Physical]) -> Iterator[Line]:
@@ -368,12 +382,11 @@ class FileLines:
         kinds = cell_kinds(contracts.latest(self.source).properties)
         typed = [(name, kinds[name][1]) for name in header if kinds.get(name, _UNDECLARED)[1] != "string"]
         by_version = {decoder.version: decoder for decoder in compiled_contracts.decoders(self.source)}
-        taken = Taken([])
+        taken = Taken(self.window)
         self.header_lines += 1
         for index in range(1, len(parts)):
             raw = parts[index]
-            text = _text_of(raw)
-            cells = text.split(",") if text is not None else None
+            cells = raw.decode().split(",") if _readable(raw) else None
             if cells is not None and len(cells) == len(header):
                 record = dict(zip(header, cells))
                 if "" in cells:  # empty cells are absent or null by the contract: the reference conversion says which
@@ -382,10 +395,10 @@ class FileLines:
                     for name, kind in typed:
                         record[name] = _convert(record[name], kind)
                 decoder = by_version.get(record.get("schema_version")) if type(record.get("schema_version")) is int else None
-                if decoder is not None and taken.add(self.window, decoder.take_object(record), text, index + 1):
-                    if len(taken.rows) >= TAKEN_CHUNK:
+                if decoder is not None and taken.add(decoder.take_object(record), raw, index + 1):
+                    if len(taken) >= TAKEN_CHUNK:
                         yield taken
-                        taken = Taken([])
+                        taken = Taken(self.window)
                     continue
             line = _physical(index, raw, True, "utf-8")
             if line.problem is not None:
@@ -396,7 +409,7 @@ class FileLines:
                 self.blank_lines += 1
                 continue
             yield self._csv_row(header, kinds, [line], cells, None)
-        if taken.rows:
+        if len(taken):
             yield taken
 
     def _mapped(self, physical: list[_Physical]) -> Iterator[Line]:
@@ -641,14 +654,17 @@ def _physical(index: int, part: bytes | str, ended: bool, codec: str) -> _Physic
     return _Physical(index + 1, text, raw, end, problem)
 
 
-def _text_of(raw: bytes) -> str | None:
-    """A line's text where the compiled path may read it: UTF-8, no NUL, no CR (the reference says what else it is)."""
+def _readable(raw: bytes) -> bool:
+    """Whether the compiled path may read a line: UTF-8, no NUL, no CR (the reference says what anything else is)."""
     if raw[-1:] == b"\r" or b"\x00" in raw:
-        return None
+        return False
+    if raw.isascii():
+        return True
     try:
-        return raw.decode()
+        raw.decode()
     except UnicodeDecodeError:
-        return None
+        return False
+    return True
 
 
 def _clean_utf8_lines(body: bytes) -> list[bytes] | None:

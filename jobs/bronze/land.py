@@ -113,9 +113,9 @@ def bronze_row(line: Line, lineage: Lineage) -> tuple:
 def bronze_columns(taken: Taken, lineage: Lineage) -> list:
     """``bronze_row`` for the compiled path's records, column by column (``bronze_schema``'s order; ``lake.Same`` for a
     lineage value every row shares)."""
-    columns = list(zip(*taken.rows))  # the envelope fields, raw line, canonical JSON, line number
+    *envelope, raw_line, record_json, line_number = taken.columns
     source_file, file_checksum, _, batch_id, run_id, ingested_at, ingest_date = (lake.Same(v) for v in lineage.values(None))
-    return [*columns[:8], source_file, file_checksum, columns[8], batch_id, run_id, ingested_at, ingest_date]
+    return [*envelope, raw_line, record_json, source_file, file_checksum, line_number, batch_id, run_id, ingested_at, ingest_date]
 
 
 def quarantine_row(source: str, line: Line, lineage: Lineage) -> tuple:
@@ -390,8 +390,8 @@ def _write_batch(spark: SparkSession, settings: Settings, source: str, files: li
             landed = refused = excluded = 0
             for line in lines:
                 if isinstance(line, Taken):  # the compiled path's records, column by column
-                    good.add_columns(bronze_columns(line, lineage), len(line.rows))
-                    landed += len(line.rows)
+                    good.add_columns(bronze_columns(line, lineage), len(line))
+                    landed += len(line)
                 elif line.rejection is None:
                     good.add(bronze_row(line, lineage))
                     landed += 1
