@@ -488,9 +488,10 @@ def _first_changed_date(spark: SparkSession, root: Path, versions: dict[str, int
             values = lake.changed_partitions(path, before, version, FACT[name].partition)
             if values is None or None in values:
                 return None
-            dates += [dt.date.fromisoformat(v) for v in values]
+            days = [dt.date.fromisoformat(v) for v in values]
+            dates += days
             if name == "call":
-                calls += [dt.date.fromisoformat(v) for v in values]
+                calls += days
     if not changed:
         return False
     if not dates:

@@ -85,15 +85,15 @@ def customer_value(measures: DataFrame, recency: DataFrame, snapshots: DataFrame
     missing = refused_inputs(refused, snapshots, scored_months)
     in_scope = F.col("month").isin(*scored_months)
     scored = score_customers(_base(measures.where(in_scope), dim, recency.where(in_scope), as_of, config, missing), config)
-    previous = []
+    parts = []  # where each month's previous tiers come from
     if len(scored_months) > 1:  # each scored month gives the next its previous tiers: the scored rows are read twice
         scored = keep(scored)
-        previous.append(scored.select(joined_key(F.add_months("month", 1), "customer_key").alias("_key"),
-                                      F.col("value_tier").alias("previous_value_tier")))
+        parts.append(scored.select(joined_key(F.add_months("month", 1), "customer_key").alias("_key"),
+                                   F.col("value_tier").alias("previous_value_tier")))
     if previous_tiers is not None:
-        previous.append(previous_tiers.select(joined_key(F.lit(months[0]), "customer_key").alias("_key"),
-                                              F.col("value_tier").alias("previous_value_tier")))
-    previous = _union(previous)
+        parts.append(previous_tiers.select(joined_key(F.lit(months[0]), "customer_key").alias("_key"),
+                                           F.col("value_tier").alias("previous_value_tier")))
+    previous = _union(parts)
     rank = F.create_map(*[x for tier, r in TIER_RANK.items() for x in (F.lit(tier), F.lit(r))])
     return (
         scored.where(F.col("month") >= F.lit(months[0]))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from jobs.gold.build import MARTS, build_gold, mart_table
 from jobs.silver.build import build_silver
 from tests.integration.dags.faults import deliver_a_file_the_bronze_gate_fails
 from tests.integration.servers import smtp_and_webhook
+from tests.integration.deliveries import days_of, deliver
 
 START = dt.date(2026, 11, 2)
 SECRET = "chain-test-pseudonym-secret"  # one secret for both lakes, so their pseudonymised keys compare
@@ -36,11 +36,6 @@ def airflow(home: Path, settings: Settings, *args: str, env: dict[str, str] | No
     env = {**os.environ, "AIRFLOW_HOME": str(home), "INTERACTION_LAKE_LAKE_ROOT": str(settings.lake_root),
            "INTERACTION_LAKE_LANDING_ROOT": str(settings.landing_root), "INTERACTION_LAKE_PSEUDONYM_SECRET": SECRET, **(env or {})}
     return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=900)
-
-
-def arrive(sent: Path, landing: Path, day: str) -> None:
-    for folder in sent.glob(f"*/{day}"):
-        shutil.copytree(folder, landing / folder.parent.name / day)
 
 
 def gold(lake_root: Path) -> dict[str, list[dict]]:
@@ -70,14 +65,14 @@ def chain(tmp_path_factory):
     home, sent = base / "airflow", base / "sent"
     settings = Settings().with_paths(lake_root=base / "lake", landing_root=base / "landing")
     generate(sent, customers=150, days=3, seed=3, start=START, fault_rate=0.03)
-    days = sorted({p.name for p in sent.glob("*/*") if p.is_dir()})
+    days = days_of(sent)
     correct_a_call_of_the_first_day(sent, days)
     migrate = airflow(home, settings, "-m", "airflow", "db", "migrate")
     assert migrate.returncode == 0, migrate.stderr[-3000:]
-    arrive(sent, settings.landing_root, days[0])
+    deliver(sent, settings.landing_root, days[0])
     first = airflow(home, settings, "-m", "interaction_lake.airflow_run", days[0])
     for day in days[1:]:
-        arrive(sent, settings.landing_root, day)
+        deliver(sent, settings.landing_root, day)
     second = airflow(home, settings, "-m", "interaction_lake.airflow_run", days[1])
     return home, settings, sent, days, first, second
 

@@ -14,7 +14,6 @@ on a PostgreSQL metadata database (Debian's server on loopback), started by ``ma
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from tests.integration.dags.airflow_server import airflow_ui, cli_environment, w
 from tests.integration.dags.faults import deliver_a_file_the_bronze_gate_fails
 from tests.integration.dags.test_chain import SECRET, START, gold
 from tests.integration.servers import postgres, smtp_and_webhook
+from tests.integration.deliveries import days_of, deliver
 
 pytestmark = pytest.mark.spark  # the backfill's tasks run Apache Spark
 LANDING_DAGS = [f"land_{s}" for s in SOURCES]
@@ -58,12 +58,6 @@ def settled(db: sqlalchemy.Engine, expected: dict[str, int]) -> bool:
     return all(done.get(dag, 0) >= n for dag, n in expected.items())
 
 
-def deliver(sent: Path, landing: Path, day: str, sources: tuple[str, ...] = SOURCES) -> None:
-    for source in sources:
-        if (sent / source / day).is_dir():
-            shutil.copytree(sent / source / day, landing / source / day)
-
-
 def reference(spark, sent: Path, lake_root: Path) -> dict:
     """The marts built from the same files in one go, without Airflow (embedded engine, in this process)."""
     direct = Settings().with_paths(lake_root=lake_root, landing_root=sent)
@@ -78,7 +72,7 @@ def test_the_scheduler_runs_the_chain_backfills_and_stops_at_a_failed_gate(spark
     monkeypatch.setenv("INTERACTION_LAKE_PSEUDONYM_SECRET", SECRET)
     sent, settings = tmp_path / "sent", Settings().with_paths(lake_root=tmp_path / "lake", landing_root=tmp_path / "landing")
     generate(sent, customers=200, days=3, seed=8, start=START, fault_rate=0.0)
-    days = sorted({p.name for p in sent.glob("*/*") if p.is_dir()})
+    days = days_of(sent)
     late = ("counter",)  # the source whose later days arrive and are backfilled (one: Spark on two cores is slow)
     deliver(sent, settings.landing_root, days[0])
     with postgres() as url, smtp_and_webhook() as (received, connections):

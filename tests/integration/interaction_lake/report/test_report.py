@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from jobs.bronze.land import land_source
 from jobs.gold.build import build_gold, mart_table
 from jobs.silver.build import build_silver
 from jobs.silver.gate import gate_silver
+from tests.integration.deliveries import days_of, deliver
 
 pytestmark = pytest.mark.integration
 CHARTS = ("value-tier-pyramid", "pareto-80-20", "satisfaction-by-channel", "satisfaction-by-branch", "call-abandonment",
@@ -35,9 +35,8 @@ def built_lake(spark, tmp_path_factory):
     settings = Settings().with_paths(lake_root=base / "lake", landing_root=base / "landing")
     sent = base / "sent"
     generate(sent, customers=500, days=3, seed=5, start=dt.date(2026, 11, 2), fault_rate=0.02)
-    for day in sorted({p.name for p in sent.glob("*/*") if p.is_dir()}):
-        for folder in sent.glob(f"*/{day}"):
-            shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
+    for day in days_of(sent):
+        deliver(sent, settings.landing_root, day)
         run = f"report-{day}"
         for source in SOURCES:
             land_source(spark, settings, source, run)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import shutil
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +19,7 @@ from jobs.audit.trace import trace
 from jobs.bronze.land import land_source
 from jobs.gold.build import build_gold, mart_table
 from jobs.silver.build import build_silver
+from tests.integration.deliveries import days_of, deliver
 
 
 def rows(path: Path) -> list[dict]:
@@ -34,9 +34,8 @@ def lake_two_days(spark, tmp_path_factory):
     sent = base / "sent"
     generate(sent, customers=200, days=2, seed=17, start=dt.date(2026, 11, 9), fault_rate=0.02)
     stamps = []
-    for day in sorted({p.name for p in sent.glob("*/*") if p.is_dir()}):
-        for folder in sent.glob(f"*/{day}"):
-            shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
+    for day in days_of(sent):
+        deliver(sent, settings.landing_root, day)
         for source in SOURCES:
             land_source(spark, settings, source, f"run-{day}")
         build_silver(spark, settings, f"run-{day}")

@@ -22,6 +22,7 @@ from jobs.bronze.land import land_source
 from jobs.gold.build import FROM_VALUES, MARTS, MONTHLY_MARTS, build_gold, mart_table
 from jobs.gold.customer_value import score_customers
 from jobs.silver.build import build_silver
+from tests.integration.deliveries import days_of, deliver
 
 
 def rows(path: Path) -> list[dict]:
@@ -49,9 +50,8 @@ def daily_lake(spark, tmp_path_factory):
     sent = base / "sent"
     generate(sent, customers=400, days=4, seed=11, start=dt.date(2026, 11, 28), fault_rate=0.02)
     reports = []
-    for day in sorted({p.name for p in sent.glob("*/*") if p.is_dir()}):
-        for folder in sent.glob(f"*/{day}"):
-            shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
+    for day in days_of(sent):
+        deliver(sent, settings.landing_root, day)
         land_all(spark, settings, f"daily-{day}")
         reports.append(build_gold(spark, settings, f"daily-{day}"))
     return settings, reports
@@ -114,9 +114,8 @@ def test_only_service_quality_reaches_back_for_first_contact_resolution(spark, t
     generate(sent, customers=150, days=5, seed=3, start=dt.date(2026, 11, 28), fault_rate=0.0)  # no late events
     _repeat_call(sent, "2026-11-30", "2026-12-02")
     reports, november_service = {}, {}
-    for day in sorted({p.name for p in sent.glob("*/*") if p.is_dir()}):
-        for folder in sent.glob(f"*/{day}"):
-            shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
+    for day in days_of(sent):
+        deliver(sent, settings.landing_root, day)
         land_all(spark, settings, f"daily-{day}")
         reports[day] = build_gold(spark, settings, f"daily-{day}")
         november_service[day] = [r for r in rows(mart_table(settings.lake_root, "service_quality"))
@@ -414,10 +413,8 @@ def test_killed_while_publishing_then_rerun_equals_a_full_rebuild(spark, setting
     consistently (no half-updated set of marts, no month counted twice)."""
     sent = tmp_path / "sent"
     generate(sent, customers=300, days=3, seed=5, start=dt.date(2026, 11, 29), fault_rate=0.02)
-    days = sorted({p.name for p in sent.glob("*/*") if p.is_dir()})
-    for index, day in enumerate(days):
-        for folder in sent.glob(f"*/{day}"):
-            shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
+    for index, day in enumerate(days_of(sent)):
+        deliver(sent, settings.landing_root, day)
         if index == 0:
             land_all(spark, settings, "day-1")
             build_gold(spark, settings, "day-1", gate=False)

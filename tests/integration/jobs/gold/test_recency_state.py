@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import shutil
 
 from deltalake import DeltaTable
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
@@ -20,6 +19,7 @@ from jobs.gold.build import published_month, build_gold, mart_table, recency_tab
 from jobs.gold.customer_value import last_interactions
 from jobs.gold.measures import add_months
 from jobs.silver.build import build_silver
+from tests.integration.deliveries import days_of, deliver
 
 D = dt.date
 SCHEMA = "customer_key string, interaction_date date"
@@ -49,8 +49,7 @@ def test_carrying_the_previous_months_state_equals_reading_the_whole_lookback(sp
 
 def _deliver(settings, sent, days):
     for day in days:
-        for folder in sent.glob(f"*/{day}"):
-            shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
+        deliver(sent, settings.landing_root, day)
 
 
 def test_the_build_carries_recency_and_still_equals_a_full_rebuild(spark, tmp_path):
@@ -63,7 +62,7 @@ def test_the_build_carries_recency_and_still_equals_a_full_rebuild(spark, tmp_pa
     sent = tmp_path / "sent"
     generate(sent, customers=300, days=42, seed=5, start=D(2026, 10, 29), fault_rate=0.0)
     config = dataclasses.replace(MartsConfig(), risk_lookback_days=7)
-    days = sorted({p.name for p in sent.glob("*/*") if p.is_dir()})
+    days = days_of(sent)
     cut = days.index("2026-12-09")
     reports = []
     for run, batch in (("history", days[:cut]), *((f"day-{d}", [d]) for d in days[cut:])):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from interaction_lake.privacy import pseudonym_py, secret_for
 from jobs.bronze.land import land_source
 from jobs.silver.build import build_silver, fact_table, silver_events_table
 from jobs.silver.lifecycles import FACTS
+from tests.integration.deliveries import days_of, deliver
 
 FACT = {fact.name: fact for fact in FACTS}
 
@@ -43,11 +43,10 @@ def test_incremental_daily_runs_equal_a_full_replay(spark, settings, tmp_path, m
     monkeypatch.setattr(lake, "COMPACT_EVERY", 2)
     sent = tmp_path / "sent"
     generate(sent, customers=300, days=4, seed=21, start=dt.date(2026, 11, 28), fault_rate=0.03)
-    days = sorted({p.name for p in sent.glob("*/*") if p.is_dir()})
+    days = days_of(sent)
     assert len(days) >= 4
     for day in days:  # each day's files arrive, land, and silver runs incrementally
-        for folder in sent.glob(f"*/{day}"):
-            shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
+        deliver(sent, settings.landing_root, day)
         land_and_build(spark, settings, f"daily-{day}")
     incremental = silver_tables(settings.lake_root)
     assert incremental["counter_visit"] and incremental["call"] and incremental["customer_dim"]
@@ -237,9 +236,8 @@ def test_every_merge_commit_is_recorded_with_the_run_and_task(spark, settings, t
     sent = tmp_path / "sent"
     generate(sent, customers=120, days=2, seed=5, start=dt.date(2026, 11, 2), fault_rate=0.0)
     monkeypatch.setenv(lake.TASK_ENV, "silver.build_silver")
-    for day in sorted({p.name for p in sent.glob("*/*") if p.is_dir()}):
-        for folder in sent.glob(f"*/{day}"):
-            shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
+    for day in days_of(sent):
+        deliver(sent, settings.landing_root, day)
         land_and_build(spark, settings, f"run-{day}")
 
     log = table_rows(lake.commit_log_table(settings.lake_root))
