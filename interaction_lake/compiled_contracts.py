@@ -1,8 +1,8 @@
-"""Contracts compiled into typed decoders: landing's fast path for JSON lines.
+"""Contracts compiled into typed decoders: landing's fast path for JSON lines and plain CSV rows.
 
 ``decoders(source)`` turns each version of a source's contract (``schemas/``) into msgspec Struct types carrying
-the contract's types, enums, lengths, bounds and required fields, so that one call in C parses a line and checks
-it, and another writes its canonical JSON. The compiled form is a filter, never a judge: a line it takes is one
+the contract's types, enums, lengths, bounds and required fields, so that one call in C parses a line (or converts
+a CSV row the reference has converted to JSON types) and checks it, and another writes its canonical JSON. The compiled form is a filter, never a judge: a line it takes is one
 the reference path (``contracts.validate``, then ``Contract.canonical`` and the time window) accepts, with the same
 canonical record; a line it does not take -- any doubt at all -- goes to the reference path, which decides and
 says why. So no verdict and no reason can differ between the paths. That the records it takes are accepted by
@@ -117,8 +117,6 @@ class Decoder:
 
 
 _encode = msgspec.json.Encoder().encode
-
-
 _encode_lines = msgspec.json.Encoder().encode_lines
 
 
@@ -144,6 +142,8 @@ def _compile(contract: contracts.Contract) -> Decoder:
     _, documents = contracts._registry()
     schema = contract.schema
     _only(schema, {"$schema", "$id", "title", "description", "x-source", "x-version", "type", "required", "properties", "allOf"})
+    if schema.get("type") != "object":
+        raise Unsupported("a contract is an object")
     conditional: dict[str, tuple[list[str], list[tuple[str, ...]]]] = {name: ([], []) for name in contract.event_types}
     for part in schema.get("allOf", ()):
         if "$ref" in part:

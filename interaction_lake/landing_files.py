@@ -248,10 +248,11 @@ class FileLines:
     is landed whole or refused whole (one bad event refuses its siblings too: a call is never landed half).
     The record's physical lines are counted once, on its last event (``lines_spanned`` 0 on the others).
 
-    ``columnar=True`` (landing) lets a JSON-lines contract file take the compiled path (``compiled_contracts``):
-    the records it takes are not yielded one ``Line`` each but in ``Taken`` chunks of bronze values, at most
+    ``columnar=True`` (landing) lets a contract file (JSON lines, or CSV without quotes) take the compiled path
+    (``compiled_contracts``): the records it takes are not yielded one ``Line`` each but in ``Taken`` chunks, at most
     ``TAKEN_CHUNK`` records each; every other line -- refused, blank, or one the compiled path declines -- is
-    yielded as a ``Line`` by the reference path, exactly as without it."""
+    yielded as a ``Line`` by the reference path, exactly as without it. A file that is not UTF-8 text ending with a
+    newline is read by the reference path whole."""
 
     def __init__(self, source: str, name: str, data: bytes, window: TimeWindow | None = None,
                  feed: FeedMapping | None = None, timezone: str = "UTC", columnar: bool = False):
@@ -260,7 +261,7 @@ class FileLines:
         self.columnar = columnar
         self.blank_lines = self.header_lines = 0
 
-    def __iter__(self) -> Iterator[Line]:
+    def __iter__(self) -> Iterator["Line | Taken"]:
         self.blank_lines = self.header_lines = 0
         self._short_row_ends_at = 0  # the last physical line of the latest CSV row with fewer cells than the header
         body, refusal = _uncompressed(self.name, self.data)
