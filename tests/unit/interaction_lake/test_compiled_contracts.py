@@ -70,23 +70,6 @@ def test_what_the_compiler_does_not_know_gets_no_decoder(spec):
         compiled_contracts._value_type("p", spec)
 
 
-@pytest.fixture(scope="module")
-def generated_events(tmp_path_factory) -> dict[str, list[dict]]:
-    """One real record of every event type of every source (and contract version), from the generator."""
-    from interaction_lake.generator import generate
-    from interaction_lake.landing_files import discover, parse_file
-
-    out = tmp_path_factory.mktemp("bank")
-    generate(out, customers=300, days=7, seed=3, fault_rate=0)
-    found: dict[str, dict[tuple, dict]] = {}
-    for source in SOURCES:
-        for path in discover(out / source):
-            for line in parse_file(source, path.name, path.read_bytes()).accepted:
-                record = json.loads(line.raw_line) if path.name.endswith(".jsonl") else line.record
-                found.setdefault(source, {}).setdefault((record["event_type"], record["schema_version"]), record)
-    return {source: list(by_type.values()) for source, by_type in found.items()}
-
-
 def test_the_generated_records_are_taken_and_land_as_the_reference_lands_them(generated_events):
     for source, records in generated_events.items():
         data = "".join(json.dumps(r) + "\n" for r in records).encode()

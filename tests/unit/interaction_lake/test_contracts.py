@@ -141,22 +141,6 @@ TRICKY_VALUES = st.one_of(
     st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
 
 
-@pytest.fixture(scope="module")
-def generated_events(tmp_path_factory) -> dict[str, list[dict]]:
-    """One real record of every event type of every source, from the generator."""
-    from interaction_lake.generator import generate
-    from interaction_lake.landing_files import discover, parse_file
-
-    out = tmp_path_factory.mktemp("bank")
-    generate(out, customers=300, days=7, seed=3, fault_rate=0)
-    found: dict[str, dict[str, dict]] = {}
-    for source in SOURCES:
-        for path in discover(out / source):
-            for line in parse_file(source, path.name, path.read_bytes()).accepted:
-                found.setdefault(source, {}).setdefault(line.record["event_type"], line.record)
-    return {source: list(by_type.values()) for source, by_type in found.items()}
-
-
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_the_fast_validator_never_accepts_what_the_reference_refuses(generated_events, data):
