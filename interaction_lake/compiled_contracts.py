@@ -93,18 +93,16 @@ class Decoder:
 
     def take(self, data: bytes | str) -> Any | None:
         try:
-            record = self.decoder.decode(data)
-        except (msgspec.DecodeError, UnicodeError, OverflowError, RecursionError):
+            return self._complete(self.decoder.decode(data))
+        except Exception:  # not taken (msgspec.DecodeError, mostly): whatever it is, the reference decides the line
             return None
-        return self._complete(record)
 
     def take_object(self, record: dict) -> Any | None:
         """``take`` for a record parsed already (a CSV row converted by ``landing_files.coerce_csv_row``)."""
         try:
-            value = msgspec.convert(record, self.decoder.type)
-        except (msgspec.ValidationError, OverflowError, RecursionError):
+            return self._complete(msgspec.convert(record, self.decoder.type))
+        except Exception:  # as in take
             return None
-        return self._complete(value)
 
     def _complete(self, record: Any) -> Any | None:
         required, alternatives = self.required_by_type[record.event_type]  # a type the contract lists (its Literal)
