@@ -9,11 +9,16 @@ import textwrap
 import tomllib
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 # The error as the CI run of 2026-12-03 printed it (str() of pyspark's exception wrapping the gRPC call).
 SEEN = ('<_MultiThreadedRendezvous of RPC that terminated with:\n\tstatus = StatusCode.INTERNAL\n'
         '\tdetails = "internal error: task context not found for operation"\n'
         '\tdebug_error_string = "INTERNAL:internal error: task context not found for operation"\n>')
+# The same fault on a unary call (no reattach), as the CI run of 2026-12-04 printed it.
+SEEN_UNARY = ('<_InactiveRpcError of RPC that terminated with:\n\tstatus = StatusCode.INTERNAL\n'
+              '\tdetails = "Exception deserializing response!"\n\tdebug_error_string = "None"\n>')
 
 
 def _policy() -> dict:
@@ -44,10 +49,11 @@ PRELUDE = """
 """
 
 
-def test_the_engine_fault_as_seen_is_rerun_once_and_then_passes(tmp_path):
+@pytest.mark.parametrize("seen", [SEEN, SEEN_UNARY], ids=["reattached", "unary"])
+def test_the_engine_fault_as_seen_is_rerun_once_and_then_passes(tmp_path, seen):
     summary = _run(tmp_path, PRELUDE + f"""
     def test_flaky():
-        fails_first_time("flaky", SparkConnectGrpcException(message={SEEN!r}, grpc_status_code=None))
+        fails_first_time("flaky", SparkConnectGrpcException(message={seen!r}, grpc_status_code=None))
     """)
     assert "1 passed" in summary and "1 rerun" in summary, summary
 
