@@ -123,11 +123,17 @@ def cmd_as_of(args: argparse.Namespace) -> int:
             raise UsageError(str(error)) from None
         if meta.get("config") and meta["config"] != config.fingerprint():
             print(f"  note: the metric configuration changed since (was {meta['config']}, now {config.fingerprint()})")
-        stored_only, rebuilt_only = differences(written_by(stored, args.mart, commit), rebuilt)
-        same = stored_only == rebuilt_only == 0
-        print(f"  rebuild from silver at those versions: {'identical' if same else 'DIFFERS'} "
-              f"({stored_only} row(s) only in the mart, {rebuilt_only} only in the rebuild)")
-        return 0 if same else 1
+        found = differences(written_by(stored, args.mart, commit), rebuilt, shown=args.limit)
+        print(f"  rebuild from silver at those versions: {'identical' if found.none else 'DIFFERS'} "
+              f"({found.stored_only} row(s) only in the mart, {found.rebuilt_only} only in the rebuild)")
+        for label, count, rows in (("only in the mart", found.stored_only, found.stored_rows),
+                                   ("only in the rebuild", found.rebuilt_only, found.rebuilt_rows)):
+            if count:
+                print(f"  {label}:")
+                _show(rows, args.limit)
+                if count > len(rows):
+                    print(f"    ... {count - len(rows)} more (--limit)")
+        return 0 if found.none else 1
     return 0
 
 

@@ -119,8 +119,24 @@ def written_by(frame: DataFrame, mart: str, commit: Commit) -> DataFrame:
     return frame.where(F.col("month").between(F.lit(first), F.lit(last)))
 
 
-def differences(stored: DataFrame, rebuilt: DataFrame) -> tuple[int, int]:
-    """(rows stored but not rebuilt, rows rebuilt but not stored), as multisets."""
+@dataclass(frozen=True)
+class Differences:
+    """Rows stored but not rebuilt and rows rebuilt but not stored (as multisets): their counts and the first
+    ``shown`` of each, so an auditor sees which rows and columns differ, not only that some do."""
+
+    stored_only: int
+    rebuilt_only: int
+    stored_rows: list[dict]
+    rebuilt_rows: list[dict]
+
+    @property
+    def none(self) -> bool:
+        return self.stored_only == self.rebuilt_only == 0
+
+
+def differences(stored: DataFrame, rebuilt: DataFrame, shown: int = 5) -> Differences:
     columns = stored.columns
-    rebuilt = rebuilt.select(*columns)
-    return stored.exceptAll(rebuilt).count(), rebuilt.exceptAll(stored).count()
+    only_stored, only_rebuilt = stored.exceptAll(rebuilt.select(*columns)), rebuilt.select(*columns).exceptAll(stored)
+    ordered = [F.col(c) for c in columns if c in ("customer_key", "month", "period_start", "branch_id", "am_id")]
+    rows = [[r.asDict() for r in frame.orderBy(*ordered).limit(shown).collect()] for frame in (only_stored, only_rebuilt)]
+    return Differences(only_stored.count(), only_rebuilt.count(), *rows)

@@ -210,6 +210,10 @@ def test_as_of_reads_past_versions_by_number_and_time_and_rebuilds_them(spark, l
     assert main(["audit", "as-of", "service_quality", "--version", "2", "--rebuild", *lake]) == 1
     out = capsys.readouterr().out
     assert "DIFFERS" in out and "metric configuration changed" in out
+    # the differing rows are shown, each side's: the same period and channel, with the level measured against another target
+    shown = out.split("only in the mart:")[1].split("only in the rebuild:")
+    stored, rebuilt = ([json.loads(line) for line in side.splitlines() if line.startswith("    {")] for side in shown)
+    assert stored and rebuilt and {r["service_level_target"] for r in rebuilt} == {0.123} != {r["service_level_target"] for r in stored}
 
     assert main(["audit", "as-of", "service_quality", "--timestamp", "2020-01-01T00:00:00Z", *lake]) == 2
     assert "did not exist" in capsys.readouterr().err
