@@ -114,7 +114,6 @@ class Decoder:
         return record if self.checks.passes(record) else None
 
 
-_encode = msgspec.json.Encoder().encode
 _encode_lines = msgspec.json.Encoder().encode_lines
 
 
@@ -137,7 +136,7 @@ def decoders(source: str) -> tuple[Decoder, ...]:
 
 
 def _compile(contract: contracts.Contract) -> Decoder:
-    _, documents = contracts._registry()
+    documents = contracts.documents()
     schema = contract.schema
     _only(schema, {"$schema", "$id", "title", "description", "x-source", "x-version", "type", "required", "properties", "allOf"})
     if schema.get("type") != "object":

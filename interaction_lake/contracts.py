@@ -419,6 +419,11 @@ def contracts(source: str) -> dict[int, Contract]:
     return dict(sorted(found.items()))
 
 
+def documents() -> dict[str, dict[str, Any]]:
+    """Every schema document under ``schemas/`` (contracts and the envelope they refer to), by ``$id``."""
+    return _registry()[1]
+
+
 def sources() -> tuple[str, ...]:
     """Every source that has a contract under ``schemas/``."""
     _, documents = _registry()

@@ -154,11 +154,8 @@ class StagedRows:
         its records as columns already. A column is a list of values, or a ``Same`` value for every row; a text column
         may hold UTF-8 bytes (validated as they are converted: five times cheaper than Python strings), a timestamp
         column ISO 8601 text."""
-        import pyarrow as pa
-
         if count:
-            schema = self.arrow_schema
-            self._write(pa.Table.from_arrays([_arrow_column(col, f.type, count) for col, f in zip(columns, schema)], schema=schema))
+            self._write(columns, count)
             self.count += count
 
     def frame(self) -> DataFrame:
@@ -168,18 +165,17 @@ class StagedRows:
         return self.spark.read.schema(self.schema).parquet(str(self.folder))
 
     def _flush(self) -> None:
-        if not self._rows:
-            return
+        if self._rows:
+            self._write(list(zip(*self._rows)), len(self._rows))
+            self._rows = []
+
+    def _write(self, columns: list, count: int) -> None:
+        """One staged part of ``count`` rows given column by column."""
         import pyarrow as pa
-
-        arrow_schema = self.arrow_schema
-        columns = list(zip(*self._rows))
-        self._write(pa.Table.from_arrays([pa.array(col, type=field.type) for col, field in zip(columns, arrow_schema)], schema=arrow_schema))
-        self._rows = []
-
-    def _write(self, table) -> None:
         import pyarrow.parquet as pq
 
+        schema = self.arrow_schema
+        table = pa.Table.from_arrays([_arrow_column(col, f.type, count) for col, f in zip(columns, schema)], schema=schema)
         if storage.is_local(self.folder):
             self.folder.mkdir(parents=True, exist_ok=True)
         with (self.folder / f"part-{self._parts:05d}.parquet").open("wb") as handle:

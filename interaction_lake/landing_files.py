@@ -26,22 +26,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import csv
 import datetime as dt
-import gzip
 import hashlib
 import json
 import os
 import re
 import stat
-import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from interaction_lake import compiled_contracts, contracts
+from interaction_lake import compiled_contracts, contracts, landing_bytes
 from interaction_lake.contracts import Rejection
+from interaction_lake.landing_bytes import Physical
 from interaction_lake.feeds import FeedMapping, covering
 from interaction_lake.feeds.mapping import EXCLUDED, map_record
 
@@ -52,9 +50,7 @@ COMPRESSED_SUFFIXES = (".gz",)
 # Producers write under a temporary name and rename when done; these are not files yet.
 _IN_PROGRESS = re.compile(r"(^[._])|(\.(tmp|part|inprogress)$)")
 _INT = re.compile(r"[+-]?\d+")
-_GZIP_MAGIC = b"\x1f\x8b"
-# A file is binary, not text with a few bad lines, when more than this share of its first lines is not text.
-_BINARY_SHARE, _SAMPLE_LINES = 0.5, 1000
+
 
 
 @dataclass(frozen=True)
@@ -228,15 +224,6 @@ def parse_file(source: str, name: str, data: bytes, window: TimeWindow | None = 
     return ParsedFile(list(lines), lines.blank_lines, lines.header_lines)
 
 
-@dataclass(frozen=True)
-class _Physical:
-    number: int  # 1-based
-    text: str  # decoded content without its terminator (\\x.. escapes where not UTF-8)
-    raw: bytes  # the content's bytes without terminator
-    end: bytes  # b"\n", b"\r\n" or b"" (the last line of a file without final newline)
-    problem: str | None  # why this line is not text, or None
-
-
 class FileLines:
     """The lines of one landing file, parsed and checked one at a time as they are iterated, so a file of
     millions of records is never held as records all at once. ``blank_lines`` and ``header_lines`` are
@@ -264,17 +251,17 @@ class FileLines:
     def __iter__(self) -> Iterator["Line | Taken"]:
         self.blank_lines = self.header_lines = 0
         self._short_row_ends_at = 0  # the last physical line of the latest CSV row with fewer cells than the header
-        body, refusal = _uncompressed(self.name, self.data)
+        body, refusal = landing_bytes.uncompressed(self.name, self.data)
         if refusal is not None:
             yield self._whole_file(refusal)
             return
         if self.columnar and self.feed is None:
-            parts = _clean_utf8_lines(body)
+            parts = landing_bytes.clean_utf8_lines(body)
             compiled = None if parts is None else self._compiled(parts) if format_of(self.name) == "json" else self._compiled_csv(parts)
             if compiled is not None:
                 yield from compiled
                 return
-        physical, refusal = _physical_lines(self.name, body, self.feed.encoding if self.feed else "utf-8")
+        physical, refusal = landing_bytes.physical_lines(self.name, body, self.feed.encoding if self.feed else "utf-8")
         if refusal is not None:
             yield self._whole_file(refusal)
             return
@@ -301,7 +288,7 @@ class FileLines:
         taken = Taken(self.window)
         for index, raw in enumerate(parts):
             record = None
-            for decoder in decoders if _readable(raw) else ():
+            for decoder in decoders if landing_bytes.readable(raw) else ():
                 record = decoder.take(raw)
                 if record is not None:
                     if decoder is not decoders[0]:  # most files hold one version: try it first from now on
@@ -312,11 +299,11 @@ class FileLines:
                     yield taken
                     taken = Taken(self.window)
                 continue
-            yield from self._json_lines([_physical(index, raw, True, "utf-8")])
+            yield from self._json_lines([landing_bytes.physical(index, raw, True, "utf-8")])
         if len(taken):
             yield taken
 
-    def _json_lines(self, physical: list[_Physical]) -> Iterator[Line]:
+    def _json_lines(self, physical: list[Physical]) -> Iterator[Line]:
         for line in physical:
             if line.problem is None and not line.text.strip():
                 self.blank_lines += 1
@@ -331,7 +318,7 @@ class FileLines:
                 continue
             yield self._checked(record, [line])
 
-    def _csv(self, physical: list[_Physical]) -> Iterator[Line]:
+    def _csv(self, physical: list[Physical]) -> Iterator[Line]:
         kinds = cell_kinds(contracts.latest(self.source).properties)
         header: list[str] | None = None
         rows = _CsvRows(physical)
@@ -358,7 +345,7 @@ class FileLines:
                 continue
             yield self._csv_row(header, kinds, span, cells, error)
 
-    def _csv_row(self, header: list[str], kinds: dict, span: list[_Physical], cells: list[str], error: str | None) -> Line:
+    def _csv_row(self, header: list[str], kinds: dict, span: list[Physical], cells: list[str], error: str | None) -> Line:
         """A CSV row after the header, of text, through the contract."""
         if error is not None or len(cells) > len(header):
             detail = f"malformed CSV: {error}" if error else f"row has {len(cells)} cells, header has {len(header)}"
@@ -372,7 +359,7 @@ class FileLines:
         of distinct names on the first line (None for any other file: the reference reads it). Without quotes every
         line is one row and its cells are its text split at commas, exactly as the csv module reads them; each row is
         converted as the reference converts it (``coerce_csv_row``) and then taken or declined like a JSON record."""
-        if not parts or any(b'"' in part or b"\r" in part for part in parts):
+        if not parts or b'"' in (text := b"\n".join(parts)) or b"\r" in text:
             return None
         header = parts[0].decode().split(",")
         if "event_id" not in header or not all(cell.strip() for cell in header) or len(set(header)) != len(header):
@@ -387,7 +374,8 @@ class FileLines:
         self.header_lines += 1
         for index in range(1, len(parts)):
             raw = parts[index]
-            cells = raw.decode().split(",") if _readable(raw) else None
+            text = landing_bytes.readable_text(raw)
+            cells = None if text is None else text.split(",")
             if cells is not None and len(cells) == len(header):
                 record = dict(zip(header, cells))
                 if "" in cells:  # empty cells are absent or null by the contract: the reference conversion says which
@@ -401,7 +389,7 @@ class FileLines:
                         yield taken
                         taken = Taken(self.window)
                     continue
-            line = _physical(index, raw, True, "utf-8")
+            line = landing_bytes.physical(index, raw, True, "utf-8")
             if line.problem is not None:
                 yield _refused(line.number, [line], Rejection(contracts.ENCODING_ERROR, line.problem))
                 continue
@@ -413,7 +401,7 @@ class FileLines:
         if len(taken):
             yield taken
 
-    def _mapped(self, physical: list[_Physical]) -> Iterator[Line]:
+    def _mapped(self, physical: list[Physical]) -> Iterator[Line]:
         feed = self.feed
         for span, cells, refusal in self._native_records(physical):
             if refusal is not None:
@@ -437,7 +425,7 @@ class FileLines:
             for index, line in enumerate(checked):
                 yield replace(line, lines_spanned=len(span) if index == len(checked) - 1 else 0)
 
-    def _native_records(self, physical: list[_Physical]) -> Iterator[tuple[list[_Physical], dict | None, Rejection | None]]:
+    def _native_records(self, physical: list[Physical]) -> Iterator[tuple[list[Physical], dict | None, Rejection | None]]:
         """(span, cells by declared column, None) per native record, or (span, None, why it cannot be read); blank lines
         and the header are counted, not yielded."""
         feed = self.feed
@@ -465,7 +453,7 @@ class FileLines:
                     continue
                 yield [line], {c.name: _cell_text(record.get(c.native_name)) for c in feed.columns}, None
 
-    def _delimited(self, physical: list[_Physical]) -> Iterator[tuple[list[_Physical], dict | None, Rejection | None]]:
+    def _delimited(self, physical: list[Physical]) -> Iterator[tuple[list[Physical], dict | None, Rejection | None]]:
         feed = self.feed
         positions: dict[str, int] | None = None if feed.header else {c.native_name: i for i, c in enumerate(feed.columns)}
         width, no_header = len(feed.columns), "the file has no header row"
@@ -493,7 +481,7 @@ class FileLines:
                 yield span, {c.name: cells[positions[c.native_name]] if positions[c.native_name] < len(cells) else None
                              for c in feed.columns}, None
 
-    def _filled(self, rows: "_CsvRows") -> Iterator[tuple[list[_Physical], list[str], str | None, str | None]]:
+    def _filled(self, rows: "_CsvRows") -> Iterator[tuple[list[Physical], list[str], str | None, str | None]]:
         """The delimited rows that are not blank (blank ones are counted): span, cells, the parser's error, and why a
         line of it is not text (or None)."""
         for span, cells, error in rows:
@@ -508,7 +496,7 @@ class FileLines:
         kept = base64.b64encode(self.data).decode("ascii") if len(self.data) <= WHOLE_FILE_BYTES else None
         return Line(None, "", rejection=refusal, lines_spanned=0, raw_base64=kept)
 
-    def _checked(self, record: Any, span: list[_Physical]) -> Line:
+    def _checked(self, record: Any, span: list[Physical]) -> Line:
         """A parsed record through the contract, its canonical form and the plausibility window."""
         rejection = contracts.validate(self.source, record)
         if rejection is None:
@@ -536,11 +524,11 @@ def _whose(record: Any) -> dict[str, Any]:
     return {}
 
 
-def _text(span: list[_Physical]) -> str:
+def _text(span: list[Physical]) -> str:
     return "".join(line.text + (line.end.decode() if line is not span[-1] else "") for line in span)
 
 
-def _refused(number: int, span: list[_Physical], rejection: Rejection) -> Line:
+def _refused(number: int, span: list[Physical], rejection: Rejection) -> Line:
     raw = b"".join(line.raw + (line.end if line is not span[-1] else b"") for line in span)
     clean = all(line.problem is None for line in span)
     return Line(number, _text(span), rejection=rejection, lines_spanned=len(span),
@@ -552,7 +540,7 @@ class _CsvRows:
     ``resume_at`` restarts the reader just after a given line (to resynchronise after a stray quote).
     ``delimiter`` and ``quotechar`` (None: no quoting) serve the feeds' delimited formats."""
 
-    def __init__(self, physical: list[_Physical], delimiter: str = ",", quotechar: str | None = '"'):
+    def __init__(self, physical: list[Physical], delimiter: str = ",", quotechar: str | None = '"'):
         self.physical, self.position = physical, 0
         self.dialect = {"delimiter": delimiter, "quotechar": quotechar} if quotechar else {"delimiter": delimiter, "quoting": csv.QUOTE_NONE}
 
@@ -568,7 +556,7 @@ class _CsvRows:
             self.position += 1
             yield self.physical[self.position - 1].text + "\n"
 
-    def __iter__(self) -> Iterator[tuple[list[_Physical], list[str], str | None]]:
+    def __iter__(self) -> Iterator[tuple[list[Physical], list[str], str | None]]:
         self._reader = self._reader_()
         while self.position < len(self.physical):
             start = self.position
@@ -581,110 +569,6 @@ class _CsvRows:
                 self._reader = self._reader_()
             if self.position > start:
                 yield self.physical[start:self.position], cells, error
-
-
-def _uncompressed(name: str, data: bytes) -> tuple[bytes, Rejection | None]:
-    if not data.startswith(_GZIP_MAGIC):
-        return data, None
-    try:
-        return gzip.decompress(data), None
-    except EOFError:
-        return b"", Rejection(contracts.TRUNCATED_FILE, f"{name} is a gzip archive cut short; nothing of it is landed until it is complete")
-    except (OSError, zlib.error) as error:
-        return b"", Rejection(contracts.UNREADABLE_FILE, f"{name} starts as a gzip archive but cannot be decompressed: {error}"[:500])
-
-
-def _encoding(body: bytes) -> tuple[str, bytes]:
-    """The codec of a landing file and its bytes after any byte-order mark."""
-    for mark, codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
-        if body.startswith(mark):
-            return codec, body[len(mark):]
-    sample = body[:4096]
-    if len(sample) >= 4 and b"\x00" in sample:  # UTF-16 text without a mark: every other byte NUL (ASCII-range text)
-        even, odd = sample[0::2], sample[1::2]
-        if odd.count(0) >= 0.9 * len(odd) and even.count(0) <= 0.1 * len(even):
-            return "utf-16-le", body
-        if even.count(0) >= 0.9 * len(even) and odd.count(0) <= 0.1 * len(odd):
-            return "utf-16-be", body
-    return "utf-8", body
-
-
-def _physical_lines(name: str, body: bytes, declared: str = "utf-8") -> tuple[list[_Physical], Rejection | None]:
-    """The file's lines, decoded: a byte-order mark (or UTF-16's NUL pattern) decides the codec, else ``declared``
-    (a feed mapping's encoding; contract files are UTF-8)."""
-    codec, body = _encoding(body)
-    if codec == "utf-8" and codecs.lookup(declared).name != "utf-8":
-        codec = codecs.lookup(declared).name
-    if codec.startswith(("utf-16", "utf-32")):
-        try:
-            text = body.decode(codec)
-        except UnicodeDecodeError as error:
-            return [], Rejection(contracts.ENCODING_ERROR, f"{name} is {codec} by its byte pattern but does not decode: {error.reason}")
-        parts: list = text.split("\n")
-    else:
-        parts = body.split(b"\n")
-    final_newline = not parts[-1]
-    if final_newline:
-        parts.pop()  # after a final newline there is no line
-    lines = [_physical(index, part, index < len(parts) - 1 or final_newline, codec) for index, part in enumerate(parts)]
-    sample = lines[:_SAMPLE_LINES]
-    bad = sum(line.problem is not None for line in sample)
-    if bad >= 2 and bad > _BINARY_SHARE * len(sample):
-        return [], Rejection(contracts.UNREADABLE_FILE, f"{name} is binary or corrupt, not text: {bad} of its first "
-                                                        f"{len(sample)} lines are not text")
-    return lines, None
-
-
-def _physical(index: int, part: bytes | str, ended: bool, codec: str) -> _Physical:
-    """The ``index``-th line of a file (0-based) from its bytes (or its text, where the file was UTF-16), and
-    whether a newline ended it."""
-    if isinstance(part, str):  # decoded from UTF-16: stored as UTF-8, like every line
-        text, problem = part, None
-        raw = part.encode("utf-8", errors="surrogatepass")
-    else:
-        raw = part
-        try:
-            text, problem = raw.decode(codec), None
-        except UnicodeDecodeError as error:
-            text, problem = raw.decode(codec, errors="backslashreplace"), f"not {'UTF-8' if codec == 'utf-8' else codec}: {error.reason} at byte {error.start}"
-    end = b"\n" if ended else b""
-    if ended and text.endswith("\r"):
-        text, raw, end = text[:-1], raw[:-1], b"\r\n"
-    if problem is None and "\x00" in text:
-        problem = f"a NUL byte at character {text.index(chr(0))}: not text"
-    return _Physical(index + 1, text, raw, end, problem)
-
-
-def _readable(raw: bytes) -> bool:
-    """Whether the compiled path may read a line: UTF-8, no NUL, no CR (the reference says what anything else is)."""
-    if raw[-1:] == b"\r" or b"\x00" in raw:
-        return False
-    if raw.isascii():
-        return True
-    try:
-        raw.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _clean_utf8_lines(body: bytes) -> list[bytes] | None:
-    """The lines of a file the compiled path may read line by line, or None where the reference must read the file
-    whole: it is UTF-8 by its bytes (a UTF-8 mark is dropped; a UTF-16 one or pattern is not), ends with a newline (so
-    it cannot be cut short: ``_truncation``), and its sample lines are all text (so it is not refused whole as binary)."""
-    codec, body = _encoding(body)
-    if codec != "utf-8" or not body.endswith(b"\n"):
-        return None
-    parts = body.split(b"\n")
-    parts.pop()  # after the final newline there is no line
-    for part in parts[:_SAMPLE_LINES]:
-        if b"\x00" in part:
-            return None
-        try:
-            part.decode()
-        except UnicodeDecodeError:
-            return None
-    return parts
 
 
 def _truncation(parsed: ParsedFile, physical_count: int, short_last_row: bool) -> str | None:

@@ -8,7 +8,7 @@ import json
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from interaction_lake import contracts
-from interaction_lake import landing_files
+from interaction_lake import landing_bytes, landing_files
 from interaction_lake.landing_files import parse_file
 
 REASONS = {contracts.MISSING_FIELD, contracts.WRONG_TYPE, contracts.INVALID_VALUE, contracts.UNKNOWN_EVENT_TYPE,
@@ -58,7 +58,7 @@ def check(parsed, source: str, data: bytes | None = None) -> None:
             assert line.record_json.encode("utf-8")  # what bronze stores is always text
         else:
             assert line.rejection.reason in REASONS and line.rejection.detail
-    if data is None or data.startswith(b"\x1f\x8b") or landing_files._encoding(data)[0] != "utf-8":
+    if data is None or data.startswith(b"\x1f\x8b") or landing_bytes.encoding(data)[0] != "utf-8":
         return
     if any(line.line_number is None for line in parsed.lines):  # refused whole: nothing of it lands
         assert len(parsed.lines) == 1 and parsed.lines[0].rejection.reason in (contracts.UNREADABLE_FILE, contracts.ENCODING_ERROR)
