@@ -265,7 +265,7 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
                partitions=partition_range(fact, dates[0] - span, dates[-1] + span),
                retire=broken.drop(RULE, RULE_DETAIL) if report.facts_quarantined[fact.name] else None)
         quarantine_facts(spark, fact, rows, touched, settings.lake_root, run_id, report.facts_quarantined[fact.name],
-                         {**meta, "table": "silver_facts"})
+                         {**meta, "table": "silver_facts"}, keep)
         crash_point("silver_after_fact")
 
     _record_progress(spark, settings, source, batches, run_id, meta)
@@ -340,14 +340,16 @@ def fact_key(fact: Fact) -> Column:
 
 
 def quarantine_facts(spark: SparkSession, fact: Fact, rows: DataFrame, touched: DataFrame, lake_root: Path, run_id: str,
-                     count: int, meta: dict[str, str]) -> None:
+                     count: int, meta: dict[str, str], keep: Callable[[DataFrame], DataFrame] = lambda frame: frame) -> None:
     """Keep ``quarantine/silver_facts`` in step with the recomputed facts of the touched keys (``count`` of them break
     a rule): a fact that breaks a rule is there (rule, detail, its events with their bronze lineage), one that no
     longer breaks any is removed (its late opening event arrived).
 
     As ``upsert`` does, only the recomputed facts the quarantine holds go through a MERGE, and only if it changes one
     of them; facts quarantined for the first time are appended (a MERGE rewrites the quarantine's files: ~0.4 s,
-    measured, against a tenth of that). A run killed between the two commits is finished by its retry."""
+    measured, against a tenth of that). A run killed between the two commits is finished by its retry. The quarantine
+    rows are computed once (``keep``: gathering the broken facts' events reads the touched events), and not at all
+    when no fact breaks a rule."""
     target = fact_quarantine_table(lake_root)
     keyed = rows.withColumn("fact_key", fact_key(fact))
     stored = lake.read(spark, target)
@@ -361,13 +363,16 @@ def quarantine_facts(spark: SparkSession, fact: Fact, rows: DataFrame, touched: 
         "occurred_at", "event_id", "event_type", "_source_file", "_line_number", "_batch_id"))).alias("_events"))
     now = dt.datetime.now(dt.timezone.utc)
     fields = FACT_QUARANTINE_SCHEMA["events"].dataType.elementType.fieldNames()
-    quarantined = (broken.join(events, KEY, "left")
-                   .select(F.lit(fact.name).alias("fact"), "fact_key",
-                           (F.col(fact.partition).cast("date") if fact.partition else F.lit(None).cast("date")).alias("fact_date"),
-                           F.col("customer_key") if "customer_key" in rows.columns else F.lit(None).cast("string").alias("customer_key"),
-                           F.col(RULE).alias("rule"), F.col(RULE_DETAIL).alias("detail"),
-                           F.transform("_events", lambda e: F.struct(*[e[f].alias(f) for f in fields])).alias("events"),
-                           F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("quarantined_at")))
+    quarantined = keep(broken.join(events, KEY, "left")
+                       .select(F.lit(fact.name).alias("fact"), "fact_key",
+                               (F.col(fact.partition).cast("date") if fact.partition else F.lit(None).cast("date")).alias("fact_date"),
+                               F.col("customer_key") if "customer_key" in rows.columns else F.lit(None).cast("string").alias("customer_key"),
+                               F.col(RULE).alias("rule"), F.col(RULE_DETAIL).alias("detail"),
+                               F.transform("_events", lambda e: F.struct(*[e[f].alias(f) for f in fields])).alias("events"),
+                               F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("quarantined_at"))
+                       ) if count else spark.createDataFrame([], FACT_QUARANTINE_SCHEMA)
+    # read back, the events' elements may be null by their type; the table's are not (a struct is never null)
+    quarantined = quarantined.withColumn("events", F.transform("events", lambda e: F.struct(*[e[f].alias(f) for f in fields])))
     if held is not None:
         held_keys = held.select("fact_key")
         # Every recomputed fact the quarantine holds is in the MERGE's source: one that now breaks no rule deletes its row.
@@ -389,7 +394,7 @@ def quarantine_facts(spark: SparkSession, fact: Fact, rows: DataFrame, touched: 
             crash_point("silver_between_fact_quarantine_merge_and_insert")
         # read after the MERGE, which deleted only mended facts: none of these
         quarantined = quarantined.join(held_keys, "fact_key", "left_anti")
-    if quarantined.limit(1).count():  # facts quarantined for the first time
+    if count and quarantined.limit(1).count():  # facts quarantined for the first time
         lake.append(quarantined, target, meta)
 
 
