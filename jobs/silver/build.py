@@ -459,8 +459,9 @@ def remember_versions(spark: SparkSession, lake_root: Path, source: str, batch_i
                       meta: dict[str, str]) -> None:
     """Write down, before the MERGE replaces them, the stored versions these batches replace (corrections: rare; nothing
     is written without one). A run killed after the MERGE leaves the table holding the new versions, so its retry
-    could no longer tell which facts the old ones belonged to; it finds them here (``recalled_versions``)."""
-    if held:
+    could no longer tell which facts the old ones belonged to; it finds them here (``recalled_versions``). A retry whose
+    versions were all written down by the run it retries writes nothing again."""
+    if held and not {v["event_id"] for v in held} <= {v["event_id"] for v in recalled_versions(spark, lake_root, source, batch_ids, [])}:
         text = json.dumps(held, default=str, sort_keys=True)
         rows = spark.createDataFrame([(source, batch, run_id, text) for batch in batch_ids], INTENT_SCHEMA)
         lake.append(rows, intents_table(lake_root), {**meta, "step": "intents"})

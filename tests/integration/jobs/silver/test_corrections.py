@@ -11,7 +11,7 @@ import pytest
 from deltalake import DeltaTable
 
 from jobs.bronze.land import land_source
-from jobs.silver.build import build_silver, silver_events_table
+from jobs.silver.build import build_silver, intents_table, silver_events_table
 
 DAY1 = dt.datetime(2026, 11, 2, 23, 0, tzinfo=dt.timezone.utc)
 DAY2 = dt.datetime(2026, 11, 3, 23, 0, tzinfo=dt.timezone.utc)
@@ -156,7 +156,11 @@ def test_killed_after_a_day_s_corrections_then_rerun_equals_a_replay(spark, sett
     stored = {r["event_id"]: r for r in rows(events, ["event_id"])}
     assert ("c6-o" in stored) == appended and stored["c2-o"]["event_date"] == dt.date(2026, 11, 3)
 
+    intents = DeltaTable(str(intents_table(settings.lake_root))).to_pyarrow_table().to_pylist()
+    assert intents and {r["run_id"] for r in intents} == {"killed"}
     build_silver(spark, settings, "retry", ("callcentre",))
+    # the retry finds the killed run's note and does not write it again
+    assert DeltaTable(str(intents_table(settings.lake_root))).to_pyarrow_table().to_pylist() == intents
     kept = ("event_id", "event_date", "occurred_at", "_content_key", "_version_key")
     retried = [{k: r[k] for k in kept} for r in rows(events, ["event_id"])]
     assert "c6-o" in {r["event_id"] for r in retried}
