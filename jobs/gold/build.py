@@ -174,18 +174,19 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     table_ids = {name: lake.table_id(fact_table(root, FACT[name])) for name in versions}
     report = GoldReport(run_id, silver_versions=versions)
     facts = {name: read_fact(spark, root, fact, versions.get(name)) for name, fact in FACT.items()}
-    present = {name for name in versions if facts[name].limit(1).count()}
+    spans = _fact_spans(facts)
+    present = {name for name in versions if spans[name].rows}
     built = [name for name in MARTS if present & set(MART_INPUTS[name])]
     report.not_built = {name: f"no {' or '.join(MART_INPUTS[name])} facts in silver (their source is not sent, or not enabled)"
                         for name in MARTS if name not in built}
     if not built:
         raise NothingToBuild(f"no silver facts under {root}/silver yet: run build-silver first")
-    as_of = _latest_activity_date(facts)
+    as_of = _latest_activity_date(spans)
     done = None if full else _last_progress(spark, root)
     changed = None if full else _first_changed_date(spark, root, versions, table_ids, config, done)
     if changed is False:
         return report  # silver unchanged since the last run: nothing to do, nothing written
-    first_day = changed.marts if changed else _earliest_activity_date(facts)
+    first_day = changed.marts if changed else _earliest_activity_date(spans)
     service_day = changed.service_quality if changed else first_day
     before = _last_as_of(spark, root)
     if changed and before is not None and before != as_of:
@@ -415,20 +416,40 @@ def _snapshot_totals(amounts: DataFrame, dates: list[dt.date]) -> DataFrame:
             .groupBy("customer_key", "snapshot_date").agg(money_sum(F.coalesce("_balance", F.lit(0))).alias("total_balance")))
 
 
-def _latest_activity_date(facts: dict[str, DataFrame]) -> dt.date:
+@dataclass(frozen=True)
+class Span:
+    """What a build needs to know of a fact table before reading it: whether it holds rows, and the first and last
+    dates it is filed under (``FACT_DATE``; holdings also their last snapshot date)."""
+    rows: int
+    first: dt.date | None
+    last: dt.date | None
+    last_snapshot: dt.date | None = None
+
+
+def _fact_spans(facts: dict[str, DataFrame]) -> dict[str, Span]:
+    """``Span`` of every fact, in one query (one per fact cost ~14 engine round trips a build: presence, latest and
+    earliest date)."""
+    def summary(name: str) -> DataFrame:
+        date = F.col(FACT_DATE[name]) if name in FACT_DATE else F.lit(None).cast("date")
+        snapshot = F.col("snapshot_date") if name == "product_holding" else F.lit(None).cast("date")
+        return facts[name].agg(F.lit(name).alias("fact"), F.count(F.lit(1)).alias("rows"), F.min(date).alias("first"),
+                               F.max(date).alias("last"), F.max(snapshot).alias("last_snapshot"))
+    rows = functools.reduce(DataFrame.unionByName, [summary(name) for name in facts]).collect()
+    return {r.fact: Span(r.rows, r.first, r.last, r.last_snapshot) for r in rows}
+
+
+def _latest_activity_date(spans: dict[str, Span]) -> dt.date:
     """The data's as-of date: its latest interaction; for a bank that sends only holdings, its latest snapshot."""
-    found = [r[0] for name in ACTIVITY_FACTS for r in facts[name].agg(F.max(FACT_DATE[name])).collect() if r[0] is not None]
-    if not found:
-        found = [r[0] for r in facts["product_holding"].agg(F.max("snapshot_date")).collect() if r[0] is not None]
+    found = [spans[name].last for name in ACTIVITY_FACTS if spans[name].last is not None]
+    if not found and spans["product_holding"].last_snapshot is not None:
+        found = [spans["product_holding"].last_snapshot]
     if not found:
         raise NothingToBuild("silver holds no activity and no holdings yet")
     return max(found)
 
 
-def _earliest_activity_date(facts: dict[str, DataFrame]) -> dt.date:
-    found = [r[0] for name in (*ACTIVITY_FACTS, "product_holding") for r in facts[name].agg(F.min(FACT_DATE[name])).collect()
-             if r[0] is not None]
-    return min(found)
+def _earliest_activity_date(spans: dict[str, Span]) -> dt.date:
+    return min(spans[name].first for name in (*ACTIVITY_FACTS, "product_holding") if spans[name].first is not None)
 
 
 def _last_as_of(spark: SparkSession, root: Path) -> dt.date | None:

@@ -21,7 +21,7 @@ from interaction_lake.marts_config import MartsConfig
 from jobs.bronze.land import land_source
 from jobs.gold.build import FROM_VALUES, MARTS, MONTHLY_MARTS, build_gold, mart_table
 from jobs.gold.customer_value import score_customers
-from jobs.silver.build import build_silver
+from jobs.silver.build import build_silver, read_fact
 from tests.integration.deliveries import days_of, deliver
 
 
@@ -86,6 +86,23 @@ def test_marts_derived_from_the_staged_customer_values_equal_their_computation_i
     for version in written:
         assert main(["audit", "as-of", mart, "--version", str(version), "--rebuild", "--lake", str(settings.lake_root)]) == 0
         assert "identical" in capsys.readouterr().out, (mart, version)
+
+
+def test_one_query_tells_each_fact_s_rows_and_dates_as_asking_each_fact_does(spark, daily_lake):
+    """The build asks the engine once for every fact's row count and first and last dates (``_fact_spans``), where it
+    asked each fact each question: the answers are those of the separate questions."""
+    from jobs.gold.build import FACT, FACT_DATE, _fact_spans
+
+    settings, _ = daily_lake
+    facts = {name: read_fact(spark, settings.lake_root, fact) for name, fact in FACT.items()}
+    spans = _fact_spans(facts)
+    assert set(spans) == set(FACT)
+    for name, frame in facts.items():
+        dates = [r[0] for r in frame.select(FACT_DATE[name]).collect() if r[0] is not None] if name in FACT_DATE else []
+        assert (spans[name].rows, spans[name].first, spans[name].last) == (frame.count(), min(dates, default=None), max(dates, default=None))
+    snapshots = [r[0] for r in facts["product_holding"].select("snapshot_date").collect()]
+    assert spans["product_holding"].last_snapshot == max(snapshots)
+    assert {name for name, span in spans.items() if span.rows} >= {"counter_visit", "call", "product_holding", "customer_dim"}
 
 
 def test_each_run_replaces_the_months_its_data_touches_and_says_so(daily_lake):
