@@ -52,7 +52,6 @@ _IN_PROGRESS = re.compile(r"(^[._])|(\.(tmp|part|inprogress)$)")
 _INT = re.compile(r"[+-]?\d+")
 
 
-
 @dataclass(frozen=True)
 class TimeWindow:
     """Event times a record may carry: outside it, the record is quarantined as ``implausible_timestamp``."""
@@ -257,7 +256,7 @@ class FileLines:
             return
         if self.columnar and self.feed is None:
             parts = landing_bytes.clean_utf8_lines(body)
-            compiled = None if parts is None else self._compiled(parts) if format_of(self.name) == "json" else self._compiled_csv(parts)
+            compiled = None if parts is None else self._compiled(parts) if format_of(self.name) == "json" else self._compiled_csv(body, parts)
             if compiled is not None:
                 yield from compiled
                 return
@@ -354,12 +353,12 @@ class FileLines:
             self._short_row_ends_at = span[-1].number
         return self._checked(coerce_csv_row(dict(zip(header, cells)), kinds), span)
 
-    def _compiled_csv(self, parts: list[bytes]) -> Iterator["Line | Taken"] | None:
+    def _compiled_csv(self, body: bytes, parts: list[bytes]) -> Iterator["Line | Taken"] | None:
         """``_csv`` through the compiled contracts, for the plain CSV most exports are: no quotes, no CR, and a header
         of distinct names on the first line (None for any other file: the reference reads it). Without quotes every
         line is one row and its cells are its text split at commas, exactly as the csv module reads them; each row is
         converted as the reference converts it (``coerce_csv_row``) and then taken or declined like a JSON record."""
-        if not parts or b'"' in (text := b"\n".join(parts)) or b"\r" in text:
+        if not parts or b'"' in body or b"\r" in body:  # ``parts``' bytes are ``body``'s, less its lines' ends (and mark)
             return None
         header = parts[0].decode().split(",")
         if "event_id" not in header or not all(cell.strip() for cell in header) or len(set(header)) != len(header):
