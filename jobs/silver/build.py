@@ -363,15 +363,17 @@ def quarantine_facts(spark: SparkSession, fact: Fact, rows: DataFrame, touched: 
         "occurred_at", "event_id", "event_type", "_source_file", "_line_number", "_batch_id"))).alias("_events"))
     now = dt.datetime.now(dt.timezone.utc)
     fields = FACT_QUARANTINE_SCHEMA["events"].dataType.elementType.fieldNames()
-    quarantined = keep(broken.join(events, KEY, "left")
-                       .select(F.lit(fact.name).alias("fact"), "fact_key",
-                               (F.col(fact.partition).cast("date") if fact.partition else F.lit(None).cast("date")).alias("fact_date"),
-                               F.col("customer_key") if "customer_key" in rows.columns else F.lit(None).cast("string").alias("customer_key"),
-                               F.col(RULE).alias("rule"), F.col(RULE_DETAIL).alias("detail"),
-                               F.transform("_events", lambda e: F.struct(*[e[f].alias(f) for f in fields])).alias("events"),
-                               F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("quarantined_at"))
-                       ) if count else spark.createDataFrame([], FACT_QUARANTINE_SCHEMA)
-    # read back, the events' elements may be null by their type; the table's are not (a struct is never null)
+    if count:
+        quarantined = keep(broken.join(events, KEY, "left").select(
+            F.lit(fact.name).alias("fact"), "fact_key",
+            (F.col(fact.partition).cast("date") if fact.partition else F.lit(None).cast("date")).alias("fact_date"),
+            F.col("customer_key") if "customer_key" in rows.columns else F.lit(None).cast("string").alias("customer_key"),
+            F.col(RULE).alias("rule"), F.col(RULE_DETAIL).alias("detail"), F.col("_events").alias("events"),
+            F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("quarantined_at")))
+    else:
+        quarantined = spark.createDataFrame([], FACT_QUARANTINE_SCHEMA)
+    # the table's event structs, in its field order; shaped after ``keep``, whose frame reads back with list elements
+    # that may be null by their type, which the engine will not write into the table's non-null ones
     quarantined = quarantined.withColumn("events", F.transform("events", lambda e: F.struct(*[e[f].alias(f) for f in fields])))
     if held is not None:
         held_keys = held.select("fact_key")
