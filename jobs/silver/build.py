@@ -228,8 +228,12 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
     own = [target, *(fact_table(settings.lake_root, f) for f in facts)]
     began = {path: lake.version(path) if lake.exists(path) else None for path in own}
     # the versions a correction may replace, and their keys: as found now, and as a killed run of these batches found them
-    held_before = recalled_versions(spark, settings.lake_root, source, batch_ids, versions_held(spark, target, events, facts))
-    remember_versions(spark, settings.lake_root, source, batch_ids, run_id, held_before, meta)
+    noted = recalled_versions(spark, settings.lake_root, source, batch_ids)  # older than any found now: they win
+    noted_ids = {version["event_id"] for version in noted}
+    found = [version for version in versions_held(spark, target, events, facts) if version["event_id"] not in noted_ids]
+    held_before = [*noted, *found]
+    if found:  # a retry whose versions the run it retries wrote down writes nothing again
+        remember_versions(spark, settings.lake_root, source, batch_ids, run_id, held_before, meta)
     dates = sorted({*dates, *(r["event_date"] for r in held_before)})
     merge_events(spark, events, target, {**meta, "table": f"{source}_events"}, prune_to=dates)
     crash_point("silver_after_events")
@@ -461,25 +465,25 @@ def remember_versions(spark: SparkSession, lake_root: Path, source: str, batch_i
                       meta: dict[str, str]) -> None:
     """Write down, before the MERGE replaces them, the stored versions these batches replace (corrections: rare; nothing
     is written without one). A run killed after the MERGE leaves the table holding the new versions, so its retry
-    could no longer tell which facts the old ones belonged to; it finds them here (``recalled_versions``). A retry whose
-    versions were all written down by the run it retries writes nothing again."""
-    if held and not {v["event_id"] for v in held} <= {v["event_id"] for v in recalled_versions(spark, lake_root, source, batch_ids, [])}:
+    could no longer tell which facts the old ones belonged to; it finds them here (``recalled_versions``)."""
+    if held:
         text = json.dumps(held, default=str, sort_keys=True)
         rows = spark.createDataFrame([(source, batch, run_id, text) for batch in batch_ids], INTENT_SCHEMA)
         lake.append(rows, intents_table(lake_root), {**meta, "step": "intents"})
 
 
-def recalled_versions(spark: SparkSession, lake_root: Path, source: str, batch_ids: list[str], held: list[dict]) -> list[dict]:
-    """``held`` (``versions_held`` now) with what an earlier, killed run of any of these batches wrote down: its
-    versions win for an event both name, being the older (what silver held before any run of these batches)."""
+def recalled_versions(spark: SparkSession, lake_root: Path, source: str, batch_ids: list[str]) -> list[dict]:
+    """What an earlier, killed run of any of these batches wrote down (``remember_versions``): for an event it names,
+    its version wins over one ``versions_held`` finds now, being the older (what silver held before any run of these
+    batches)."""
     path = intents_table(lake_root)
     if not lake.exists(path):
-        return held
+        return []
     recalled: dict[str, dict] = {}
     for row in lake.read(spark, path).where((F.col("source") == source) & F.col("batch_id").isin(*batch_ids)).select("held").collect():
         for version in json.loads(row.held):
             recalled.setdefault(version["event_id"], {**version, "event_date": dt.date.fromisoformat(version["event_date"])})
-    return [*recalled.values(), *(version for version in held if version["event_id"] not in recalled)]
+    return list(recalled.values())
 
 
 def _count_conflicts(report: SilverReport, valid: DataFrame, stored: DataFrame, held_before: list[dict]) -> None:
