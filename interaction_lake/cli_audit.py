@@ -87,6 +87,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def cmd_as_of(args: argparse.Namespace) -> int:
     from pyspark.sql import functions as F
 
+    from interaction_lake import glossary
     from interaction_lake.engine import get_spark
     from jobs.audit.as_of import AsOfError, differences, read_as_of, rebuild, written_by
     from jobs.gold.build import MARTS
@@ -123,7 +124,7 @@ def cmd_as_of(args: argparse.Namespace) -> int:
             raise UsageError(str(error)) from None
         if meta.get("config") and meta["config"] != config.fingerprint():
             print(f"  note: the metric configuration changed since (was {meta['config']}, now {config.fingerprint()})")
-        found = differences(written_by(stored, args.mart, commit), rebuilt, shown=args.limit)
+        found = differences(written_by(stored, args.mart, commit), rebuilt, glossary.marts()[args.mart].grain, shown=args.limit)
         print(f"  rebuild from silver at those versions: {'identical' if found.none else 'DIFFERS'} "
               f"({found.stored_only} row(s) only in the mart, {found.rebuilt_only} only in the rebuild)")
         for label, count, rows in (("only in the mart", found.stored_only, found.stored_rows),

@@ -134,9 +134,11 @@ class Differences:
         return self.stored_only == self.rebuilt_only == 0
 
 
-def differences(stored: DataFrame, rebuilt: DataFrame, shown: int = 5) -> Differences:
+def differences(stored: DataFrame, rebuilt: DataFrame, grain: tuple[str, ...], shown: int = 5) -> Differences:
+    """The rows only ``stored`` holds and only ``rebuilt`` holds, counted, and the first ``shown`` of each ordered by the
+    mart's ``grain`` (its glossary entry's key columns), so a row and its changed counterpart show side by side."""
     columns = stored.columns
     only_stored, only_rebuilt = stored.exceptAll(rebuilt.select(*columns)), rebuilt.select(*columns).exceptAll(stored)
-    ordered = [F.col(c) for c in columns if c in ("customer_key", "month", "period_start", "branch_id", "am_id")]
+    ordered = [F.col(c) for c in grain if c in columns]
     rows = [[r.asDict() for r in frame.orderBy(*ordered).limit(shown).collect()] for frame in (only_stored, only_rebuilt)]
     return Differences(only_stored.count(), only_rebuilt.count(), *rows)

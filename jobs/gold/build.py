@@ -218,7 +218,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
     for name, frame in marts.items():  # write (customer_value first: the marts derived from it read its staged rows)
         if name in FROM_VALUES and "customer_value" in staged:  # rather than compute every customer's month again
             frame = from_values(staged["customer_value"].drop(*PERIOD_STATUS))[name]
-        lake.overwrite(frame, staging / name, {**_own(meta, name, report), "step": "staged"}, _partitioning(name))
+        lake.stage(frame, staging / name, {**_own(meta, name, report), "step": "staged"}, _partitioning(name))
         staged[name] = lake.read(spark, staging / name)
     # Judged on the staged tables' schemas (read from their logs; a frame's would need the engine to analyse its plan)
     reshaped = [name for name in staged if lake.exists(mart_table(root, name))

@@ -148,3 +148,17 @@ def test_a_mean_has_the_same_bits_on_every_engine(spark, tmp_path):
 
     assert got == {g: reference(values) for g, values in groups.items()}
     assert got[0] == 272.766667 and got[3] is None
+
+
+def test_a_staged_table_keeps_its_row_counts_and_no_column_statistics(spark, tmp_path):
+    """``lake.stage``'s tables (gold's staged marts) keep no values in their log, on each engine, and read back whole."""
+    path = tmp_path / "staged"
+    rows = [(1, "C00000042", dt.date(2026, 11, 1)), (2, "C00000043", dt.date(2026, 12, 1)), (3, "C00000044", dt.date(2026, 12, 1))]
+    lake.stage(spark.createDataFrame(rows[:1], "k long, customer_key string, month date"), path, {"job": "test"}, ("month",))
+    lake.stage(spark.createDataFrame(rows, "k long, customer_key string, month date"), path, {"job": "test"}, ("month",))
+    assert _rows(spark.read.format("delta").load(str(path))) == rows  # staged again: replaced
+    log = "\n".join(p.read_text() for p in (path / "_delta_log").glob("*.json"))
+    stats = [json.loads(json.loads(line)["add"]["stats"]) for line in log.splitlines() if '"add"' in line]
+    assert sorted(s["numRecords"] for s in stats) == [1, 1, 2]
+    assert not [s for s in stats if s.get("minValues") or s.get("maxValues") or s.get("nullCount")], stats
+    assert "C0000004" not in log
