@@ -139,8 +139,11 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         generated_s = time.perf_counter() - started
     from interaction_lake.generator import MANIFEST_NAME
 
+    manifest = json.loads((sent / MANIFEST_NAME).read_text())
+    if args.sent and not args.customers:  # the bank the files were generated for, not the size --events would give
+        customers = manifest.get("customers", customers)
     # records sent, as the generator's manifest counts them (resent copies of whole files are not new records)
-    records = sum(source["lines"] for source in json.loads((sent / MANIFEST_NAME).read_text())["sources"].values())
+    records = sum(source["lines"] for source in manifest["sources"].values())
     print(f"{'generated' if not args.sent else 'running'} {records} records for {customers} customers over {args.days} days"
           + (f" in {generated_s:.0f} s" if not args.sent else f" from {sent}"), flush=True)
     if args.engine == "both":

@@ -40,6 +40,10 @@ def test_the_benchmark_delivers_day_by_day_and_its_figures_reconcile(tmp_path, c
     assert "engine_renewed_s" not in result["per_day"][0] and ("engine_renewed_s" in result["per_day"][1]) == owned
     assert engine.running()
     assert DeltaTable(str(lake.table_path(work / "lake", "gold", "customer_value"))).to_pyarrow_table().num_rows > 0
+    # the files already sent, run again: the bank is the one they were generated for, whatever --events would size
+    again = tmp_path / "again.json"
+    assert main(["bench", "--sent", str(work / "sent"), "--days", "1", "--start", "2026-10-01", "--out", str(again)]) == 0
+    assert json.loads(again.read_text())["customers"] == 300 and result["customers"] == 300
 
 
 def test_without_a_workdir_the_benchmark_leaves_nothing_behind(tmp_path, monkeypatch):
