@@ -33,19 +33,32 @@ def load_dags(folder: Path = DAGS_FOLDER) -> dict:
 
 
 def chain_order(dags: dict) -> list[str]:
-    return [d for step in CHAIN for d in sorted(dags) if (d.startswith(step) if step.endswith("_") else d == step)]
+    return [d for step in range(len(CHAIN)) for d in sorted(dags) if _step(d) == step]
+
+
+def _step(dag_id: str) -> int | None:
+    """The DAG's place in ``CHAIN`` (None for a DAG outside it)."""
+    return next((i for i, step in enumerate(CHAIN) if (dag_id.startswith(step) if step.endswith("_") else dag_id == step)), None)
+
+
+NOT_RUN = "not run"
 
 
 def run_chain(day: dt.date, dags: dict | None = None) -> dict[str, str]:
-    """Run every DAG of the chain for ``day``; the state of each DAG run, by dag_id. Stops at a failed run."""
+    """Run the chain's DAGs for ``day`` as their Assets would schedule them; the state of each DAG run, by dag_id.
+
+    Every landing DAG runs; a failed one (a source's gate refused its files) publishes no Asset, but the others do,
+    so silver runs if any landing DAG succeeded (``any_bronze_asset``) -- as in a deployment, one source's failure
+    does not hold the others back -- and the marts if silver did. A DAG its Assets would not schedule is ``not run``."""
     dags = dags or load_dags()
     logical = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
     states: dict[str, str] = {}
     for dag_id in chain_order(dags):
-        run = dags[dag_id].test(logical_date=logical)
-        states[dag_id] = str(run.state)
-        if states[dag_id] != "success":
-            break
+        upstream = [state for earlier, state in states.items() if _step(earlier) == _step(dag_id) - 1]
+        if _step(dag_id) > 0 and "success" not in upstream:
+            states[dag_id] = NOT_RUN
+            continue
+        states[dag_id] = str(dags[dag_id].test(logical_date=logical).state)
     return states
 
 
