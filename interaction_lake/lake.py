@@ -254,9 +254,23 @@ def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tu
         writer = writer.partitionBy(*partition_by)
     with committing(df.sparkSession, path):
         writer.save(str(path))
-    if location(path).parent.name == SYSTEM:
+    if compacted_on_append(path):
         made = version(path)
         compact_if_due(df.sparkSession, path, made - 1, metadata, now=made)
+
+
+APPEND_ONLY_QUARANTINES = ("landing", "silver")
+
+
+def compacted_on_append(path: Path) -> bool:
+    """Whether ``append`` compacts the table as it takes commits (``compact_if_due``): the tables only ever appended to,
+    by many runs under different locks -- ``_system``'s, and the landing and silver quarantines -- which no job's own
+    compaction covers and which would otherwise gain a file or more every run. A compaction beside another run's append
+    is no conflict (it removes only files it rewrote); erasure, their only other writer, holds every lock.
+    ``quarantine/silver_facts`` is not among them: silver builds of several sources MERGE into it, and a compaction
+    racing a MERGE would fail it."""
+    where = location(path)
+    return where.parent.name == SYSTEM or (where.parent.name == QUARANTINE and where.name in APPEND_ONLY_QUARANTINES)
 
 
 def overwrite(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tuple[str, ...] = ()) -> None:
