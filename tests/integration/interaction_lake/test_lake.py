@@ -27,11 +27,11 @@ def test_version_and_table_id_agree_with_delta_rs_across_checkpoints(spark, tmp_
     assert lake.table_id(path) == table.metadata().id
 
 
-@pytest.mark.parametrize("layer,table", [(lake.SYSTEM, "quality_results"), (lake.QUARANTINE, "landing"), (lake.QUARANTINE, "silver")])
-def test_append_only_shared_tables_are_compacted_every_n_commits_and_keep_every_row(spark, tmp_path, monkeypatch, layer, table):
+@pytest.mark.parametrize("layer,name", [(lake.SYSTEM, "quality_results"), (lake.QUARANTINE, "landing"), (lake.QUARANTINE, "silver")])
+def test_append_only_shared_tables_are_compacted_every_n_commits_and_keep_every_row(spark, tmp_path, monkeypatch, layer, name):
     """``_system``'s tables and the landing and silver quarantines: appended to by every run, compacted by none of them."""
     monkeypatch.setattr(lake, "COMPACT_EVERY", 5)
-    path = lake.table_path(tmp_path / "lake", layer, table)
+    path = lake.table_path(tmp_path / "lake", layer, name)
     for i in range(12):
         lake.append(spark.createDataFrame([(i, "2026-11-02", None)], SCHEMA), path, {"job": "test", "run_id": f"r{i}"})
     table = DeltaTable(str(path))
@@ -41,11 +41,11 @@ def test_append_only_shared_tables_are_compacted_every_n_commits_and_keep_every_
     assert len(table.file_uris()) <= 5  # without compaction: 12, one more every run
 
 
-@pytest.mark.parametrize("layer,table", [("silver", "t"), (lake.QUARANTINE, "silver_facts")])
-def test_data_tables_are_not_compacted_behind_the_jobs_back(spark, tmp_path, monkeypatch, layer, table):
+@pytest.mark.parametrize("layer,name", [("silver", "t"), (lake.QUARANTINE, "silver_facts")])
+def test_data_tables_are_not_compacted_behind_the_jobs_back(spark, tmp_path, monkeypatch, layer, name):
     """Nor is the fact quarantine, which several sources' builds MERGE into."""
     monkeypatch.setattr(lake, "COMPACT_EVERY", 2)
-    path = lake.table_path(tmp_path / "lake", layer, table)
+    path = lake.table_path(tmp_path / "lake", layer, name)
     for i in range(4):
         lake.append(spark.createDataFrame([(i, "2026-11-02", None)], SCHEMA), path, {"job": "test", "run_id": "r"})
     assert not [h for h in DeltaTable(str(path)).history() if h["operation"] == "OPTIMIZE"]
