@@ -249,6 +249,8 @@ def _fit(value: Any, spec: dict[str, Any], path: str) -> Any:
             raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} is not a finite number")
         if spec.get("x-money") and not abs(number) < _MONEY_LIMIT:
             raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} is not an amount of money (at most 16 digits before the point)")
+        if isinstance(value, int) and not spec.get("x-money") and number != value:
+            raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} does not fit a double exactly (it would be read as {number!r})")
         return value if isinstance(value, int) else number
     if kind == "string":
         try:
@@ -293,7 +295,7 @@ def _compile_value(spec: dict[str, Any]) -> Callable[[Any], Any]:
             if value is None:
                 return None
             number = float(value)
-            if not math.isfinite(number) or (money and not abs(number) < _MONEY_LIMIT):
+            if not math.isfinite(number) or (money and not abs(number) < _MONEY_LIMIT) or (not money and isinstance(value, int) and number != value):
                 raise _Unfit(OUT_OF_RANGE, "")
             return value if isinstance(value, int) else number
     elif kind == "string" and spec.get("format") == "date-time":

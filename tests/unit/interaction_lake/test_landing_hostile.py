@@ -157,6 +157,9 @@ del TICKET["call_id"]
     ("counter", TICKET, "queue_position", 2 ** 63 - 1, None, 2 ** 63 - 1),
     ("callcentre", RECORD, "talk_seconds", "1e400", contracts.OUT_OF_RANGE, None),
     ("callcentre", RECORD, "talk_seconds", "NaN", contracts.OUT_OF_RANGE, None),
+    # a double rounds 2^53+1 (found by tests/integration/jobs/silver/test_parity.py): refused, not silently changed
+    ("callcentre", RECORD, "talk_seconds", 2 ** 53 + 1, contracts.OUT_OF_RANGE, None),
+    ("callcentre", RECORD, "talk_seconds", 2 ** 53 + 2, None, 2 ** 53 + 2),  # a double holds it exactly
 ])
 def test_contract_numbers_are_kept_exactly_or_refused_as_out_of_range(source, base, field, value, reason, kept):
     line = json.dumps({**base, field: 0})[:-1].replace(f'"{field}": 0', f'"{field}": {value}') + "}"
