@@ -112,31 +112,12 @@ def dataset_name(path: Path | str) -> tuple[str, str]:
     return f"s3://{bucket}", key
 
 
-_SCHEMAS: dict[str, tuple[int, list[dict]]] = {}  # table -> (version, its columns): a version's schema never changes
-
-
-def _fields(path: Path, version: int | None = None) -> list[dict]:
-    """The table's columns (Delta's JSON schema fields) at its latest version, ``version`` if the caller has it.
-
-    Opening a table replays its log (~5-10 ms, more as the log grows) and a day's jobs name the same tables in
-    dozens of events and column lineages; a version (``lake.version``) is one listing."""
-    from deltalake import DeltaTable
-
-    version = lake.version(path) if version is None else version
-    seen, fields = _SCHEMAS.get(str(path), (None, None))
-    if seen != version:
-        table = DeltaTable(str(path))
-        fields = json.loads(table.schema().to_json())["fields"]
-        _SCHEMAS[str(path)] = table.version(), fields
-    return fields
-
-
 def _schema_facet(path: Path, version: int):
     from openlineage.client.generated.schema_dataset import SchemaDatasetFacet, SchemaDatasetFacetFields
 
     return SchemaDatasetFacet(fields=[
         SchemaDatasetFacetFields(name=f["name"], type=f["type"] if isinstance(f["type"], str) else f["type"]["type"], ordinal_position=i)
-        for i, f in enumerate(_fields(path, version), start=1)])
+        for i, f in enumerate(lake.schema_fields(path, version), start=1)])
 
 
 def _dataset(kind, path: Path, with_version: bool, more: dict | None = None, **extra):
@@ -174,7 +155,7 @@ def column_lineage_facet(lake_root: Path, mart: str, columns: list[str]):
     from interaction_lake import glossary
 
     doc = glossary.marts()[mart]
-    sources = {path: {f["name"] for f in _fields(path)} for path in mart_sources(lake_root, mart) if lake.exists(path)}
+    sources = {path: {f["name"] for f in lake.schema_fields(path)} for path in mart_sources(lake_root, mart) if lake.exists(path)}
 
     def origins(column: str, seen: frozenset[str]) -> set[tuple[Path, str]]:
         found = {(path, column) for path, names in sources.items() if column in names}
@@ -195,7 +176,7 @@ def column_lineage_facet(lake_root: Path, mart: str, columns: list[str]):
 
 def mart_facets(lake_root: Path, mart: str) -> dict:
     """The facets a mart's output carries once written: its column lineage."""
-    return {"columnLineage": column_lineage_facet(lake_root, mart, [f["name"] for f in _fields(lake.table_path(lake_root, "gold", mart))])}
+    return {"columnLineage": column_lineage_facet(lake_root, mart, [f["name"] for f in lake.schema_fields(lake.table_path(lake_root, "gold", mart))])}
 
 
 def mart_sources(lake_root: Path, mart: str) -> list[Path]:

@@ -53,7 +53,7 @@ from interaction_lake.privacy import pseudonym_py, secret_for
 from interaction_lake.quality.gate import lake_quality_folder, quality_project
 from interaction_lake.storage import location
 from jobs.gold.build import measures_table, recency_table
-from jobs.silver.build import fact_quarantine_table, intents_table, quarantined_inputs_table, silver_quarantine_table
+from jobs.silver.build import fact_quarantine_table, intents_table, quarantined_inputs_table
 
 JOB = "privacy.erase"
 RETAIN_ENV = "INTERACTION_LAKE_ERASURE_RETAIN_HOURS"
@@ -104,7 +104,7 @@ def _targets(root: Path):
     for table in sorted(silver.iterdir()) if silver.is_dir() else []:
         if lake.exists(table):
             yield table, "t.customer_key = s.key"
-    yield silver_quarantine_table(root), "t.customer_key = s.key"
+    yield lake.silver_quarantine_table(root), "t.customer_key = s.key"
     yield quarantined_inputs_table(root), "t.customer_key = s.key"
     yield fact_quarantine_table(root), "t.customer_key = s.key"
     for mart in CUSTOMER_MARTS:

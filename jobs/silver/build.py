@@ -233,7 +233,7 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
     found = [version for version in versions_held(spark, target, events, facts) if version["event_id"] not in noted_ids]
     held_before = [*noted, *found]
     if found:  # a retry whose versions the run it retries wrote down writes nothing again
-        remember_versions(spark, settings.lake_root, source, batch_ids, run_id, held_before, meta)
+        remember_versions(spark, settings.lake_root, source, batch_ids, run_id, found, meta)
     dates = sorted({*dates, *(r["event_date"] for r in held_before)})
     merge_events(spark, events, target, {**meta, "table": f"{source}_events"}, prune_to=dates)
     crash_point("silver_after_events")
@@ -285,10 +285,6 @@ def _record_progress(spark: SparkSession, settings: Settings, source: str, batch
     lake.append(frame, progress_table(settings.lake_root), {**meta, "step": "progress"})
 
 
-def silver_quarantine_table(lake_root: Path) -> Path:
-    return lake.table_path(lake_root, lake.QUARANTINE, "silver")
-
-
 SILVER_QUARANTINE_COLUMNS = ("source", "event_id", "event_type", "customer_key", "reason", "detail",
                              "_source_file", "_file_checksum", "_line_number", "_batch_id", "_ingested_at")
 
@@ -298,7 +294,7 @@ def quarantine_broken(spark: SparkSession, checked: DataFrame, source: str, lake
     """Events whose payload the engine did not read whole go to ``quarantine/silver`` (reason ``payload_parity``,
     the fields lost in ``detail``), with their bronze lineage; no raw text is copied (bronze holds it). Idempotent:
     a line already quarantined is not written twice. Returns how many of the batches' events are there."""
-    target = silver_quarantine_table(lake_root)
+    target = lake.silver_quarantine_table(lake_root)
     broken = (checked.where(F.col(PARITY_GAPS) != "")
               .select(F.lit(source).alias("source"), "event_id", "event_type", "customer_key", F.lit("payload_parity").alias("reason"),
                       F.concat(F.lit("contract fields in bronze that the engine read as null: "), F.col(PARITY_GAPS)).alias("detail"),

@@ -51,7 +51,7 @@ def test_a_landing_run_emits_start_and_complete_with_what_it_read_and_wrote(spar
 
 
 def test_an_event_names_the_columns_of_the_version_it_saw(spark, settings):
-    """Schemas are remembered per table version (lineage._SCHEMAS): a column added in between is in the next event."""
+    """Schemas are remembered per table version (lake.schema_fields): a column added in between is in the next event."""
     table = settings.lake_root / "silver" / "t"
     lake.append(spark.createDataFrame([(1,)], "id long"), table, {"job": "test", "run_id": "r1"})
     with lineage.job_run(settings.lake_root, "test.first", outputs=[table]) as run:

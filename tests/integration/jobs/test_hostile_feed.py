@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, example, given, settings as hsettings, strat
 from interaction_lake import lake, ledger
 from interaction_lake.config import Settings
 from jobs.bronze.land import land_source
-from jobs.silver.build import build_silver, fact_quarantine_table, fact_table, silver_events_table, silver_quarantine_table
+from jobs.silver.build import build_silver, fact_quarantine_table, fact_table, silver_events_table
 from jobs.silver.lifecycles import FACTS
 
 CALL = next(f for f in FACTS if f.name == "call")
@@ -119,7 +119,7 @@ def test_a_hostile_feed_is_accounted_for_at_every_layer(spark, tmp_path, files):
     bronze = DeltaTable(str(bronze_path)).to_pyarrow_table(columns=["event_id"]).num_rows
     silver = DeltaTable(str(silver_events_table(settings.lake_root, "callcentre"))).to_pyarrow_table().to_pylist() \
         if lake.exists(silver_events_table(settings.lake_root, "callcentre")) else []
-    parity = silver_quarantine_table(settings.lake_root)
+    parity = lake.silver_quarantine_table(settings.lake_root)
     held = DeltaTable(str(parity)).to_pyarrow_table().num_rows if lake.exists(parity) else 0
     assert bronze == report.events_in == len(silver) + held + report.duplicates_suppressed
 
@@ -193,7 +193,7 @@ def test_a_hostile_csv_feed_is_accounted_for_at_bronze_and_silver(spark, tmp_pat
     [report] = build_silver(spark, settings, "r1", ("holdings",))
     silver = DeltaTable(str(silver_events_table(settings.lake_root, "holdings"))).to_pyarrow_table().num_rows \
         if lake.exists(silver_events_table(settings.lake_root, "holdings")) else 0
-    parity = silver_quarantine_table(settings.lake_root)
+    parity = lake.silver_quarantine_table(settings.lake_root)
     held = DeltaTable(str(parity)).to_pyarrow_table().num_rows if lake.exists(parity) else 0
     bronze = DeltaTable(str(bronze_path)).to_pyarrow_table(columns=["event_id"]).num_rows
     assert bronze == entry.records_landed == report.events_in == silver + held + report.duplicates_suppressed

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from interaction_lake import contracts, lake
 from interaction_lake.config import Settings
 from jobs.bronze.land import bronze_schema, land_source
-from jobs.silver.build import build_silver, silver_events_table, silver_quarantine_table
+from jobs.silver.build import build_silver, silver_events_table
 from jobs.silver.conform import PARITY_GAPS, conform
 
 BASE = {"event_type": "call_ended", "schema_version": 1, "source_system": "acd", "customer_ref": "C1", "call_id": "c1",
@@ -51,7 +51,7 @@ def test_what_bronze_holds_silver_holds_or_quarantines(spark, tmp_path, rows, re
     bronze = DeltaTable(str(bronze_path)).to_pyarrow_table(columns=["event_id", "record_json"]).to_pylist()
     [report] = build_silver(spark, settings, "r1", ("callcentre",))
     silver = {r["event_id"]: r for r in DeltaTable(str(silver_events_table(settings.lake_root, "callcentre"))).to_pyarrow_table().to_pylist()}
-    quarantine = silver_quarantine_table(settings.lake_root)
+    quarantine = lake.silver_quarantine_table(settings.lake_root)
     held = DeltaTable(str(quarantine)).to_pyarrow_table().num_rows if lake.exists(quarantine) else 0
     assert report.events_in == len(bronze) == report.events_inserted + report.quarantined + report.duplicates_suppressed
     assert len(silver) == report.events_inserted and held == report.quarantined
