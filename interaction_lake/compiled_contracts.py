@@ -12,13 +12,15 @@ records (``tests/unit/interaction_lake/test_compiled_contracts.py``).
 Where the compiled form must be stricter than the contract to stay exact, it is (the reference decides those
 lines): integers beyond 64 bits, integral numbers beyond 2^53 (a double rounds them), floats that Python writes
 in exponent form (msgspec writes ``1e16`` where ``json.dumps`` writes ``1e+16``), ``NaN`` and ``Infinity`` (not
-JSON). A contract that uses a JSON Schema keyword this compiler does not know gets no decoder: every record of it
-takes the reference path.
+JSON), an amount of money of more than 15 significant digits (the reference refuses it: ``contracts.Inexact``). A
+contract that uses a JSON Schema keyword this compiler does not know, or an amount of money below its top level, gets
+no decoder: every record of it takes the reference path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -83,6 +85,15 @@ def _canonical_time(text: str) -> str:
     return contracts.canonical_time(text)
 
 
+# A number of more than 15 significant digits has a run of at least 16 digits (and points) in its text. msgspec reads
+# numbers as floats and cannot tell such an amount of money (``contracts.Inexact``, which the reference refuses) from
+# one a double carries; so a line with such a run is read again, numbers as ``contracts.read_number`` reads them, and
+# declined if an amount of money is inexact. Rare: generated lines carry none.
+_LONG_NUMBER = {bytes: re.compile(rb"[0-9.]{%d,}" % (contracts.EXACT_DIGITS + 1)),
+                str: re.compile(r"[0-9.]{%d,}" % (contracts.EXACT_DIGITS + 1))}
+_NUMBERS_AS_WRITTEN = msgspec.json.Decoder(dict, float_hook=contracts.read_number)
+
+
 @dataclass(frozen=True)
 class Decoder:
     """One contract version compiled: ``take`` a line's bytes -> its canonical record (a Struct) or None."""
@@ -90,15 +101,22 @@ class Decoder:
     decoder: msgspec.json.Decoder
     checks: _Checks
     required_by_type: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]]  # event type -> (required, any-of)
+    money: tuple[str, ...] = ()  # the contract's ``x-money`` fields
 
     def take(self, data: bytes | str) -> Any | None:
         try:
-            return self._complete(self.decoder.decode(data))
+            record = self._complete(self.decoder.decode(data))
+            if record is not None and self.money and _LONG_NUMBER[type(data)].search(data):
+                written = _NUMBERS_AS_WRITTEN.decode(data)
+                if any(isinstance(written.get(name), contracts.Inexact) for name in self.money):
+                    return None
+            return record
         except Exception:  # not taken (msgspec.DecodeError, mostly): whatever it is, the reference decides the line
             return None
 
     def take_object(self, record: dict) -> Any | None:
-        """``take`` for a record parsed already (a CSV row converted by ``landing_files.coerce_csv_row``)."""
+        """``take`` for a record parsed already (a CSV row converted by ``landing_files.coerce_csv_row``). A cell read as
+        ``contracts.Inexact`` is declined here as every value msgspec's types do not name exactly."""
         try:
             return self._complete(msgspec.convert(record, self.decoder.type))
         except Exception:  # as in take
@@ -174,7 +192,10 @@ def _compile(contract: contracts.Contract) -> Decoder:
     struct, checks = _struct(f"{contract.source}_v{contract.version}", contract.properties, contract.required, False,
                              {"schema_version": Literal[contract.version]})
     required = {event_type: (tuple(dict.fromkeys(names)), tuple(alternatives)) for event_type, (names, alternatives) in conditional.items()}
-    return Decoder(contract.version, msgspec.json.Decoder(struct), checks, required)
+    money = tuple(name for name, spec in contract.properties.items() if spec.get("x-money"))
+    if any("x-money" in json.dumps({k: v for k, v in spec.items() if k != "x-money"}) for spec in contract.properties.values()):
+        raise Unsupported("an amount of money inside an object or a list")  # take() checks the top level's
+    return Decoder(contract.version, msgspec.json.Decoder(struct), checks, required, money)
 
 
 def _only(mapping: dict, allowed: set[str]) -> None:

@@ -20,6 +20,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -222,9 +223,45 @@ class _Unfit(ValueError):
 
 
 _LONG = (-(2 ** 63), 2 ** 63 - 1)
-# Money (``x-money: true``) is a decimal in silver: the JSON number's own text, exactly, to 6 places and up to 10^16.
+# Money (``x-money: true``) is a decimal in silver: the JSON number's own text, exactly, to 6 places, below 10^16 and of
+# at most 15 significant digits (the canonical record is written from a double: ``Inexact``).
 MONEY_TYPE = T.DecimalType(22, 6)
 _MONEY_LIMIT = 10 ** 16
+
+
+# A double carries every decimal number of up to 15 significant digits exactly: its shortest text (what the canonical
+# record writes) is the same number. One with more may come back changed (9999999999.999999 -> 9999999999.999998).
+EXACT_DIGITS = 15
+
+
+class Inexact(float):
+    """A number read from text that a double does not carry exactly (more than ``EXACT_DIGITS`` significant digits):
+    the float is the nearest double, ``text`` the number as written. Money is exact or refused, so the canonical form
+    refuses it in a money field (``out_of_range``); elsewhere it is the float any JSON reader makes of it."""
+
+    text: str
+
+
+def read_number(text: str) -> float:
+    """A number's text as a float, as ``float`` reads it (``json.loads`` hands it each JSON number with a point or an
+    exponent); an ``Inexact`` if a double does not carry it exactly. ValueError as ``float``."""
+    number = float(text)
+    if len(text) > EXACT_DIGITS and math.isfinite(number) and _significant_digits(text) > EXACT_DIGITS:  # short: a double holds it
+        number = Inexact(number)
+        number.text = text.strip()
+    return number
+
+
+def _significant_digits(text: str) -> int:
+    try:
+        return len(Decimal(text.strip()).normalize().as_tuple().digits)
+    except (InvalidOperation, ValueError):
+        return 0
+
+
+def loads(text: str) -> Any:
+    """``json.loads``, each number with a point or an exponent read by ``read_number``."""
+    return json.loads(text, parse_float=read_number)
 
 
 def _project(record: dict[str, Any], properties: dict[str, dict[str, Any]], path: str) -> dict[str, Any]:
@@ -249,6 +286,9 @@ def _fit(value: Any, spec: dict[str, Any], path: str) -> Any:
             raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} is not a finite number")
         if spec.get("x-money") and not abs(number) < _MONEY_LIMIT:
             raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} is not an amount of money (at most 16 digits before the point)")
+        if spec.get("x-money") and isinstance(value, Inexact):
+            raise _Unfit(OUT_OF_RANGE, f"{path}: {value.text} has more than {EXACT_DIGITS} significant digits: an amount "
+                                       f"of money is kept exactly, and this one would be read as {number!r}")
         if isinstance(value, int) and not spec.get("x-money") and number != value:
             raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} does not fit a double exactly (it would be read as {number!r})")
         return value if isinstance(value, int) else number
@@ -295,7 +335,8 @@ def _compile_value(spec: dict[str, Any]) -> Callable[[Any], Any]:
             if value is None:
                 return None
             number = float(value)
-            if not math.isfinite(number) or (money and not abs(number) < _MONEY_LIMIT) or (not money and isinstance(value, int) and number != value):
+            if not math.isfinite(number) or (money and (not abs(number) < _MONEY_LIMIT or isinstance(value, Inexact))) or (
+                    not money and isinstance(value, int) and number != value):
                 raise _Unfit(OUT_OF_RANGE, "")
             return value if isinstance(value, int) else number
     elif kind == "string" and spec.get("format") == "date-time":

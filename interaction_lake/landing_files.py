@@ -311,7 +311,7 @@ class FileLines:
                 yield _refused(line.number, [line], Rejection(contracts.ENCODING_ERROR, line.problem))
                 continue
             try:
-                record = json.loads(line.text)
+                record = contracts.loads(line.text)
             except (json.JSONDecodeError, RecursionError) as error:
                 yield _refused(line.number, [line], Rejection(contracts.MALFORMED_JSON, f"not valid JSON: {error}"[:500]))
                 continue
@@ -443,7 +443,7 @@ class FileLines:
                 yield [line], cells, None
             else:
                 try:
-                    record = json.loads(line.text)
+                    record = contracts.loads(line.text)
                 except (json.JSONDecodeError, RecursionError) as error:
                     yield [line], None, Rejection(contracts.MALFORMED_JSON, f"not valid JSON: {error}"[:500])
                     continue
@@ -632,7 +632,7 @@ def _convert(cell: str, kind: str) -> Any:
         return int(cell.strip())  # str.strip() drops more than int() tolerates (e.g. "\x1f", found by fuzzing)
     if kind == "number":
         try:
-            return float(cell)  # "NaN", "inf" and "1e400" convert too: the canonical form refuses them (out_of_range)
+            return contracts.read_number(cell)  # "NaN", "inf" and "1e400" convert too: the canonical form refuses them (out_of_range)
         except ValueError:
             return cell
     if kind == "boolean" and cell.strip().lower() in ("true", "false"):

@@ -185,7 +185,7 @@ def _json(value: Any, spec: dict[str, Any]) -> Any:
         kind = contracts.base_type(spec)
         if kind == "integer" and value == value.to_integral_value():
             return int(value)
-        return float(value) if kind == "number" else str(value)
+        return contracts.read_number(str(value)) if kind == "number" else str(value)
     if contracts.base_type(spec) == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return value

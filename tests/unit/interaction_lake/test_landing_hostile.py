@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import codecs
 import datetime as dt
+import decimal
 import gzip
 import json
 
 import pytest
 
 from interaction_lake import contracts
-from interaction_lake.landing_files import TimeWindow, parse_file
+from interaction_lake.landing_files import FileLines, Taken, TimeWindow, parse_file
 
 RECORD = {"event_id": "evt-1", "event_type": "call_offered", "schema_version": 1, "occurred_at": "2026-11-02T09:00:00Z",
           "source_system": "genesys-acd", "customer_ref": "C1", "call_id": "call-1"}
@@ -167,6 +168,35 @@ def test_contract_numbers_are_kept_exactly_or_refused_as_out_of_range(source, ba
     assert (parsed.rejection.reason if parsed.rejection else None) == reason
     if kept is not None:
         assert parsed.record[field] == kept and isinstance(parsed.record[field], int)
+
+
+@pytest.mark.parametrize("columnar", [False, True])
+@pytest.mark.parametrize("kind", ["jsonl", "csv"])
+@pytest.mark.parametrize("amount,kept", [
+    ("9999999999.999999", None),  # 16 significant digits: a double makes it 9999999999.999998
+    ("0.1000000000000000055511", None),  # a double makes it 0.1: not the amount sent either
+    ("12345678901.2345", "12345678901.2345"),  # 15: carried exactly
+    ("1.500000000000000000", "1.5"),  # trailing zeros: the same amount
+])
+def test_an_amount_of_money_is_kept_exactly_or_refused(columnar, kind, amount, kept):
+    """Silver reads money from the canonical record's text (a double's shortest text): an amount a double does not
+    carry exactly is refused as out_of_range, with its own text, on the reference and the compiled path alike."""
+    if kind == "csv":
+        data = ("\n".join([HEADER, ROW.format(n=1, product="SAV", balance=amount)]) + "\n").encode()
+    else:
+        record = dict(zip(HEADER.split(","), ROW.format(n=1, product="SAV", balance=0).split(",")))
+        record.update(schema_version=1, balance=0, monthly_fees=3.0, interest_margin_rate=0.02)
+        data = (json.dumps(record).replace('"balance": 0', f'"balance": {amount}') + "\n").encode()
+    [part] = FileLines("holdings", f"h.{kind}", data, columnar=columnar)
+    if isinstance(part, Taken):  # the compiled path took it
+        [record_json] = part.columns[-2]
+        rejection = None
+    else:
+        record_json, rejection = part.record_json if part.rejection is None else None, part.rejection
+    if kept is None:
+        assert rejection.reason == contracts.OUT_OF_RANGE and amount in rejection.detail
+    else:
+        assert rejection is None and json.loads(record_json, parse_float=decimal.Decimal)["balance"] == decimal.Decimal(kept)
 
 
 @pytest.mark.parametrize("cell", ["NaN", "inf", "-Infinity", "1e400"])

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 from hypothesis import given, strategies as st
 
-from interaction_lake import feeds
+from interaction_lake import contracts, feeds
 from interaction_lake.feeds.mapping import EXCLUDED, map_record
 from interaction_lake.generator.feeds import ACD_COLUMNS, SAMPLES
 from interaction_lake.landing_files import parse_file
@@ -106,6 +107,21 @@ def test_a_legacy_encoding_is_read_as_declared(tmp_path):
                         feed=mapping)
     assert [json.loads(line.record_json)["product_code"] for line in parsed.accepted] == ["CAFÉ-PLUS"]
     assert dt.date.fromisoformat(json.loads(parsed.accepted[0].record_json)["snapshot_date"]) == dt.date(2026, 1, 31)
+
+
+ACCOUNTS_HEADER = "month_end;account_no;customer_no;product;product_type;currency;balance_eom;balance_avg;interest_booked;fees_booked;status"
+
+
+def test_a_feed_s_amount_is_kept_exactly_or_refused():
+    """A decimal column is read exactly; an amount the canonical record (a double's text) would change is refused."""
+    mapping = feeds.load(feeds.DEFAULT_DIR / "monthly_accounts.yaml")
+    rows = ["2026-01-31;ES1;1;CUR;CURRENT;EUR;1234567890123,45;10,00;0,01;0,00;OPEN",  # 15 significant digits
+            "2026-01-31;ES2;2;CUR;CURRENT;EUR;99999999999999,99;10,00;0,01;0,00;OPEN"]  # 16: a double makes it ...,98
+    parsed = parse_file("holdings", "accounts_x.csv", "\n".join([ACCOUNTS_HEADER, *rows, ""]).encode(), feed=mapping)
+    [kept] = parsed.accepted
+    assert json.loads(kept.record_json, parse_float=Decimal)["balance"] == Decimal("1234567890123.45")
+    [refused] = [line for line in parsed.lines if line.rejection is not None]
+    assert refused.rejection.reason == contracts.OUT_OF_RANGE and "99999999999999.99" in refused.rejection.detail
 
 
 FIXED = """
