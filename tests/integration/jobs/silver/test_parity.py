@@ -8,6 +8,8 @@ import itertools
 import json
 import math
 import shutil
+from decimal import Decimal
+from pathlib import Path
 
 from deltalake import DeltaTable
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
@@ -78,3 +80,46 @@ def test_a_field_the_engine_cannot_read_is_a_parity_gap_with_its_name(spark):
     frame = spark.createDataFrame(rows, bronze_schema("callcentre"))
     gaps = {r.event_id: r[PARITY_GAPS] for r in conform(frame, "callcentre", b"k", with_parity=True).collect()}
     assert gaps == {"e1": "", "e2": "priority,talk_seconds"}
+
+
+SNAPSHOT = {"event_type": "product_holding_snapshot", "schema_version": 1, "source_system": "core", "customer_ref": "C1",
+            "occurred_at": "2026-11-02T02:00:00Z", "snapshot_date": "2026-11-01", "product_code": "SAV", "product_family": "deposit",
+            "balance": 0, "monthly_fees": 0, "interest_margin_rate": 0.02}
+amounts = st.one_of(st.decimals(min_value=Decimal("-9999999999999999.999999"), max_value=Decimal("9999999999999999.999999"), places=6),
+                    st.decimals(min_value=0, max_value=Decimal("99999999.99"), places=2),
+                    st.sampled_from([Decimal("99999999999999.99"), Decimal("9999999999.999999"), Decimal("1234567890123.45"),
+                                     Decimal("0.000001"), Decimal("1E+15"), Decimal("5365.020000")]))
+
+
+@hsettings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(amounts, st.sampled_from(["f", "e", "plain"])), min_size=1, max_size=12))
+def test_silver_holds_the_amount_the_sender_wrote_or_quarantines_it(spark, tmp_path, rows):
+    """Money, as the sender wrote it (fixed point, exponent form, trailing zeros), is in silver as that exact decimal, or
+    the record is quarantined at landing as out_of_range -- never a nearby amount (found: 16 significant digits came
+    back changed by a double)."""
+    base = tmp_path / f"case-{next(_ids)}"
+    settings = Settings().with_paths(lake_root=base / "lake", landing_root=base / "landing")
+    folder = settings.landing_root / "holdings" / "d"
+    folder.mkdir(parents=True)
+    sent = {}
+    for amount, spelling in rows:
+        event_id = f"evt-{next(_ids)}"
+        text = format(amount, "f") if spelling == "f" else format(amount, "e") if spelling == "e" else str(amount)
+        text = text if any(c in text for c in ".eE") else text + ".0"  # a float's text, as an amount usually is
+        sent[event_id] = Decimal(text)
+        record = json.dumps({**SNAPSHOT, "event_id": event_id})
+        (folder / f"{event_id}.jsonl").write_text(record.replace('"balance": 0', f'"balance": {text}') + "\n")
+    land_source(spark, settings, "holdings", "r1")
+    build_silver(spark, settings, "r1", ("holdings",))
+    table = silver_events_table(settings.lake_root, "holdings")
+    silver = {r["event_id"]: r["balance"] for r in DeltaTable(str(table)).to_pyarrow_table(columns=["event_id", "balance"]).to_pylist()} \
+        if lake.exists(table) else {}
+    quarantine = lake.landing_quarantine_table(settings.lake_root)
+    refused = {Path(r["_source_file"]).stem: r["reason"] for r in DeltaTable(str(quarantine)).to_pyarrow_table().to_pylist()} \
+        if lake.exists(quarantine) else {}  # one file per record, named by its event id
+    for event_id, amount in sent.items():
+        if event_id in silver:
+            assert silver[event_id] == amount, (event_id, amount, silver[event_id])
+        else:
+            assert refused.get(event_id) == contracts.OUT_OF_RANGE and len(amount.normalize().as_tuple().digits) > contracts.EXACT_DIGITS, amount
+    shutil.rmtree(base)
