@@ -18,6 +18,7 @@ so no verdict can drift from the suite file.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -101,6 +102,32 @@ def evaluate(frame: DataFrame, spec: dict) -> list[Result]:
                     values.update(_collect(frame, [plan]))
                 except Exception as error:  # noqa: BLE001 - recorded as that expectation's failure, as GX does
                     plan.error = _one_line(error)
+    return _results(frame, plans, values)
+
+
+def evaluate_many(suites: list[tuple[DataFrame, dict]]) -> list[list[Result]]:
+    """``evaluate`` of several suites, each on its frame, with every suite's aggregates fetched by one query -- a cross
+    join of the suites' one-row aggregates -- instead of a query each: a gate stage validates a dozen small frames, and
+    the engine's fixed cost per query was most of their time. If that query fails (an expectation the engine cannot
+    evaluate), or a suite is malformed, each suite is evaluated alone by ``evaluate``: the results are ``evaluate``'s,
+    suite by suite (the differential test in ``tests/integration/interaction_lake/quality/test_compiled.py``)."""
+    if len(suites) < 2:
+        return [evaluate(frame, spec) for frame, spec in suites]
+    try:
+        for _, spec in suites:
+            check(spec)
+        planned = [[_plan(frame, number, e) for number, e in enumerate(spec["expectations"])] for frame, spec in suites]
+        rows = [_aggregates(frame, good, f"_s{index}_") for index, ((frame, _), plans) in enumerate(zip(suites, planned))
+                if (good := [p for p in plans if not isinstance(p, Result)])]
+        values = functools.reduce(DataFrame.crossJoin, rows).collect()[0].asDict() if rows else {}
+    except Exception:  # noqa: BLE001 - evaluated one by one: as evaluate does, or raises, for each suite
+        return [evaluate(frame, spec) for frame, spec in suites]
+    return [_results(frame, plans, {name[len(f"_s{index}_"):]: value for name, value in values.items() if name.startswith(f"_s{index}_")})
+            for index, ((frame, _), plans) in enumerate(zip(suites, planned))]
+
+
+def _results(frame: DataFrame, plans: list, values: dict) -> list[Result]:
+    """The plans' results from the aggregates' values; a failing map expectation's sample rows fetched (a query each)."""
     results = [p if isinstance(p, Result) else p.result(values) for p in plans]
     for plan, result in zip(plans, results):
         if isinstance(plan, _Plan) and plan.unexpected is not None and not result.success and result.result.get("unexpected_count"):
@@ -163,10 +190,14 @@ class _Plan:
 
 
 def _collect(frame: DataFrame, plans: list[_Plan]) -> dict:
+    return _aggregates(frame, plans).collect()[0].asDict()
+
+
+def _aggregates(frame: DataFrame, plans: list[_Plan], prefix: str = "") -> DataFrame:
+    """The plans' aggregates over ``frame`` as one row, each column named ``prefix`` + the plan's name for it."""
     windows = {name: column for p in plans for name, column in p.windows.items()}
     source = frame.select("*", *[column.alias(name) for name, column in windows.items()]) if windows else frame
-    row = source.agg(*[column.alias(p.name(what)) for p in plans for what, column in p.aggregates.items()]).collect()[0]
-    return row.asDict()
+    return source.agg(*[column.alias(prefix + p.name(what)) for p in plans for what, column in p.aggregates.items()])
 
 
 def _plan(frame: DataFrame, number: int, expectation: dict) -> _Plan | Result:

@@ -333,8 +333,8 @@ def prune_data_docs(context, lake_root: Path, keep: int) -> int:
 
 
 def evaluator() -> str:
-    """``compiled`` (the default: one aggregate query per suite, :mod:`interaction_lake.quality.compiled`) or
-    ``great_expectations`` (Great Expectations' own validator, the reference), from ``$INTERACTION_LAKE_GATE_EVALUATOR``."""
+    """``compiled`` (the default: one aggregate query per suite, a stage's suites in one: :mod:`interaction_lake.quality.compiled`)
+    or ``great_expectations`` (Great Expectations' own validator, the reference), from ``$INTERACTION_LAKE_GATE_EVALUATOR``."""
     chosen = os.environ.get("INTERACTION_LAKE_GATE_EVALUATOR", "compiled")
     if chosen not in EVALUATORS:
         raise ValueError(f"INTERACTION_LAKE_GATE_EVALUATOR is {chosen!r}; use one of {', '.join(EVALUATORS)}")
@@ -349,6 +349,31 @@ def evaluate(frame: DataFrame, suite_file, lake_root: Path, run_name: str) -> tu
     if evaluator() == "compiled" and compiled.compilable(suite_file.spec):
         return compiled.evaluate(frame, suite_file.spec), []
     return _great_expectations(frame, suite_file, lake_root, run_name)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A suite's results computed ahead of ``validate`` with the rest of its stage (``evaluate_stage``), and its share
+    of the time that took."""
+    results: list
+    seconds: float
+
+
+def evaluate_stage(stage: str, requests: list[tuple[DataFrame, str]]) -> list[Evaluated | None]:
+    """The results of a gate stage's suites (``(frame, suite name)`` each), the compiled ones fetched by one query
+    (``compiled.evaluate_many``); None for a suite ``validate`` is to evaluate itself (Great Expectations chosen, or a
+    suite the compiled evaluator does not take). Pass each to ``validate`` as ``evaluated``."""
+    if evaluator() != "compiled":
+        return [None] * len(requests)
+    specs = [load_suite(stage, suite).spec for _, suite in requests]
+    chosen = [index for index, spec in enumerate(specs) if compiled.compilable(spec)]
+    started = time.perf_counter()
+    found = compiled.evaluate_many([(requests[index][0], specs[index]) for index in chosen])
+    share = (time.perf_counter() - started) / max(len(chosen), 1)
+    evaluated: list[Evaluated | None] = [None] * len(requests)
+    for index, results in zip(chosen, found):
+        evaluated[index] = Evaluated(results, share)
+    return evaluated
 
 
 def _great_expectations(frame: DataFrame, suite_file, lake_root: Path, run_name: str) -> tuple[list[compiled.Result], list]:
@@ -449,15 +474,16 @@ def _record(spark: SparkSession, lake_root: Path, records: list[tuple], meta: di
 def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame: DataFrame, run_id: str, *,
              table_version: int | None = None, table_id: str | None = None, batch_id: str | None = None,
              scope: str = "", suite: str | None = None, source_file: str | None = None,
-             stage_results: StageResults | None = None) -> GateOutcome:
+             stage_results: StageResults | None = None, evaluated: Evaluated | None = None) -> GateOutcome:
     """Validate ``frame`` with ``expectations/<stage>/<suite or table>.json``; record and return the outcome (recorded
-    with the stage's other results when ``stage_results`` is given, at once otherwise).
+    with the stage's other results when ``stage_results`` is given, at once otherwise). ``evaluated``: the suite's
+    results on ``frame`` computed already with the rest of its stage (``evaluate_stage``).
 
     Call :func:`render_stage_data_docs` with the outcomes when the stage's validations are recorded."""
-    started = time.perf_counter()
+    started = time.perf_counter() - (evaluated.seconds if evaluated else 0.0)
     suite_file = load_suite(stage, suite or table)
     name = validation_run_name(run_id, scope)
-    results, identifiers = evaluate(frame, suite_file, lake_root, name)
+    results, identifiers = (evaluated.results, []) if evaluated else evaluate(frame, suite_file, lake_root, name)
     now = dt.datetime.now(dt.timezone.utc)
     docs = identifiers or [PendingDocs(suite_file.name, name, now, results)]
 

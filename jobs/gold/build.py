@@ -61,8 +61,8 @@ from interaction_lake import business_calendar, glossary, lake, lineage, locks, 
 from interaction_lake.faults import crash_point
 from interaction_lake.marts_config import MartsConfig
 from interaction_lake.storage import location
-from interaction_lake.quality.gate import (GateBlocked, GateFailed, GateOutcome, StageResults, render_stage_data_docs, results_table,
-                                          validate)
+from interaction_lake.quality.gate import (GateBlocked, GateFailed, GateOutcome, StageResults, evaluate_stage, render_stage_data_docs,
+                                          results_table, validate)
 from jobs.gold import am_effectiveness, at_risk, branch_waits, customer_value, satisfaction, service_quality
 from jobs.gold.customers import holding_amounts, interactions, months_frame, snapshot_of_months
 from jobs.gold.measures import add_months, money_sum, months_between_inclusive
@@ -229,10 +229,12 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         return report
     if gate:  # audit
         published_from = {name: facts[name].where(F.col(FACT_DATE[name]) >= F.lit(service_month)) for name in ("counter_visit", "call")}
+        judged = {name: gold_mart(name, staged[name], published_from, staged) for name in built}
+        evaluated = evaluate_stage("gold", [(frame, name) for name, frame in judged.items()])  # one query for every mart's suite
         with StageResults(spark, root, "gold", run_id) as results:
-            report.gates = [validate(spark, root, "gold", name, gold_mart(name, staged[name], published_from, staged), run_id,
-                                     scope=f"staged months {report.first_months.get(name, months[0]):%Y-%m}..{months[-1]:%Y-%m}",
-                                     stage_results=results) for name in built]
+            report.gates = [validate(spark, root, "gold", name, frame, run_id, evaluated=done, stage_results=results,
+                                     scope=f"staged months {report.first_months.get(name, months[0]):%Y-%m}..{months[-1]:%Y-%m}")
+                            for (name, frame), done in zip(judged.items(), evaluated)]
         render_stage_data_docs(root, report.gates)
         for outcome in report.gates:  # each gate's verdicts, on the staged table it judged
             with lineage.job_run(root, f"quality.gate.gold.{outcome.table}", inputs=[staging / outcome.table], parent=run.as_parent(),

@@ -11,14 +11,14 @@ is a failure (``blocked_tables``).
 
 from __future__ import annotations
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from interaction_lake import lake, lineage
 from interaction_lake.config import Settings
 from interaction_lake import sources as registry
-from interaction_lake.quality.gate import (GateOutcome, StageResults, Verdict, latest_verdicts_by_table, render_stage_data_docs,
-                                          results_table, validate)
+from interaction_lake.quality.gate import (GateOutcome, StageResults, Verdict, evaluate_stage, latest_verdicts_by_table,
+                                          render_stage_data_docs, results_table, validate)
 from interaction_lake.quality.suites import load_suite
 from jobs.quality.views import facts_quarantined, silver_events, silver_fact
 from jobs.silver.build import fact_quarantine_table, fact_table, silver_events_table
@@ -82,39 +82,41 @@ def _gate(spark: SparkSession, settings: Settings, run_id: str, recheck: set[str
     skew = settings.silver.lifecycle_skew_seconds
     min_facts = int(load_suite("silver", "facts_quarantined").spec.get("meta", {}).get("min_facts", 0))
     verdicts = latest_verdicts_by_table(spark, root, "silver")
-    outcomes = []
-    with StageResults(spark, root, "silver", run_id) as results:  # one commit for the stage's results
-        for name, path, partition, is_fact in _tables(root):
-            if not lake.exists(path):
-                continue
-            version, table_id = lake.version(path), lake.table_id(path)
-            last, _ = _last_validated(verdicts.get(name, []), table_id)
-            if name in recheck:
-                last = None  # judged again, whole
-            elif last == version:
-                continue
-            rows = lake.read_version(spark, path, version)
-            scope, changed = "whole table", None
-            if last is not None and partition:
-                changed = lake.changed_partitions(path, last, version, partition)
-                if changed is not None and None not in changed:
-                    if not changed:
-                        continue
-                    rows = rows.where(F.col(partition).cast("string").isin(*sorted(changed)))
-                    scope = f"{len(changed)} changed {partition} partition(s)"
-                else:
-                    changed = None
-            view = silver_fact(name, rows, dim, skew) if is_fact else silver_events(rows)
-            outcomes.append(validate(spark, root, "silver", name, view, run_id, table_version=version, table_id=table_id, scope=scope,
-                                     stage_results=results))
-            if is_fact:
-                quarantined = None if held is None else held.where(F.col("fact") == name)
-                if quarantined is not None and changed is not None:
-                    quarantined = quarantined.where(F.col("fact_date").cast("string").isin(*sorted(changed)))
-                share = facts_quarantined(rows, quarantined)
-                if share.limit(min_facts).count() >= max(min_facts, 1):  # the share of a handful of facts is noise, not a verdict
-                    outcomes.append(validate(spark, root, "silver", name + QUARANTINED, share, run_id,
-                                             suite="facts_quarantined", table_version=version, table_id=table_id, scope=scope,
-                                             stage_results=results))
+    pending: list[tuple[DataFrame, dict]] = []  # what to validate: (frame, validate's arguments)
+    for name, path, partition, is_fact in _tables(root):
+        if not lake.exists(path):
+            continue
+        version, table_id = lake.version(path), lake.table_id(path)
+        last, _ = _last_validated(verdicts.get(name, []), table_id)
+        if name in recheck:
+            last = None  # judged again, whole
+        elif last == version:
+            continue
+        rows = lake.read_version(spark, path, version)
+        scope, changed = "whole table", None
+        if last is not None and partition:
+            changed = lake.changed_partitions(path, last, version, partition)
+            if changed is not None and None not in changed:
+                if not changed:
+                    continue
+                rows = rows.where(F.col(partition).cast("string").isin(*sorted(changed)))
+                scope = f"{len(changed)} changed {partition} partition(s)"
+            else:
+                changed = None
+        view = silver_fact(name, rows, dim, skew) if is_fact else silver_events(rows)
+        pending.append((view, dict(table=name, table_version=version, table_id=table_id, scope=scope)))
+        if is_fact:
+            quarantined = None if held is None else held.where(F.col("fact") == name)
+            if quarantined is not None and changed is not None:
+                quarantined = quarantined.where(F.col("fact_date").cast("string").isin(*sorted(changed)))
+            share = facts_quarantined(rows, quarantined)
+            if share.limit(min_facts).count() >= max(min_facts, 1):  # the share of a handful of facts is noise, not a verdict
+                pending.append((share, dict(table=name + QUARANTINED, suite="facts_quarantined", table_version=version,
+                                            table_id=table_id, scope=scope)))
+    # every suite's aggregates in one query, then each validation recorded (one commit for the stage's results)
+    evaluated = evaluate_stage("silver", [(frame, args.get("suite", args["table"])) for frame, args in pending])
+    with StageResults(spark, root, "silver", run_id) as results:
+        outcomes = [validate(spark, root, "silver", frame=frame, run_id=run_id, stage_results=results, evaluated=done, **args)
+                    for (frame, args), done in zip(pending, evaluated)]
     render_stage_data_docs(root, outcomes)
     return outcomes

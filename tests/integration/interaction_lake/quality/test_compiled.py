@@ -103,6 +103,35 @@ def test_random_suites_on_random_frames_get_great_expectations_verdicts(spark, t
     assert fast == reference
 
 
+@hypothesis_settings(max_examples=25, deadline=None, derandomize=True,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(suites=st.lists(st.tuples(rows, st.lists(expectation, min_size=1, max_size=4)), min_size=2, max_size=4))
+def test_a_stage_s_suites_fetched_by_one_query_get_each_suite_s_own_results(spark, suites):
+    """``evaluate_many`` (a gate stage's suites in one query) is ``evaluate`` suite by suite -- verdicts, figures and
+    failing rows -- including when one suite's expectation breaks the joint query (the mean of a text column)."""
+    jobs = [(spark.createDataFrame(data, SCHEMA),
+             {"expectations": [{"type": kind, "kwargs": kwargs, "meta": {"severity": "error"}} for kind, kwargs in chosen]})
+            for data, chosen in suites]
+    try:
+        alone = [compiled.evaluate(frame, spec) for frame, spec in jobs]
+    except SuiteError:  # a suite Great Expectations would refuse: refused together as well
+        with pytest.raises(SuiteError):
+            compiled.evaluate_many(jobs)
+        return
+    together = compiled.evaluate_many(jobs)
+    shown = lambda results: [(_normal(r), r.sample) for r in results]  # noqa: E731
+    assert [shown(r) for r in together] == [shown(r) for r in alone]
+
+
+def test_a_suite_that_breaks_the_joint_query_leaves_the_others_their_results(spark):
+    frame = spark.createDataFrame([("a", 1.0), ("b", -2.0)], "s string, d double")
+    good = {"expectations": [{"type": "expect_column_values_to_be_between", "kwargs": {"column": "d", "min_value": 0}}]}
+    bad = {"expectations": [{"type": "expect_column_mean_to_be_between", "kwargs": {"column": "s", "max_value": 1}}]}
+    [first, second] = compiled.evaluate_many([(frame, good), (frame, bad)])
+    assert not first[0].success and first[0].result["unexpected_count"] == 1 and first[0].exception is None
+    assert second[0].exception is not None
+
+
 def _frame_for(spark, suite: SuiteFile, seed: int):
     """Rows for the suite's own columns, typed from what it expects of them, about a third of them breaking it."""
     kinds: dict[str, T.DataType] = {}
