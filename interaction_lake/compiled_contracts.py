@@ -12,7 +12,7 @@ records (``tests/unit/interaction_lake/test_compiled_contracts.py``).
 Where the compiled form must be stricter than the contract to stay exact, it is (the reference decides those
 lines): integers beyond 64 bits, integral numbers beyond 2^53 (a double rounds them), floats that Python writes
 in exponent form (msgspec writes ``1e16`` where ``json.dumps`` writes ``1e+16``), ``NaN`` and ``Infinity`` (not
-JSON), an amount of money of more than 15 significant digits (the reference refuses it: ``contracts.Inexact``). A
+JSON), an amount of money of more than 15 significant digits (the reference decides: ``contracts.changes_money``). A
 contract that uses a JSON Schema keyword this compiler does not know, or an amount of money below its top level, gets
 no decoder: every record of it takes the reference path.
 """
@@ -86,9 +86,10 @@ def _canonical_time(text: str) -> str:
 
 
 # A number of more than 15 significant digits has a run of at least 16 digits (and points) in its text. msgspec reads
-# numbers as floats and cannot tell such an amount of money (``contracts.Inexact``, which the reference refuses) from
-# one a double carries; so a line with such a run is read again, numbers as ``contracts.read_number`` reads them, and
-# declined if an amount of money is inexact. Rare: generated lines carry none.
+# numbers as floats and cannot tell such an amount of money (``contracts.Inexact``: the reference refuses it if silver
+# would hold another amount) from one a double carries; so a line with such a run is read again, numbers as
+# ``contracts.read_number`` reads them, and declined to the reference if an amount is Inexact. Rare: generated lines
+# carry none.
 _LONG_NUMBER = {bytes: re.compile(rb"[0-9.]{%d,}" % (contracts.EXACT_DIGITS + 1)),
                 str: re.compile(r"[0-9.]{%d,}" % (contracts.EXACT_DIGITS + 1))}
 _NUMBERS_AS_WRITTEN = msgspec.json.Decoder(dict, float_hook=contracts.read_number)

@@ -20,7 +20,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -223,10 +223,11 @@ class _Unfit(ValueError):
 
 
 _LONG = (-(2 ** 63), 2 ** 63 - 1)
-# Money (``x-money: true``) is a decimal in silver: the JSON number's own text, exactly, to 6 places, below 10^16 and of
-# at most 15 significant digits (the canonical record is written from a double: ``Inexact``).
+# Money (``x-money: true``) is a decimal in silver: the JSON number's own text, exactly, to 6 places and below 10^16 --
+# refused where the double the canonical record is written from would change it (``changes_money``).
 MONEY_TYPE = T.DecimalType(22, 6)
 _MONEY_LIMIT = 10 ** 16
+_MONEY_STEP = Decimal(1).scaleb(-MONEY_TYPE.scale)  # 0.000001
 
 
 # A double carries every decimal number of up to 15 significant digits exactly: its shortest text (what the canonical
@@ -235,11 +236,24 @@ EXACT_DIGITS = 15
 
 
 class Inexact(float):
-    """A number read from text that a double does not carry exactly (more than ``EXACT_DIGITS`` significant digits):
-    the float is the nearest double, ``text`` the number as written. Money is exact or refused, so the canonical form
-    refuses it in a money field (``out_of_range``); elsewhere it is the float any JSON reader makes of it."""
+    """A number read from text that a double may not carry exactly (more than ``EXACT_DIGITS`` significant digits):
+    the float is the nearest double, ``text`` the number as written. In a money field the canonical form refuses it
+    (``out_of_range``) if silver would then hold another amount than the text's (``changes_money``); elsewhere it is
+    the float any JSON reader makes of it."""
 
     text: str
+
+
+def changes_money(value: Any) -> bool:
+    """Whether silver would hold another amount than the one written: silver casts the canonical record's text -- a
+    double's shortest text -- to ``MONEY_TYPE``, rounding half up to its six places (both engines); an ``Inexact``
+    text rounded so must give the same amount (``1234.5600000000002`` does; ``9999999999.999999``, which a double
+    makes ``...999998``, does not)."""
+    return isinstance(value, Inexact) and _as_money(value.text) != _as_money(repr(float(value)))
+
+
+def _as_money(text: str) -> Decimal:
+    return Decimal(text).quantize(_MONEY_STEP, rounding=ROUND_HALF_UP)
 
 
 def read_number(text: str) -> float:
@@ -286,8 +300,8 @@ def _fit(value: Any, spec: dict[str, Any], path: str) -> Any:
             raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} is not a finite number")
         if spec.get("x-money") and not abs(number) < _MONEY_LIMIT:
             raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} is not an amount of money (at most 16 digits before the point)")
-        if spec.get("x-money") and isinstance(value, Inexact):
-            raise _Unfit(OUT_OF_RANGE, f"{path}: {value.text} has more than {EXACT_DIGITS} significant digits: an amount "
+        if spec.get("x-money") and changes_money(value):
+            raise _Unfit(OUT_OF_RANGE, f"{path}: {value.text} has more significant digits than a double carries: an amount "
                                        f"of money is kept exactly, and this one would be read as {number!r}")
         if isinstance(value, int) and not spec.get("x-money") and number != value:
             raise _Unfit(OUT_OF_RANGE, f"{path}: {value!r} does not fit a double exactly (it would be read as {number!r})")
@@ -335,7 +349,7 @@ def _compile_value(spec: dict[str, Any]) -> Callable[[Any], Any]:
             if value is None:
                 return None
             number = float(value)
-            if not math.isfinite(number) or (money and (not abs(number) < _MONEY_LIMIT or isinstance(value, Inexact))) or (
+            if not math.isfinite(number) or (money and (not abs(number) < _MONEY_LIMIT or changes_money(value))) or (
                     not money and isinstance(value, int) and number != value):
                 raise _Unfit(OUT_OF_RANGE, "")
             return value if isinstance(value, int) else number
