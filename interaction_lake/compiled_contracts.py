@@ -87,12 +87,10 @@ def _canonical_time(text: str) -> str:
 
 # A number of more than 15 significant digits has a run of at least 16 digits (and points) in its text. msgspec reads
 # numbers as floats and cannot tell such an amount of money (``contracts.Inexact``: the reference refuses it if silver
-# would hold another amount) from one a double carries; so a line with such a run is read again, numbers as
-# ``contracts.read_number`` reads them, and declined to the reference if an amount is Inexact. Rare: generated lines
-# carry none.
+# would hold another amount) from one a double carries; so a line with such a run is read again as the reference reads
+# it (``contracts.loads``), and declined to the reference if an amount is Inexact. Rare: generated lines carry none.
 _LONG_NUMBER = {bytes: re.compile(rb"[0-9.]{%d,}" % (contracts.EXACT_DIGITS + 1)),
                 str: re.compile(r"[0-9.]{%d,}" % (contracts.EXACT_DIGITS + 1))}
-_NUMBERS_AS_WRITTEN = msgspec.json.Decoder(dict, float_hook=contracts.read_number)
 
 
 @dataclass(frozen=True)
@@ -108,7 +106,7 @@ class Decoder:
         try:
             record = self._complete(self.decoder.decode(data))
             if record is not None and self.money and _LONG_NUMBER[type(data)].search(data):
-                written = _NUMBERS_AS_WRITTEN.decode(data)
+                written = contracts.loads(data)
                 if any(isinstance(written.get(name), contracts.Inexact) for name in self.money):
                     return None
             return record
