@@ -242,6 +242,29 @@ def keeping(spark: SparkSession, lake_root: Path) -> Iterator[Callable[[DataFram
 
 
 STATS_COLUMNS = "delta.dataSkippingStatsColumns"
+# delta-spark refuses a statistics column of a type Delta keeps no min/max for (found by running the jobs on Apache
+# Spark: "Data skipping is not supported for column ... of type BooleanType"); the embedded engine ignores it.
+_NO_MIN_MAX = (T.BooleanType, T.BinaryType, T.ArrayType, T.MapType, T.StructType)
+# The embedded engine reads a file's column from its statistics when their minimum equals their maximum (a one-row
+# file, a constant column), and parses a double of 17 significant digits from the log's JSON up to one unit in the
+# last place off: a mart's -28.712742334794818 read back as -28.712742334794815 (capabilities.exact_doubles_from_statistics).
+_INEXACT_FROM_STATISTICS = (T.DoubleType, T.FloatType)
+
+
+def _keeps_no_statistics(field: T.StructField, denied: set[str]) -> bool:
+    return field.name in denied or isinstance(field.dataType, _NO_MIN_MAX + _INEXACT_FROM_STATISTICS)
+
+
+def _denied(partition_by: tuple[str, ...] | list[str]) -> set[str]:
+    from interaction_lake.privacy import PATH_COLUMNS, identifying_columns
+
+    return set(identifying_columns() | PATH_COLUMNS) | set(partition_by)
+
+
+def statistics_columns(schema: T.StructType, partition_by: tuple[str, ...] = ()) -> str:
+    """The ``delta.dataSkippingStatsColumns`` of a table of ``schema``'s columns (see ``creation_options``)."""
+    denied = _denied(partition_by)
+    return ",".join(f.name for f in schema.fields if not _keeps_no_statistics(f, denied))
 
 
 def creation_options(df: DataFrame, path: Path, partition_by: tuple[str, ...] = ()) -> dict[str, str]:
@@ -251,17 +274,33 @@ def creation_options(df: DataFrame, path: Path, partition_by: tuple[str, ...] = 
     Delta copies per-file min/max statistics of the first 32 columns into its log by default, and log files
     outlive data files (``delta.logRetentionDuration``): a customer's reference, pseudonym or name would stay
     in ``_delta_log`` after their rows were erased and vacuumed. So statistics are kept only for the columns
-    that identify no one (``privacy.identifying_columns``); no job prunes on the others.
+    that identify no one (``privacy.identifying_columns``) and are not floating-point numbers, which the embedded
+    engine may read back from them one unit in the last place off; no job prunes on either.
     """
     if exists(path):
         return {}
-    from interaction_lake.privacy import PATH_COLUMNS, identifying_columns
+    return {STATS_COLUMNS: statistics_columns(df.schema, partition_by)}
 
-    denied = identifying_columns() | PATH_COLUMNS | set(partition_by)
-    # delta-spark refuses a statistics column of a type Delta keeps no min/max for (found by running the jobs on
-    # Apache Spark: "Data skipping is not supported for column ... of type BooleanType"); the embedded engine ignores it.
-    no_stats = (T.BooleanType, T.BinaryType, T.ArrayType, T.MapType, T.StructType)
-    return {STATS_COLUMNS: ",".join(f.name for f in df.schema.fields if f.name not in denied and not isinstance(f.dataType, no_stats))}
+
+def limit_statistics(path: Path, metadata: dict[str, str], table=None) -> bool:
+    """Make an existing table's later files keep the statistics ``creation_options`` allows, no more: a table made by
+    an older release may list a floating-point column, or (a mart defined before marts were limited) no list at all,
+    so that Delta kept its first 32 columns'. One delta-rs commit when the list changes; whether it did. Files already
+    written keep their statistics until rewritten (a compaction, a full rebuild). ``table``: the table, already open."""
+    from deltalake import CommitProperties, DeltaTable
+
+    table = table or DeltaTable(str(path))
+    schema = T.StructType.fromJson(json.loads(table.schema().to_json()))
+    denied = _denied(table.metadata().partition_columns)
+    listed = table.metadata().configuration.get(STATS_COLUMNS)
+    fields = {f.name: f for f in schema.fields}
+    kept = (statistics_columns(schema, tuple(table.metadata().partition_columns)) if listed is None else
+            ",".join(n for n in listed.split(",") if n and not (n in fields and _keeps_no_statistics(fields[n], denied))))
+    if kept == listed:
+        return False
+    table.alter.set_table_properties({STATS_COLUMNS: kept}, commit_properties=CommitProperties(
+        custom_metadata={"userMetadata": json.dumps({**metadata, "step": "statistics"}, sort_keys=True)}))
+    return True
 
 
 def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tuple[str, ...] = (),
@@ -347,6 +386,7 @@ def define(schema: T.StructType, path: Path, definition: Definition, partition_b
     commit = CommitProperties(custom_metadata={"userMetadata": json.dumps({**metadata, "step": "define"}, sort_keys=True)})
     if holds_shape(schema, path, partition_by):
         table = DeltaTable(str(path))
+        limit_statistics(path, metadata, table)
         if table.metadata().description != definition.description:
             table.alter.set_table_description(definition.description, commit_properties=commit)
         for column in json.loads(table.schema().to_json())["fields"]:
@@ -355,7 +395,8 @@ def define(schema: T.StructType, path: Path, definition: Definition, partition_b
                 table.alter.set_column_metadata(column["name"], {"comment": comment}, commit_properties=commit)
         return
     DeltaTable.create(str(path), schema=Schema.from_json(wanted.json()), mode="overwrite", partition_by=list(partition_by) or None,
-                      description=definition.description, commit_properties=commit)
+                      description=definition.description, commit_properties=commit,
+                      configuration={STATS_COLUMNS: statistics_columns(wanted, partition_by)})
 
 
 def holds_shape(schema: T.StructType, path: Path, partition_by: tuple[str, ...], ordered: bool = True) -> bool:
@@ -437,13 +478,15 @@ def add_new_columns(spark: SparkSession, df: DataFrame, path: Path, metadata: di
     dropped silently. Delta SQL ``ALTER TABLE ... ADD COLUMNS`` where the engine has it; the embedded engine
     (Sail 0.7) has no ALTER TABLE and ignores ``mergeSchema`` on appends to these tables, so there delta-rs
     commits the same schema change (``capabilities.delta_sql_maintenance``). The commit is recorded in
-    ``_system/commit_log``.
+    ``_system/commit_log``. A table made by an older release first has its statistics limited (``limit_statistics``).
     """
     from deltalake import DeltaTable
 
     from interaction_lake import capabilities
 
-    existing = {f.name for f in DeltaTable(str(path)).schema().fields}
+    table = DeltaTable(str(path))
+    limit_statistics(path, metadata, table)  # a table made by an older release
+    existing = {f.name for f in table.schema().fields}
     new = [f for f in df.schema.fields if f.name not in existing]
     if not new:
         return []

@@ -25,8 +25,9 @@ the rows removed per table and the landing files that still hold the customer's 
 the landing zone's own retention or redaction applies to them). Rerunning a request removes nothing more
 and is recorded again.
 
-Tables created before file statistics were limited (``lake.creation_options``) may still hold a
-reference as a min/max value in old ``_delta_log`` commit files, until Delta's log retention
+Tables created before file statistics were limited (``lake.creation_options``; marts defined before
+2026-12-04, ``lake.limit_statistics``) may still hold a reference or pseudonym as a min/max value in old
+``_delta_log`` commit files, until Delta's log retention
 (``delta.logRetentionDuration``, 30 days by default) removes them (docs/privacy.md).
 """
 

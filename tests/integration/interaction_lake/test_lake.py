@@ -119,6 +119,35 @@ def test_statistics_columns_name_only_types_delta_keeps_statistics_of(spark, tmp
     """delta-spark refuses a table whose statistics columns include a boolean ("Data skipping is not supported for
     column ... of type BooleanType"), found by running silver on Apache Spark; nor are nested or binary columns listed."""
     frame = spark.sql("SELECT 1 AS id, true AS flag, array(1) AS items, named_struct('a', 1) AS nested, DATE'2026-11-02' AS day, "
-                      "'x' AS _source_file")
+                      "'x' AS _source_file, 0.5D AS rate, CAST(0.5 AS FLOAT) AS share, 1.5BD AS amount")
     listed = lake.creation_options(frame, tmp_path / "new")[lake.STATS_COLUMNS].split(",")
-    assert listed == ["id", "day"]  # landing paths are not listed either: a file may be named after a customer
+    # landing paths are not listed either (a file may be named after a customer), nor floating-point numbers
+    # (capabilities.exact_doubles_from_statistics); decimals are
+    assert listed == ["id", "day", "amount"]
+
+
+def test_a_table_an_older_release_made_has_its_statistics_limited_once(spark, tmp_path):
+    """A table listing a double among its statistics columns, and a mart defined with no list at all (Delta then keeps
+    its first 32 columns', a pseudonym among them), keep only what a new table keeps, from their next write on."""
+    schema = "k long, customer_key string, rate double, month date"
+    old = tmp_path / "lake" / "silver" / "old"
+    spark.createDataFrame([(1, "p1", 0.5, dt.date(2026, 11, 1))], schema).write.format("delta").partitionBy("month") \
+        .option(lake.STATS_COLUMNS, "k,rate").save(str(old))
+    frame = spark.createDataFrame([(2, "p2", 2 / 3, dt.date(2026, 11, 1))], schema)
+    lake.add_new_columns(spark, frame, old, {"job": "test"})
+    assert DeltaTable(str(old)).metadata().configuration[lake.STATS_COLUMNS] == "k"
+    assert DeltaTable(str(old)).history(1)[0]["userMetadata"] == json.dumps({"job": "test", "step": "statistics"})
+    assert not lake.limit_statistics(old, {"job": "test"}) and lake.version(old) == 1  # once
+
+    from deltalake import Schema
+    mart = tmp_path / "lake" / "gold" / "mart"
+    DeltaTable.create(str(mart), schema=Schema.from_json(frame.schema.json()), partition_by=["month"])  # as lake.define did
+    lake.define(frame.schema, mart, lake.Definition("a mart", {}), ("month",), {"job": "test"})
+    assert DeltaTable(str(mart)).metadata().configuration[lake.STATS_COLUMNS] == "k"
+    lake.replace(frame, mart, {"job": "test"})
+    stats = [json.loads(json.loads(line)["add"]["stats"]) for p in (mart / "_delta_log").glob("*.json")
+             for line in p.read_text().splitlines() if '"add"' in line]
+    assert [sorted(s["minValues"]) for s in stats] == [["k"]]
+    before = lake.version(mart)
+    lake.define(frame.schema, mart, lake.Definition("a mart", {}), ("month",), {"job": "test"})
+    assert lake.version(mart) == before  # defined again: nothing to change

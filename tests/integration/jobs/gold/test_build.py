@@ -88,6 +88,28 @@ def test_marts_derived_from_the_staged_customer_values_equal_their_computation_i
         assert "identical" in capsys.readouterr().out, (mart, version)
 
 
+def test_no_table_of_the_lake_keeps_statistics_of_an_identifying_or_floating_point_column(daily_lake):
+    """Every table the jobs wrote -- bronze, silver, gold, quarantine, _system, states -- keeps no min/max of a column that
+    identifies someone (an erasure would leave it in the log: a mart's pseudonyms were) nor of a double, which the
+    embedded engine may read back from them one unit in the last place off (capabilities.exact_doubles_from_statistics:
+    a mart's balance_change_pct was)."""
+    from interaction_lake.privacy import PATH_COLUMNS, identifying_columns
+
+    settings, _ = daily_lake
+    denied = identifying_columns() | PATH_COLUMNS
+    tables = [log.parent for log in settings.lake_root.glob("**/_delta_log")]
+    assert len(tables) > 20 and any(t.parent.name == "gold" for t in tables)
+    kept = defaultdict(set)
+    for table in tables:
+        floating = {f["name"] for f in lake.schema_fields(table) if f["type"] in ("double", "float")}
+        for commit in (table / "_delta_log").glob("*.json"):
+            for line in commit.read_text().splitlines():
+                stats = json.loads(json.loads(line)["add"].get("stats") or "{}") if '"add"' in line else {}
+                kept[table.relative_to(settings.lake_root)] |= set(stats.get("minValues", {})) | set(stats.get("maxValues", {}))
+        assert not kept[table.relative_to(settings.lake_root)] & (denied | floating), table
+    assert any(kept.values())  # statistics are kept, of the other columns
+
+
 def test_one_query_tells_each_fact_s_rows_and_dates_as_asking_each_fact_does(spark, daily_lake):
     """The build asks the engine once for every fact's row count and first and last dates (``_fact_spans``), where it
     asked each fact each question: the answers are those of the separate questions."""
