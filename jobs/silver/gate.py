@@ -11,6 +11,8 @@ is a failure (``blocked_tables``).
 
 from __future__ import annotations
 
+import functools
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -62,6 +64,18 @@ def blocked(spark: SparkSession, root) -> dict[str, Verdict]:
     return found
 
 
+def _without_small_shares(pending: list[tuple[DataFrame, dict]], min_facts: int) -> list[tuple[DataFrame, dict]]:
+    """``pending`` without the quarantined shares of fewer than ``min_facts`` facts (the share of a handful is noise, not a
+    verdict), every share counted (up to ``min_facts``) by one query."""
+    shares = [index for index, (_, args) in enumerate(pending) if args.get("suite") == "facts_quarantined"]
+    if not shares:
+        return pending
+    counted = functools.reduce(DataFrame.unionAll, [pending[index][0].limit(min_facts).select(F.lit(index).alias("share"))
+                                                    for index in shares])
+    enough = {row.share for row in counted.groupBy("share").count().collect() if row["count"] >= min_facts}
+    return [entry for index, entry in enumerate(pending) if index not in shares or index in enough]
+
+
 def blocked_tables(spark: SparkSession, root) -> list[str]:
     """Silver tables whose most recent validation failed."""
     return list(blocked(spark, root))
@@ -109,10 +123,9 @@ def _gate(spark: SparkSession, settings: Settings, run_id: str, recheck: set[str
             quarantined = None if held is None else held.where(F.col("fact") == name)
             if quarantined is not None and changed is not None:
                 quarantined = quarantined.where(F.col("fact_date").cast("string").isin(*sorted(changed)))
-            share = facts_quarantined(rows, quarantined)
-            if share.limit(min_facts).count() >= max(min_facts, 1):  # the share of a handful of facts is noise, not a verdict
-                pending.append((share, dict(table=name + QUARANTINED, suite="facts_quarantined", table_version=version,
-                                            table_id=table_id, scope=scope)))
+            pending.append((facts_quarantined(rows, quarantined), dict(table=name + QUARANTINED, suite="facts_quarantined",
+                                                                       table_version=version, table_id=table_id, scope=scope)))
+    pending = _without_small_shares(pending, max(min_facts, 1))
     # every suite's aggregates in one query, then each validation recorded (one commit for the stage's results)
     evaluated = evaluate_stage("silver", [(frame, args.get("suite", args["table"])) for frame, args in pending])
     with StageResults(spark, root, "silver", run_id) as results:

@@ -182,6 +182,15 @@ def test_a_double_reads_back_from_its_file_s_statistics_as_the_engine_says_and_t
     assert len(_statistics(listed)) == len(values) and all("d" in s["minValues"] for s in _statistics(listed))
     read = sorted(r.d for r in spark.read.format("delta").load(str(listed)).collect())
     assert (read == sorted(values)) == capabilities.exact_doubles_from_statistics(spark)
+    # the types the lake does keep statistics of read back exact from them on both engines
+    from decimal import Decimal
+
+    kept = (9007199254740993, Decimal("12345678901234567890123456.123457"), dt.datetime(2026, 1, 2, 3, 4, 5, 678901), dt.date(2026, 12, 4))
+    exact = tmp_path / "exact"
+    spark.createDataFrame([kept], "l long, m decimal(38,6), t timestamp, day date").write.format("delta") \
+        .option(lake.STATS_COLUMNS, "l,m,t,day").save(str(exact))
+    assert sorted(_statistics(exact)[0]["minValues"]) == ["day", "l", "m", "t"]
+    assert [tuple(r) for r in spark.read.format("delta").load(str(exact)).collect()] == [kept]
 
     schema = T.StructType([T.StructField("k", T.LongType()), T.StructField("d", T.DoubleType())])
     appended, defined = tmp_path / "appended", tmp_path / "defined"

@@ -91,6 +91,20 @@ def test_a_skewed_call_is_quarantined_alone_and_the_day_publishes(spark, setting
     assert [r["calls_offered"] for r in day] == [61]  # the marts count the 61 whole calls
 
 
+def test_the_share_of_a_handful_of_facts_gets_no_verdict_until_there_are_enough(spark, settings):
+    """Below the suite's meta.min_facts facts (stored + quarantined) a share is noise -- 1 of 5 calls is 20% -- and gets
+    no verdict; once the validated partitions hold enough, it does."""
+    calls = [e for n in range(4) for e in a_call(f"ok-{n}")] + a_call("skewed", queued="09:01:40", answered="09:01:00")
+    drop(settings, "callcentre", "calls.jsonl", calls)
+    land_and_build(spark, settings, "r1")
+    tables = [o.table for o in gate_silver(spark, settings, "r1")]
+    assert "call" in tables and "call_quarantined" not in tables
+    drop(settings, "callcentre", "more.jsonl", [e for n in range(60) for e in a_call(f"more-{n:02d}")])
+    land_and_build(spark, settings, "r2")
+    share = next(o for o in gate_silver(spark, settings, "r2") if o.table == "call_quarantined")
+    assert share.passed  # 1 of 65
+
+
 def test_too_many_broken_facts_fail_the_gate_and_the_tolerance_is_configurable(spark, settings):
     calls = [e for n in range(40) for e in a_call(f"ok-{n}")]
     calls += [e for n in range(15) for e in a_call(f"skew-{n}", queued="09:01:40", answered="09:01:00")]  # 27%: above the 25% line
