@@ -34,7 +34,7 @@ from pyspark.sql import types as T
 from interaction_lake import lake, storage
 from interaction_lake.storage import location
 from interaction_lake.quality import compiled, offline
-from interaction_lake.quality.suites import load_suite
+from interaction_lake.quality.suites import SuiteFile, load_suite
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no telemetry calls from a bank's network
 
@@ -353,10 +353,11 @@ def evaluate(frame: DataFrame, suite_file, lake_root: Path, run_name: str) -> tu
 
 @dataclass(frozen=True)
 class Evaluated:
-    """A suite's results computed ahead of ``validate`` with the rest of its stage (``evaluate_stage``), and its share
-    of the time that took."""
+    """A suite's results computed ahead of ``validate`` with the rest of its stage (``evaluate_stage``), its share of
+    the time that took, and the suite file they are of (read once a stage)."""
     results: list
     seconds: float
+    suite_file: SuiteFile
 
 
 def evaluate_stage(stage: str, requests: list[tuple[DataFrame, str]]) -> list[Evaluated | None]:
@@ -365,14 +366,14 @@ def evaluate_stage(stage: str, requests: list[tuple[DataFrame, str]]) -> list[Ev
     suite the compiled evaluator does not take). Pass each to ``validate`` as ``evaluated``."""
     if evaluator() != "compiled":
         return [None] * len(requests)
-    specs = [load_suite(stage, suite).spec for _, suite in requests]
-    chosen = [index for index, spec in enumerate(specs) if compiled.compilable(spec)]
+    suites = [load_suite(stage, suite) for _, suite in requests]
+    chosen = [index for index, suite in enumerate(suites) if compiled.compilable(suite.spec)]
     started = time.perf_counter()
-    found = compiled.evaluate_many([(requests[index][0], specs[index]) for index in chosen])
+    found = compiled.evaluate_many([(requests[index][0], suites[index].spec) for index in chosen])
     share = (time.perf_counter() - started) / max(len(chosen), 1)
     evaluated: list[Evaluated | None] = [None] * len(requests)
     for index, results in zip(chosen, found):
-        evaluated[index] = Evaluated(results, share)
+        evaluated[index] = Evaluated(results, share, suites[index])
     return evaluated
 
 
@@ -481,7 +482,7 @@ def validate(spark: SparkSession, lake_root: Path, stage: str, table: str, frame
 
     Call :func:`render_stage_data_docs` with the outcomes when the stage's validations are recorded."""
     started = time.perf_counter() - (evaluated.seconds if evaluated else 0.0)
-    suite_file = load_suite(stage, suite or table)
+    suite_file = evaluated.suite_file if evaluated else load_suite(stage, suite or table)
     name = validation_run_name(run_id, scope)
     results, identifiers = (evaluated.results, []) if evaluated else evaluate(frame, suite_file, lake_root, name)
     now = dt.datetime.now(dt.timezone.utc)

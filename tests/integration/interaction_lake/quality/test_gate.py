@@ -109,3 +109,21 @@ def test_pruning_deletes_the_pages_of_the_results_it_drops(spark, settings, tmp_
     assert len(list(site.glob("validations/**/*.html"))) == 3
     assert prune_data_docs(_context(settings.lake_root), settings.lake_root, 1) == 2
     assert [p.name for p in site.glob("validations/**/*.html")] == ["interaction_lake-silver.call.html"]
+
+
+def test_a_stage_s_verdicts_are_recorded_against_the_suite_they_were_computed_from(spark, settings, tmp_path, monkeypatch):
+    """``evaluate_stage`` reads each suite file once and ``validate`` records its results as computed, even if the file
+    changed between the two: a verdict never mixes the expectations of two versions of a suite."""
+    from interaction_lake.quality.gate import evaluate_stage
+
+    suites = tmp_path / "suites"
+    monkeypatch.setenv("INTERACTION_LAKE_EXPECTATIONS_DIR", str(suites))
+    monkeypatch.setenv("INTERACTION_LAKE_GATE_EVALUATOR", "compiled")
+    frame = spark.createDataFrame([("c1", 10.0), ("c2", -5.0)], "call_id string, queue_wait_seconds double")
+    write_suite(suites, [expectation("expect_column_values_to_be_between", "error", column="queue_wait_seconds", min_value=0)])
+    [evaluated] = evaluate_stage("silver", [(frame, "call")])
+    write_suite(suites, [expectation("expect_column_values_to_be_unique", "warn", column="call_id")])  # edited meanwhile
+    outcome = validate(spark, settings.lake_root, "silver", "call", frame, "run-1", table_version=1, evaluated=evaluated)
+    assert not outcome.passed and outcome.errors == ["expect_column_values_to_be_between(queue_wait_seconds)"]
+    recorded = DeltaTable(str(results_table(settings.lake_root))).to_pyarrow_table().to_pylist()
+    assert [(r["expectation"], r["severity"], r["success"]) for r in recorded] == [("expect_column_values_to_be_between", "error", False)]
