@@ -249,22 +249,15 @@ _NO_MIN_MAX = (T.BooleanType, T.BinaryType, T.ArrayType, T.MapType, T.StructType
 # file, a constant column), and parses a double of 17 significant digits from the log's JSON up to one unit in the
 # last place off: a mart's -28.712742334794818 read back as -28.712742334794815 (capabilities.exact_doubles_from_statistics).
 _INEXACT_FROM_STATISTICS = (T.DoubleType, T.FloatType)
-
-
-def _keeps_no_statistics(field: T.StructField, denied: set[str]) -> bool:
-    return field.name in denied or isinstance(field.dataType, _NO_MIN_MAX + _INEXACT_FROM_STATISTICS)
-
-
-def _denied(partition_by: tuple[str, ...] | list[str]) -> set[str]:
-    from interaction_lake.privacy import PATH_COLUMNS, identifying_columns
-
-    return set(identifying_columns() | PATH_COLUMNS) | set(partition_by)
+_NO_STATISTICS_TYPES = _NO_MIN_MAX + _INEXACT_FROM_STATISTICS
 
 
 def statistics_columns(schema: T.StructType, partition_by: tuple[str, ...] = ()) -> str:
     """The ``delta.dataSkippingStatsColumns`` of a table of ``schema``'s columns (see ``creation_options``)."""
-    denied = _denied(partition_by)
-    return ",".join(f.name for f in schema.fields if not _keeps_no_statistics(f, denied))
+    from interaction_lake.privacy import PATH_COLUMNS, identifying_columns
+
+    denied = identifying_columns() | PATH_COLUMNS | set(partition_by)
+    return ",".join(f.name for f in schema.fields if f.name not in denied and not isinstance(f.dataType, _NO_STATISTICS_TYPES))
 
 
 def creation_options(df: DataFrame, path: Path, partition_by: tuple[str, ...] = ()) -> dict[str, str]:
@@ -290,12 +283,13 @@ def limit_statistics(path: Path, metadata: dict[str, str], table=None) -> bool:
     from deltalake import CommitProperties, DeltaTable
 
     table = table or DeltaTable(str(path))
-    schema = T.StructType.fromJson(json.loads(table.schema().to_json()))
-    denied = _denied(table.metadata().partition_columns)
-    listed = table.metadata().configuration.get(STATS_COLUMNS)
-    fields = {f.name: f for f in schema.fields}
-    kept = (statistics_columns(schema, tuple(table.metadata().partition_columns)) if listed is None else
-            ",".join(n for n in listed.split(",") if n and not (n in fields and _keeps_no_statistics(fields[n], denied))))
+    schema, details = T.StructType.fromJson(json.loads(table.schema().to_json())), table.metadata()
+    allowed = statistics_columns(schema, tuple(details.partition_columns))
+    listed = details.configuration.get(STATS_COLUMNS)
+    if listed is None:
+        kept = allowed
+    else:  # the listed columns it allows (and any name the schema lacks: not its to judge)
+        kept = ",".join(n for n in listed.split(",") if n and (n in allowed.split(",") or n not in schema.names))
     if kept == listed:
         return False
     table.alter.set_table_properties({STATS_COLUMNS: kept}, commit_properties=CommitProperties(
