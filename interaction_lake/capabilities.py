@@ -12,6 +12,7 @@ The engine of a session is the one ``interaction_lake.engine`` built it with.
 | ``exclusive_commits_on_object_stores`` | yes | no |
 | ``idempotent_writes`` | no | yes |
 | ``exact_doubles_from_statistics`` | no | yes |
+| ``json_number_text_kept`` | yes | no |
 
 ``time_travel_behind_checkpoint``: reading ``versionAsOf`` a version older than the table's latest
 checkpoint. Sail 0.7.2 fails for every such version from 2 up ("Missing commit file: expected version 0,
@@ -62,6 +63,14 @@ file holds the right bits, and a copy of the log without statistics reads right)
 lake's tables therefore keep no statistics of floating-point columns, written by either engine
 (``lake.creation_options``, ``lake.define``; ``lake.limit_statistics`` for a table an older release made): no job
 prunes on a double, and no job needs to branch on this one.
+
+``json_number_text_kept``: ``get_json_object`` returns a JSON number's text as written. Sail 0.7.2 does; Apache Spark
+reads it as a double and writes the double (``99999999999999.99`` comes back ``9.999999999999998E13``). Silver reads an
+amount of money (``DECIMAL(22,6)``) from the canonical record's text, which carries an amount of more significant digits
+than a double holds as written (``contracts.canonical_json``): where the text is kept, silver casts it; where not, it
+takes ``from_json``'s decimal, which Spark reads from the text exactly -- and Sail reads through a double
+(``jobs.silver.conform.money_column``). Measured both ways on amounts of 15 to 22 significant digits, in fixed point and
+exponent form, by the capability test.
 """
 
 from __future__ import annotations
@@ -97,3 +106,7 @@ def idempotent_writes(spark: SparkSession) -> bool:
 
 def exact_doubles_from_statistics(spark: SparkSession) -> bool:
     return _apache_spark(spark)
+
+
+def json_number_text_kept(spark: SparkSession) -> bool:
+    return not _apache_spark(spark)

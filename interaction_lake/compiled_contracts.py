@@ -34,7 +34,7 @@ from interaction_lake import contracts
 
 _LONG = (-(2 ** 63), 2 ** 63 - 1)
 _EXACT = 2 ** 53  # integers a double holds exactly: a money amount written as an integer is read as one
-_MONEY = 1e16  # contracts._MONEY_LIMIT
+_MONEY = float(contracts._MONEY_READ_LIMIT)  # what the reference refuses from (contracts._fit)
 # Keywords that do not change what a value may be.
 _NOTES = {"description", "title", "$comment", "examples", "x-pii", "x-money"}
 _VALUE_KEYWORDS = {"type", "enum", "minLength", "maxLength", "minimum", "maximum", "format", "pattern", "items", "minItems",
@@ -86,9 +86,10 @@ def _canonical_time(text: str) -> str:
 
 
 # A number of more than 15 significant digits has a run of at least 16 digits (and points) in its text. msgspec reads
-# numbers as floats and cannot tell such an amount of money (``contracts.Inexact``: the reference refuses it if silver
-# would hold another amount) from one a double carries; so a line with such a run is read again as the reference reads
-# it (``contracts.loads``), and declined to the reference if an amount is Inexact. Rare: generated lines carry none.
+# numbers as floats and cannot tell such an amount of money (``contracts.Inexact``: the canonical record writes it as
+# its own amount where a double would change it) from one a double carries; so a line with such a run is read again
+# as the reference reads it (``contracts.loads``), and declined to the reference if an amount is Inexact. Rare:
+# generated lines carry none.
 _LONG_NUMBER = {bytes: re.compile(rb"[0-9.]{%d,}" % (contracts.EXACT_DIGITS + 1)),
                 str: re.compile(r"[0-9.]{%d,}" % (contracts.EXACT_DIGITS + 1))}
 

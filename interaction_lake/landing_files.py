@@ -82,7 +82,7 @@ class Line:
 
     @property
     def record_json(self) -> str:
-        return json.dumps(self.record, ensure_ascii=False, separators=(",", ":"))
+        return contracts.canonical_json(self.record)
 
 
 TAKEN_CHUNK = 50_000  # records the compiled path hands over at a time (lake.PART_ROWS is larger: one part each)

@@ -13,7 +13,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import contracts
+from interaction_lake import capabilities, contracts
 from interaction_lake.business_calendar import UTC, local_date
 from interaction_lake.privacy import pseudonym
 
@@ -80,6 +80,7 @@ def conform(bronze: DataFrame, source: str, secret: bytes, with_parity: bool = F
     contract = contracts.latest(source)
     schema = payload_schema(source)
     parsed = bronze.withColumn("_payload", F.from_json("record_json", schema))
+    text_kept = capabilities.json_number_text_kept(bronze.sparkSession)
     columns = {
         # a branch on its own clock dates its events by its zone (business_calendar: branch_timezones)
         "event_date": local_date("occurred_at", tz, F.col("_payload").getField("branch_id") if "branch_id" in schema.fieldNames() else None),
@@ -90,14 +91,13 @@ def conform(bronze: DataFrame, source: str, secret: bytes, with_parity: bool = F
         if marking is True:
             continue
         value = F.col("_payload").getField(name)
-        if isinstance(schema[name].dataType, (T.DoubleType, T.DecimalType)):
+        if isinstance(schema[name].dataType, T.DecimalType):
+            value = money_column(name, schema[name].dataType, value, text_kept)
+        elif isinstance(schema[name].dataType, T.DoubleType):
             # the number's own text, cast: the embedded engine's JSON reader rounds some doubles to a neighbour
             # (4.704077414966889e+84 read as 4.70407741496689e+84; found by tests/integration/jobs/silver/test_parity.py),
-            # while casting the text is exact on every engine -- and for money (x-money), exact to the cent
-            text = F.get_json_object(F.col("record_json"), f"$.{name}")
-            value = text.try_cast(schema[name].dataType.simpleString())
-            if isinstance(schema[name].dataType, T.DecimalType):  # "1e-07": the embedded engine casts no exponent to decimal
-                value = F.coalesce(value, text.try_cast("double").cast(schema[name].dataType.simpleString()))
+            # while a double's text cast is exact on every engine
+            value = F.get_json_object(F.col("record_json"), f"$.{name}").try_cast("double")
         if marking == FREE_TEXT:
             columns[f"has_{name}"] = F.coalesce(F.length(F.trim(value)) > 0, F.lit(False))
             continue
@@ -109,6 +109,17 @@ def conform(bronze: DataFrame, source: str, secret: bytes, with_parity: bool = F
     # the record's content, keyed like a pseudonym (the record holds personal data): tells a correction from a re-send
     content = pseudonym(F.col("record_json"), secret).alias(CONTENT)
     return parsed.select(*ENVELOPE_KEPT, *[expr.alias(name) for name, expr in columns.items()], *LINEAGE, content, *extra)
+
+
+def money_column(name: str, kind: T.DecimalType, parsed: Column, text_kept: bool) -> Column:
+    """An amount of money, exactly as the canonical record writes it (up to 22 significant digits: ``contracts.
+    canonical_json``), on each engine (``capabilities.json_number_text_kept``): the number's text cast where the engine
+    keeps it ("1e-07": the embedded engine casts no exponent to decimal, so that form goes through a double, which
+    carries every such short amount), else the decimal ``from_json`` read from the text (``parsed``)."""
+    if not text_kept:
+        return parsed
+    text = F.get_json_object(F.col("record_json"), f"$.{name}")
+    return F.coalesce(text.try_cast(kind.simpleString()), text.try_cast("double").cast(kind.simpleString()))
 
 
 def version_key() -> Column:

@@ -203,3 +203,30 @@ def test_a_double_reads_back_from_its_file_s_statistics_as_the_engine_says_and_t
     assert sorted(r.d for r in spark.read.format("delta").load(str(appended)).collect()) == sorted(values)
     for path in (appended, defined):
         assert [sorted(s.get("minValues", {})) for s in _statistics(path)] == [["k"]] * len(values)
+
+
+def test_an_amount_of_money_reads_exactly_from_a_canonical_record_by_the_engine_s_means(spark, tmp_path):
+    """``get_json_object`` keeps a number's text only where the engine says; silver's money column
+    (``conform.money_column``) reads every amount the canonical record can carry exactly on both engines: up to 22
+    significant digits, fixed point and exponent form, rounded half up to six places."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    from interaction_lake import contracts
+    from jobs.silver.conform import money_column
+
+    texts = ["99999999999999.990000", "9999999999.999999", "9999999999999998.999999", "12345678901234.567892", "1e-07", "2.5E-6",
+             "1E+15", "1234.5600000000002", "2.0000005", "-2.0000005", "0.9999999999999999999", "-0.0000005", "7", "-12.5", "null"]
+    kind = contracts.MONEY_TYPE
+    frame = spark.createDataFrame([(n, f'{{"a":{t}}}') for n, t in enumerate(texts)], "n int, record_json string")
+    parsed = F.from_json("record_json", T.StructType([T.StructField("a", kind)])).getField("a")
+    rows = frame.select("n", F.get_json_object("record_json", "$.a").alias("text"),
+                        money_column("a", kind, parsed, capabilities.json_number_text_kept(spark)).alias("amount")).collect()
+    got = {r.n: r for r in rows}
+    kept = [got[n].text == t for n, t in enumerate(texts) if t != "null"]
+    assert all(kept) == capabilities.json_number_text_kept(spark)
+    for n, text in enumerate(texts):
+        want = None if text == "null" else Decimal(text).quantize(Decimal("0.000001"), ROUND_HALF_UP)
+        assert got[n].amount == want, (text, got[n].amount)

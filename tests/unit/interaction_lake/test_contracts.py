@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from decimal import ROUND_HALF_UP, Decimal
 import json
 
 import pytest
@@ -292,3 +293,42 @@ def test_the_compiled_canonical_form_is_the_reference_s_on_every_generated_line(
                    _outcome(lambda r: contracts._project(r, contract.properties, ""), record))
             compared += 1
     assert compared > 1000
+
+
+# The canonical record's JSON is json.dumps's, except that an amount a double would change is written as its own amount.
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+              st.text(alphabet=st.characters(codec="utf-8"), max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)), max_leaves=12)
+LONG_AMOUNTS = st.decimals(min_value=Decimal("-9999999999999999.999999"), max_value=Decimal("9999999999999999.999999"),
+                           places=7, allow_nan=False, allow_infinity=False).map(lambda d: contracts.read_number(format(d, "f")))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), st.one_of(JSON_VALUES, LONG_AMOUNTS), max_size=6))
+def test_the_canonical_json_is_json_dumps_with_long_amounts_written_as_themselves(record):
+    text = contracts.canonical_json(record)
+    long_ones = {name for name, value in record.items() if isinstance(value, contracts.Inexact)}
+    if not long_ones:
+        assert text == json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    exact, plain = json.loads(text, parse_float=Decimal), json.loads(text)
+    assert list(plain) == list(record)
+    for name, value in record.items():
+        if name in long_ones:
+            assert exact[name] == Decimal(value.text).quantize(Decimal("0.000001"), ROUND_HALF_UP)
+        else:
+            assert plain[name] == value
+
+
+def test_a_long_amount_of_money_is_carried_not_refused():
+    """An amount of more significant digits than a double carries is kept by the canonical form and written as itself."""
+    contract = contracts.latest("holdings")
+    record = {"event_id": "e1", "event_type": "product_holding_snapshot", "schema_version": 1, "occurred_at": "2026-11-02T02:00:00Z",
+              "source_system": "core", "customer_ref": "C1", "snapshot_date": "2026-11-01", "product_code": "SAV",
+              "product_family": "deposit", "balance": contracts.read_number("99999999999999.99"), "monthly_fees": 0,
+              "interest_margin_rate": 0.02}
+    assert contracts.validate("holdings", record) is None
+    canonical, rejection = contract.canonical(record)
+    assert rejection is None and '"balance":99999999999999.990000' in contracts.canonical_json(canonical)
+    too_large = {**record, "balance": contracts.read_number("9999999999999999.9999999")}  # 10^16 at six places
+    assert contract.canonical(too_large)[1].reason == contracts.OUT_OF_RANGE

@@ -112,16 +112,19 @@ def test_a_legacy_encoding_is_read_as_declared(tmp_path):
 ACCOUNTS_HEADER = "month_end;account_no;customer_no;product;product_type;currency;balance_eom;balance_avg;interest_booked;fees_booked;status"
 
 
-def test_a_feed_s_amount_is_kept_exactly_or_refused():
-    """A decimal column is read exactly; an amount the canonical record (a double's text) would change is refused."""
+def test_a_feed_s_amount_is_kept_exactly():
+    """A decimal column is read exactly, and its amount reaches the canonical record exactly: as a double's text where a
+    double carries it, as its own text where a double would change it; one beyond 16 digits before the point is
+    refused."""
     mapping = feeds.load(feeds.DEFAULT_DIR / "monthly_accounts.yaml")
     rows = ["2026-01-31;ES1;1;CUR;CURRENT;EUR;1234567890123,45;10,00;0,01;0,00;OPEN",  # 15 significant digits
-            "2026-01-31;ES2;2;CUR;CURRENT;EUR;99999999999999,99;10,00;0,01;0,00;OPEN"]  # 16: a double makes it ...,98
+            "2026-01-31;ES2;2;CUR;CURRENT;EUR;99999999999999,99;10,00;0,01;0,00;OPEN",  # 16: a double would make it ...,98
+            "2026-01-31;ES3;3;CUR;CURRENT;EUR;9999999999999999,9999999;10,00;0,01;0,00;OPEN"]  # 10^16 at six places
     parsed = parse_file("holdings", "accounts_x.csv", "\n".join([ACCOUNTS_HEADER, *rows, ""]).encode(), feed=mapping)
-    [kept] = parsed.accepted
-    assert json.loads(kept.record_json, parse_float=Decimal)["balance"] == Decimal("1234567890123.45")
+    assert [json.loads(line.record_json, parse_float=Decimal)["balance"] for line in parsed.accepted] == \
+        [Decimal("1234567890123.45"), Decimal("99999999999999.99")]
     [refused] = [line for line in parsed.lines if line.rejection is not None]
-    assert refused.rejection.reason == contracts.OUT_OF_RANGE and "99999999999999.99" in refused.rejection.detail
+    assert refused.rejection.reason == contracts.OUT_OF_RANGE and "9999999999999999.9999999" in refused.rejection.detail
 
 
 FIXED = """
