@@ -6,7 +6,9 @@ time, as production would, and times per day: landing, the bronze gate, the silv
 gate, the gold build, the gold gate and the day's Data Docs (rendered once a day, as the marts DAG does).
 It prints the per-day table, the days 1 / 10 / 30 flatness
 check (does day N+1 cost more as history grows?), landing throughput, the share of time in gates and
-peak memory (the embedded engine runs in this process), and writes everything as JSON. With
+peak memory, and writes everything as JSON. The embedded engine's server runs in a child process started each day
+(as a scheduler's process per task would have it; ``--engine-in-process`` keeps it in this process): a day's CPU
+and peak memory are this process's and the server's together. With
 ``--compare-classic`` it then has both engines copy the same landing files into a table
 (bench/engine_probe.py, one process per engine). ``--engine both`` runs the same days through the embedded engine and
 through Apache Spark with delta-spark (one process each, Delta on both) and prints them side by side.
@@ -73,6 +75,25 @@ def day_peak_mb() -> float:
         return peak_mb()
 
 
+def process_peak_mb(pid: int | None) -> float:
+    """Another process's peak resident memory (VmHWM), 0 if there is none or it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError, TypeError):
+        return 0.0
+
+
+def process_cpu_s(pid: int | None) -> float:
+    """Another process's CPU seconds so far (user and system), 0 if there is none or it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, TypeError):
+        return 0.0
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--events", type=int, help="size the sample bank to about this many landing records in all")
@@ -90,6 +111,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the engine the days run through: embedded, spark (Apache Spark + delta-spark, classic local[*]) "
                              "or both (the same files through each, one process per engine, side by side) (default: embedded)")
     parser.add_argument("--sent", type=Path, help="run the landing files already generated in this folder (default: generate them)")
+    parser.add_argument("--engine-in-process", action="store_true",
+                        help="run the embedded engine's server in this process, renewed each day (default: a child process "
+                             "started each day, as Airflow's process per task gives; its memory and CPU are counted)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, work: Path) -> int:
     from interaction_lake.config import Settings
-    from interaction_lake.engine import get_spark, renewed, running
+    from interaction_lake.engine import embedded_server_pid, get_spark, renewed, running
     from interaction_lake.generator import SOURCES  # the generator's sources: the bank it simulates
     from jobs.bronze.gate import gate_bronze
     from jobs.bronze.land import land_source
@@ -150,7 +174,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         return side_by_side(args, sent, work, customers)
     started = time.perf_counter()
     owned = not running()  # a caller's own session (a test's) is never stopped under it
-    spark = get_spark(settings)
+    own_process = not args.engine_in_process
+    spark = renewed(settings, own_process=own_process) if owned else get_spark(settings)
     spark.range(1).collect()  # the engine is up: a session, and one query through it
     startup_s = time.perf_counter() - started
 
@@ -162,11 +187,13 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         figures: dict = {"day": day}
         if days and owned:  # as a scheduler's task processes would, each day starts on a fresh engine (engine.renewed)
             t = time.perf_counter()
-            spark = renewed(settings)
+            spark = renewed(settings, own_process=own_process)
             spark.range(1).collect()
             figures["engine_renewed_s"] = time.perf_counter() - t
         reset_day_peak()
-        cpu = time.process_time()  # this process's CPU, engine threads included: less swayed than wall time by a busy host
+        server = embedded_server_pid()  # None where the engine runs in this process (or is Apache Spark's JVM)
+        # this process's CPU and the server's, engine threads included: less swayed than wall time by a busy host
+        cpu = time.process_time() + process_cpu_s(server)
         t = time.perf_counter()
         # delivered the night after the day it covers: each day lands in its own ingest-date partition, as in production
         delivered = dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(1), dt.timezone.utc)
@@ -201,9 +228,12 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         work_s = figures["land_s"] + figures["silver_s"] + figures["gold_s"] + figures["data_docs_s"]
         gates_s = figures["bronze_gate_s"] + figures["silver_gate_s"] + figures["gold_gate_s"]
         figures["total_s"], figures["gate_share"] = work_s + gates_s, gates_s / (work_s + gates_s)
-        figures["cpu_s"] = time.process_time() - cpu
+        figures["cpu_s"] = time.process_time() + process_cpu_s(server) - cpu
         figures["landing_events_per_s"] = landed / figures["land_s"] if figures["land_s"] else None
-        figures["peak_memory_mb"] = day_peak_mb()  # this day's own peak, as the issue's 'day 60 within 10% of day 5' asks
+        # this day's own peak, as the issue's 'day 60 within 10% of day 5' asks: this process's and, where the engine's
+        # server is a process of its own (started for this day), its peak too -- their sum bounds the two together
+        figures["server_peak_memory_mb"] = process_peak_mb(server)
+        figures["peak_memory_mb"] = day_peak_mb() + figures["server_peak_memory_mb"]
         days.append(figures)
         print(f"  {day}: {landed} events, {figures['total_s']:.1f} s" + (f"; {len(failed)} gate(s) FAILED" if failed else ""), flush=True)
         result = {"events": records, "customers": customers, "days": args.days, "days_done": len(days), "engine": settings.engine,
@@ -289,8 +319,10 @@ def print_report(r: dict) -> None:
           f"(a day: {r['mean_day_s']:.1f} s on average); share of time in gates {r['gate_share']:.0%}")
     if r.get("peak_memory_last_over_day5"):
         renewed = r["engine"] == "embedded" and any("engine_renewed_s" in d for d in r["per_day"])
+        apart = any(d.get("server_peak_memory_mb") for d in r["per_day"])
         print(f"memory: the last day's peak over day 5's: {r['peak_memory_last_over_day5']:.2f}x"
-              + (" (each day starts on a fresh embedded engine: engine.renewed)" if renewed else ""))
+              + (" (each day starts on a fresh embedded engine" + (" in a process of its own, counted" if apart else "")
+                 + ": engine.renewed)" if renewed else ""))
     print("flatness (the cost of one more day as history grows), seconds per 1000 events:")
     print("  " + "  ".join(f"{h:>11}" for h in ("day", "total", *(s.removesuffix("_s").replace("_", " ") for s in STAGES), "cpu")))
     for n, f in r["flatness"].items():
@@ -316,7 +348,7 @@ def side_by_side(args: argparse.Namespace, sent: Path, work: Path, customers: in
         out = work / f"{engine}.json"
         command = [sys.executable, "-m", "interaction_lake", "bench", "--engine", engine, "--sent", str(sent), "--customers",
                    str(customers), "--days", str(args.days), "--start", args.start.isoformat(), "--workdir", str(work / engine),
-                   "--out", str(out)]
+                   "--out", str(out), *(["--engine-in-process"] if args.engine_in_process else [])]
         print(f"== {engine}", flush=True)
         subprocess.run(command, check=True, env={k: v for k, v in os.environ.items() if k != "SPARK_CONNECT_MODE_ENABLED"})
         results[engine] = json.loads(out.read_text())
@@ -359,7 +391,7 @@ def print_side_by_side(c: dict) -> None:
     landing = c["landing_events_per_s"]
     print(f"landing events/s: embedded {landing['embedded']:.0f}, spark {landing['spark']:.0f} ({landing['embedded_over_spark']:.1f}x)")
     print(f"peak memory of the pipeline process, MB: embedded {c['peak_memory_mb']['embedded']:.0f}, "
-          f"spark {c['peak_memory_mb']['spark']:.0f} (Spark's JVM is a child process: not counted)")
+          f"spark {c['peak_memory_mb']['spark']:.0f} (embedded: this process and its engine server's; Spark's JVM is a child process, not counted)")
 
 
 def landing_anchors(landing: Path, landing_events_per_s: float | None) -> dict:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -33,6 +35,7 @@ LOCAL_CONF = {"spark.sql.shuffle.partitions": "4", "spark.databricks.delta.snaps
               "spark.ui.showConsoleProgress": "false"}
 _lock = threading.Lock()
 _embedded_server = None
+_server_in_child = False  # the next embedded server starts in a child process (``renewed``)
 _session: SparkSession | None = None
 _kinds: dict[int, str] = {}  # id(session) -> the engine that built it, for interaction_lake.capabilities
 
@@ -74,17 +77,47 @@ def running() -> bool:
     return _session is not None
 
 
-def renewed(settings: Settings | None = None) -> SparkSession:
-    """The process-wide session, on the embedded engine a new one on a new in-process server: what a process that runs
-    job after job for days (``bench``) calls between days. Sail 0.7.2 keeps ~13 KB for every operation it has served,
-    in any session, until its server stops (measured: docs/adr/0001-engine.md, "Known engine faults"); a new server
-    starts in ~0.02 s. Under Airflow every task is a process of its own and needs none of this. On
-    Apache Spark the session is kept (its driver frees what its operations used). Only for a caller that owns the
-    session: any other holder of the old one finds it stopped."""
+def renewed(settings: Settings | None = None, own_process: bool = False) -> SparkSession:
+    """The process-wide session, on the embedded engine a new one on a new server: what a process that runs job after
+    job for days (``bench``) calls between days. Sail 0.7.2 keeps ~13 KB for every operation it has served, in any
+    session, until its server stops (measured: docs/adr/0001-engine.md, "Known engine faults"), and memory its writes
+    allocated stays with the process even then; with ``own_process`` the new server runs in a child process
+    (``interaction_lake.embedded_server``), whose memory is the system's again when it stops -- what Airflow's
+    process per task gives -- at ~1 s to start it. On Apache Spark the session is kept (its driver frees what its
+    operations used). Only for a caller that owns the session: any other holder of the old one finds it stopped."""
+    global _server_in_child
     settings = settings or Settings.from_env()
     if settings.engine == "embedded":
         stop_spark()
+        _server_in_child = own_process
     return get_spark(settings)
+
+
+def embedded_server_pid() -> int | None:
+    """The process id of the embedded engine's server where it runs in a child process (``renewed``), else None."""
+    return _embedded_server.pid if isinstance(_embedded_server, _ServerProcess) else None
+
+
+class _ServerProcess:
+    """The embedded engine's server in a child process (``interaction_lake.embedded_server``), stopped like Sail's own."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "interaction_lake.embedded_server"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, env=_embedded_environment(dict(os.environ)))
+        port = self.process.stdout.readline().strip()
+        if not port.isdigit():
+            self.stop()
+            raise ConfigError(f"the embedded engine's server process did not start (it said {port!r}; exit code "
+                              f"{self.process.returncode})")
+        self.pid, self.listening_address = self.process.pid, ("127.0.0.1", int(port))
+
+    def stop(self) -> None:
+        try:
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
 
 
 def _build(settings: Settings) -> SparkSession:
@@ -142,20 +175,29 @@ def _builder_with_conf(builder, settings: Settings, conf: dict[str, str] | None 
 EMBEDDED_ALLOCATOR = {"MIMALLOC_PURGE_DELAY": "0", "MIMALLOC_ARENA_EAGER_COMMIT": "0"}
 
 
+def _embedded_environment(environment) -> dict:
+    """``environment`` with the embedded engine's defaults (an operator's own values win)."""
+    # Sail logs every server start at INFO; keep the console for the pipeline's own output unless asked.
+    # Two warnings are noise here: Great Expectations persists each DataFrame it validates (a no-op in Sail,
+    # useful on a Spark cluster), and the server says it aborts idle tasks when the process exits.
+    environment.setdefault("RUST_LOG", "warn,sail_spark_connect::service::plan_analyzer=error,sail_common::actor=error")
+    for name, value in EMBEDDED_ALLOCATOR.items():  # read by Sail's allocator when its library loads: before the import
+        environment.setdefault(name, value)
+    return environment
+
+
 def _embedded_url() -> str:
     global _embedded_server
     if _embedded_server is None:
-        # Sail logs every server start at INFO; keep the console for the pipeline's own output unless asked.
-        # Two warnings are noise here: Great Expectations persists each DataFrame it validates (a no-op in Sail,
-        # useful on a Spark cluster), and the server says it aborts idle tasks when the process exits.
-        os.environ.setdefault("RUST_LOG", "warn,sail_spark_connect::service::plan_analyzer=error,sail_common::actor=error")
-        for name, value in EMBEDDED_ALLOCATOR.items():  # read by Sail's allocator when its library loads: before the import
-            os.environ.setdefault(name, value)
-        from pysail.spark import SparkConnectServer
+        if _server_in_child:
+            _embedded_server = _ServerProcess()
+        else:
+            _embedded_environment(os.environ)
+            from pysail.spark import SparkConnectServer
 
-        server = SparkConnectServer(ip="127.0.0.1", port=0)
-        server.start(background=True)
-        _embedded_server = server
+            server = SparkConnectServer(ip="127.0.0.1", port=0)
+            server.start(background=True)
+            _embedded_server = server
     _, port = _embedded_server.listening_address
     return f"sc://127.0.0.1:{port}"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -97,7 +98,7 @@ def test_the_embedded_engine_returns_freed_memory_unless_the_operator_tuned_its_
 
 
 RENEW = """
-import json, sys
+import json, os, sys
 from interaction_lake.config import Settings
 from interaction_lake import engine
 settings = Settings().with_paths(lake_root=sys.argv[1] + '/lake', landing_root=sys.argv[1] + '/landing')
@@ -110,20 +111,62 @@ try:
     old_session_works = True
 except Exception:
     old_session_works = False
+rows, kind = sorted(r.id for r in second.read.format('delta').load(sys.argv[1] + '/t').collect()), engine.kind_of(second)
+third = engine.renewed(settings, own_process=True)
+child = engine.embedded_server_pid()
+parent = int(open(f'/proc/{child}/stat').read().rsplit(')', 1)[1].split()[1])
+environ = open(f'/proc/{child}/environ', 'rb').read().split(b'\\0')
+third.range(3, 5).write.format('delta').mode('append').save(sys.argv[1] + '/t')
+fourth = engine.renewed(settings)
 print(json.dumps({'new_session': second is not first, 'new_server': engine._embedded_server is not old_server,
-                  'old_session_works': old_session_works, 'kind': engine.kind_of(second),
-                  'rows': sorted(r.id for r in second.read.format('delta').load(sys.argv[1] + '/t').collect())}))
+                  'old_session_works': old_session_works, 'kind': kind, 'rows': rows,
+                  'child_of_this_process': parent == os.getpid(), 'child_allocator': b'MIMALLOC_PURGE_DELAY=0' in environ,
+                  'child_gone': not os.path.exists(f'/proc/{child}'), 'in_process_again': engine.embedded_server_pid() is None,
+                  'rows_after': sorted(r.id for r in fourth.read.format('delta').load(sys.argv[1] + '/t').collect())}))
 """
 
 
 def test_a_renewed_embedded_engine_is_a_new_server_that_reads_the_same_lake(tmp_path):
     """``engine.renewed`` (what ``bench`` calls between days: Sail keeps memory for every operation its server has served)
-    stops the session and the in-process server, and the next session, on a new server, reads what the old one wrote.
+    stops the session and the in-process server, and the next session, on a new server, reads what the old one wrote;
+    with ``own_process`` the new server is a child process with the engine's allocator options, gone once renewed again.
     In a child process: the tests' own session must not be stopped."""
     import json
 
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")}
     out = subprocess.run([sys.executable, "-c", RENEW, str(tmp_path)], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "INTERACTION_LAKE_ENGINE": "embedded"})
+                         env={**env, "INTERACTION_LAKE_ENGINE": "embedded"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.splitlines()[-1]) == {"new_session": True, "new_server": True, "old_session_works": False,
-                                                         "kind": "embedded", "rows": [0, 1, 2]}
+                                                         "kind": "embedded", "rows": [0, 1, 2], "child_of_this_process": True,
+                                                         "child_allocator": True, "child_gone": True, "in_process_again": True,
+                                                         "rows_after": [0, 1, 2, 3, 4]}
+
+
+def test_the_engine_s_server_process_does_not_outlive_a_killed_parent():
+    """A process killed outright (SIGKILL: no clean-up runs) leaves no engine server behind: the server serves until its
+    standard input, held by its parent, closes."""
+    code = ("from interaction_lake.config import Settings; from interaction_lake import engine; "
+            "engine.renewed(Settings(), own_process=True).range(1).collect(); print(engine.embedded_server_pid(), flush=True); "
+            "import time; time.sleep(600)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "INTERACTION_LAKE_ENGINE": "embedded"})
+    try:
+        server = int(parent.stdout.readline())
+        assert os.path.exists(f"/proc/{server}")
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(server):
+        time.sleep(0.1)
+    assert not _alive(server)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped (its parent, here init, reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
