@@ -90,8 +90,7 @@ def _canonical_time(text: str) -> str:
 # its own amount where a double would change it) from one a double carries; so a line with such a run is read again
 # as the reference reads it (``contracts.loads``), and declined to the reference if an amount is Inexact. Rare:
 # generated lines carry none.
-_LONG_NUMBER = {bytes: re.compile(rb"[0-9.]{%d,}" % (contracts.EXACT_DIGITS + 1)),
-                str: re.compile(r"[0-9.]{%d,}" % (contracts.EXACT_DIGITS + 1))}
+_LONG_NUMBER = re.compile(rb"[0-9.]{%d,}" % (contracts.EXACT_DIGITS + 1))
 
 
 @dataclass(frozen=True)
@@ -103,10 +102,10 @@ class Decoder:
     required_by_type: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]]  # event type -> (required, any-of)
     money: tuple[str, ...] = ()  # the contract's ``x-money`` fields
 
-    def take(self, data: bytes | str) -> Any | None:
+    def take(self, data: bytes) -> Any | None:
         try:
             record = self._complete(self.decoder.decode(data))
-            if record is not None and self.money and _LONG_NUMBER[type(data)].search(data):
+            if record is not None and self.money and _LONG_NUMBER.search(data):
                 written = contracts.loads(data)
                 if any(isinstance(written.get(name), contracts.Inexact) for name in self.money):
                     return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -104,7 +105,8 @@ class _ServerProcess:
     def __init__(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "interaction_lake.embedded_server"], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True, env=_embedded_environment(dict(os.environ)))
-        port = self.process.stdout.readline().strip()
+        ready, _, _ = select.select([self.process.stdout], [], [], 120)  # starts in about a second: never wait forever
+        port = self.process.stdout.readline().strip() if ready else ""
         if not port.isdigit():
             self.stop()
             raise ConfigError(f"the embedded engine's server process did not start (it said {port!r}; exit code "
