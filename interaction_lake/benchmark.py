@@ -68,15 +68,11 @@ def reset_day_peak() -> None:
 
 def day_peak_mb() -> float:
     """The peak resident memory since ``reset_day_peak`` (VmHWM), else since the process started."""
-    try:
-        with open("/proc/self/status") as status:
-            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
-    except (OSError, StopIteration, ValueError):
-        return peak_mb()
+    return process_peak_mb("self") or peak_mb()
 
 
-def process_peak_mb(pid: int | None) -> float:
-    """Another process's peak resident memory (VmHWM), 0 if there is none or it cannot be read."""
+def process_peak_mb(pid: int | str | None) -> float:
+    """A process's peak resident memory (VmHWM; ``self`` for this one), 0 if there is none or it cannot be read."""
     try:
         with open(f"/proc/{pid}/status") as status:
             return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
