@@ -19,6 +19,7 @@ that wrote it. SQL ``MERGE`` commits set the same metadata through Delta's
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime as dt
@@ -78,7 +79,10 @@ def column_names(path: Path) -> list[str]:
     return [field["name"] for field in schema_fields(path)] if exists(path) else []
 
 
-_SCHEMAS: dict[str, tuple[int, list[dict]]] = {}  # table -> (version, its fields): a version's schema never changes
+# table -> (version, its fields): a version's schema never changes. Least recently used first, and bounded: gold's
+# staged marts are new paths every day, so a long-lived process would otherwise keep every one it ever read.
+_SCHEMAS: collections.OrderedDict[str, tuple[int, list[dict]]] = collections.OrderedDict()
+_SCHEMAS_KEPT = 256
 
 
 def schema_fields(path: Path, at_version: int | None = None) -> list[dict]:
@@ -91,11 +95,15 @@ def schema_fields(path: Path, at_version: int | None = None) -> list[dict]:
     from deltalake import DeltaTable
 
     at_version = version(path) if at_version is None else at_version
-    seen, fields = _SCHEMAS.get(str(path), (None, None))
+    key = str(path)
+    seen, fields = _SCHEMAS.get(key, (None, None))
     if seen != at_version:
-        table = DeltaTable(str(path))
+        table = DeltaTable(key)
         fields = json.loads(table.schema().to_json())["fields"]
-        _SCHEMAS[str(path)] = table.version(), fields
+        _SCHEMAS[key] = table.version(), fields
+        while len(_SCHEMAS) > _SCHEMAS_KEPT:
+            _SCHEMAS.popitem(last=False)
+    _SCHEMAS.move_to_end(key)
     return fields
 
 

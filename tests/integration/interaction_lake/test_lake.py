@@ -151,3 +151,19 @@ def test_a_table_an_older_release_made_has_its_statistics_limited_once(spark, tm
     before = lake.version(mart)
     lake.define(frame.schema, mart, lake.Definition("a mart", {}), ("month",), {"job": "test"})
     assert lake.version(mart) == before  # defined again: nothing to change
+
+
+def test_remembered_schemas_are_bounded_and_an_evicted_one_is_read_again(spark, tmp_path, monkeypatch):
+    """``schema_fields`` remembers few tables (a long-lived process reads new staged paths daily), least recent out."""
+    monkeypatch.setattr(lake, "_SCHEMAS", type(lake._SCHEMAS)())
+    monkeypatch.setattr(lake, "_SCHEMAS_KEPT", 2)
+    tables = [tmp_path / name for name in ("a", "b", "c")]
+    for number, table in enumerate(tables):
+        lake.append(spark.createDataFrame([(number,)], f"c{number} long"), table, {"job": "test", "run_id": "r"})
+    assert [f["name"] for f in lake.schema_fields(tables[0])] == ["c0"]
+    lake.schema_fields(tables[1])
+    lake.schema_fields(tables[0])  # used again: now the most recent
+    lake.schema_fields(tables[2])
+    assert list(lake._SCHEMAS) == [str(tables[0]), str(tables[2])]
+    assert [f["name"] for f in lake.schema_fields(tables[1])] == ["c1"]
+    assert len(lake._SCHEMAS) == 2
