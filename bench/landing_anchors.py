@@ -14,7 +14,9 @@ process, one after the other:
 Beside them, ``landing_all_at_once``: ``interaction-lake land`` itself (every source's ``land_source``) landing the
 original files, hostile records included, in one batch per source into a fresh lake -- the same work as the
 anchors' one pass over every file, where the benchmark's per-day figure also pays each day's fixed costs (ledger,
-commits, locks) thirty times. Its events are every record it landed or quarantined.
+commits, locks) thirty times. Its events are every record it landed or quarantined. And
+``landing_all_at_once_every_core``: the same with ``interaction-lake land --jobs <cores>`` (``land_sources``: a
+process per source, as Airflow's per-source tasks run): the pyarrow and engine anchors use every core as well.
 
 The generator's files carry hostile records on purpose (control characters, wrong types), on which these readers
 stop: the anchors read a copy of the files holding only the records landing accepts (made first, not timed; the
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import tempfile
 import time
@@ -155,16 +158,14 @@ def embedded_read_with_contract_schema_to_delta(by_source: dict[str, list[Path]]
     return records
 
 
-def landing_all_at_once(folder: Path) -> int:
+def landing_all_at_once(folder: Path, jobs: int = 1) -> int:
+    from interaction_lake import sources
     from interaction_lake.config import Settings
-    from interaction_lake.engine import get_spark
-    from interaction_lake.generator import SOURCES
-    from jobs.bronze.land import land_source
+    from jobs.bronze.land import land_sources
 
     with tempfile.TemporaryDirectory(prefix="anchor-landing-") as lake:
         settings = Settings().with_paths(lake_root=Path(lake), landing_root=folder)
-        spark = get_spark(settings)
-        reports = [land_source(spark, settings, source, "anchor") for source in SOURCES]
+        reports = land_sources(settings, sources.enabled(), "anchor", jobs)
     return sum(r.records_landed + r.records_quarantined + r.records_excluded for r in reports)
 
 
@@ -179,7 +180,9 @@ def measure(folder: Path) -> dict:
 
 def _timed(by_source: dict[str, list[Path]], every: list[Path], folder: Path) -> dict:
     results: dict = {}
+    cores = os.cpu_count() or 1
     for name, run in (("landing_all_at_once", lambda: landing_all_at_once(folder)),
+                      ("landing_all_at_once_every_core", lambda: landing_all_at_once(folder, cores)),
                       ("python_json_parse", lambda: python_json_parse(every)),
                       ("pyarrow_read_write_parquet", lambda: pyarrow_read_write_parquet(by_source)),
                       ("embedded_read_with_contract_schema_to_delta", lambda: embedded_read_with_contract_schema_to_delta(by_source))):

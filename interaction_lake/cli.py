@@ -35,6 +35,12 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of at least 1: {text!r}")
+    return int(text)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from interaction_lake.generator import generate
 
@@ -57,7 +63,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_land(args: argparse.Namespace) -> int:
     from interaction_lake.engine import get_spark
-    from jobs.bronze.land import land_source, record_unassigned
+    from jobs.bronze.land import land_source, land_sources, record_unassigned
 
     settings = _settings(args)
     if not settings.landing_root.is_dir():
@@ -66,7 +72,12 @@ def cmd_land(args: argparse.Namespace) -> int:
     if args.abandon_batch:
         return _abandon(settings, args, run_id)
     spark = get_spark(settings)
-    reports = [land_source(spark, settings, source, run_id) for source in progress.steps("landing", args.source or registry.enabled())]
+    names = args.source or registry.enabled()
+    if args.jobs > 1:
+        with progress.working(f"landing {len(names)} source(s), up to {args.jobs} at once"):
+            reports = land_sources(settings, names, run_id, args.jobs, spark)
+    else:
+        reports = [land_source(spark, settings, source, run_id) for source in progress.steps("landing", names)]
     outside = 0 if args.source else record_unassigned(spark, settings, registry.enabled(), run_id)
     if args.json:
         print(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
@@ -396,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     land = sub.add_parser("land", help="land new landing files into bronze (exactly once)")
     job(land)
     land.add_argument("--json", action="store_true", help="print the landing reports as JSON")
+    land.add_argument("--jobs", type=_positive, default=1, metavar="N",
+                      help="land up to N sources at once, each in a process of its own (default 1: for a large delivery, "
+                           "the machine's cores; each process starts its own engine session)")
     land.add_argument("--abandon-batch", metavar="BATCH_ID",
                       help="finish this unfinished batch without its vanished or changed files, recorded as abandoned (needs --reason)")
     land.add_argument("--reason", help="with --abandon-batch: why, kept in the ledger as the audit record")

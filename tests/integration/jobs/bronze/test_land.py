@@ -269,3 +269,36 @@ def test_two_landing_runs_at_once_on_one_source_land_each_file_once(spark, setti
     assert len({r["_batch_id"] for r in bronze}) == 1
     quarantine = rows(lake.landing_quarantine_table(settings.lake_root), ["_file_checksum", "_line_number"])
     assert len(quarantine) == refused
+
+
+def test_land_with_jobs_lands_in_processes_of_their_own_what_one_process_lands(spark, settings, small_bank, tmp_path, run_cli):
+    """``land --jobs 2`` (``land_sources``: a process, and an engine session, per source) writes what landing one source
+    after another here writes: the same bronze rows, quarantine rows and ledger entries, and the same reports."""
+    import json
+
+    from jobs.bronze.land import land_sources
+
+    alone = land_sources(settings, list(SOURCES), "run-1", jobs=1, spark=spark)
+    apart = settings.with_paths(lake_root=tmp_path / "apart", landing_root=settings.landing_root)
+    done = run_cli(apart, "land", "--jobs", "2", "--no-gate", "--json", "--run-id", "run-1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    by_source = {r["source"]: r for r in json.loads(json.dumps([r.as_dict() for r in alone], default=str))}
+    assert {r["source"]: r for r in json.loads(done.stdout)} == by_source
+
+    def table(path: Path, left_out: tuple[str, ...] = ()) -> list[tuple]:
+        found = DeltaTable(str(path)).to_pyarrow_table().to_pylist()
+        return sorted(tuple(str(v) for k, v in sorted(r.items()) if k not in left_out) for r in found)
+
+    times = ("_ingested_at", "_ingest_date")  # each run stamps its own ingest time
+    for source in SOURCES:
+        assert table(lake.bronze_table(apart.lake_root, source), times) == table(lake.bronze_table(settings.lake_root, source), times)
+    quarantined = table(lake.landing_quarantine_table(apart.lake_root), times)
+    assert quarantined == table(lake.landing_quarantine_table(settings.lake_root), times) and quarantined
+    ledger_times = ("ingested_at", "recorded_at")
+    assert table(lake.landing_ledger_table(apart.lake_root), ledger_times) == table(lake.landing_ledger_table(settings.lake_root), ledger_times)
+
+
+def test_land_jobs_must_be_a_whole_number_of_at_least_one(settings, run_cli):
+    for wrong in ("0", "-1", "two"):
+        done = run_cli(settings, "land", "--jobs", wrong)
+        assert done.returncode == 2 and "--jobs" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
