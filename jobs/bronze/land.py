@@ -222,29 +222,37 @@ def land_source(spark: SparkSession, settings: Settings, source: str, run_id: st
 
 def land_sources(settings: Settings, names: list[str], run_id: str, jobs: int = 1, spark: SparkSession | None = None,
                  ingested_at: dt.datetime | None = None) -> list[LandingReport]:
-    """``land_source`` for each source, the reports in the order named.
+    """``land_source`` for each source, here in ``spark`` (else this process's session); the reports in the order named.
 
-    With ``jobs`` > 1 up to that many sources land at once, each in a process of its own with its own engine session,
-    as the DAG's per-source tasks do: landing is Python-bound (one core a process), so on a machine of N cores a large
-    delivery lands up to N times faster -- one process parses files while another's engine writes. Nothing else
+    With ``jobs`` > 1 up to that many sources land at once: this process lands sources as ever, and up to ``jobs`` - 1
+    helper processes land others, each with its own engine session, as the DAG's per-source tasks do. Landing is
+    Python-bound (one core a process), so on N cores a large delivery lands up to N times faster. Nothing else
     differs: each source takes its own lock and writes its own batch; the shared tables (ledger, quarantine) take
-    concurrent commits as they do from Airflow's tasks. The sources with the most landing bytes start first, so the
-    largest does not start last. With one job (the default) everything runs here, in ``spark`` (else this process's
-    session): a new process costs a second or two of start-up, worth it only for deliveries of many seconds."""
-    names = list(names)
-    if jobs <= 1 or len(names) <= 1:
-        from interaction_lake.engine import get_spark
+    concurrent commits as they do from Airflow's tasks. The sources with the most landing bytes go first, the largest
+    to a helper (which needs a second or two to start: too long for a day's files, which is why one job is the
+    default), and a source goes to a helper only when one is free: otherwise this process takes it."""
+    from interaction_lake.engine import get_spark
 
-        spark = spark or get_spark(settings)
+    spark = spark or get_spark(settings)
+    helpers = min(jobs, len(names)) - 1
+    if helpers < 1:
         return [land_source(spark, settings, source, run_id, ingested_at) for source in names]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    largest_first = sorted(names, key=lambda source: -_landing_bytes(settings, source))
-    # spawn, not fork: this process may run an engine's threads, which a forked child would inherit mid-lock
-    with ProcessPoolExecutor(min(jobs, len(names)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        running = {source: pool.submit(_land_in_this_process, settings, source, run_id, ingested_at) for source in largest_first}
-        return [running[source].result() for source in names]
+    waiting = sorted(names, key=lambda source: -_landing_bytes(settings, source))
+    reports: dict[str, LandingReport] = {}
+    # spawn, not fork: this process runs an engine's threads, which a forked child would inherit mid-lock
+    with ProcessPoolExecutor(helpers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        elsewhere = {}
+        while waiting:
+            source = waiting.pop(0)
+            if sum(not running.done() for running in elsewhere) < helpers:
+                elsewhere[pool.submit(_land_in_this_process, settings, source, run_id, ingested_at)] = source
+            else:
+                reports[source] = land_source(spark, settings, source, run_id, ingested_at)
+        reports.update({source: running.result() for running, source in elsewhere.items()})
+    return [reports[source] for source in names]
 
 
 def _land_in_this_process(settings: Settings, source: str, run_id: str, ingested_at: dt.datetime | None) -> LandingReport:
