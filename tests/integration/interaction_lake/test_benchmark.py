@@ -103,5 +103,7 @@ def test_the_landing_anchors_read_the_records_landing_accepts_from_the_same_file
     read = {anchors[name]["records"] for name in names}
     assert len(read) == 1 and read.pop() > 0
     assert anchors["records_left_out"] > 0  # the generator's hostile records: no anchor could read them
+    landed = {anchors[name].get("records") for name in ("landing_all_at_once", "landing_all_at_once_every_core")}
+    assert len(landed) == 1 and landed.pop() > 0, anchors  # one process or a process per source: the same records
     for name in names:
         assert anchors[name]["anchor_over_landing"] == round(anchors[name]["events_per_s"] / 1000.0, 1)
