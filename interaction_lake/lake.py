@@ -330,7 +330,7 @@ def compacted_on_append(path: Path) -> bool:
     compaction covers and which would otherwise gain a file or more every run. A compaction beside another run's append
     is no conflict (it removes only files it rewrote); erasure, their only other writer, holds every lock.
     ``quarantine/silver_facts`` is not among them: silver builds of several sources MERGE into it, and a compaction
-    racing a MERGE would fail it."""
+    racing a MERGE would fail it (a silver run compacts it holding every source's lock: ``compact_fact_quarantine``)."""
     where = location(path)
     root = where.parent.parent
     return where.parent.name == SYSTEM or where in (landing_quarantine_table(root), silver_quarantine_table(root))

@@ -18,6 +18,7 @@ replaying every bronze batch; tests check that it equals the incremental result.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -104,9 +105,30 @@ def build_silver(spark: SparkSession, settings: Settings, run_id: str, sources: 
     if full:
         _drop_silver(settings.lake_root, sources)
     business_calendar.record(settings.lake_root, tz)
+    held = fact_quarantine_table(settings.lake_root)
+    began = lake.version(held) if lake.exists(held) else None
     reports = [_build_source(spark, settings, source, run_id, secret) for source in track(sources)]
     refresh_quarantined_inputs(spark, settings, secret, lake.commit_metadata(JOB, run_id, table="quarantined_inputs"))
+    compact_fact_quarantine(spark, settings.lake_root, began, lake.commit_metadata(JOB, run_id, table="silver_facts"))
     return reports
+
+
+def compact_fact_quarantine(spark: SparkSession, lake_root: Path, since: int | None, meta: dict[str, str]) -> bool:
+    """Compact ``quarantine/silver_facts`` when due since version ``since`` (``lake.compact_if_due``); whether it was.
+
+    Every source's build writes it, each under its own source's lock, so no single build may compact it: a compaction
+    beside another source's MERGE would fail that MERGE. So a silver run does it at its end, holding every source's
+    silver lock -- and only if all are free at once: a build of another source running now keeps its MERGE, and the
+    table is compacted when next due. Without it the table gains files every day for as long as facts break rules."""
+    if since is None:
+        return False
+    try:
+        with contextlib.ExitStack() as held:
+            for source in registry.known():  # erasure's order (jobs.privacy.erase): no deadlock with it
+                held.enter_context(locks.exclusive(lake_root, f"silver_{source}", timeout_seconds=0))
+            return lake.compact_if_due(spark, fact_quarantine_table(lake_root), since, meta)
+    except locks.LockTimeout:
+        return False
 
 
 def refused_inputs(spark: SparkSession, lake_root: Path, secret: bytes, calendar: str) -> DataFrame | None:

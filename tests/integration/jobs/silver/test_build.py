@@ -16,7 +16,7 @@ from interaction_lake import contracts, lake
 from interaction_lake.generator import SOURCES, generate
 from interaction_lake.privacy import pseudonym_py, secret_for
 from jobs.bronze.land import land_source
-from jobs.silver.build import build_silver, fact_table, silver_events_table
+from jobs.silver.build import build_silver, fact_quarantine_table, fact_table, silver_events_table
 from jobs.silver.lifecycles import FACTS
 from tests.integration.deliveries import days_of, deliver
 
@@ -54,6 +54,9 @@ def test_incremental_daily_runs_equal_a_full_replay(spark, settings, tmp_path, m
     compactions = {p.name: [json.loads(h["userMetadata"]) for h in DeltaTable(str(p)).history() if h["operation"] == "OPTIMIZE"]
                    for p in (settings.lake_root / "silver").iterdir()}
     assert compactions["customer_dim"] and compactions["am_contact"]
+    # the facts' quarantine, which every source's build writes, is compacted at the end of a run (compact_fact_quarantine)
+    held = DeltaTable(str(fact_quarantine_table(settings.lake_root)))
+    assert [json.loads(h["userMetadata"])["table"] for h in held.history() if h["operation"] == "OPTIMIZE"], held.history()
     assert all(m["step"] == "compact" and m["job"] == "silver.build" for made in compactions.values() for m in made)
     # the MERGEs' temporary views are dropped after each source: a long-lived session does not collect them day by day
     assert [t.name for t in spark.catalog.listTables() if t.isTemporary and t.name.startswith("v_")] == []

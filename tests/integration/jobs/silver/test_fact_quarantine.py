@@ -191,3 +191,32 @@ def test_the_quarantine_kept_in_step_run_by_run_equals_a_replay(spark, settings,
     assert [(k, n) for k, *_, n in incremental[0]] == [("call_id=J", 4), ("call_id=K", 4)] and incremental[1] == ["M", "ok"]
     build_silver(spark, settings, "replay", ("callcentre",), full=True)
     assert state() == incremental
+
+
+def test_the_quarantine_is_compacted_only_when_no_source_s_build_can_be_writing_it(spark, settings, monkeypatch):
+    """``compact_fact_quarantine``: due, and every source's silver lock free, it compacts (same rows); with one source's
+    build running (its lock held), it leaves the table to that build's MERGE and says so."""
+    from interaction_lake import lake, locks
+    from jobs.silver.build import compact_fact_quarantine
+
+    monkeypatch.setattr(lake, "COMPACT_EVERY", 2)
+    for day in ("d1", "d2", "d3"):  # a fact broken each day: the quarantine takes a commit each run
+        drop(settings, "callcentre", f"{day}.jsonl", a_call(f"K{day}", queued="09:02:30", answered="09:02:10"))
+        land_and_build(spark, settings, day)
+    path = fact_quarantine_table(settings.lake_root)
+
+    def optimized() -> int:
+        return sum(h["operation"] == "OPTIMIZE" for h in DeltaTable(str(path)).history())
+
+    before = optimized()
+    assert before  # the runs compacted it as they went
+    meta = {"job": "test", "run_id": "r"}
+    with locks.exclusive(settings.lake_root, "silver_survey"):  # a build of the survey source is running
+        drop(settings, "callcentre", "d4.jsonl", a_call("Kd4", queued="09:02:30", answered="09:02:10"))
+        land_source(spark, settings, "callcentre", "d4")
+        build_silver(spark, settings, "d4", ("callcentre",))  # the call centre's build runs; its end compacts nothing
+        assert not compact_fact_quarantine(spark, settings.lake_root, 0, meta)
+    held = sorted(q["fact_key"] for q in quarantined(settings))
+    assert held == ["call_id=Kd1", "call_id=Kd2", "call_id=Kd3", "call_id=Kd4"] and optimized() == before
+    assert compact_fact_quarantine(spark, settings.lake_root, 0, meta) and optimized() == before + 1
+    assert sorted(q["fact_key"] for q in quarantined(settings)) == held
