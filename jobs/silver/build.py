@@ -600,6 +600,22 @@ def partition_range(fact: Fact, first: dt.date, last: dt.date) -> tuple[dt.date,
     return first, last
 
 
+def _holding_partitions(fact: Fact, stored: DataFrame, keyed: DataFrame) -> str:
+    """For a fact of a long span, a MERGE condition naming the partitions (among ``stored``) that hold a row of one of
+    ``keyed``'s keys: a MERGE can match a stored row in no other, and the engine then reads those partitions instead of
+    the whole span's (a year's for complaints, every day for a lake younger than that). Found from the key and
+    partition columns alone. Empty ("") for a fact of a day's span, whose range is narrow already, and when no row is
+    stored (no MERGE then)."""
+    if fact.partition is None or fact.span_days <= 1:
+        return ""
+    held = sorted({r[0] for r in stored.select(fact.partition, composite_key(fact.keys)).join(keyed.select(KEY), KEY, "left_semi")
+                   .select(fact.partition).distinct().collect()})
+    if not held or not all(type(day) is dt.date for day in held):
+        return ""
+    days = ", ".join(f"DATE'{day.isoformat()}'" for day in held)
+    return f" AND t.`{fact.partition}` IN ({days})"
+
+
 def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched: DataFrame, metadata: dict[str, str],
            partitions: tuple[dt.date, dt.date] | None = None, retire: DataFrame | None = None, split: bool = True) -> None:
     """Replace the rows of the touched keys with their recomputation; delete the rows of ``retire`` (same columns:
@@ -644,6 +660,7 @@ def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched
             stored = stored.where(F.col(fact.partition).between(F.lit(partitions[0]), F.lit(partitions[1])))
         stored_keys = stored.select(composite_key(fact.keys)).distinct()
         keyed = source.withColumn(KEY, composite_key(fact.keys))
+        on += _holding_partitions(fact, stored, keyed)
         new = keyed.where(~F.col("_retire")).join(stored_keys, KEY, "left_anti").drop(KEY, "_retire")
         source = keyed.join(stored_keys, KEY, "left_semi").drop(KEY)
     if not split or source.limit(1).count():

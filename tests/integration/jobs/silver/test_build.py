@@ -285,15 +285,16 @@ call_rows = st.lists(st.tuples(st.sampled_from([f"c{i}" for i in range(8)]), st.
                                st.sampled_from([None, 1.0, 2.5]), st.sampled_from(["Q1", "Q2"])), max_size=8)
 
 
-@hypothesis_settings(max_examples=10, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+@hypothesis_settings(max_examples=16, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(stored=call_rows, recomputed=call_rows, retired=call_rows, window=st.sampled_from([None, (2, 3), (1, 4)]),
-       versioned=st.booleans())
+       versioned=st.booleans(), span=st.sampled_from([1, 30]))
 def test_an_upsert_split_into_merge_and_append_leaves_what_one_merge_leaves(spark, tmp_path, stored, recomputed, retired,
-                                                                            window, versioned):
+                                                                            window, versioned, span):
     """The fast path (stored keys MERGEd, new ones appended) against the reference (every row through one MERGE): the
     same rows, on random stored and recomputed facts, retirements, partition windows and SCD2-style retirement of
-    touched keys no longer recomputed."""
+    touched keys no longer recomputed; for a fact of a long span the fast path's MERGE names only the partitions that
+    hold a touched key (``_holding_partitions``)."""
     import dataclasses
     import uuid
 
@@ -302,7 +303,7 @@ def test_an_upsert_split_into_merge_and_append_leaves_what_one_merge_leaves(spar
     def unique(rows):  # a fact table holds one row per key, and a recomputation gives one per key
         return list({r[0]: (r[0], dt.date(2026, 10, r[1]), r[2], r[3]) for r in rows}.values())
 
-    fact = dataclasses.replace(FACT["call"], versioned=versioned)
+    fact = dataclasses.replace(FACT["call"], versioned=versioned, span_days=span)
     stored, recomputed = unique(stored), unique(recomputed)
     retired = [r for r in unique(retired) if r[0] not in {k for k, *_ in recomputed}]  # a key is good or broken, not both
     partitions = (dt.date(2026, 10, window[0]), dt.date(2026, 10, window[1])) if window else None
