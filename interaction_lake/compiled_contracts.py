@@ -90,7 +90,15 @@ def _canonical_time(text: str) -> str:
 # its own amount where a double would change it) from one a double carries; so a line with such a run is read again
 # as the reference reads it (``contracts.loads``), and declined to the reference if an amount is Inexact. Rare:
 # generated lines carry none.
-_LONG_NUMBER = re.compile(rb"[0-9.]{%d,}" % (contracts.EXACT_DIGITS + 1))
+_LONG_NUMBER = re.compile(rb"[0-9.]{%d,}" % (contracts.EXACT_DIGITS + 1))  # the reference of ``has_long_number``
+_DIGITS_MARKED = bytes(b"D"[0] if chr(i) in "0123456789." else b" "[0] for i in range(256))
+_LONG_RUN = b"D" * (contracts.EXACT_DIGITS + 1)
+
+
+def has_long_number(data: bytes) -> bool:
+    """Whether ``data`` holds a run of ``_LONG_NUMBER``: digits and points marked by one ``translate``, then one
+    substring search -- both in C, ~9x cheaper than the regular expression on a line (which tries every digit)."""
+    return _LONG_RUN in data.translate(_DIGITS_MARKED)
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,7 @@ class Decoder:
     def take(self, data: bytes) -> Any | None:
         try:
             record = self._complete(self.decoder.decode(data))
-            if record is not None and self.money and _LONG_NUMBER.search(data):
+            if record is not None and self.money and has_long_number(data):
                 written = contracts.loads(data)
                 if any(isinstance(written.get(name), contracts.Inexact) for name in self.money):
                     return None

@@ -235,3 +235,21 @@ def test_arrow_reads_canonical_times_as_python_does(times):
     texts = [contracts.format_timestamp(t) for t in times]
     parsed = _arrow_column(texts, pa.timestamp("us", tz="UTC"), len(texts)).to_pylist()
     assert parsed == [dt.datetime.fromisoformat(t) for t in texts]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.text("0123456789.", max_size=2 * contracts.EXACT_DIGITS).map(str.encode),
+                          st.binary(max_size=3)), max_size=6).map(lambda parts: b"".join(run + gap for run, gap in parts)))
+def test_the_long_number_check_agrees_with_its_regular_expression(data):
+    """``has_long_number`` (translate + substring search) finds a run exactly where ``_LONG_NUMBER`` does: runs of
+    digits and points of every length around the limit, between arbitrary bytes."""
+    found = compiled_contracts.has_long_number(data)
+    event(f"long number: {found}")
+    assert found == bool(compiled_contracts._LONG_NUMBER.search(data))
+
+
+def test_the_long_number_check_finds_a_run_at_its_first_long_enough_length():
+    short, long = b"1" * contracts.EXACT_DIGITS, b"1" * (contracts.EXACT_DIGITS + 1)
+    assert not compiled_contracts.has_long_number(b'{"balance":' + short + b"}")
+    assert compiled_contracts.has_long_number(b'{"balance":' + long[:-2] + b".5}")
+    assert compiled_contracts.has_long_number(b'{"a":"x' + long + b'"}')  # anywhere in the line, as the expression
