@@ -263,16 +263,8 @@ def _land_in_this_process(settings: Settings, source: str, run_id: str, ingested
 
 
 def _landing_bytes(settings: Settings, source: str) -> int:
-    """The bytes under the source's landing folders (landed or not: a cheap measure of its size, no ledger read)."""
-    total = 0
-    for folder in sources.landing_folders(settings.landing_root, source):
-        for parent, _, files in os.walk(folder):
-            for name in files:
-                try:
-                    total += os.stat(os.path.join(parent, name), follow_symlinks=False).st_size
-                except OSError:
-                    continue  # gone or unreadable: landing itself records it
-    return total
+    """The bytes of the source's landing files (landed or not: a cheap measure of its size, no ledger read)."""
+    return sum(stat.size for path in _survey(settings, source).files if (stat := _stat_or_none(path)))
 
 
 def _land_source(spark: SparkSession, settings: Settings, source: str, run_id: str, ingested_at: dt.datetime | None) -> LandingReport:
