@@ -66,6 +66,17 @@ def exclusive(lake_root: Path, name: str, timeout_seconds: float | None = None, 
         yield
 
 
+@contextlib.contextmanager
+def all_of(lake_root: Path, names: list[str], timeout_seconds: float | None = None) -> Iterator[None]:
+    """Hold each of the lake's locks ``names``, taken in the order given: runs that take several take them in one order
+    (erasure's: gold, landing, silver), so none deadlocks another. ``LockTimeout`` as ``exclusive``, the locks already
+    taken released."""
+    with contextlib.ExitStack() as held:
+        for name in names:
+            held.enter_context(exclusive(lake_root, name, timeout_seconds))
+        yield
+
+
 def _holder() -> str:
     return f"pid {os.getpid()} on {socket.gethostname()} since {dt.datetime.now(dt.timezone.utc).isoformat()}"
 

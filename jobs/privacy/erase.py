@@ -40,7 +40,6 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -319,13 +318,9 @@ def _remove_quality_documents(root: Path, reference: str, key: str) -> list[str]
     return removed
 
 
-@contextlib.contextmanager
-def _every_lock(root: Path) -> Iterator[None]:
+def _every_lock(root: Path) -> contextlib.AbstractContextManager[None]:
     """The gold, landing and silver locks of the lake, in a fixed order (no deadlock with single-lock runs)."""
-    with contextlib.ExitStack() as stack:
-        for name in ["gold", *(f"land_{s}" for s in registry.known()), *(f"silver_{s}" for s in registry.known())]:
-            stack.enter_context(locks.exclusive(root, name))
-        yield
+    return locks.all_of(root, ["gold", *(f"land_{s}" for s in registry.known()), *(f"silver_{s}" for s in registry.known())])
 
 
 def vacuum(spark: SparkSession, path: Path, retain_hours: float) -> None:

@@ -18,7 +18,6 @@ replaying every bronze batch; tests check that it equals the incremental result.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -122,10 +121,8 @@ def compact_fact_quarantine(spark: SparkSession, lake_root: Path, since: int | N
     table is compacted when next due. Without it the table gains files every day for as long as facts break rules."""
     if since is None:
         return False
-    try:
-        with contextlib.ExitStack() as held:
-            for source in registry.known():  # erasure's order (jobs.privacy.erase): no deadlock with it
-                held.enter_context(locks.exclusive(lake_root, f"silver_{source}", timeout_seconds=0))
+    try:  # in erasure's order (jobs.privacy.erase): no deadlock with it
+        with locks.all_of(lake_root, [f"silver_{source}" for source in registry.known()], timeout_seconds=0):
             return lake.compact_if_due(spark, fact_quarantine_table(lake_root), since, meta)
     except locks.LockTimeout:
         return False

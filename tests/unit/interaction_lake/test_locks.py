@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from interaction_lake.locks import LockTimeout, exclusive, lease_folder, lock_path
+from interaction_lake.locks import LockTimeout, all_of, exclusive, lease_folder, lock_path
 
 pytestmark = pytest.mark.unit
 SCHEMES = ["flock", "lease"]
@@ -28,6 +28,22 @@ def test_a_second_run_waits_for_the_first_and_times_out_naming_the_holder(tmp_pa
             pass
     with exclusive(tmp_path, "land_counter", timeout_seconds=0.5, scheme=scheme):  # released: free again
         pass
+
+
+def test_several_locks_are_held_together_or_none_is_kept(tmp_path):
+    """``all_of``: every lock named, held at once; one that is busy times out and the ones already taken are released."""
+    with all_of(tmp_path, ["silver_a", "silver_b"]):
+        with pytest.raises(LockTimeout, match="silver_b"):
+            with exclusive(tmp_path, "silver_b", timeout_seconds=0):
+                pass
+    with exclusive(tmp_path, "silver_b"):  # a run of b holds its lock
+        with pytest.raises(LockTimeout, match="silver_b"):
+            with all_of(tmp_path, ["silver_a", "silver_b", "silver_c"], timeout_seconds=0):
+                pass
+        with exclusive(tmp_path, "silver_a", timeout_seconds=0):  # the one all_of had taken was let go
+            pass
+        with exclusive(tmp_path, "silver_c", timeout_seconds=0):  # and the one after the busy one never taken
+            pass
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
