@@ -39,6 +39,16 @@ def env_number(name: str, default: float, minimum: float = 0.0) -> float:
     return value
 
 
+def env_count(name: str, default: int) -> int:
+    """A whole number >= 1 in ``INTERACTION_LAKE_<name>``; anything else is a ConfigError."""
+    text = _env(name)
+    if text is None:
+        return default
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigError(f"{PREFIX}{name} must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def env_time(name: str, default: dt.datetime) -> dt.datetime:
     """An RFC 3339 time or a date (midnight UTC) in ``INTERACTION_LAKE_<name>``."""
     text = _env(name)
@@ -121,6 +131,7 @@ class Settings:
     silver: SilverPolicy = field(default_factory=SilverPolicy)
     business_timezone: str = "UTC"  # the bank's calendar (interaction_lake/business_calendar.py)
     branch_timezones: dict[str, str] = field(default_factory=dict)  # branches on their own clock
+    parallelism: int = 2  # independent jobs one process runs at once (interaction_lake/concurrently.py)
 
     @property
     def calendar(self) -> str:
@@ -148,6 +159,7 @@ class Settings:
             silver=SilverPolicy.from_env(),
             business_timezone=zone,
             branch_timezones=branches,
+            parallelism=env_count("PARALLELISM", cls.parallelism),
         )
 
     @classmethod

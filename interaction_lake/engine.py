@@ -57,6 +57,32 @@ def get_spark(settings: Settings | None = None) -> SparkSession:
         return _session
 
 
+def another_session(spark: SparkSession, settings: Settings | None = None) -> SparkSession:
+    """A new session on ``spark``'s engine -- the same server or cluster, its own temporary views and SQL settings --
+    for work this process runs beside ``spark``'s (``interaction_lake.concurrently``). Stop it when done."""
+    settings = settings or Settings.from_env()
+    kind = kind_of(spark)
+    if _connected(spark):
+        url = _embedded_url() if kind == "embedded" else settings.spark_remote
+        session = _builder_with_conf(SparkSession.builder.remote(url), settings).create()
+    else:  # classic: the same SparkContext (its jars and Delta's extensions), a session state of its own
+        session = spark.newSession()
+    _kinds[id(session)] = kind
+    return session
+
+
+def forget_session(session: SparkSession) -> None:
+    """Stop a session ``another_session`` made (the process-wide one stays; on classic Spark the context stays)."""
+    _kinds.pop(id(session), None)
+    if session is not _session and _connected(session):  # released on its server; a classic one has nothing to stop
+        session.stop()
+
+
+def _connected(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a Spark Connect client's session (the embedded engine's always is)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect.")  # a classic session's ``client`` raises
+
+
 def stop_spark() -> None:
     """Stop the session and, for the embedded engine, the in-process server."""
     global _session, _embedded_server

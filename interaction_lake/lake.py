@@ -314,11 +314,10 @@ def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tu
     writer = df.write.format("delta").mode("append").option("userMetadata", json.dumps(metadata, sort_keys=True))
     if transaction is not None and capabilities.idempotent_writes(df.sparkSession):
         writer = writer.option("txnAppId", transaction[0]).option("txnVersion", str(transaction[1]))
-    writer = writer.options(**creation_options(df, path, partition_by))
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    with committing(df.sparkSession, path):
-        writer.save(str(path))
+    with creating(path), committing(df.sparkSession, path):
+        writer.options(**creation_options(df, path, partition_by)).save(str(path))
     if compacted_on_append(path):
         made = version(path)
         compact_if_due(df.sparkSession, path, made - 1, metadata, now=made)
@@ -686,6 +685,27 @@ def sql_write(spark: SparkSession, statement: str, path: Path, metadata: dict[st
 
 
 @contextlib.contextmanager
+def creating(path: Path) -> Iterator[None]:
+    """Around an append that may create the table: while it does not exist, hold the table's creation lock, so that of
+    two writers appending to a new table at once (sources built at once appending to a shared table on its first day:
+    ``interaction_lake.concurrently``) one creates it and the other, finding it made, appends -- delta-spark fails the
+    second of two creations (the embedded engine retries it as an append). An existing table: nothing."""
+    from interaction_lake import locks
+
+    if exists(path):
+        yield
+        return
+    where = location(path)
+    with locks.exclusive(lake_root_of(where), "create-" + _lock_name(where)):
+        yield
+
+
+def _lock_name(where: Path) -> str:
+    """A table's path under its lake root as one lock name."""
+    return str(where.relative_to(lake_root_of(where))).replace("/", "-")
+
+
+@contextlib.contextmanager
 def committing(spark: SparkSession, path: Path) -> Iterator[None]:
     """Around one commit to the table at ``path``: where the engine cannot commit exclusively on the lake's object store
     (``capabilities.exclusive_commits_on_object_stores``), hold the table's commit lease, so two processes never write
@@ -696,8 +716,7 @@ def committing(spark: SparkSession, path: Path) -> Iterator[None]:
     if storage.is_local(where) or capabilities.exclusive_commits_on_object_stores(spark):
         yield
         return
-    root = lake_root_of(where)
-    with locks.exclusive(root, "commit-" + str(where.relative_to(root)).replace("/", "-")):
+    with locks.exclusive(lake_root_of(where), "commit-" + _lock_name(where)):
         yield
 
 

@@ -31,7 +31,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import business_calendar, lake, ledger, lineage, locks, storage
+from interaction_lake import business_calendar, concurrently, lake, ledger, lineage, locks, storage
 from interaction_lake.config import ConfigError, Settings
 from interaction_lake.faults import crash_point
 from interaction_lake import sources as registry
@@ -106,7 +106,9 @@ def build_silver(spark: SparkSession, settings: Settings, run_id: str, sources: 
     business_calendar.record(settings.lake_root, tz)
     held = fact_quarantine_table(settings.lake_root)
     began = lake.version(held) if lake.exists(held) else None
-    reports = [_build_source(spark, settings, source, run_id, secret) for source in track(sources)]
+    # the sources two (settings.parallelism) at a time, each on a session of its own: see interaction_lake.concurrently
+    reports = concurrently.each(spark, settings, lambda session, source: _build_source(session, settings, source, run_id, secret),
+                                track(sources))
     refresh_quarantined_inputs(spark, settings, secret, lake.commit_metadata(JOB, run_id, table="quarantined_inputs"))
     compact_fact_quarantine(spark, settings.lake_root, began, lake.commit_metadata(JOB, run_id, table="silver_facts"))
     return reports
@@ -337,6 +339,10 @@ def fact_quarantine_table(lake_root: Path) -> Path:
 
 
 RULE, RULE_DETAIL = "_rule", "_rule_detail"
+# Every source's build writes quarantine/silver_facts (each only its own facts' rows), and builds run at once
+# (interaction_lake.concurrently): one write at a time, as a MERGE rewrites files holding other facts' rows too and a
+# commit racing it would either fail it (delta-spark) or be retried over it (the embedded engine).
+FACT_QUARANTINE_LOCK = "silver_facts"
 FACT_QUARANTINE_SCHEMA = T.StructType([
     T.StructField("fact", T.StringType(), False),
     T.StructField("fact_key", T.StringType(), False),  # the fact's key columns, "name=value" joined by "|"
@@ -406,17 +412,19 @@ def quarantine_facts(spark: SparkSession, fact: Fact, rows: DataFrame, touched: 
                    + " OR size(t.events) <> size(s.events)")
         view, on = _view(source), "t.fact = s.fact AND t.fact_key = s.fact_key"
         if spark.sql(f"SELECT 1 FROM {view} s JOIN delta.`{target}` t ON {on} WHERE s._mended OR {changes} LIMIT 1").take(1):
-            lake.sql_write(
-                spark,
-                f"MERGE INTO delta.`{target}` t USING {view} s ON {on} "
-                f"WHEN MATCHED AND s._mended THEN DELETE "
-                f"WHEN MATCHED AND ({changes}) THEN UPDATE SET {', '.join(f't.`{c}` = s.`{c}`' for c in columns)}",
-                target, meta)
+            with locks.exclusive(lake_root, FACT_QUARANTINE_LOCK):
+                lake.sql_write(
+                    spark,
+                    f"MERGE INTO delta.`{target}` t USING {view} s ON {on} "
+                    f"WHEN MATCHED AND s._mended THEN DELETE "
+                    f"WHEN MATCHED AND ({changes}) THEN UPDATE SET {', '.join(f't.`{c}` = s.`{c}`' for c in columns)}",
+                    target, meta)
             crash_point("silver_between_fact_quarantine_merge_and_insert")
         # read after the MERGE, which deleted only mended facts: none of these
         quarantined = quarantined.join(held_keys, "fact_key", "left_anti")
     if count and quarantined.limit(1).count():  # facts quarantined for the first time
-        lake.append(quarantined, target, meta)
+        with locks.exclusive(lake_root, FACT_QUARANTINE_LOCK):
+            lake.append(quarantined, target, meta)
 
 
 KEY = "_touched_key"
@@ -431,21 +439,22 @@ def _present(columns: tuple[str, ...]):
     return functools.reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in columns])
 
 
-_VIEWS: list[str] = []  # the temporary views this process made for MERGE statements, dropped after each source's build
+# the temporary views made for MERGE statements, per session (sources built at once each have their own: concurrently)
+_VIEWS: dict[int, list[str]] = {}
 
 
 def _view(df: DataFrame) -> str:
     name = f"v_{uuid.uuid4().hex[:12]}"
     df.createOrReplaceTempView(name)
-    _VIEWS.append(name)
+    _VIEWS.setdefault(id(df.sparkSession), []).append(name)
     return name
 
 
 def _drop_views(spark: SparkSession) -> None:
     """Drop the MERGE statements' temporary views: a long-lived session (the benchmark, a scheduler's worker) would
     otherwise keep every day's views, and the plans they hold, in its catalog."""
-    while _VIEWS:
-        spark.catalog.dropTempView(_VIEWS.pop())
+    for name in _VIEWS.pop(id(spark), []):
+        spark.catalog.dropTempView(name)
 
 
 def _write_new(df: DataFrame, path: Path, metadata: dict[str, str], partition: str | None) -> None:

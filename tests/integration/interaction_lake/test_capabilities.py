@@ -230,3 +230,28 @@ def test_an_amount_of_money_reads_exactly_from_a_canonical_record_by_the_engine_
     for n, text in enumerate(texts):
         want = None if text == "null" else Decimal(text).quantize(Decimal("0.000001"), ROUND_HALF_UP)
         assert got[n].amount == want, (text, got[n].amount)
+
+
+def test_jobs_run_at_once_each_on_a_session_of_its_own_and_append_to_a_new_shared_table(spark, tmp_path):
+    """``interaction_lake.concurrently`` on this engine: two jobs run at once (they meet at a barrier), each on a session
+    of its own (the same temporary view name holds each job's own row), and jobs appending at once to a table none has
+    made yet leave every row in it (``lake.creating``: one creates it, the others append)."""
+    import threading
+
+    from interaction_lake import concurrently
+    from interaction_lake.config import Settings
+
+    table, met = tmp_path / "lake" / "silver" / "shared", threading.Barrier(2, timeout=120)
+
+    def job(session, i: int) -> tuple[int, int]:
+        session.createDataFrame([(i,)], "i long").createOrReplaceTempView("mine")
+        if i < 2:
+            met.wait()  # the first two are running at the same time, each with its view made
+        lake.append(session.sql("SELECT i, 'x' AS v FROM mine"), table, {"job": "test"})
+        return id(session), session.sql("SELECT i FROM mine").collect()[0]["i"]
+
+    done = concurrently.each(spark, Settings(), job, range(6), workers=2)
+    assert [i for _, i in done] == list(range(6))
+    assert len({session for session, _ in done}) == 2 and id(spark) not in {session for session, _ in done}
+    assert sorted(r["i"] for r in lake.read(spark, table).collect()) == list(range(6))
+    assert "mine" not in [t.name for t in spark.catalog.listTables() if t.isTemporary]  # the caller's session untouched

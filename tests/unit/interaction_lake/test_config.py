@@ -38,3 +38,19 @@ def test_the_lake_may_be_an_s3_uri_and_nothing_else_remote(monkeypatch, tmp_path
     monkeypatch.setenv("INTERACTION_LAKE_LAKE_ROOT", "gs://bank-lake/prod")
     with pytest.raises(ConfigError, match="a local path or an s3:// URI"):
         Settings.from_env()
+
+
+@pytest.mark.parametrize("text, parallelism", [(None, 2), ("1", 1), ("3", 3), (" 4 ", 4)])
+def test_parallelism_is_a_whole_number_of_at_least_one(monkeypatch, text, parallelism):
+    if text is None:
+        monkeypatch.delenv("INTERACTION_LAKE_PARALLELISM", raising=False)
+    else:
+        monkeypatch.setenv("INTERACTION_LAKE_PARALLELISM", text)
+    assert Settings.from_env().parallelism == parallelism
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "two", "1.5"])
+def test_a_parallelism_that_is_not_a_whole_number_of_at_least_one_is_refused_in_one_line(monkeypatch, text):
+    monkeypatch.setenv("INTERACTION_LAKE_PARALLELISM", text)
+    with pytest.raises(ConfigError, match=r"^INTERACTION_LAKE_PARALLELISM must be a whole number of at least 1, not "):
+        Settings.from_env()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -18,6 +19,7 @@ from interaction_lake.privacy import pseudonym_py, secret_for
 from jobs.bronze.land import land_source
 from jobs.silver.build import build_silver, fact_quarantine_table, fact_table, silver_events_table
 from jobs.silver.lifecycles import FACTS
+from tests.integration.conformance.lakes import differences
 from tests.integration.deliveries import days_of, deliver
 
 FACT = {fact.name: fact for fact in FACTS}
@@ -63,6 +65,33 @@ def test_incremental_daily_runs_equal_a_full_replay(spark, settings, tmp_path, m
 
     build_silver(spark, settings, "replay", full=True)
     assert silver_tables(settings.lake_root) == incremental
+
+
+def test_sources_built_at_once_leave_what_one_at_a_time_leaves(spark, settings, tmp_path, monkeypatch):
+    """interaction_lake.concurrently: silver's sources built two at a time, each on a session of its own, leave every
+    silver and quarantine table as one after another does, and report the same, day after day -- the first day
+    creating the shared tables (quarantines, progress) from two builds at once, later days correcting, quarantining
+    and mending facts in the quarantine every source writes."""
+    monkeypatch.setenv("INTERACTION_LAKE_PSEUDONYM_SECRET", "one-secret-for-both-lakes")
+    sent = tmp_path / "sent"
+    generate(sent, customers=300, days=3, seed=11, start=dt.date(2026, 11, 28), fault_rate=0.05)
+    lakes = {workers: dataclasses.replace(settings.with_paths(lake_root=tmp_path / f"lake-{workers}"), parallelism=workers)
+             for workers in (1, 2)}
+    for day in days_of(sent):
+        deliver(sent, settings.landing_root, day)
+        delivered = dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(1), dt.timezone.utc)
+        reports = {}
+        for workers, mine in lakes.items():  # the same files, landed at the same time, into each lake
+            for source in SOURCES:
+                land_source(spark, mine, source, f"daily-{day}", ingested_at=delivered)
+            reports[workers] = [dataclasses.asdict(r) for r in build_silver(spark, mine, f"daily-{day}")]
+        assert reports[1] == reports[2], day
+        assert sum(r["events_inserted"] for r in reports[2]) > 0
+    one, two = (mine.lake_root for mine in lakes.values())
+    held = table_rows(fact_quarantine_table(two))
+    assert held and {r["fact"] for r in held} >= {"call", "counter_visit"}, held  # facts of several sources: a shared table
+    for layer in ("silver", "quarantine"):
+        assert differences(one / layer, two / layer, {str(one): "<lake>"}, {str(two): "<lake>"}) == [], layer
 
 
 def test_duplicates_are_suppressed_and_counted(spark, settings, small_bank):
