@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import itertools
 import json
 import uuid
 from collections.abc import Callable, Iterable
@@ -106,12 +107,20 @@ def build_silver(spark: SparkSession, settings: Settings, run_id: str, sources: 
     business_calendar.record(settings.lake_root, tz)
     held = fact_quarantine_table(settings.lake_root)
     began = lake.version(held) if lake.exists(held) else None
-    # the sources two (settings.parallelism) at a time, each on a session of its own: see interaction_lake.concurrently
-    reports = concurrently.each(spark, settings, lambda session, source: _build_source(session, settings, source, run_id, secret),
-                                track(sources))
-    refresh_quarantined_inputs(spark, settings, secret, lake.commit_metadata(JOB, run_id, table="quarantined_inputs"))
+
+    def build(session: SparkSession, job: str | object) -> SilverReport | None:
+        if job is REFUSED_INPUTS:
+            return refresh_quarantined_inputs(session, settings, secret, lake.commit_metadata(JOB, run_id, table="quarantined_inputs"))
+        return _build_source(session, settings, job, run_id, secret)
+
+    # the sources two (settings.parallelism) at a time, each on a session of its own (interaction_lake.concurrently),
+    # and beside them silver/quarantined_inputs, which reads only landing's quarantine
+    reports = concurrently.each(spark, settings, build, itertools.chain([REFUSED_INPUTS], track(sources)))[1:]
     compact_fact_quarantine(spark, settings.lake_root, began, lake.commit_metadata(JOB, run_id, table="silver_facts"))
     return reports
+
+
+REFUSED_INPUTS = object()  # build_silver's job that refreshes silver/quarantined_inputs
 
 
 def compact_fact_quarantine(spark: SparkSession, lake_root: Path, since: int | None, meta: dict[str, str]) -> bool:
