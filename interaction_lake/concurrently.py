@@ -3,7 +3,7 @@
 A day's silver build is one build per source, and each is many small engine operations -- planning, replaying a
 Delta log, committing -- between which the engine's cores wait: two sources built at once take less time than one
 after the other (bench/README.md, "Silver's sources two at a time"). Each worker thread gets its own session
-(``engine.another_session``) on the same server or cluster, so temporary views and SQL settings never cross
+(``engine.worker_session``, kept for the next run) on the same server or cluster, so temporary views and SQL settings never cross
 between jobs; the jobs must not share anything else but the lake, whose shared tables take concurrent commits
 (``lake.creating``; docs/silver.md, "Sources two at a time"). Gold's staged marts, frames of one session that set
 nothing in it, are written two at a time from that session itself (``own_sessions=False``).
@@ -14,6 +14,7 @@ after the other on the caller's session, as before.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,15 +41,15 @@ def each(spark: SparkSession, settings: Settings, work: Callable[[SparkSession, 
     workers = max(1, workers or settings.parallelism)
     if workers == 1:
         return [work(spark, item) for item in items]
-    local, sessions, lock = threading.local(), [], threading.Lock()
+    local, free_workers = threading.local(), queue.SimpleQueue()
+    for worker in range(workers):
+        free_workers.put(worker)
 
     def session() -> SparkSession:
         if not own_sessions:
             return spark
-        if not hasattr(local, "session"):
-            local.session = engine.another_session(spark, settings)
-            with lock:
-                sessions.append(local.session)
+        if not hasattr(local, "session"):  # a thread of this pool is one worker, with that worker's session
+            local.session = engine.worker_session(spark, settings, free_workers.get_nowait())
         return local.session
 
     free, failed = threading.Semaphore(workers), threading.Event()
@@ -63,14 +64,10 @@ def each(spark: SparkSession, settings: Settings, work: Callable[[SparkSession, 
             free.release()
 
     futures: list[Future] = []
-    try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="interaction-lake") as pool:
-            for item in items:
-                free.acquire()
-                if failed.is_set():
-                    break
-                futures.append(pool.submit(run, item))
-    finally:
-        for made in sessions:
-            engine.forget_session(made)
+    with ThreadPoolExecutor(workers, thread_name_prefix="interaction-lake") as pool:
+        for item in items:
+            free.acquire()
+            if failed.is_set():
+                break
+            futures.append(pool.submit(run, item))
     return [f.result() for f in futures]  # the first failure, in the items' order, is raised here

@@ -39,6 +39,8 @@ _embedded_server = None
 _server_in_child = False  # the next embedded server starts in a child process (``renewed``)
 _session: SparkSession | None = None
 _kinds: dict[int, str] = {}  # id(session) -> the engine that built it, for interaction_lake.capabilities
+_workers: dict[int, dict[int, SparkSession]] = {}  # id(session) -> its worker sessions (worker_session)
+_stopped: list[SparkSession] = []  # stopped sessions, kept referenced until the process ends (worker_session)
 
 
 def kind_of(spark: SparkSession) -> str:
@@ -57,25 +59,24 @@ def get_spark(settings: Settings | None = None) -> SparkSession:
         return _session
 
 
-def another_session(spark: SparkSession, settings: Settings | None = None) -> SparkSession:
-    """A new session on ``spark``'s engine -- the same server or cluster, its own temporary views and SQL settings --
-    for work this process runs beside ``spark``'s (``interaction_lake.concurrently``). Stop it when done."""
-    settings = settings or Settings.from_env()
-    kind = kind_of(spark)
-    if _connected(spark):
-        url = _embedded_url() if kind == "embedded" else settings.spark_remote
-        session = _builder_with_conf(SparkSession.builder.remote(url), settings).create()
-    else:  # classic: the same SparkContext (its jars and Delta's extensions), a session state of its own
-        session = spark.newSession()
-    _kinds[id(session)] = kind
-    return session
+def worker_session(spark: SparkSession, settings: Settings, worker: int) -> SparkSession:
+    """Session number ``worker`` beside ``spark`` on its engine -- the same server or cluster, its own temporary views and
+    SQL settings -- for work this process runs at once with other work (``interaction_lake.concurrently``). Made on first
+    use and kept, for ``spark``'s life, for whoever runs as that worker next; stopped with it (``stop_spark``).
 
-
-def forget_session(session: SparkSession) -> None:
-    """Stop a session ``another_session`` made (the process-wide one stays; on classic Spark the context stays)."""
-    _kinds.pop(id(session), None)
-    if session is not _session and _connected(session):  # released on its server; a classic one has nothing to stop
-        session.stop()
+    Kept rather than made and stopped per use: pyspark's Connect clients share one thread pool, which closing any client
+    shuts down, and a dropped session is closed whenever the garbage collector reaches it -- in whatever thread, even
+    inside that pool's own ``submit``, which then waits on itself for ever (seen in CI: a silver build hung)."""
+    with _lock:
+        made = _workers.setdefault(id(spark), {})
+        if worker not in made:
+            if _connected(spark):
+                url = _embedded_url() if kind_of(spark) == "embedded" else settings.spark_remote
+                made[worker] = _builder_with_conf(SparkSession.builder.remote(url), settings).create()
+            else:  # classic: the same SparkContext (its jars and Delta's extensions), a session state of its own
+                made[worker] = spark.newSession()
+            _kinds[id(made[worker])] = kind_of(spark)
+        return made[worker]
 
 
 def _connected(spark: SparkSession) -> bool:
@@ -88,8 +89,10 @@ def stop_spark() -> None:
     global _session, _embedded_server
     with _lock:
         if _session is not None:
-            _kinds.pop(id(_session), None)
-            _session.stop()
+            for session in [*_workers.pop(id(_session), {}).values(), _session]:
+                _kinds.pop(id(session), None)
+                session.stop()
+                _stopped.append(session)  # never collected mid-run (worker_session says why)
             _session = None
         if _embedded_server is not None:
             _embedded_server.stop()
