@@ -2,9 +2,9 @@
 
 A day's silver build is one build per source, and each is many small engine operations -- planning, replaying a
 Delta log, committing -- between which the engine's cores wait: two sources built at once take less time than one
-after the other (bench/README.md, "Silver's sources two at a time"). Each worker thread gets its own session
-(``engine.worker_session``, kept for the next run) on the same server or cluster, so temporary views and SQL settings never cross
-between jobs; the jobs must not share anything else but the lake, whose shared tables take concurrent commits
+after the other (bench/README.md, "Silver's sources two at a time"). Each worker thread gets its own session on the
+same server or cluster (``engine.worker_session``, kept for the next run), so temporary views and SQL settings never
+cross between jobs; the jobs must not share anything else but the lake, whose shared tables take concurrent commits
 (``lake.creating``; docs/silver.md, "Sources two at a time"). Gold's staged marts, frames of one session that set
 nothing in it, are written two at a time from that session itself (``own_sessions=False``).
 

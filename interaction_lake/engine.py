@@ -66,7 +66,8 @@ def worker_session(spark: SparkSession, settings: Settings, worker: int) -> Spar
 
     Kept rather than made and stopped per use: pyspark's Connect clients share one thread pool, which closing any client
     shuts down, and a dropped session is closed whenever the garbage collector reaches it -- in whatever thread, even
-    inside that pool's own ``submit``, which then waits on itself for ever (seen in CI: a silver build hung)."""
+    inside that pool's own ``submit``, which then waits on itself for ever (seen in CI: a silver build hung; pyspark
+    4.1.4, the bugs SPARK-55362 and SPARK-55406 fix upstream)."""
     with _lock:
         made = _workers.setdefault(id(spark), {})
         if worker not in made:
