@@ -278,8 +278,10 @@ def creation_options(df: DataFrame, path: Path, partition_by: tuple[str, ...] = 
     that identify no one (``privacy.identifying_columns``) and are not floating-point numbers, which the embedded
     engine may read back from them one unit in the last place off; no job prunes on either.
     """
-    if exists(path):
-        return {}
+    return {} if exists(path) else _new_table_options(df, partition_by)
+
+
+def _new_table_options(df: DataFrame, partition_by: tuple[str, ...]) -> dict[str, str]:
     return {STATS_COLUMNS: statistics_columns(df.schema, partition_by)}
 
 
@@ -316,8 +318,8 @@ def append(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tu
         writer = writer.option("txnAppId", transaction[0]).option("txnVersion", str(transaction[1]))
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    with creating(path), committing(df.sparkSession, path):
-        writer.options(**creation_options(df, path, partition_by)).save(str(path))
+    with creating(path) as new, committing(df.sparkSession, path):
+        writer.options(**(_new_table_options(df, partition_by) if new else {})).save(str(path))
     if compacted_on_append(path):
         made = version(path)
         compact_if_due(df.sparkSession, path, made - 1, metadata, now=made)
@@ -685,24 +687,25 @@ def sql_write(spark: SparkSession, statement: str, path: Path, metadata: dict[st
 
 
 @contextlib.contextmanager
-def creating(path: Path) -> Iterator[None]:
-    """Around an append that may create the table: while it does not exist, hold the table's creation lock, so that of
-    two writers appending to a new table at once (sources built at once appending to a shared table on its first day:
-    ``interaction_lake.concurrently``) one creates it and the other, finding it made, appends -- delta-spark fails the
-    second of two creations (the embedded engine retries it as an append). An existing table: nothing."""
+def creating(path: Path) -> Iterator[bool]:
+    """Around an append that may create the table; yields whether it creates it (``creation_options`` then apply).
+    While the table does not exist, the table's creation lock is held, so that of two writers appending to a new table
+    at once (sources built at once appending to a shared table on its first day: ``interaction_lake.concurrently``)
+    one creates it and the other, finding it made once it holds the lock, appends -- delta-spark fails the second of
+    two creations (the embedded engine retries it as an append). An existing table: one look at its log, no lock."""
+    if exists(path):
+        yield False
+        return
+    with _table_lock(location(path), "create"):
+        yield not exists(path)
+
+
+def _table_lock(where: Path, kind: str) -> contextlib.AbstractContextManager[None]:
+    """The lake lock ``<kind>-<the table's path under its lake root>``."""
     from interaction_lake import locks
 
-    if exists(path):
-        yield
-        return
-    where = location(path)
-    with locks.exclusive(lake_root_of(where), "create-" + _lock_name(where)):
-        yield
-
-
-def _lock_name(where: Path) -> str:
-    """A table's path under its lake root as one lock name."""
-    return str(where.relative_to(lake_root_of(where))).replace("/", "-")
+    root = lake_root_of(where)
+    return locks.exclusive(root, f"{kind}-" + str(where.relative_to(root)).replace("/", "-"))
 
 
 @contextlib.contextmanager
@@ -710,13 +713,13 @@ def committing(spark: SparkSession, path: Path) -> Iterator[None]:
     """Around one commit to the table at ``path``: where the engine cannot commit exclusively on the lake's object store
     (``capabilities.exclusive_commits_on_object_stores``), hold the table's commit lease, so two processes never write
     the same version; elsewhere nothing."""
-    from interaction_lake import capabilities, locks
+    from interaction_lake import capabilities
 
     where = location(path)
     if storage.is_local(where) or capabilities.exclusive_commits_on_object_stores(spark):
         yield
         return
-    with locks.exclusive(lake_root_of(where), "commit-" + _lock_name(where)):
+    with _table_lock(where, "commit"):
         yield
 
 
