@@ -1,8 +1,9 @@
 """Contracts compiled into typed decoders: landing's fast path for JSON lines and plain CSV rows.
 
 ``decoders(source)`` turns each version of a source's contract (``schemas/``) into msgspec Struct types carrying
-the contract's types, enums, lengths, bounds and required fields, so that one call in C parses a line (or converts
-a CSV row the reference has converted to JSON types) and checks it, and another writes its canonical JSON. The compiled form is a filter, never a judge: a line it takes is one
+the contract's types, enums, lengths, bounds and required fields, so that one call in C parses a line (or a plain CSV
+row written as a JSON document: ``take_row``; or a CSV row the reference has converted to JSON types: ``take_object``)
+and checks it, and another writes its canonical JSON. The compiled form is a filter, never a judge: a line it takes is one
 the reference path (``contracts.validate``, then ``Contract.canonical`` and the time window) accepts, with the same
 canonical record; a line it does not take -- any doubt at all -- goes to the reference path, which decides and
 says why. So no verdict and no reason can differ between the paths. That the records it takes are accepted by
@@ -25,6 +26,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import cache
+from operator import attrgetter
 from typing import Annotated, Any, Callable, Literal, Union
 
 import msgspec
@@ -45,6 +47,12 @@ class Unsupported(Exception):
     """The contract uses something this compiler does not translate exactly: it gets no decoder."""
 
 
+def getter(kind: Callable, keys: list | tuple) -> Callable[[Any], tuple] | None:
+    """``operator.attrgetter`` or ``itemgetter`` of ``keys``, giving a tuple in C even of one key (where they give the
+    value itself: that key is asked for twice); None for no keys."""
+    return kind(*keys, keys[0]) if keys else None
+
+
 @dataclass(frozen=True)
 class _Checks:
     """What msgspec's types cannot say, checked in Python after decoding (per Struct type)."""
@@ -52,19 +60,24 @@ class _Checks:
     floats: tuple[str, ...]  # number fields: a float Python would write in exponent form is declined
     nested: tuple[tuple[str, "_Checks", bool], ...]  # (field, checks of its Struct, is a list of them)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_numbers", getter(attrgetter, self.floats))
+
     def passes(self, value: Any) -> bool:
         """Apply the checks to a decoded value in place; False if the reference must decide it."""
-        try:
-            for name in self.times:
-                text = getattr(value, name)
-                if text.__class__ is str:
-                    setattr(value, name, _canonical_time(text))
-        except ValueError:  # not a time
-            return False
-        for name in self.floats:
-            number = getattr(value, name)
-            if number.__class__ is float and number and not 1e-4 <= abs(number) < 1e16:
-                return False
+        for name in self.times:
+            text = getattr(value, name)
+            if text.__class__ is str:
+                try:
+                    canonical = _canonical_time(text)
+                except ValueError:  # not a time
+                    return False
+                if canonical is not text:
+                    setattr(value, name, canonical)
+        if self._numbers is not None:
+            for number in self._numbers(value):
+                if number.__class__ is float and number and not 1e-4 <= abs(number) < 1e16:
+                    return False
         for name, checks, many in self.nested:
             inner = getattr(value, name)
             if inner is not None and inner is not UNSET and not all(checks.passes(item) for item in (inner if many else (inner,))):
@@ -72,15 +85,17 @@ class _Checks:
         return True
 
 
-# The form most producers write, UTC with milli- or microseconds: canonical as it is (or with three zeros), once
-# ``fromisoformat`` has checked that its day exists -- ten times cheaper than the general parse.
-_CANONICAL_UTC = re.compile(r"\d{4}-\d\d-\d\dT([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}(\d{3})?Z")
+# The form most producers write, UTC with milli- or microseconds, on a day that exists in every year (Feb 29 and any
+# other form take the general parse): canonical as it is, or with three zeros -- a third of the general parse's cost.
+# ASCII digits only (``\d`` would take other scripts' digits) and no year 0000: what ``datetime`` reads.
+_CANONICAL_UTC = re.compile(r"(?!0000)[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+                            r"|(?:0[13578]|1[02])-31)T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{3}(?:[0-9]{3})?Z")
+_is_canonical_utc = _CANONICAL_UTC.fullmatch
 
 
 def _canonical_time(text: str) -> str:
     """``contracts.canonical_time``, quicker for the commonest form; ValueError as it."""
-    if _CANONICAL_UTC.fullmatch(text):
-        dt.datetime.fromisoformat(text)
+    if _is_canonical_utc(text):
         return text if len(text) == 27 else text[:-1] + "000Z"
     return contracts.canonical_time(text)
 
@@ -109,6 +124,13 @@ class Decoder:
     checks: _Checks
     required_by_type: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]]  # event type -> (required, any-of)
     money: tuple[str, ...] = ()  # the contract's ``x-money`` fields
+    cells: msgspec.json.Decoder | None = None  # ``decoder``'s Struct with its numbers floats: CSV rows (``take_row``)
+
+    def __post_init__(self) -> None:
+        # per event type: the required fields' values, and each any-of alternative's, each by one call
+        required = {event_type: (getter(attrgetter, names), tuple(getter(attrgetter, names) for names in alternatives))
+                    for event_type, (names, alternatives) in self.required_by_type.items()}
+        object.__setattr__(self, "_required", required)
 
     def take(self, data: bytes) -> Any | None:
         try:
@@ -129,14 +151,29 @@ class Decoder:
         except Exception:  # as in take
             return None
 
-    def _complete(self, record: Any) -> Any | None:
-        required, alternatives = self.required_by_type[record.event_type]  # a type the contract lists (its Literal)
-        for name in required:
-            if getattr(record, name) is UNSET:
-                return None
-        if alternatives and not any(all(getattr(record, name) is not UNSET for name in names) for names in alternatives):
+    def take_row(self, document: bytes) -> Any | None:
+        """``take`` for a plain CSV row written as a JSON document by ``landing_files._document_template``. The caller
+        declines a row whose number cell is long (``contracts.read_number`` reads it as an ``Inexact``, not a float)."""
+        try:
+            return self._complete(self.cells.decode(document))
+        except Exception:  # as in take
             return None
-        return record if self.checks.passes(record) else None
+
+    def _complete(self, record: Any) -> Any | None:
+        return record if self.has_required(record) and self.checks.passes(record) else None
+
+    def has_required(self, record: Any) -> bool:
+        """Whether a decoded record has the fields its event type requires (``required_by_type``), each list of
+        fields asked for by one call."""
+        required, alternatives = self._required[record.event_type]  # a type the contract lists (its Literal)
+        if required is not None and UNSET in required(record):
+            return False
+        if not alternatives:
+            return True
+        for values in alternatives:
+            if values is None or UNSET not in values(record):  # met (an alternative naming no field always is)
+                return True
+        return False
 
 
 _encode_lines = msgspec.json.Encoder().encode_lines
@@ -196,13 +233,18 @@ def _compile(contract: contracts.Contract) -> Decoder:
             or any(not set(names) <= named for _, alternatives in conditional.values() for names in alternatives):
         raise Unsupported("a required field the contract does not describe")
     # only the version it was compiled from: another version's record is another decoder's (or the reference's)
-    struct, checks = _struct(f"{contract.source}_v{contract.version}", contract.properties, contract.required, False,
-                             {"schema_version": Literal[contract.version]})
+    version = {"schema_version": Literal[contract.version]}
+    struct, checks = _struct(f"{contract.source}_v{contract.version}", contract.properties, contract.required, False, version)
+    # a plain CSV row read as a JSON document (``CsvRows``): its number cells are floats, as the reference reads them
+    floats = {name: Union[_number(spec, integral=False), None] if contracts.allows_null(spec) else _number(spec, integral=False)
+              for name, spec in contract.properties.items() if contracts.base_type(spec) == "number"}
+    cells, _ = _struct(f"{contract.source}_v{contract.version}_cells", contract.properties, contract.required, False,
+                       {**version, **floats})
     required = {event_type: (tuple(dict.fromkeys(names)), tuple(alternatives)) for event_type, (names, alternatives) in conditional.items()}
     money = tuple(name for name, spec in contract.properties.items() if spec.get("x-money"))
     if any("x-money" in json.dumps({k: v for k, v in spec.items() if k != "x-money"}) for spec in contract.properties.values()):
         raise Unsupported("an amount of money inside an object or a list")  # take() checks the top level's
-    return Decoder(contract.version, msgspec.json.Decoder(struct), checks, required, money)
+    return Decoder(contract.version, msgspec.json.Decoder(struct), checks, required, money, msgspec.json.Decoder(cells))
 
 
 def _only(mapping: dict, allowed: set[str]) -> None:
@@ -230,7 +272,9 @@ def _struct(name: str, properties: dict[str, dict], required: frozenset[str] | s
             fields.append((field, kind))
         else:
             fields.append((field, Union[kind, UnsetType], UNSET))
-    struct = msgspec.defstruct(name, fields, kw_only=True, omit_defaults=True, forbid_unknown_fields=closed)
+    # gc=False: a decoded record holds no cycles, and landing keeps tens of thousands of them at a time, which the
+    # collector would otherwise walk again and again
+    struct = msgspec.defstruct(name, fields, kw_only=True, omit_defaults=True, forbid_unknown_fields=closed, gc=False)
     return struct, _Checks(tuple(times), tuple(floats), tuple(nested))
 
 
@@ -273,20 +317,28 @@ def _value_type(name: str, spec: dict) -> tuple[Any, _Checks | None]:
         _only(spec, {"type", "minimum", "maximum"})
         result = _constrained(int, ge=_bound(max, spec.get("minimum"), _LONG[0]), le=_bound(min, spec.get("maximum"), _LONG[1]))
     elif kind == "number":
-        _only(spec, {"type", "minimum", "maximum"})
-        low, high = spec.get("minimum"), spec.get("maximum")
-        money = bool(spec.get("x-money"))
-        result = Union[_constrained(int, ge=_bound(max, _ceil(low), -_EXACT), le=_bound(min, _floor(high), _EXACT)),
-                       _constrained(float, ge=low, le=high, gt=-_MONEY if money and low is None else None,
-                                    lt=_MONEY if money and high is None else None)]
-        if money and ((low is not None and low <= -_MONEY) or (high is not None and high >= _MONEY)):
-            raise Unsupported("a money bound beyond the money limit")
+        result = _number(spec, integral=True)
     elif kind == "boolean":
         _only(spec, {"type"})
         result = bool
     else:
         raise Unsupported(f"type {kind!r}")
     return (Union[result, None] if nullable else result), inner
+
+
+def _number(spec: dict, integral: bool) -> Any:
+    """A number property's type: an integral number read as an int (``integral``: a JSON line's ``5`` is 5 for the
+    reference as well) or else a float -- a CSV cell's ``5`` is 5.0 for the reference (``contracts.read_number``)."""
+    _only(spec, {"type", "minimum", "maximum"})
+    low, high = spec.get("minimum"), spec.get("maximum")
+    money = bool(spec.get("x-money"))
+    if money and ((low is not None and low <= -_MONEY) or (high is not None and high >= _MONEY)):
+        raise Unsupported("a money bound beyond the money limit")
+    real = _constrained(float, ge=low, le=high, gt=-_MONEY if money and low is None else None,
+                        lt=_MONEY if money and high is None else None)
+    if not integral:
+        return real
+    return Union[_constrained(int, ge=_bound(max, _ceil(low), -_EXACT), le=_bound(min, _floor(high), _EXACT)), real]
 
 
 def _needs_checks(spec: dict) -> bool:

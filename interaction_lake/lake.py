@@ -210,8 +210,11 @@ class StagedRows:
         table = pa.Table.from_arrays([_arrow_column(col, f.type, count) for col, f in zip(columns, schema)], schema=schema)
         if storage.is_local(self.folder):
             self.folder.mkdir(parents=True, exist_ok=True)
+        # read once and deleted: compressing it is wasted work, and so is a dictionary of a column of distinct values
+        # (Parquet's default builds one for every column, then gives it up): only a column of one value gets one
+        repeated = [f.name for col, f in zip(columns, schema) if isinstance(col, Same)]
         with (self.folder / f"part-{self._parts:05d}.parquet").open("wb") as handle:
-            pq.write_table(table, handle, compression="none")  # read once and deleted: compressing it is wasted work
+            pq.write_table(table, handle, compression="none", use_dictionary=repeated)
         self._parts += 1
 
     def __enter__(self) -> "StagedRows":

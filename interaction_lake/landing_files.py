@@ -30,6 +30,7 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import operator
 import os
 import re
 import stat
@@ -85,6 +86,7 @@ class Line:
         return contracts.canonical_json(self.record)
 
 
+_ENVELOPE = tuple(map(operator.attrgetter, contracts.ENVELOPE_FIELDS))
 TAKEN_CHUNK = 50_000  # records the compiled path hands over at a time (lake.PART_ROWS is larger: one part each)
 
 
@@ -116,7 +118,7 @@ class Taken:
         """The envelope fields (``contracts.ENVELOPE_FIELDS``; the event time as canonical UTC text), the raw lines and
         canonical JSON (UTF-8 bytes both), and the line numbers."""
         records = self.records
-        envelope = [[getattr(r, name) for r in records] for name in contracts.ENVELOPE_FIELDS]
+        envelope = [list(map(field, records)) for field in _ENVELOPE]
         return [*envelope, self.raw, compiled_contracts.canonical_json(records), self.numbers]
 
 
@@ -285,9 +287,10 @@ class FileLines:
         """Each line through the compiled contracts first; what they decline through the reference (``_json_lines``)."""
         decoders = compiled_contracts.decoders(self.source)
         taken = Taken(self.window)
+        every_line_readable = _readable(b"\n".join(parts))  # one check for the file instead of one per line
         for index, raw in enumerate(parts):
             record = None
-            for decoder in decoders if landing_bytes.readable(raw) else ():
+            for decoder in decoders if every_line_readable or landing_bytes.readable(raw) else ():
                 record = decoder.take(raw)
                 if record is not None:
                     if decoder is not decoders[0]:  # most files hold one version: try it first from now on
@@ -367,23 +370,23 @@ class FileLines:
 
     def _compiled_rows(self, header: list[str], parts: list[bytes]) -> Iterator["Line | Taken"]:
         kinds = cell_kinds(contracts.latest(self.source).properties)
-        typed = [(name, kinds[name][1]) for name in header if kinds.get(name, _UNDECLARED)[1] != "string"]
         by_version = {decoder.version: decoder for decoder in compiled_contracts.decoders(self.source)}
+        documents = _RowDocuments(header, kinds, compiled_contracts.decoders(self.source))
+        width = len(header)
         taken = Taken(self.window)
         self.header_lines += 1
+        texts = _texts(parts)
         for index in range(1, len(parts)):
-            raw = parts[index]
-            text = landing_bytes.readable_text(raw)
+            raw, text = parts[index], texts[index]
             cells = None if text is None else text.split(",")
-            if cells is not None and len(cells) == len(header):
-                record = dict(zip(header, cells))
-                if "" in cells:  # empty cells are absent or null by the contract: the reference conversion says which
-                    record = coerce_csv_row(record, kinds)
-                else:  # what coerce_csv_row does to a row without empty cells: convert the cells that are not text
-                    for name, kind in typed:
-                        record[name] = _convert(record[name], kind)
-                decoder = by_version.get(record.get("schema_version")) if type(record.get("schema_version")) is int else None
-                if decoder is not None and taken.add(decoder.take_object(record), raw, index + 1):
+            if cells is not None and len(cells) == width:
+                record = documents.take(text, cells)
+                if record is None:  # converted cell by cell as the reference converts them (empty cells, rarer cells)
+                    converted = coerce_csv_row(dict(zip(header, cells)), kinds)
+                    version = converted.get("schema_version")
+                    decoder = by_version.get(version) if type(version) is int else None
+                    record = None if decoder is None else decoder.take_object(converted)
+                if taken.add(record, raw, index + 1):
                     if len(taken) >= TAKEN_CHUNK:
                         yield taken
                         taken = Taken(self.window)
@@ -506,6 +509,74 @@ class FileLines:
             if rejection is None:
                 return Line(span[0].number, _text(span), record=record, lines_spanned=len(span), occurred_at=occurred_at)
         return replace(_refused(span[0].number, span, rejection), **_whose(record))
+
+
+def _readable(body: bytes) -> bool:
+    """Whether every line of ``body`` may be read by the compiled path (``landing_bytes.readable``: UTF-8, no NUL, no
+    CR), by one check of them all."""
+    if b"\x00" in body or b"\r" in body:
+        return False
+    if body.isascii():
+        return True
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _texts(lines: list[bytes]) -> list[str | None]:
+    """Each line's text where the compiled path may read it, else None (``landing_bytes.readable_text``): one
+    decoding for them all where every line may be read."""
+    body = b"\n".join(lines)
+    if _readable(body):
+        return body.decode().split("\n")
+    return [landing_bytes.readable_text(raw) for raw in lines]
+
+
+class _RowDocuments:
+    """A plain CSV row (no quotes) of one header read as a JSON document: its text cells in quotes, its integer,
+    number and boolean cells as they are, decoded by the compiled contracts (``Decoder.take_row``). Where the document
+    decodes, its values are what the reference's conversion (``coerce_csv_row``) gives -- a cell JSON does not read
+    (``+5``, ``05``, ``.5``, ``TRUE``, ``nan``, a control character) leaves the row to that conversion -- except for
+    what JSON reads otherwise, which is declined here: a backslash (an escape in JSON), ``null`` in a typed cell
+    (null in JSON, text to the reference), ``-0`` in a number cell (0.0 for msgspec, -0.0 for ``float``), and a long
+    number cell (``contracts.read_number`` reads it as an ``Inexact``)."""
+
+    def __init__(self, header: list[str], kinds: dict[str, tuple[bool, str]], decoders: tuple):
+        typed = [name for name in header if kinds.get(name, _UNDECLARED)[1] in ("integer", "number", "boolean")]
+        numbers = [at for at, name in enumerate(header) if kinds.get(name, _UNDECLARED)[1] == "number"]
+        keys = [json.dumps(name).replace("%", "%%") for name in header]
+        self.template = "{" + ",".join(key + (":%s" if name in typed else ':"%s"') for key, name in zip(keys, header)) + "}"
+        self.decoders = decoders
+        self.number_cells = compiled_contracts.getter(operator.itemgetter, numbers)
+        self.values = {}  # per contract version, of the typed columns its records have: their values, the numbers' too
+        for decoder in decoders:
+            own = decoder.cells.type.__struct_fields__
+            self.values[decoder.version] = (compiled_contracts.getter(operator.attrgetter, [n for n in typed if n in own]),
+                                            compiled_contracts.getter(operator.attrgetter, [header[at] for at in numbers if header[at] in own]))
+
+    def take(self, text: str, cells: list[str]) -> Any | None:
+        """The row's canonical record, or None where it must be converted cell by cell."""
+        if "" in cells or "\\" in text:
+            return None
+        if self.number_cells is not None and max(map(len, self.number_cells(cells))) > contracts.EXACT_DIGITS:
+            return None
+        document = (self.template % tuple(cells)).encode()
+        for decoder in self.decoders:
+            record = decoder.take_row(document)
+            if record is not None:
+                if decoder is not self.decoders[0]:  # most files hold one version: try it first from now on
+                    self.decoders = (decoder, *(d for d in self.decoders if d is not decoder))
+                break
+        else:
+            return None
+        typed, numbers = self.values[decoder.version]
+        if typed is not None and None in typed(record):
+            return None
+        if numbers is not None and 0.0 in numbers(record) and "-" in "".join(self.number_cells(cells)):
+            return None  # perhaps a -0, which msgspec reads as 0.0
+        return record
 
 
 def _whose(record: Any) -> dict[str, Any]:
