@@ -134,8 +134,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     from interaction_lake.config import Settings
     from interaction_lake.engine import embedded_server_pid, get_spark, renewed, running
     from interaction_lake.generator import SOURCES  # the generator's sources: the bank it simulates
-    from jobs.bronze.gate import gate_bronze
-    from jobs.bronze.land import land_source
+    from jobs.bronze.gate import gate_bronze_sources
+    from jobs.bronze.land import land_sources
     from interaction_lake.quality.gate import GateBlocked, GateFailed, render_pending_data_docs
     from jobs.gold.build import NothingToBuild, build_gold
     from jobs.silver.build import build_silver
@@ -193,11 +193,11 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         t = time.perf_counter()
         # delivered the night after the day it covers: each day lands in its own ingest-date partition, as in production
         delivered = dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(1), dt.timezone.utc)
-        landed = sum(land_source(spark, settings, s, run, ingested_at=delivered).records_landed for s in SOURCES)
+        landed = sum(r.records_landed for r in land_sources(settings, list(SOURCES), run, spark=spark, ingested_at=delivered))
         figures["land_s"], figures["events_landed"] = time.perf_counter() - t, landed
         failed: list[str] = []  # a failed gate holds data back, so that day's later stages do less: say so
         t = time.perf_counter()
-        failed += [o.summary() for s in SOURCES for o in gate_bronze(spark, settings, s, run) if not o.passed]
+        failed += [o.summary() for o in gate_bronze_sources(spark, settings, SOURCES, run) if not o.passed]
         figures["bronze_gate_s"] = time.perf_counter() - t
         t = time.perf_counter()
         build_silver(spark, settings, run)

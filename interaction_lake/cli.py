@@ -63,7 +63,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_land(args: argparse.Namespace) -> int:
     from interaction_lake.engine import get_spark
-    from jobs.bronze.land import land_source, land_sources, record_unassigned
+    from jobs.bronze.land import land_sources, record_unassigned
 
     settings = _settings(args)
     if not settings.landing_root.is_dir():
@@ -77,7 +77,7 @@ def cmd_land(args: argparse.Namespace) -> int:
         with progress.working(f"landing {len(names)} source(s), up to {args.jobs} at once"):
             reports = land_sources(settings, names, run_id, args.jobs, spark)
     else:
-        reports = [land_source(spark, settings, source, run_id) for source in progress.steps("landing", names)]
+        reports = land_sources(settings, progress.steps("landing", names), run_id, spark=spark)
     outside = 0 if args.source else record_unassigned(spark, settings, registry.enabled(), run_id)
     if args.json:
         print(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
@@ -97,10 +97,10 @@ def cmd_land(args: argparse.Namespace) -> int:
         print(f"interaction-lake: warning: {warning}", file=sys.stderr)
     if args.no_gate:
         return 0
-    from jobs.bronze.gate import gate_bronze
+    from jobs.bronze.gate import gate_bronze_sources
 
-    return report_gates([o for source in progress.steps("bronze gates", args.source or registry.enabled())
-                          for o in gate_bronze(spark, settings, source, run_id)], settings, quiet=args.json)
+    names = progress.steps("bronze gates", args.source or registry.enabled())
+    return report_gates(gate_bronze_sources(spark, settings, names, run_id), settings, quiet=args.json)
 
 
 def _abandon(settings: Settings, args: argparse.Namespace, run_id: str) -> int:
@@ -196,9 +196,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageError(f"nothing landed under {settings.lake_root} yet (run 'interaction-lake land' first, or pass --lake)")
     spark, run_id = get_spark(settings), args.run_id or default_run_id()
     if args.stage == "bronze":
-        from jobs.bronze.gate import gate_bronze
+        from jobs.bronze.gate import gate_bronze_sources
 
-        outcomes = [o for source in registry.enabled() for o in gate_bronze(spark, settings, source, run_id)]
+        outcomes = gate_bronze_sources(spark, settings, registry.enabled(), run_id)
     else:
         from jobs.silver.gate import gate_silver
 

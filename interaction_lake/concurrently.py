@@ -5,8 +5,10 @@ Delta log, committing -- between which the engine's cores wait: two sources buil
 after the other (bench/README.md, "Silver's sources two at a time"). Each worker thread gets its own session on the
 same server or cluster (``engine.worker_session``, kept for the next run), so temporary views and SQL settings never
 cross between jobs; the jobs must not share anything else but the lake, whose shared tables take concurrent commits
-(``lake.creating``; docs/silver.md, "Sources two at a time"). Gold's staged marts, frames of one session that set
-nothing in it, are written two at a time from that session itself (``own_sessions=False``).
+(``lake.creating``; docs/silver.md, "Sources two at a time"). Landing a day's sources and their bronze gates run the
+same way (``jobs.bronze.land.land_sources``, ``jobs.bronze.gate.gate_bronze_sources``; Great Expectations, where a gate
+uses it, one at a time). Gold's staged marts, frames of one session that set nothing in it, are written two at a time
+from that session itself (``own_sessions=False``).
 
 ``INTERACTION_LAKE_PARALLELISM`` (``Settings.parallelism``, default 2) bounds how many run at once; 1 runs them one
 after the other on the caller's session, as before.

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,11 +255,22 @@ def _from_micros(micros: int) -> dt.datetime:
     return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=micros)
 
 
+# Great Expectations' file context is one per lake and process (``_context``) and not known to be thread-safe: gates
+# that run at once (``interaction_lake.concurrently``) use it one at a time -- to render Data Docs, and to evaluate a
+# suite the compiled evaluator does not take. The compiled evaluation, the usual path, runs at once.
+_GREAT_EXPECTATIONS = threading.RLock()
+
+
 def _render(lake_root: Path, validations: list[tuple]) -> None:
     """Store these (pending results or Great Expectations identifier, gate passed) and render their pages and the index,
     after pruning old ones; on an object store, upload what was rendered."""
     if not validations:
         return
+    with _GREAT_EXPECTATIONS:
+        _render_now(lake_root, validations)
+
+
+def _render_now(lake_root: Path, validations: list[tuple]) -> None:
     started = time.time()
     context = _context(lake_root)
     identifiers = [_store(context, i, passed) if isinstance(i, PendingDocs) else _verdict(context, i, passed) for i, passed in validations]
@@ -380,8 +392,9 @@ def evaluate_stage(stage: str, requests: list[tuple[DataFrame, str]]) -> list[Ev
 def _great_expectations(frame: DataFrame, suite_file, lake_root: Path, run_name: str) -> tuple[list[compiled.Result], list]:
     from great_expectations.core.run_identifier import RunIdentifier
 
-    checkpoint = _checkpoint(_context(lake_root), lake_root, suite_file)
-    run = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
+    with _GREAT_EXPECTATIONS:
+        checkpoint = _checkpoint(_context(lake_root), lake_root, suite_file)
+        run = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
     results, unmatched = [], list(suite_file.spec["expectations"])
     for validation in run.run_results.values():
         for r in validation.results:

@@ -16,7 +16,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from interaction_lake import lake, ledger, lineage
+from interaction_lake import concurrently, lake, ledger, lineage
 from interaction_lake.config import Settings
 from interaction_lake.quality.gate import GateOutcome, Verdict, latest_verdicts, render_stage_data_docs, results_table, validate
 from jobs.quality.views import bronze_events
@@ -60,6 +60,14 @@ def gate_bronze(spark: SparkSession, settings: Settings, source: str, run_id: st
     table = lake.bronze_table(root, source)
     with lineage.job_run(root, f"quality.gate.bronze.{source}", inputs=[table], outputs=[results_table(root)]):
         return _gate(spark, root, source, table, run_id, recheck)
+
+
+def gate_bronze_sources(spark: SparkSession, settings: Settings, names, run_id: str) -> list[GateOutcome]:
+    """``gate_bronze`` for each source, ``INTERACTION_LAKE_PARALLELISM`` at a time, each on an engine session of its own
+    (``interaction_lake.concurrently``); the outcomes in the sources' order. Great Expectations, where it runs (a suite
+    the compiled evaluator does not take, Data Docs), runs one at a time (``quality.gate``)."""
+    outcomes = concurrently.each(spark, settings, lambda session, source: gate_bronze(session, settings, source, run_id), names)
+    return [outcome for found in outcomes for outcome in found]
 
 
 def _gate(spark: SparkSession, root, source: str, table, run_id: str, recheck: frozenset[str] = frozenset()) -> list[GateOutcome]:

@@ -44,7 +44,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import contracts, feeds, lake, ledger, lineage, locks, sources
+from interaction_lake import concurrently, contracts, feeds, lake, ledger, lineage, locks, sources
 from interaction_lake.config import Settings
 from interaction_lake.faults import crash_point
 from interaction_lake.feeds.mapping import EXCLUDED
@@ -224,16 +224,21 @@ def land_sources(settings: Settings, names: list[str], run_id: str, jobs: int = 
                  ingested_at: dt.datetime | None = None) -> list[LandingReport]:
     """``land_source`` for each source, here in ``spark`` (else this process's session); the reports in the order named.
 
-    With ``jobs`` > 1 up to that many sources land at once: this process lands sources as ever, and up to ``jobs`` - 1
-    helper processes land others, each with its own engine session, as the DAG's per-source tasks do. Landing is
-    Python-bound (one core a process), so on N cores a large delivery lands up to N times faster. Nothing else
-    differs: each source takes its own lock and writes its own batch; the shared tables (ledger, quarantine) take
-    concurrent commits as they do from Airflow's tasks. The sources with the most landing bytes go first, the largest
-    to a helper (which needs a second or two to start: too long for a day's files, which is why one job is the
-    default), and a source goes to a helper only when one is free: otherwise this process takes it."""
+    With ``jobs`` 1 (the default) the sources land ``INTERACTION_LAKE_PARALLELISM`` at a time in this process, each on an
+    engine session of its own (``interaction_lake.concurrently``): landing a day's files is mostly waiting on commits
+    (four a source), which two sources overlap. With ``jobs`` > 1 up to that many sources land at once in processes:
+    this process lands sources as ever, and up to ``jobs`` - 1 helper processes land others, each with its own engine
+    session, as the DAG's per-source tasks do. Landing is Python-bound (one core a process), so on N cores a large
+    delivery lands up to N times faster. Nothing else differs: each source takes its own lock and writes its own batch;
+    the shared tables (ledger, quarantine) take concurrent commits as they do from Airflow's tasks. The sources with the
+    most landing bytes go first, the largest to a helper (which needs a second or two to start: too long for a day's
+    files, which is why one job is the default), and a source goes to a helper only when one is free: otherwise this
+    process takes it."""
     from interaction_lake.engine import get_spark
 
     spark = spark or get_spark(settings)
+    if jobs <= 1:  # (``names`` may be an iterator showing progress: see ``concurrently.each``)
+        return concurrently.each(spark, settings, lambda session, source: land_source(session, settings, source, run_id, ingested_at), names)
     helpers = min(jobs, len(names)) - 1
     if helpers < 1:
         return [land_source(spark, settings, source, run_id, ingested_at) for source in names]

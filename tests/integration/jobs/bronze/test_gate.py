@@ -9,7 +9,7 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from interaction_lake.cli import main
-from jobs.bronze.gate import gate_bronze, held_batches, holds
+from jobs.bronze.gate import gate_bronze, gate_bronze_sources, held_batches, holds
 from jobs.bronze.land import land_source
 from jobs.silver.build import build_silver, silver_events_table
 
@@ -115,3 +115,33 @@ def test_one_bad_file_holds_only_itself_and_the_rest_of_the_batch_flows_on(spark
     ids = DeltaTable(str(silver_events_table(settings.lake_root, "counter"))).to_pyarrow_table(columns=["event_id"]).column(0).to_pylist()
     assert sorted(ids) == [f"good-{i}" for i in range(4)]
 
+
+
+def test_the_gates_of_sources_at_once_give_the_verdicts_one_after_another_gives(spark, settings, small_bank, tmp_path):
+    """``gate_bronze_sources``: the sources' gates two at a time, each on a session of its own -- two failing at once,
+    so Great Expectations renders Data Docs from both (one at a time: ``quality.gate._GREAT_EXPECTATIONS``) -- judge
+    every batch and file as one after another does, and both leave every failing validation's page."""
+    import dataclasses
+
+    from interaction_lake.generator import SOURCES
+    from interaction_lake.quality.gate import SITE, lake_quality_folder
+
+    for source, event in (("counter", "ticket_issued"), ("callcentre", "call_offered")):
+        folder = settings.landing_root / source / "2026-11-05"
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [{**json.loads(line), "event_type": event, "source_system": "x", "call_id": "c"} for line in future_events(2).splitlines()]
+        (folder / f"{source}_future.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    def verdicts(lake_root: Path, parallelism: int) -> tuple[list, set]:
+        apart = dataclasses.replace(settings.with_paths(lake_root=lake_root, landing_root=settings.landing_root), parallelism=parallelism)
+        for source in SOURCES:
+            land_source(spark, apart, source, "r1")
+        outcomes = gate_bronze_sources(spark, apart, SOURCES, "r1")
+        pages = lake_quality_folder(lake_root).joinpath(*SITE, "validations")
+        return ([(o.table, Path(o.source_file or "").name, o.passed, sorted(o.errors)) for o in outcomes],
+                {"/".join(p.relative_to(pages).parts[:2]) for p in pages.rglob("*.html")})
+
+    one_by_one, at_once = verdicts(tmp_path / "one", 1), verdicts(tmp_path / "two", 2)
+    assert at_once == one_by_one
+    failed = {f"bronze/{table}" for table, _, passed, _ in one_by_one[0] if not passed}
+    assert failed == {"bronze/counter_events", "bronze/callcentre_events"} and failed <= one_by_one[1]

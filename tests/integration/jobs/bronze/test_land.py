@@ -272,17 +272,23 @@ def test_two_landing_runs_at_once_on_one_source_land_each_file_once(spark, setti
 
 
 def test_land_with_jobs_lands_in_processes_of_their_own_what_one_process_lands(spark, settings, small_bank, tmp_path, run_cli):
-    """``land --jobs 2`` (``land_sources``: a process, and an engine session, per source) writes what landing one source
-    after another here writes: the same bronze rows, quarantine rows and ledger entries, and the same reports."""
+    """``land --jobs 2`` (``land_sources``: a process, and an engine session, per source) and landing in this process two
+    sources at a time (``interaction_lake.concurrently``: a session each, the shared ledger and quarantine created by two
+    at once) write what landing one source after another writes: the same bronze rows, quarantine rows and ledger
+    entries, and the same reports."""
+    import dataclasses
     import json
 
     from jobs.bronze.land import land_sources
 
-    alone = land_sources(settings, list(SOURCES), "run-1", jobs=1, spark=spark)
+    alone = land_sources(dataclasses.replace(settings, parallelism=1), list(SOURCES), "run-1", jobs=1, spark=spark)
+    by_source = {r["source"]: r for r in json.loads(json.dumps([r.as_dict() for r in alone], default=str))}
+    together = settings.with_paths(lake_root=tmp_path / "together", landing_root=settings.landing_root)
+    at_once = land_sources(dataclasses.replace(together, parallelism=2), list(SOURCES), "run-1", jobs=1, spark=spark)
+    assert {r["source"]: r for r in json.loads(json.dumps([r.as_dict() for r in at_once], default=str))} == by_source
     apart = settings.with_paths(lake_root=tmp_path / "apart", landing_root=settings.landing_root)
     done = run_cli(apart, "land", "--jobs", "2", "--no-gate", "--json", "--run-id", "run-1")
     assert done.returncode == 0, done.stderr[-2000:]
-    by_source = {r["source"]: r for r in json.loads(json.dumps([r.as_dict() for r in alone], default=str))}
     assert {r["source"]: r for r in json.loads(done.stdout)} == by_source
 
     def table(path: Path, left_out: tuple[str, ...] = ()) -> list[tuple]:
@@ -290,12 +296,14 @@ def test_land_with_jobs_lands_in_processes_of_their_own_what_one_process_lands(s
         return sorted(tuple(str(v) for k, v in sorted(r.items()) if k not in left_out) for r in found)
 
     times = ("_ingested_at", "_ingest_date")  # each run stamps its own ingest time
-    for source in SOURCES:
-        assert table(lake.bronze_table(apart.lake_root, source), times) == table(lake.bronze_table(settings.lake_root, source), times)
-    quarantined = table(lake.landing_quarantine_table(apart.lake_root), times)
-    assert quarantined == table(lake.landing_quarantine_table(settings.lake_root), times) and quarantined
     ledger_times = ("ingested_at", "recorded_at")
-    assert table(lake.landing_ledger_table(apart.lake_root), ledger_times) == table(lake.landing_ledger_table(settings.lake_root), ledger_times)
+    for other in (together, apart):
+        for source in SOURCES:
+            assert table(lake.bronze_table(other.lake_root, source), times) == table(lake.bronze_table(settings.lake_root, source), times)
+        quarantined = table(lake.landing_quarantine_table(other.lake_root), times)
+        assert quarantined == table(lake.landing_quarantine_table(settings.lake_root), times) and quarantined
+        ledger = table(lake.landing_ledger_table(other.lake_root), ledger_times)
+        assert ledger == table(lake.landing_ledger_table(settings.lake_root), ledger_times)
 
 
 def test_land_jobs_must_be_a_whole_number_of_at_least_one(settings, run_cli):
