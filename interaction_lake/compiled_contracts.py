@@ -152,7 +152,7 @@ class Decoder:
             return None
 
     def take_row(self, document: bytes) -> Any | None:
-        """``take`` for a plain CSV row written as a JSON document by ``landing_files._document_template``. The caller
+        """``take`` for a plain CSV row written as a JSON document by ``landing_files._RowDocuments``. The caller
         declines a row whose number cell is long (``contracts.read_number`` reads it as an ``Inexact``, not a float)."""
         try:
             return self._complete(self.cells.decode(document))
