@@ -235,11 +235,10 @@ def _compile(contract: contracts.Contract) -> Decoder:
     # only the version it was compiled from: another version's record is another decoder's (or the reference's)
     version = {"schema_version": Literal[contract.version]}
     struct, checks = _struct(f"{contract.source}_v{contract.version}", contract.properties, contract.required, False, version)
-    # a plain CSV row read as a JSON document (``CsvRows``): its number cells are floats, as the reference reads them
-    floats = {name: Union[_number(spec, integral=False), None] if contracts.allows_null(spec) else _number(spec, integral=False)
-              for name, spec in contract.properties.items() if contracts.base_type(spec) == "number"}
-    cells, _ = _struct(f"{contract.source}_v{contract.version}_cells", contract.properties, contract.required, False,
-                       {**version, **floats})
+    # a plain CSV row read as a JSON document (``landing_files._RowDocuments``): its number cells are floats, as the
+    # reference reads them
+    cells, _ = _struct(f"{contract.source}_v{contract.version}_cells", contract.properties, contract.required, False, version,
+                       integral=False)
     required = {event_type: (tuple(dict.fromkeys(names)), tuple(alternatives)) for event_type, (names, alternatives) in conditional.items()}
     money = tuple(name for name, spec in contract.properties.items() if spec.get("x-money"))
     if any("x-money" in json.dumps({k: v for k, v in spec.items() if k != "x-money"}) for spec in contract.properties.values()):
@@ -254,12 +253,13 @@ def _only(mapping: dict, allowed: set[str]) -> None:
 
 
 def _struct(name: str, properties: dict[str, dict], required: frozenset[str] | set[str], closed: bool,
-            overrides: dict[str, Any] | None = None) -> tuple[type, _Checks]:
+            overrides: dict[str, Any] | None = None, integral: bool = True) -> tuple[type, _Checks]:
+    """The Struct of an object's properties; ``integral`` as in ``_number``, for its own number properties."""
     fields, times, floats, nested = [], [], [], []
     if not set(required) <= set(properties):
         raise Unsupported("a required field the object does not describe")
     for field, spec in properties.items():
-        kind, inner = _value_type(f"{name}_{field}", spec)
+        kind, inner = _value_type(f"{name}_{field}", spec, integral)
         kind = (overrides or {}).get(field, kind)
         base = contracts.base_type(spec)
         if base == "string" and spec.get("format") == "date-time":
@@ -278,7 +278,7 @@ def _struct(name: str, properties: dict[str, dict], required: frozenset[str] | s
     return struct, _Checks(tuple(times), tuple(floats), tuple(nested))
 
 
-def _value_type(name: str, spec: dict) -> tuple[Any, _Checks | None]:
+def _value_type(name: str, spec: dict, integral: bool = True) -> tuple[Any, _Checks | None]:
     """The msgspec type of one property (and the checks of its Struct, for an object or array of objects)."""
     _only(spec, _VALUE_KEYWORDS)
     try:
@@ -317,7 +317,7 @@ def _value_type(name: str, spec: dict) -> tuple[Any, _Checks | None]:
         _only(spec, {"type", "minimum", "maximum"})
         result = _constrained(int, ge=_bound(max, spec.get("minimum"), _LONG[0]), le=_bound(min, spec.get("maximum"), _LONG[1]))
     elif kind == "number":
-        result = _number(spec, integral=True)
+        result = _number(spec, integral)
     elif kind == "boolean":
         _only(spec, {"type"})
         result = bool

@@ -109,11 +109,31 @@ def readable(raw: bytes) -> bool:
 
 
 def readable_text(raw: bytes) -> str | None:
-    """A line's text where the compiled path may read it (``_readable``), else None."""
-    if raw[-1:] == b"\r" or b"\x00" in raw:
-        return None
+    """A line's text where the compiled path may read it (``readable``), else None."""
+    return None if raw[-1:] == b"\r" or b"\x00" in raw else _text(raw)
+
+
+def all_readable(lines: list[bytes]) -> bool:
+    """Whether every one of ``lines`` is ``readable``, by one check of them all (an ASCII file is not decoded)."""
+    body = b"\n".join(lines)
+    return _no_nul_or_cr(body) and (body.isascii() or _text(body) is not None)
+
+
+def readable_texts(lines: list[bytes]) -> list[str | None]:
+    """Each line's ``readable_text``: by one decoding of them all where every line is readable."""
+    body = b"\n".join(lines)
+    text = _text(body) if _no_nul_or_cr(body) else None
+    return text.split("\n") if text is not None else [readable_text(raw) for raw in lines]
+
+
+def _no_nul_or_cr(body: bytes) -> bool:
+    return b"\x00" not in body and b"\r" not in body
+
+
+def _text(body: bytes) -> str | None:
+    """``body`` decoded as UTF-8, or None."""
     try:
-        return raw.decode()
+        return body.decode()
     except UnicodeDecodeError:
         return None
 

@@ -287,7 +287,7 @@ class FileLines:
         """Each line through the compiled contracts first; what they decline through the reference (``_json_lines``)."""
         decoders = compiled_contracts.decoders(self.source)
         taken = Taken(self.window)
-        every_line_readable = _readable(b"\n".join(parts))  # one check for the file instead of one per line
+        every_line_readable = landing_bytes.all_readable(parts)  # one check for the file instead of one per line
         for index, raw in enumerate(parts):
             record = None
             for decoder in decoders if every_line_readable or landing_bytes.readable(raw) else ():
@@ -375,7 +375,7 @@ class FileLines:
         width = len(header)
         taken = Taken(self.window)
         self.header_lines += 1
-        texts = _texts(parts)
+        texts = landing_bytes.readable_texts(parts)
         for index in range(1, len(parts)):
             raw, text = parts[index], texts[index]
             cells = None if text is None else text.split(",")
@@ -509,29 +509,6 @@ class FileLines:
             if rejection is None:
                 return Line(span[0].number, _text(span), record=record, lines_spanned=len(span), occurred_at=occurred_at)
         return replace(_refused(span[0].number, span, rejection), **_whose(record))
-
-
-def _readable(body: bytes) -> bool:
-    """Whether every line of ``body`` may be read by the compiled path (``landing_bytes.readable``: UTF-8, no NUL, no
-    CR), by one check of them all."""
-    if b"\x00" in body or b"\r" in body:
-        return False
-    if body.isascii():
-        return True
-    try:
-        body.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _texts(lines: list[bytes]) -> list[str | None]:
-    """Each line's text where the compiled path may read it, else None (``landing_bytes.readable_text``): one
-    decoding for them all where every line may be read."""
-    body = b"\n".join(lines)
-    if _readable(body):
-        return body.decode().split("\n")
-    return [landing_bytes.readable_text(raw) for raw in lines]
 
 
 class _RowDocuments:
