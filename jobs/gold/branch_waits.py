@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from interaction_lake.business_calendar import local_hour
 from interaction_lake.marts_config import MartsConfig
-from jobs.gold.measures import count_if, exact_mean, month_of, ratio
+from jobs.gold.measures import count_if, each_and_all, exact_mean, month_of, ratio
 
 ALL = "ALL"
 PERCENTILES = (10, 25, 50, 75, 90)
@@ -22,7 +22,7 @@ def branch_wait_by_hour(visits: DataFrame, config: MartsConfig) -> DataFrame:
     issued = (visits.where(F.col("issued_at").isNotNull())
               .withColumn("month", month_of(F.col("visit_date")))
               .withColumn("hour_of_day", local_hour("issued_at", config.calendar, "branch_id")))  # the bank's clock, not UTC
-    rows = issued.unionByName(issued.withColumn("branch_id", F.lit(ALL)))
+    rows = each_and_all(issued, "branch_id", ALL)  # branch_id is the visit's key: never null
     called = F.col("called_at").isNotNull() & F.col("wait_seconds").isNotNull()
     wait = F.when(called, F.col("wait_seconds"))
     return rows.groupBy("month", "branch_id", "hour_of_day").agg(

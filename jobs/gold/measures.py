@@ -29,11 +29,21 @@ def month_of(date: Column) -> Column:
 
 def with_day_and_month(rows: DataFrame, date_column: str) -> DataFrame:
     """Each row twice, as a ``day`` row and a ``month`` row: ``period``, ``period_start`` (the day, or its month's first
-    day) and ``month`` (the partition). A mart grouping by them must never add the two kinds of rows together."""
+    day) and ``month`` (the partition). A mart grouping by them must never add the two kinds of rows together.
+
+    One pass over ``rows`` (an ``explode``), not a union of two: a union evaluates its input once per side, and the
+    input may be a join (service quality's calls with their first-contact resolution: 4x the work, measured)."""
     date = F.col(date_column)
-    day = rows.withColumn("period", F.lit("day")).withColumn("period_start", date)
-    month = rows.withColumn("period", F.lit("month")).withColumn("period_start", month_of(date))
-    return day.unionByName(month).withColumn("month", month_of(date))
+    return (rows.withColumn("_period", F.explode(F.array(F.struct(F.lit("day").alias("period"), date.alias("period_start")),
+                                                          F.struct(F.lit("month").alias("period"), month_of(date).alias("period_start")))))
+            .withColumn("period", F.col("_period.period")).withColumn("period_start", F.col("_period.period_start"))
+            .drop("_period").withColumn("month", month_of(date)))
+
+
+def each_and_all(rows: DataFrame, column: str, every: str) -> DataFrame:
+    """Each row twice: once as it is, once with ``column`` set to ``every`` (a mart's rows for the whole channel
+    beside its rows per unit); a row whose ``column`` is null only once, as ``every``."""
+    return rows.withColumn(column, F.explode(F.array(F.col(column), F.lit(every)))).where(F.col(column).isNotNull())
 
 
 def month_end(month: Column) -> Column:

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from interaction_lake.marts_config import MartsConfig
-from jobs.gold.measures import count_if, exact_mean, ratio, with_day_and_month
+from jobs.gold.measures import count_if, each_and_all, exact_mean, ratio, with_day_and_month
 
 ALL = "ALL"
 GRAIN = ("period", "period_start", "month", "channel", "unit_id")
@@ -44,9 +44,7 @@ def service_quality(visits: DataFrame, calls: DataFrame, config: MartsConfig) ->
 
 def _periods(rows: DataFrame, date_column: str, unit_column: str) -> DataFrame:
     """Each row once per day and once per month, and once for its unit and once for ``ALL``."""
-    both = with_day_and_month(rows, date_column)
-    units = both.where(F.col(unit_column).isNotNull()).withColumn("unit_id", F.col(unit_column))
-    return units.unionByName(both.withColumn("unit_id", F.lit(ALL)))
+    return each_and_all(with_day_and_month(rows, date_column).withColumn("unit_id", F.col(unit_column)), "unit_id", ALL)
 
 
 def _counter(visits: DataFrame, config: MartsConfig) -> DataFrame:

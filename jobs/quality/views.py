@@ -13,7 +13,7 @@ import functools
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.gold.measures import joined_key
+from jobs.gold.measures import joined_key, with_day_and_month
 
 
 def _customer_known(rows: DataFrame, dim: DataFrame | None) -> DataFrame:
@@ -133,11 +133,10 @@ def _satisfaction_days_add_up(rows: DataFrame) -> DataFrame:
 
 def _service_reconciled(rows: DataFrame, silver: dict[str, DataFrame]) -> DataFrame:
     """ALL rows must count exactly what silver holds for the period; unit rows are checked by their own sums."""
-    def counts(frame: DataFrame, date_column: str, channel: str) -> DataFrame:
-        day = frame.groupBy(F.col(date_column).alias("_start")).agg(F.count("*").alias("_n")).withColumn("_period", F.lit("day"))
-        month = (frame.groupBy(F.trunc(date_column, "month").alias("_start")).agg(F.count("*").alias("_n"))
-                 .withColumn("_period", F.lit("month")))
-        return day.unionByName(month).withColumn("_channel", F.lit(channel))
+    def counts(frame: DataFrame, date_column: str, channel: str) -> DataFrame:  # one pass over the facts
+        return (with_day_and_month(frame.select(date_column), date_column)
+                .groupBy(F.col("period").alias("_period"), F.col("period_start").alias("_start")).agg(F.count("*").alias("_n"))
+                .withColumn("_channel", F.lit(channel)))
 
     silver_counts = counts(silver["counter_visit"], "visit_date", "counter").unionByName(counts(silver["call"], "call_date", "callcentre"))
     silver_counts = silver_counts.select(joined_key("_period", "_start", "_channel").alias("_pk"), "_n")

@@ -419,3 +419,53 @@ def test_an_abandon_whose_queued_event_was_quarantined_still_counts_as_offered(s
     assert (day["ALL"]["offered_to_queue"], day["ALL"]["answered"], day["ALL"]["abandoned"], day["ALL"]["queue_outcomes"]) == (2, 1, 1, 2)
     assert day["vip"]["offered_to_queue"] == day["vip"]["abandoned"] == 1  # filed under the queue it was abandoned in
     assert day["ALL"]["offered_to_queue"] == day["general"]["offered_to_queue"] + day["vip"]["offered_to_queue"]
+
+
+def test_day_month_and_all_rows_are_those_of_the_unions_they_replace(spark):
+    """``with_day_and_month`` and ``each_and_all`` (one pass: an explode) give, row for row, what the unions of copies
+    they replaced give (the reference, written out here), on random rows with null dates and units."""
+    import random
+    from collections import Counter
+
+    from pyspark.sql import functions as F
+
+    from jobs.gold.measures import each_and_all, month_of, with_day_and_month
+
+    rng = random.Random(19)
+    rows = [(i, rng.choice([None, D(2026, rng.randint(1, 12), rng.randint(1, 28))]), rng.choice([None, "BR1", "BR2", "ALL"]))
+            for i in range(300)]
+    frame = spark.createDataFrame(rows, "id long, day date, unit string")
+    date = F.col("day")
+    reference = (frame.withColumn("period", F.lit("day")).withColumn("period_start", date)
+                 .unionByName(frame.withColumn("period", F.lit("month")).withColumn("period_start", month_of(date)))
+                 .withColumn("month", month_of(date)))
+    reference = reference.where(F.col("unit").isNotNull()).unionByName(reference.withColumn("unit", F.lit("ALL")))
+    fast = each_and_all(with_day_and_month(frame, "day"), "unit", "ALL")
+    assert fast.columns == reference.columns == ["id", "day", "unit", "period", "period_start", "month"]
+    got, want = Counter(map(tuple, fast.collect())), Counter(map(tuple, reference.collect()))
+    assert got == want and sum(want.values()) == 4 * len(rows) - 2 * sum(1 for r in rows if r[2] is None)
+
+
+def test_the_gold_gate_reconciles_service_quality_all_rows_with_silver_by_day_and_month(spark, tmp_path):
+    """The gate's view (``jobs.quality.views.gold_mart``) finds each ALL row's count equal to silver's for its day and
+    month, and flags one that counts a ticket or a call more than silver holds."""
+    from pyspark.sql import functions as F
+
+    from jobs.quality.views import gold_mart
+
+    facts = silver_facts(spark, tmp_path, {"counter_visit": VISITS, "call": CALLS})
+    service = compute_marts(spark, facts, [OCT, NOV], AS_OF, WHOLE_MONTH)["service_quality"]
+
+    def verdicts(rows):
+        view = gold_mart("service_quality", rows, facts, {})
+        return {(r.period, r.period_start, r.channel): r._matches_silver for r in view.where(F.col("unit_id") == "ALL").collect()}
+
+    honest = verdicts(service)
+    assert honest and all(honest.values()) and {p for p, _, _ in honest} == {"day", "month"}
+    assert {c for _, _, c in honest} == {"counter", "callcentre"}
+    nov_3 = (F.col("unit_id") == "ALL") & (F.col("period_start") == F.lit(D(2026, 11, 3)))
+    padded = service.withColumn("tickets", F.when(nov_3 & (F.col("period") == "day"), F.col("tickets") + 1).otherwise(F.col("tickets")))
+    padded = padded.withColumn("calls_offered", F.when((F.col("unit_id") == "ALL") & (F.col("period") == "month") & (F.col("month") == F.lit(NOV)),
+                                                       F.col("calls_offered") + 1).otherwise(F.col("calls_offered")))
+    flagged = {key for key, ok in verdicts(padded).items() if not ok}
+    assert flagged == {("day", D(2026, 11, 3), "counter"), ("month", NOV, "callcentre")}
