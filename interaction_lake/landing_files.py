@@ -370,8 +370,9 @@ class FileLines:
 
     def _compiled_rows(self, header: list[str], parts: list[bytes]) -> Iterator["Line | Taken"]:
         kinds = cell_kinds(contracts.latest(self.source).properties)
-        by_version = {decoder.version: decoder for decoder in compiled_contracts.decoders(self.source)}
-        documents = _RowDocuments(header, kinds, compiled_contracts.decoders(self.source))
+        decoders = compiled_contracts.decoders(self.source)
+        by_version = {decoder.version: decoder for decoder in decoders}
+        documents = _RowDocuments(header, kinds, decoders)
         width = len(header)
         taken = Taken(self.window)
         self.header_lines += 1
