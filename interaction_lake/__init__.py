@@ -5,4 +5,11 @@ contracts, the sample-data generator, Delta helpers). Spark jobs live in the top
 ``jobs`` package and Airflow DAGs in ``dags/``.
 """
 
+import os as _os
+
+from interaction_lake import allocator as _allocator
+
 __version__ = "0.1.0"
+
+# before any module of the package can load pyarrow or the engine: their allocator reads its options as it loads
+_allocator.configure(_os.environ)

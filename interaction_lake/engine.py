@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from interaction_lake import allocator
 from interaction_lake.config import ConfigError, Settings
 
 # Event time is UTC everywhere; the session must not reinterpret timestamps in local time.
@@ -200,22 +201,13 @@ def _builder_with_conf(builder, settings: Settings, conf: dict[str, str] | None 
     return builder
 
 
-# Sail allocates with mimalloc, which by default keeps memory a Delta write freed (each MERGE that rewrote files left
-# ~7 MB more resident, without end): the pipeline's process grew day after day at a constant volume (bench/README.md,
-# "Memory"). Returning freed pages at once, and committing arena memory only as used, keeps it flat at no measured
-# cost in speed. An operator's own values win.
-EMBEDDED_ALLOCATOR = {"MIMALLOC_PURGE_DELAY": "0", "MIMALLOC_ARENA_EAGER_COMMIT": "0"}
-
-
 def _embedded_environment(environment) -> dict:
     """``environment`` with the embedded engine's defaults (an operator's own values win)."""
     # Sail logs every server start at INFO; keep the console for the pipeline's own output unless asked.
     # Two warnings are noise here: Great Expectations persists each DataFrame it validates (a no-op in Sail,
     # useful on a Spark cluster), and the server says it aborts idle tasks when the process exits.
     environment.setdefault("RUST_LOG", "warn,sail_spark_connect::service::plan_analyzer=error,sail_common::actor=error")
-    for name, value in EMBEDDED_ALLOCATOR.items():  # read by Sail's allocator when its library loads: before the import
-        environment.setdefault(name, value)
-    return environment
+    return allocator.configure(environment)  # read by Sail's allocator when its library loads: before the import
 
 
 def _embedded_url() -> str:

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from interaction_lake import allocator
 from interaction_lake.config import ConfigError, Settings
 from interaction_lake.engine import classic_spark_conf
 
@@ -85,22 +86,26 @@ def test_apache_spark_with_the_pinned_delta_jars_reads_a_checkpoint_and_merges(t
     assert done.stdout.split() == ["True", "13"]
 
 
-def test_the_embedded_engine_returns_freed_memory_unless_the_operator_tuned_its_allocator():
-    """Sail's allocator (mimalloc) reads its options when its library loads: the engine sets them before that, keeping
-    an operator's own values (bench/README.md, "Memory": without them the process grew with every Delta rewrite)."""
-    code = ("import os; from interaction_lake.config import Settings; from interaction_lake.engine import get_spark; "
-            "assert 'pysail' not in ' '.join(__import__('sys').modules); get_spark(Settings()).range(1).collect(); "
-            "print(os.environ['MIMALLOC_PURGE_DELAY'], os.environ['MIMALLOC_ARENA_EAGER_COMMIT'])")
+def test_the_allocator_options_are_set_before_arrow_or_the_engine_loads_unless_the_operator_set_them():
+    """Sail's and pyarrow's allocator (mimalloc) reads its options when its library loads: importing the package sets
+    them before either can load, keeping an operator's own values (``interaction_lake.allocator``; bench/README.md)."""
+    code = ("import os, sys; import interaction_lake; "
+            "assert not {'pysail', 'pyarrow'} & set(sys.modules), 'loaded before the options were set'; "
+            "show = lambda: print(os.environ.get('MIMALLOC_PURGE_DELAY'), os.environ.get('MIMALLOC_ARENA_EAGER_COMMIT')); show(); "
+            "from interaction_lake.config import Settings; from interaction_lake.engine import get_spark; "
+            "get_spark(Settings()).range(1).collect(); show()")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")}
-    out = subprocess.run([sys.executable, "-c", code], env={**env, "MIMALLOC_PURGE_DELAY": "25"}, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["25", "0"]
+    for operator_set, expected in (({}, [allocator.OPTIONS["MIMALLOC_PURGE_DELAY"], allocator.OPTIONS["MIMALLOC_ARENA_EAGER_COMMIT"]]),
+                                   ({"MIMALLOC_PURGE_DELAY": "25"}, ["25", allocator.OPTIONS["MIMALLOC_ARENA_EAGER_COMMIT"]])):
+        out = subprocess.run([sys.executable, "-c", code], env={**env, **operator_set}, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.split() == expected * 2  # as the package is imported, and as the engine runs
 
 
 RENEW = """
 import json, os, sys
 from interaction_lake.config import Settings
-from interaction_lake import engine
+from interaction_lake import allocator, engine
 settings = Settings().with_paths(lake_root=sys.argv[1] + '/lake', landing_root=sys.argv[1] + '/landing')
 first = engine.get_spark(settings)
 first.range(3).write.format('delta').save(sys.argv[1] + '/t')
@@ -116,11 +121,12 @@ third = engine.renewed(settings, own_process=True)
 child = engine.embedded_server_pid()
 parent = int(open(f'/proc/{child}/stat').read().rsplit(')', 1)[1].split()[1])
 environ = open(f'/proc/{child}/environ', 'rb').read().split(b'\\0')
+options = all(f'{k}={v}'.encode() in environ for k, v in allocator.OPTIONS.items())
 third.range(3, 5).write.format('delta').mode('append').save(sys.argv[1] + '/t')
 fourth = engine.renewed(settings)
 print(json.dumps({'new_session': second is not first, 'new_server': engine._embedded_server is not old_server,
                   'old_session_works': old_session_works, 'kind': kind, 'rows': rows,
-                  'child_of_this_process': parent == os.getpid(), 'child_allocator': b'MIMALLOC_PURGE_DELAY=0' in environ,
+                  'child_of_this_process': parent == os.getpid(), 'child_allocator': options,
                   'child_gone': not os.path.exists(f'/proc/{child}'), 'in_process_again': engine.embedded_server_pid() is None,
                   'rows_after': sorted(r.id for r in fourth.read.format('delta').load(sys.argv[1] + '/t').collect())}))
 """
