@@ -11,8 +11,8 @@ where the operator has not set it (their own value wins):
   with every Delta rewrite (bench/README.md, "Memory"). 250 ms: landing ~20% and silver and gold ~15% faster, the
   engine's server ~300 MB larger at its peak (bench/README.md, "The allocator's purge delay").
 
-``configure`` runs when ``interaction_lake`` is imported -- before any of its code can load pyarrow or Sail -- and
-again on the environment of the engine's server process (``engine``)."""
+``configure`` runs once, when ``interaction_lake`` is imported -- before any of its code can load pyarrow or Sail; the
+engine's server process, where it runs apart, inherits this process's environment (``engine``)."""
 
 from __future__ import annotations
 

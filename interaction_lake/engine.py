@@ -21,7 +21,6 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from interaction_lake import allocator
 from interaction_lake.config import ConfigError, Settings
 
 # Event time is UTC everywhere; the session must not reinterpret timestamps in local time.
@@ -206,8 +205,9 @@ def _embedded_environment(environment) -> dict:
     # Sail logs every server start at INFO; keep the console for the pipeline's own output unless asked.
     # Two warnings are noise here: Great Expectations persists each DataFrame it validates (a no-op in Sail,
     # useful on a Spark cluster), and the server says it aborts idle tasks when the process exits.
+    # (The allocator's options are in it already: ``interaction_lake`` set them in os.environ when it was imported.)
     environment.setdefault("RUST_LOG", "warn,sail_spark_connect::service::plan_analyzer=error,sail_common::actor=error")
-    return allocator.configure(environment)  # read by Sail's allocator when its library loads: before the import
+    return environment
 
 
 def _embedded_url() -> str:
