@@ -90,7 +90,8 @@ def check(spec: dict) -> None:
 def evaluate(frame: DataFrame, spec: dict) -> list[Result]:
     """Every expectation of ``spec`` on ``frame``, from one aggregate query (per-expectation queries if it fails)."""
     check(spec)
-    plans = [_plan(frame, number, e) for number, e in enumerate(spec["expectations"])]
+    schema = frame.schema  # one analysis of the frame, not one per expectation
+    plans = [_plan(schema, number, e) for number, e in enumerate(spec["expectations"])]
     good = [p for p in plans if not isinstance(p, Result)]
     values: dict[str, object] = {}
     if good:
@@ -116,7 +117,8 @@ def evaluate_many(suites: list[tuple[DataFrame, dict]]) -> list[list[Result]]:
     try:
         for _, spec in suites:
             check(spec)
-        planned = [[_plan(frame, number, e) for number, e in enumerate(spec["expectations"])] for frame, spec in suites]
+        planned = [[_plan(schema, number, e) for number, e in enumerate(spec["expectations"])]
+                   for schema, (_, spec) in zip([frame.schema for frame, _ in suites], suites)]
         rows = [_aggregates(frame, good, f"_s{index}_") for index, ((frame, _), plans) in enumerate(zip(suites, planned))
                 if (good := [p for p in plans if not isinstance(p, Result)])]
         values = functools.reduce(DataFrame.crossJoin, rows).collect()[0].asDict() if rows else {}
@@ -138,7 +140,7 @@ def _results(frame: DataFrame, plans: list, values: dict) -> list[Result]:
 
 def sample(frame: DataFrame, expectation: dict) -> list[dict]:
     """Failing rows of one column-map expectation, for a result Great Expectations computed (it keeps no lineage)."""
-    plan = _plan(frame, 0, expectation)
+    plan = _plan(frame.schema, 0, expectation)
     return _sample(frame, plan) if isinstance(plan, _Plan) and plan.unexpected is not None else []
 
 
@@ -200,14 +202,14 @@ def _aggregates(frame: DataFrame, plans: list[_Plan], prefix: str = "") -> DataF
     return source.agg(*[column.alias(prefix + p.name(what)) for p in plans for what, column in p.aggregates.items()])
 
 
-def _plan(frame: DataFrame, number: int, expectation: dict) -> _Plan | Result:
+def _plan(schema: T.StructType, number: int, expectation: dict) -> _Plan | Result:
     kind, kwargs = expectation["type"], expectation.get("kwargs", {})
     plan = _Plan(number, expectation, {})
     try:
         if kind == "expect_table_row_count_to_be_between":
             plan.aggregates = {"observed": F.count(F.lit(1))}
             return plan
-        column = _column(frame, kwargs.get("column"))
+        column = _column(schema, kwargs.get("column"))
         if kind == "expect_column_max_to_be_between":
             plan.aggregates = {"observed": F.max(column)}
         elif kind == "expect_column_mean_to_be_between":
@@ -221,7 +223,7 @@ def _plan(frame: DataFrame, number: int, expectation: dict) -> _Plan | Result:
                 plan.windows = {plan.name("seen"): F.count(F.lit(1)).over(Window.partitionBy(column))}
                 expected = F.col(plan.name("seen")) <= 1
             else:
-                expected = _condition(kind, column, kwargs, frame.schema[kwargs["column"]].dataType)
+                expected = _condition(kind, column, kwargs, schema[kwargs["column"]].dataType)
             unexpected = plan.unexpected = column.isNotNull() & ~expected
             plan.aggregates = {"rows": F.count(F.lit(1)), "nonnull": F.count(column),
                                # GX counts a window's unexpected rows (0 of none) but sums the others' (None of none)
@@ -231,9 +233,9 @@ def _plan(frame: DataFrame, number: int, expectation: dict) -> _Plan | Result:
     return plan
 
 
-def _column(frame: DataFrame, name: str | None) -> Column:
-    if name not in frame.columns:
-        raise ExpectationError(f"column {name!r} is not in the validated data (columns: {', '.join(frame.columns)})")
+def _column(schema: T.StructType, name: str | None) -> Column:
+    if name not in schema.names:
+        raise ExpectationError(f"column {name!r} is not in the validated data (columns: {', '.join(schema.names)})")
     return F.col(f"`{name}`")
 
 

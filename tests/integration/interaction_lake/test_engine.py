@@ -102,6 +102,36 @@ def test_the_allocator_options_are_set_before_arrow_or_the_engine_loads_unless_t
         assert out.stdout.split() == expected * 2  # as the package is imported, and as the engine runs
 
 
+DEBUGGING = """
+import sys
+import pyspark.errors.utils as debugging
+from pyspark.sql import functions as F
+from interaction_lake.config import Settings
+from interaction_lake.engine import get_spark
+spark = get_spark(Settings(engine=sys.argv[1], spark_master="local[1]"))
+captured = []
+capture = debugging._capture_call_site
+debugging._capture_call_site = lambda depth: captured.append(depth) or capture(depth)
+rows = spark.range(3).select((F.col("id") + F.lit(1)).alias("x")).where(F.col("x") > 1).count()
+print(spark.conf.get("spark.python.sql.dataFrameDebugging.enabled"), len(captured), rows)
+"""
+
+
+@pytest.mark.parametrize("engine", ["embedded", "spark"])
+def test_sessions_do_not_record_the_call_site_of_every_dataframe_call(engine):
+    """PySpark's DataFrame debugging walks the stack and tries to import IPython on every DataFrame and column call (~0.1
+    ms each, ~0.7 s of a 1M day): both engines' sessions turn it off (``engine.BASE_CONF``; bench/README.md)."""
+    if engine == "spark":
+        from interaction_lake import jars
+
+        if jars.cached_jars() is None:
+            pytest.fail("Delta's jars are not in .cache/jars: run 'make jars' (make test does)")
+    done = subprocess.run([sys.executable, "-c", DEBUGGING, engine], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYSPARK_PYTHON": sys.executable})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-3:] == ["false", "0", "2"]
+
+
 RENEW = """
 import json, os, sys
 from interaction_lake.config import Settings
