@@ -270,6 +270,13 @@ def score_customers(rows: DataFrame, config: MartsConfig) -> DataFrame:
     positive = F.greatest(F.col("contribution").cast(EXACT), F.lit(0).cast(EXACT))
     before = F.coalesce(F.sum(positive).over(by_contribution.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0).cast(EXACT))
     total = F.sum(positive).over(month)
+    # m_score's percent rank by ascending contribution, (rank - 1) / (rows - 1), from the descending order the tiers sort
+    # by (one sort of the month, not two): rank - 1 = the rows below = rows - the rows with as much or more (the
+    # default frame takes in the current row's ties).
+    rows_in_month = F.count(F.lit(1)).over(month)
+    as_much_or_more = F.count(F.lit(1)).over(month.orderBy(F.col("contribution").desc()))
+    by_contribution_rank = (F.when(rows_in_month > 1, (rows_in_month - as_much_or_more).cast("double") / (rows_in_month - 1).cast("double"))
+                            .otherwise(F.lit(0.0)))
     has_recency = Window.partitionBy("month", F.col("recency_days").isNull()).orderBy(F.col("recency_days").desc())
     below = lambda share: F.col("_before") < F.col("_total") * decimal_literal(share)  # noqa: E731 -- exact, on the line too
     return (
@@ -282,7 +289,7 @@ def score_customers(rows: DataFrame, config: MartsConfig) -> DataFrame:
                     .when(below(config.mid_tier_share), "mid").otherwise("low"))
         .withColumn("r_score", F.when(F.col("recency_days").isNull(), 1).otherwise(score_1_to_5(F.percent_rank().over(has_recency))))
         .withColumn("f_score", score_1_to_5(F.percent_rank().over(month.orderBy("interactions"))))
-        .withColumn("m_score", score_1_to_5(F.percent_rank().over(month.orderBy("contribution"))))
+        .withColumn("m_score", score_1_to_5(by_contribution_rank))
         .withColumn("rfm_cell", F.concat(F.lit("R"), F.col("r_score"), F.lit("F"), F.col("f_score"), F.lit("M"), F.col("m_score")))
         .withColumn("clv", money(F.col("contribution").cast("decimal(20,4)") * F.lit(str(clv_factor(config))).cast("decimal(16,9)")))
         .drop("_total", "_before")
