@@ -26,7 +26,7 @@ from interaction_lake.config import ConfigError, Settings
 # Event time is UTC everywhere; the session must not reinterpret timestamps in local time.
 # PySpark's DataFrame debugging (on by default) records the caller's file and line with every DataFrame and column
 # function call -- each record walks the stack and tries to import IPython -- to quote them in engine errors: ~0.1 ms a
-# call, ~7,000 calls and ~0.7 s of a 1M day (bench/README.md). The pipeline's errors name their table and step already.
+# call, ~7,000 calls and 0.4-0.5 s of a 1M day (bench/README.md). The pipeline's errors name their table and step already.
 BASE_CONF = {"spark.sql.session.timeZone": "UTC", "spark.python.sql.dataFrameDebugging.enabled": "false"}
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",

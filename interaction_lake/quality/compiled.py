@@ -90,8 +90,7 @@ def check(spec: dict) -> None:
 def evaluate(frame: DataFrame, spec: dict) -> list[Result]:
     """Every expectation of ``spec`` on ``frame``, from one aggregate query (per-expectation queries if it fails)."""
     check(spec)
-    schema = frame.schema  # one analysis of the frame, not one per expectation
-    plans = [_plan(schema, number, e) for number, e in enumerate(spec["expectations"])]
+    plans = _plans(frame, spec)
     good = [p for p in plans if not isinstance(p, Result)]
     values: dict[str, object] = {}
     if good:
@@ -117,8 +116,7 @@ def evaluate_many(suites: list[tuple[DataFrame, dict]]) -> list[list[Result]]:
     try:
         for _, spec in suites:
             check(spec)
-        planned = [[_plan(schema, number, e) for number, e in enumerate(spec["expectations"])]
-                   for schema, (_, spec) in zip([frame.schema for frame, _ in suites], suites)]
+        planned = [_plans(frame, spec) for frame, spec in suites]
         rows = [_aggregates(frame, good, f"_s{index}_") for index, ((frame, _), plans) in enumerate(zip(suites, planned))
                 if (good := [p for p in plans if not isinstance(p, Result)])]
         values = functools.reduce(DataFrame.crossJoin, rows).collect()[0].asDict() if rows else {}
@@ -200,6 +198,12 @@ def _aggregates(frame: DataFrame, plans: list[_Plan], prefix: str = "") -> DataF
     windows = {name: column for p in plans for name, column in p.windows.items()}
     source = frame.select("*", *[column.alias(name) for name, column in windows.items()]) if windows else frame
     return source.agg(*[column.alias(prefix + p.name(what)) for p in plans for what, column in p.aggregates.items()])
+
+
+def _plans(frame: DataFrame, spec: dict) -> list[_Plan | Result]:
+    """Each expectation's plan over ``frame``, whose schema is asked for once (an analysis by the engine), not once each."""
+    schema = frame.schema
+    return [_plan(schema, number, e) for number, e in enumerate(spec["expectations"])]
 
 
 def _plan(schema: T.StructType, number: int, expectation: dict) -> _Plan | Result:

@@ -120,7 +120,7 @@ print(spark.conf.get("spark.python.sql.dataFrameDebugging.enabled"), len(capture
 @pytest.mark.parametrize("engine", ["embedded", "spark"])
 def test_sessions_do_not_record_the_call_site_of_every_dataframe_call(engine):
     """PySpark's DataFrame debugging walks the stack and tries to import IPython on every DataFrame and column call (~0.1
-    ms each, ~0.7 s of a 1M day): both engines' sessions turn it off (``engine.BASE_CONF``; bench/README.md)."""
+    ms each, 0.4-0.5 s of a 1M day): both engines' sessions turn it off (``engine.BASE_CONF``; bench/README.md)."""
     if engine == "spark":
         from interaction_lake import jars
 
