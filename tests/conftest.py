@@ -52,6 +52,18 @@ def spark():
     stop_spark()
 
 
+@pytest.fixture(scope="session")
+def delta_jars() -> list[Path]:
+    """The Delta jars 'make jars' resolved and verified, which the Spark engine's tests run on; a failure, not a skip,
+    without them (``make test`` resolves them first)."""
+    from interaction_lake import jars
+
+    pinned = jars.cached_jars()
+    if pinned is None:
+        pytest.fail("Delta's jars are not in .cache/jars: run 'make jars' (make test does)")
+    return pinned
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings().with_paths(lake_root=tmp_path / "lake", landing_root=tmp_path / "landing")

@@ -34,13 +34,10 @@ def test_classic_spark_with_delta_builds_the_lake_the_embedded_engine_builds(ban
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    from interaction_lake import jars
+def cluster(tmp_path_factory, delta_jars):
     from tests.integration.conformance.cluster import StandaloneCluster
 
-    if jars.cached_jars() is None:
-        pytest.fail("Delta's jars are not in .cache/jars: run 'make jars' (make test does)")
-    started = StandaloneCluster(tmp_path_factory.mktemp("cluster"), jars.cached_jars()).start()
+    started = StandaloneCluster(tmp_path_factory.mktemp("cluster"), delta_jars).start()
     yield started
     started.stop()
 

@@ -74,12 +74,8 @@ print(rows == [(n, "b" if n == 3 else "a") for n in range(12)], spark.sql(f"DESC
 """
 
 
-def test_apache_spark_with_the_pinned_delta_jars_reads_a_checkpoint_and_merges(tmp_path):
+def test_apache_spark_with_the_pinned_delta_jars_reads_a_checkpoint_and_merges(tmp_path, delta_jars):
     """The classic engine as a bank's cluster runs it, on the jars 'make jars' resolved (docs/adr/0001-engine.md)."""
-    from interaction_lake import jars
-
-    if jars.cached_jars() is None:
-        pytest.fail("Delta's jars are not in .cache/jars: run 'make jars' (make test does)")
     done = subprocess.run([sys.executable, "-c", CLASSIC, str(tmp_path / "table")], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYSPARK_PYTHON": sys.executable})
     assert done.returncode == 0, done.stderr[-3000:]
@@ -118,14 +114,11 @@ print(spark.conf.get("spark.python.sql.dataFrameDebugging.enabled"), len(capture
 
 
 @pytest.mark.parametrize("engine", ["embedded", "spark"])
-def test_sessions_do_not_record_the_call_site_of_every_dataframe_call(engine):
+def test_sessions_do_not_record_the_call_site_of_every_dataframe_call(engine, request):
     """PySpark's DataFrame debugging walks the stack and tries to import IPython on every DataFrame and column call (~0.1
     ms each, 0.4-0.5 s of a 1M day): both engines' sessions turn it off (``engine.BASE_CONF``; bench/README.md)."""
     if engine == "spark":
-        from interaction_lake import jars
-
-        if jars.cached_jars() is None:
-            pytest.fail("Delta's jars are not in .cache/jars: run 'make jars' (make test does)")
+        request.getfixturevalue("delta_jars")
     done = subprocess.run([sys.executable, "-c", DEBUGGING, engine], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYSPARK_PYTHON": sys.executable})
     assert done.returncode == 0, done.stderr[-3000:]

@@ -42,8 +42,8 @@ def reference_scores(rows):
 @example([(OCT, Decimal(5), 1, 2), (OCT, Decimal(5), 1, 2), (NOV, Decimal(-1), 0, None)])  # all tied
 def test_rfm_scores_equal_the_windows_of_their_definition(spark, customers):
     frame = spark.createDataFrame([(m, f"c{n:03d}", c, i, r) for n, (m, c, i, r) in enumerate(customers)], SCHEMA)
-    expected = sorted(tuple(r) for r in reference_scores(frame).collect())
-    scored = score_customers(frame, MartsConfig())
-    assert scored.schema["m_score"].dataType == reference_scores(frame).schema["m_score"].dataType
-    assert sorted(tuple(r) for r in scored.select("month", "customer_key", "r_score", "f_score", "m_score").collect()) == expected
+    reference, scored = reference_scores(frame), score_customers(frame, MartsConfig())
+    assert scored.schema["m_score"].dataType == reference.schema["m_score"].dataType
+    assert (sorted(tuple(r) for r in scored.select("month", "customer_key", "r_score", "f_score", "m_score").collect())
+            == sorted(tuple(r) for r in reference.collect()))
 
