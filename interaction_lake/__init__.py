@@ -13,3 +13,4 @@ __version__ = "0.1.0"
 
 # before any module of the package can load pyarrow or the engine: their allocator reads its options as it loads
 _allocator.configure(_os.environ)
+_allocator.fix_mmap_threshold(_os.environ)
