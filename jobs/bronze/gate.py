@@ -18,7 +18,8 @@ from pyspark.sql import functions as F
 
 from interaction_lake import concurrently, lake, ledger, lineage
 from interaction_lake.config import Settings
-from interaction_lake.quality.gate import GateOutcome, Verdict, latest_verdicts, render_stage_data_docs, results_table, validate
+from interaction_lake.quality.gate import (GateOutcome, Verdict, latest_verdicts, latest_verdicts_by_table, render_stage_data_docs,
+                                          results_table, validate)
 from jobs.quality.views import bronze_events
 
 
@@ -52,26 +53,34 @@ def held_batches(spark: SparkSession, lake_root, source: str) -> set[str]:
     return set(holds(spark, lake_root, source).batches)
 
 
-def gate_bronze(spark: SparkSession, settings: Settings, source: str, run_id: str, recheck: frozenset[str] = frozenset()) -> list[GateOutcome]:
-    """Validate the source's batches without a verdict, and the batches in ``recheck`` again (after a suite or data fix)."""
+def gate_bronze(spark: SparkSession, settings: Settings, source: str, run_id: str, recheck: frozenset[str] = frozenset(),
+                verdicts: list[Verdict] | None = None) -> list[GateOutcome]:
+    """Validate the source's batches without a verdict, and the batches in ``recheck`` again (after a suite or data fix).
+    ``verdicts``: the source's latest bronze verdicts, read here unless given."""
     root = settings.lake_root
     if not lake.exists(lake.landing_ledger_table(root)):
         return []
     table = lake.bronze_table(root, source)
     with lineage.job_run(root, f"quality.gate.bronze.{source}", inputs=[table], outputs=[results_table(root)]):
-        return _gate(spark, root, source, table, run_id, recheck)
+        return _gate(spark, root, source, table, run_id, recheck, verdicts)
 
 
 def gate_bronze_sources(spark: SparkSession, settings: Settings, names, run_id: str) -> list[GateOutcome]:
     """``gate_bronze`` for each source, ``INTERACTION_LAKE_PARALLELISM`` at a time, each on an engine session of its own
     (``interaction_lake.concurrently``); the outcomes in the sources' order. Great Expectations, where it runs (a suite
-    the compiled evaluator does not take, Data Docs), runs one at a time (``quality.gate``)."""
-    outcomes = concurrently.each(spark, settings, lambda session, source: gate_bronze(session, settings, source, run_id), names)
+    the compiled evaluator does not take, Data Docs), runs one at a time (``quality.gate``). The stage's verdicts are read
+    once for every source: each gate writes only its own source's, and the read grows with every verdict ever given."""
+    verdicts = latest_verdicts_by_table(spark, settings.lake_root, "bronze")
+    outcomes = concurrently.each(spark, settings, lambda session, source: gate_bronze(
+        session, settings, source, run_id, verdicts=verdicts.get(f"{source}_events", [])), names)
     return [outcome for found in outcomes for outcome in found]
 
 
-def _gate(spark: SparkSession, root, source: str, table, run_id: str, recheck: frozenset[str] = frozenset()) -> list[GateOutcome]:
-    validated = {v.batch_id for v in latest_verdicts(spark, root, "bronze", f"{source}_events")} - set(recheck)
+def _gate(spark: SparkSession, root, source: str, table, run_id: str, recheck: frozenset[str] = frozenset(),
+          verdicts: list[Verdict] | None = None) -> list[GateOutcome]:
+    if verdicts is None:
+        verdicts = latest_verdicts(spark, root, "bronze", f"{source}_events")
+    validated = {v.batch_id for v in verdicts} - set(recheck)
     # Every batch that brought records is judged, a batch whose every record was quarantined included (it has
     # no bronze rows; the row-count expectation fails it): the share quarantined is one of the checks.
     files: dict[tuple[str, object], dict[str, tuple[int, int]]] = {}  # (batch, ingest date) -> file -> (landed, refused)

@@ -37,6 +37,7 @@ from interaction_lake.config import ConfigError, Settings
 from interaction_lake.faults import crash_point
 from interaction_lake import sources as registry
 from interaction_lake.privacy import pseudonym, secret_for
+from interaction_lake.quality.gate import Verdict, latest_verdicts_by_table
 from jobs.silver.conform import CONTENT, LAST_OTHER, PARITY_GAPS, VERSION, conform, winning_versions
 from jobs.silver.lifecycles import FACTS, Fact, broken_rule
 
@@ -108,10 +109,14 @@ def build_silver(spark: SparkSession, settings: Settings, run_id: str, sources: 
     held = fact_quarantine_table(settings.lake_root)
     began = lake.version(held) if lake.exists(held) else None
 
+    # the bronze gates' verdicts, read once for every source: what holds a batch or file back (a read that grows with
+    # every verdict ever given; a gate's verdict given after it is seen by the next run, as one given mid-build always was)
+    verdicts = latest_verdicts_by_table(spark, settings.lake_root, "bronze")
+
     def build(session: SparkSession, job: str | object) -> SilverReport | None:
         if job is REFUSED_INPUTS:
             return refresh_quarantined_inputs(session, settings, secret, lake.commit_metadata(JOB, run_id, table="quarantined_inputs"))
-        return _build_source(session, settings, job, run_id, secret)
+        return _build_source(session, settings, job, run_id, secret, verdicts.get(f"{job}_events", []))
 
     # the sources two (settings.parallelism) at a time, each on a session of its own (interaction_lake.concurrently),
     # and beside them silver/quarantined_inputs, which reads only landing's quarantine
@@ -210,27 +215,29 @@ def new_batches(spark: SparkSession, lake_root: Path, source: str, held=None) ->
     return sorted(t for t in todo if t[2])
 
 
-def _build_source(spark: SparkSession, settings: Settings, source: str, run_id: str, secret: bytes) -> SilverReport:
-    """One source's silver build, as the OpenLineage job run ``silver.build.<source>``."""
+def _build_source(spark: SparkSession, settings: Settings, source: str, run_id: str, secret: bytes,
+                  verdicts: list[Verdict]) -> SilverReport:
+    """One source's silver build, as the OpenLineage job run ``silver.build.<source>``; ``verdicts``: the source's latest
+    bronze verdicts."""
     root = settings.lake_root
     outputs = [silver_events_table(root, source), *(fact_table(root, f) for f in FACTS if f.source == source), progress_table(root)]
     with locks.exclusive(root, f"silver_{source}"), lineage.job_run(root, f"silver.build.{source}",
                                                                      inputs=[lake.bronze_table(root, source)], outputs=outputs):
         try:
             with lake.keeping(spark, root) as keep:
-                return _build_one(spark, settings, source, run_id, secret, keep)
+                return _build_one(spark, settings, source, run_id, secret, keep, verdicts)
         finally:
             _drop_views(spark)
 
 
 def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str, secret: bytes,
-               keep: Callable[[DataFrame], DataFrame]) -> SilverReport:
+               keep: Callable[[DataFrame], DataFrame], verdicts: list[Verdict]) -> SilverReport:
     """``keep`` (``lake.keeping``) computes a frame once for the source's build: the batches' conformed events and each
     fact's recomputation are each read by several queries, which would otherwise each evaluate them again."""
     from jobs.bronze.gate import holds
 
     report = SilverReport(source)
-    held = holds(spark, settings.lake_root, source)
+    held = holds(spark, settings.lake_root, source, verdicts)
     report.held_back, report.files_held_back = len(held.batches), len(held.files)
     batches = new_batches(spark, settings.lake_root, source, held)
     if not batches:
