@@ -47,6 +47,11 @@ def fix_mmap_threshold(environment: Mapping[str, str]) -> bool:
     ``environment`` or the C library is not glibc; whether it did."""
     if "MALLOC_MMAP_THRESHOLD_" in environment or "glibc.malloc.mmap_threshold" in environment.get("GLIBC_TUNABLES", ""):
         return False
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not on_glibc():
         return False
     return ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+
+
+def on_glibc() -> bool:
+    """Whether this process's C library is glibc (on Linux), whose ``mallopt`` ``fix_mmap_threshold`` calls."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
+
+from interaction_lake import allocator
 
 # Frees a mapped 4 MiB block (glibc's dynamic threshold rises past it), then asks for another and says whether it was
 # mapped (given back when freed) or carved from the heap (kept there when freed).
@@ -26,7 +27,7 @@ block = libc.malloc(size)
 print(libc.mallinfo2().hblkhd >= size)
 """
 
-glibc = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+glibc = pytest.mark.skipif(not allocator.on_glibc(), reason="glibc's malloc only")
 
 
 def mapped(*args: str, **environment: str) -> bool:
@@ -39,7 +40,7 @@ def mapped(*args: str, **environment: str) -> bool:
 
 @glibc
 def test_a_large_block_freed_does_not_move_the_next_ones_into_the_heap_once_the_package_is_imported():
-    """What kept a process running the pipeline day after day growing ~1 MB a day (bench/README.md, "glibc's mmap
+    """What kept a process running the pipeline day after day growing 1-2 MB a day (bench/README.md, "glibc's mmap
     threshold"): without the package, glibc carves the second block from its heap."""
     assert not mapped("plain")
     assert mapped("import")
