@@ -54,37 +54,42 @@ def held_batches(spark: SparkSession, lake_root, source: str) -> set[str]:
 
 
 def gate_bronze(spark: SparkSession, settings: Settings, source: str, run_id: str, recheck: frozenset[str] = frozenset(),
-                verdicts: list[Verdict] | None = None) -> list[GateOutcome]:
+                verdicts: list[Verdict] | None = None, entries: dict | None = None) -> list[GateOutcome]:
     """Validate the source's batches without a verdict, and the batches in ``recheck`` again (after a suite or data fix).
-    ``verdicts``: the source's latest bronze verdicts, read here unless given."""
+    ``verdicts``: the source's latest bronze verdicts, and ``entries`` its latest landing ledger entries
+    (``ledger.latest_entries``), each read here unless given."""
     root = settings.lake_root
     if not lake.exists(lake.landing_ledger_table(root)):
         return []
     table = lake.bronze_table(root, source)
     with lineage.job_run(root, f"quality.gate.bronze.{source}", inputs=[table], outputs=[results_table(root)]):
-        return _gate(spark, root, source, table, run_id, recheck, verdicts)
+        return _gate(spark, root, source, table, run_id, recheck, verdicts, entries)
 
 
 def gate_bronze_sources(spark: SparkSession, settings: Settings, names, run_id: str) -> list[GateOutcome]:
     """``gate_bronze`` for each source, ``INTERACTION_LAKE_PARALLELISM`` at a time, each on an engine session of its own
     (``interaction_lake.concurrently``); the outcomes in the sources' order. Great Expectations, where it runs (a suite
-    the compiled evaluator does not take, Data Docs), runs one at a time (``quality.gate``). The stage's verdicts are read
-    once for every source: each gate writes only its own source's, and the read grows with every verdict ever given."""
+    the compiled evaluator does not take, Data Docs), runs one at a time (``quality.gate``). The stage's verdicts and the
+    landing ledger are each read once for every source: each gate writes only its own source's verdicts, and each read
+    grows with every verdict given and every file landed. A batch landed after the ledger's read is judged next run."""
     verdicts = latest_verdicts_by_table(spark, settings.lake_root, "bronze")
+    entries = ledger.latest_entries_by_source(spark, settings.lake_root)  # every source's: ``names`` may be a progress bar
     outcomes = concurrently.each(spark, settings, lambda session, source: gate_bronze(
-        session, settings, source, run_id, verdicts=verdicts.get(f"{source}_events", [])), names)
+        session, settings, source, run_id, verdicts=verdicts.get(f"{source}_events", []), entries=entries.get(source, {})), names)
     return [outcome for found in outcomes for outcome in found]
 
 
 def _gate(spark: SparkSession, root, source: str, table, run_id: str, recheck: frozenset[str] = frozenset(),
-          verdicts: list[Verdict] | None = None) -> list[GateOutcome]:
+          verdicts: list[Verdict] | None = None, entries: dict | None = None) -> list[GateOutcome]:
     if verdicts is None:
         verdicts = latest_verdicts(spark, root, "bronze", f"{source}_events")
+    if entries is None:
+        entries = ledger.latest_entries(spark, root, source)
     validated = {v.batch_id for v in verdicts} - set(recheck)
     # Every batch that brought records is judged, a batch whose every record was quarantined included (it has
     # no bronze rows; the row-count expectation fails it): the share quarantined is one of the checks.
     files: dict[tuple[str, object], dict[str, tuple[int, int]]] = {}  # (batch, ingest date) -> file -> (landed, refused)
-    for e in ledger.latest_entries(spark, root, source).values():
+    for e in entries.values():
         if e.status == ledger.COMMITTED and (e.records_landed or e.records_quarantined) and e.batch_id not in validated:
             files.setdefault((e.batch_id, e.ingested_at.date()), {})[e.file_path] = (e.records_landed or 0, e.records_quarantined or 0)
     if not files:

@@ -110,13 +110,15 @@ def build_silver(spark: SparkSession, settings: Settings, run_id: str, sources: 
     began = lake.version(held) if lake.exists(held) else None
 
     # the bronze gates' verdicts, read once for every source: what holds a batch or file back (a read that grows with
-    # every verdict ever given; a gate's verdict given after it is seen by the next run, as one given mid-build always was)
+    # every verdict ever given; a gate's verdict given after it is seen by the next run, as one given mid-build always was);
+    # then the landing ledger, likewise once: the files committed (a batch landed after it is read by the next run)
     verdicts = latest_verdicts_by_table(spark, settings.lake_root, "bronze")
+    entries = ledger.latest_entries_by_source(spark, settings.lake_root, sources)
 
     def build(session: SparkSession, job: str | object) -> SilverReport | None:
         if job is REFUSED_INPUTS:
             return refresh_quarantined_inputs(session, settings, secret, lake.commit_metadata(JOB, run_id, table="quarantined_inputs"))
-        return _build_source(session, settings, job, run_id, secret, verdicts.get(f"{job}_events", []))
+        return _build_source(session, settings, job, run_id, secret, verdicts.get(f"{job}_events", []), entries.get(job, {}))
 
     # the sources two (settings.parallelism) at a time, each on a session of its own (interaction_lake.concurrently),
     # and beside them silver/quarantined_inputs, which reads only landing's quarantine
@@ -196,12 +198,13 @@ def _drop_silver(lake_root: Path, sources: tuple[str, ...]) -> None:
         storage.remove_tree(fact_quarantine_table(lake_root))
 
 
-def new_batches(spark: SparkSession, lake_root: Path, source: str, held=None) -> list[tuple[str, dt.date, tuple[str, ...]]]:
-    """(batch, ingest date, files) silver has not read yet: the committed files of batches not held whole, minus the
-    files held alone (``jobs.bronze.gate.Holds``) and the files already read -- so a held file is read once released."""
-    held_batches, held_files = (held.batches, held.files) if held is not None else (frozenset(), frozenset())
+def new_batches(spark: SparkSession, lake_root: Path, source: str, held, entries: dict) -> list[tuple[str, dt.date, tuple[str, ...]]]:
+    """(batch, ingest date, files) silver has not read yet: of the source's latest ledger ``entries``
+    (``ledger.latest_entries``), the committed files of batches not held whole, minus the files held alone
+    (``jobs.bronze.gate.Holds``) and the files already read -- so a held file is read once released."""
+    held_batches, held_files = held.batches, held.files
     files: dict[tuple[str, dt.date], set[str]] = {}
-    for e in ledger.latest_entries(spark, lake_root, source).values():
+    for e in entries.values():
         if e.status == ledger.COMMITTED and e.records_landed and e.batch_id not in held_batches and (e.batch_id, e.file_path) not in held_files:
             files.setdefault((e.batch_id, e.ingested_at.date()), set()).add(e.file_path)
     progress = lake.read(spark, progress_table(lake_root))
@@ -216,22 +219,22 @@ def new_batches(spark: SparkSession, lake_root: Path, source: str, held=None) ->
 
 
 def _build_source(spark: SparkSession, settings: Settings, source: str, run_id: str, secret: bytes,
-                  verdicts: list[Verdict]) -> SilverReport:
+                  verdicts: list[Verdict], entries: dict) -> SilverReport:
     """One source's silver build, as the OpenLineage job run ``silver.build.<source>``; ``verdicts``: the source's latest
-    bronze verdicts."""
+    bronze verdicts; ``entries``: its latest landing ledger entries."""
     root = settings.lake_root
     outputs = [silver_events_table(root, source), *(fact_table(root, f) for f in FACTS if f.source == source), progress_table(root)]
     with locks.exclusive(root, f"silver_{source}"), lineage.job_run(root, f"silver.build.{source}",
                                                                      inputs=[lake.bronze_table(root, source)], outputs=outputs):
         try:
             with lake.keeping(spark, root) as keep:
-                return _build_one(spark, settings, source, run_id, secret, keep, verdicts)
+                return _build_one(spark, settings, source, run_id, secret, keep, verdicts, entries)
         finally:
             _drop_views(spark)
 
 
 def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str, secret: bytes,
-               keep: Callable[[DataFrame], DataFrame], verdicts: list[Verdict]) -> SilverReport:
+               keep: Callable[[DataFrame], DataFrame], verdicts: list[Verdict], entries: dict) -> SilverReport:
     """``keep`` (``lake.keeping``) computes a frame once for the source's build: the batches' conformed events and each
     fact's recomputation are each read by several queries, which would otherwise each evaluate them again."""
     from jobs.bronze.gate import holds
@@ -239,7 +242,7 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
     report = SilverReport(source)
     held = holds(spark, settings.lake_root, source, verdicts)
     report.held_back, report.files_held_back = len(held.batches), len(held.files)
-    batches = new_batches(spark, settings.lake_root, source, held)
+    batches = new_batches(spark, settings.lake_root, source, held, entries)
     if not batches:
         return report
     report.batches = len(batches)
