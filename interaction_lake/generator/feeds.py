@@ -78,9 +78,9 @@ def acd_rows(seed: int = 17) -> list[list[str]]:
             rows.append(_call(rng, call_id, day, start, customers, answered=start in long_calls))
             call_id += 1
     # what a real export holds beside the calls
-    rows.insert(20, [f"AA0002", str(call_id), "0", "0", "PS", ACD_DAYS[0].strftime("%y%m%d"), "10:11:12", "10:11:12", "0",
+    rows.insert(20, ["AA0002", str(call_id), "0", "0", "PS", ACD_DAYS[0].strftime("%y%m%d"), "10:11:12", "10:11:12", "0",
                      NONE_TIME, NONE_TIME, "0", "PHANTOM", NONE_TIME, NONE_TIME, "0", "NO_SERVER"])
-    rows.insert(150, [f"AA0003", str(call_id + 1), "0", "0", "NW", ACD_DAYS[2].strftime("%y%m%d"), "14:00:01", "14:00:01", "0",
+    rows.insert(150, ["AA0003", str(call_id + 1), "0", "0", "NW", ACD_DAYS[2].strftime("%y%m%d"), "14:00:01", "14:00:01", "0",
                       NONE_TIME, NONE_TIME, "0", "PHANTOM", NONE_TIME, NONE_TIME, "0", "NO_SERVER"])
     bad_time = list(rows[40])
     bad_time[1], bad_time[6] = str(call_id + 2), "25:61:00"

@@ -12,7 +12,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
 from deltalake import DeltaTable
 
 from interaction_lake import contracts, lake, ledger
