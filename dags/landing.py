@@ -21,7 +21,7 @@ for source in o.registry.enabled():
         start_date=o.START,
         catchup=False,
         max_active_runs=1,
-    deadline=o.deadline(f"land_{source}"),
+        deadline=o.deadline(f"land_{source}"),
         default_args=o.DEFAULT_ARGS,
         tags=["interaction-lake", "bronze", source],
     ) as dag:
