@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
-from pyspark.sql import types as T
+
+if TYPE_CHECKING:  # pyspark is imported where a Spark type is made: the DAG files parse without it (0.4 s)
+    from pyspark.sql import types as T
 
 SCHEMAS_DIR = Path(os.environ.get("INTERACTION_LAKE_SCHEMAS_DIR", Path(__file__).resolve().parents[1] / "schemas"))
 ENVELOPE_FIELDS = ("event_id", "event_type", "schema_version", "occurred_at", "source_system", "customer_ref")
@@ -172,6 +174,8 @@ class Contract:
         return tuple(name for name, spec in self.properties.items() if spec.get("x-pii"))
 
     def spark_schema(self) -> T.StructType:
+        from pyspark.sql import types as T
+
         return T.StructType([
             T.StructField(name, spark_type(spec), nullable=name not in self.required or allows_null(spec))
             for name, spec in self.properties.items()
@@ -286,10 +290,10 @@ class _Unfit(ValueError):
 _LONG = (-(2 ** 63), 2 ** 63 - 1)
 # Money (``x-money: true``) is a decimal in silver: the JSON number's own text, exactly, to 6 places and below 10^16 --
 # written in the canonical record as its own amount where a double would change it (``changes_money``).
-MONEY_TYPE = T.DecimalType(22, 6)
+MONEY_PRECISION, MONEY_SCALE = 22, 6  # money_type()
 _MONEY_LIMIT = 10 ** 16
 _MONEY_READ_LIMIT = _MONEY_LIMIT - 8  # an amount's double stays this far below: see _fit
-_MONEY_STEP = Decimal(1).scaleb(-MONEY_TYPE.scale)  # 0.000001
+_MONEY_STEP = Decimal(1).scaleb(-MONEY_SCALE)  # 0.000001
 
 
 # A double carries every decimal number of up to 15 significant digits exactly: its shortest text (what the canonical
@@ -307,7 +311,7 @@ class Inexact(float):
 
 
 def changes_money(value: Any) -> bool:
-    """Whether a double would change an amount of money: silver casts the canonical record's text to ``MONEY_TYPE``,
+    """Whether a double would change an amount of money: silver casts the canonical record's text to ``money_type()``,
     rounding half up to its six places (both engines), and a double's shortest text gives the amount written for most
     ``Inexact`` numbers (``1234.5600000000002``) but not all (``9999999999.999999``, which a double makes
     ``...999998``). Such an amount keeps its own text in the canonical record (``canonical_json``)."""
@@ -496,15 +500,24 @@ def base_type(spec: dict[str, Any]) -> str:
     return kind
 
 
+def money_type() -> T.DecimalType:
+    """The Spark type of money (``x-money: true``)."""
+    from pyspark.sql import types as T
+
+    return T.DecimalType(MONEY_PRECISION, MONEY_SCALE)
+
+
 def spark_type(spec: dict[str, Any]) -> T.DataType:
     """The Spark type of one JSON Schema property."""
+    from pyspark.sql import types as T
+
     kind = base_type(spec)
     if kind == "string":
         return {"date-time": T.TimestampType(), "date": T.DateType()}.get(spec.get("format"), T.StringType())
     if kind == "integer":
         return T.LongType()
     if kind == "number":
-        return MONEY_TYPE if spec.get("x-money") else T.DoubleType()
+        return money_type() if spec.get("x-money") else T.DoubleType()
     if kind == "boolean":
         return T.BooleanType()
     if kind == "array":

@@ -219,7 +219,7 @@ def test_an_amount_of_money_reads_exactly_from_a_canonical_record_by_the_engine_
 
     texts = ["99999999999999.990000", "9999999999.999999", "9999999999999998.999999", "12345678901234.567892", "1e-07", "2.5E-6",
              "1E+15", "1234.5600000000002", "2.0000005", "-2.0000005", "0.9999999999999999999", "-0.0000005", "7", "-12.5", "null"]
-    kind = contracts.MONEY_TYPE
+    kind = contracts.money_type()
     frame = spark.createDataFrame([(n, f'{{"a":{t}}}') for n, t in enumerate(texts)], "n int, record_json string")
     parsed = F.from_json("record_json", T.StructType([T.StructField("a", kind)])).getField("a")
     rows = frame.select("n", F.get_json_object("record_json", "$.a").alias("text"),
