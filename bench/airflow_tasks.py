@@ -35,10 +35,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
-CHAIN = [(f"land_{source}", task) for source in ("account_manager", "callcentre", "counter", "holdings", "survey")
-         for task in ("land", "gate_bronze")] + [("silver", "build_silver"), ("silver", "gate_silver"),
-                                                ("marts", "build_marts"), ("marts", "data_docs")]
 DAG_FILE = {"silver": "silver.py", "marts": "marts.py"}  # the landing DAGs: landing.py
+
+
+def _chain() -> list[tuple[str, str]]:
+    """(dag_id, task_id) of a day's tasks in the order the Assets run them: each enabled source's landing DAG (the
+    registry, asked in a child: this process imports nothing of the project, as a LocalExecutor worker), then silver's
+    and the marts'."""
+    code = "from interaction_lake import sources; print(' '.join(sources.enabled()))"
+    names = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return ([(f"land_{source}", task) for source in names for task in ("land", "gate_bronze")]
+            + [("silver", "build_silver"), ("silver", "gate_silver"), ("marts", "build_marts"), ("marts", "data_docs")])
 
 
 def _context(dag, task, day: dt.date) -> dict:
@@ -142,16 +149,17 @@ def main() -> None:
                            "INTERACTION_LAKE_LANDING_ROOT": str(landing), "INTERACTION_LAKE_LAKE_ROOT": str(work / "warm"),
                            "INTERACTION_LAKE_PROGRESS": "0"})
         _deliver(sent, landing, first)
-        _warm(dt.date.fromisoformat(first), CHAIN)  # the initial load, into the warm lake; then copied for the forked run
+        chain = _chain()
+        _warm(dt.date.fromisoformat(first), chain)  # the initial load, into the warm lake; then copied for the forked run
         shutil.copytree(work / "warm", work / "forked")
         _deliver(sent, landing, second)
         day = dt.date.fromisoformat(second)
 
         importlib.import_module("airflow.dag_processing.dagbag")  # what a LocalExecutor worker imported before it forks
 
-        warm = _warm(day, CHAIN)
+        warm = _warm(day, chain)
         os.environ["INTERACTION_LAKE_LAKE_ROOT"] = str(work / "forked")
-        forked = {f"{dag_id}.{task_id}": _forked(dag_id, task_id, day, work / "tasks.log") for dag_id, task_id in CHAIN}
+        forked = {f"{dag_id}.{task_id}": _forked(dag_id, task_id, day, work / "tasks.log") for dag_id, task_id in chain}
     rows = {name: {"forked_s": round(forked[name]["process_s"], 3), "warm_s": round(warm[name]["total_s"], 3),
                    "start_up_s": round(forked[name]["process_s"] - warm[name]["total_s"], 3),
                    "dag_parse_s": round(forked[name]["parse_s"], 3)} for name in forked}
