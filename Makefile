@@ -56,7 +56,10 @@ report: install  ## write report.html from the marts in ./lake
 
 AIRFLOW_DEMO_HOME ?= $(CURDIR)/.airflow
 # Tasks need the roots absolute: a scheduler does not start them in this directory (Settings.for_scheduled_task).
+# The scheduler's forkserver imports what the tasks need once, and each task process is forked with it imported
+# (interaction_lake/airflow_preload.py; docs/adr/0003-airflow-task-start-up.md).
 AIRFLOW_ENV = AIRFLOW_HOME=$(AIRFLOW_DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__SCHEDULER__MP_START_METHOD=forkserver AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD=interaction_lake.airflow_preload \
 	INTERACTION_LAKE_LAKE_ROOT=$${INTERACTION_LAKE_LAKE_ROOT:-$(CURDIR)/lake} INTERACTION_LAKE_LANDING_ROOT=$${INTERACTION_LAKE_LANDING_ROOT:-$(CURDIR)/landing}
 
 airflow-demo: install  ## the same chain through Airflow: every landing DAG, silver, marts (SQLite metadata DB in .airflow/, dag.test)
@@ -95,7 +98,7 @@ bench: install  ## EVENTS (1M) over DAYS (30), day by day through every stage an
 bench-startup: install  ## what a command or an Airflow task pays before doing anything, with and without bytecode (bench/results/startup.json)
 	$(BIN)/python bench/startup.py
 
-bench-airflow: install  ## an ordinary day's Airflow tasks each in a process of its own vs all in one warm process: the share start-up takes (bench/results/airflow-tasks.json)
+bench-airflow: install  ## an ordinary day's Airflow tasks each in a process of its own, with and without the preload, vs all in one warm process: the share start-up takes (bench/results/airflow-tasks.json)
 	$(BIN)/python bench/airflow_tasks.py $(if $(SENT),--sent $(SENT))
 
 bench-engine: install  ## measure the embedded engine vs classic local Spark (docs/adr/0001-engine.md)

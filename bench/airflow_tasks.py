@@ -1,21 +1,25 @@
 """Airflow's task processes: the share of an ordinary day's task time that goes to process start-up.
 
-    python bench/airflow_tasks.py [--sent DIR | --customers N] [--out bench/results/airflow-tasks.json]
+    python bench/airflow_tasks.py [--sent DIR | --customers N] [--repeat 3] [--out bench/results/airflow-tasks.json]
 
-Under Airflow's LocalExecutor every task runs in a process of its own, forked from a worker that has imported Airflow
-and none of this project: the task parses its DAG file, imports what its body needs, starts an engine session, and
-only then works. This script runs one ordinary day's chain -- each landing DAG's ``land`` and ``gate_bronze``,
-``silver``'s ``build_silver`` and ``gate_silver``, ``marts``' ``build_marts`` and ``data_docs`` -- twice, on two copies
-of the same lake (the first day landed and built before either):
+Under Airflow's LocalExecutor every task runs in a process of its own, forked from an executor worker: the task parses
+its DAG file, imports what its body needs, starts an engine session, and only then works. This script runs one ordinary
+day's chain -- each landing DAG's ``land`` and ``gate_bronze``, ``silver``'s ``build_silver`` and ``gate_silver``,
+``marts``' ``build_marts`` and ``data_docs`` -- in three ways, each on its own copy of the same lake (the first day landed
+and built before any), ``--repeat`` times in turn:
 
-1. as Airflow runs it: each task in a fresh process forked from this one, which has imported Airflow only; the child
-   parses the task's DAG file with Airflow's ``DagBag`` and calls the task's callable with its arguments;
-2. warm: every task in one process that imported every task body and started its engine session first.
+1. ``forked``: as a worker that imported Airflow only runs it -- each task in a process forked from that worker; the
+   child parses the task's DAG file with Airflow's ``DagBag`` and calls the task's callable with its arguments;
+2. ``preloaded``: as the project's deployments run it -- the same, from a worker that imported
+   ``interaction_lake.airflow_preload`` first, as the scheduler's forkserver does (docs/adr/0003-airflow-task-start-up.md);
+3. ``warm``: every task in one process that imported every task body and started its engine session first.
 
-A task's start-up is (1) less (2); printed with its share of (1), and written as JSON. Airflow's own work around a
-task (the supervisor, the API server's state calls, log shipping) is in neither: this is the project's part, what
-"import only what a task needs" can change. The day is the second day folder of ``--sent`` (the first is the initial
-load) or of a bank generated with ``--customers``. Nothing is asserted.
+Each "worker" is a child of this script, and imports what its way says. A task's start-up is the median of its forked
+times less the median of its warm ones; printed with its share of the forked time, and written as JSON with every run's
+seconds and the modules each forked task still imported itself. Airflow's own work around a task
+(the supervisor, the API server's state calls, log shipping) is in none of them: this is the project's part. The day is
+the second day folder of ``--sent`` (the first is the initial load) or of a bank generated with ``--customers``. Nothing
+is asserted.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import importlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,8 +74,7 @@ def _run_task(dag_id: str, task_id: str, day: dt.date) -> dict:
 
 
 def _forked(dag_id: str, task_id: str, day: dt.date, log: Path) -> dict:
-    """``_run_task`` in a child forked from this process (Airflow imported, nothing of the project), timed from the fork
-    to the end of its exit handlers (the engine's server stopped)."""
+    """``_run_task`` in a child forked from this process (the worker), timed from the fork to the end of the engine's stop."""
     read, write = os.pipe()
     started = time.perf_counter()
     pid = os.fork()
@@ -80,7 +84,9 @@ def _forked(dag_id: str, task_id: str, day: dt.date, log: Path) -> dict:
             os.dup2(out.fileno(), 1)
             os.dup2(out.fileno(), 2)
         try:
+            before = set(sys.modules)
             result = _run_task(dag_id, task_id, day)
+            result["imported"] = sorted({name.partition(".")[0] for name in set(sys.modules) - before})
         except BaseException as error:  # noqa: BLE001 -- reported to the parent, which stops
             result = {"error": f"{type(error).__name__}: {error}"}
         engine = sys.modules.get("interaction_lake.engine")
@@ -99,39 +105,78 @@ def _forked(dag_id: str, task_id: str, day: dt.date, log: Path) -> dict:
     return result
 
 
-def _warm(day: dt.date, tasks: list[tuple[str, str]]) -> dict:
-    """Every task in a child process that imported all task bodies and started its engine before the first."""
-    code = ("import json, sys, datetime as dt, time\n"
-            "sys.path.insert(0, sys.argv[1]); import airflow_tasks as b\n"
-            "t = time.perf_counter()\n"
-            "from interaction_lake import orchestration\n"
-            "from interaction_lake.config import Settings\n"
-            "from interaction_lake.engine import get_spark\n"
-            "import jobs.bronze.land, jobs.bronze.gate, jobs.silver.build, jobs.silver.gate, jobs.gold.build\n"
-            "import interaction_lake.quality.gate as q; q.data_docs_index\n"
-            "import great_expectations\n"
-            "get_spark(Settings.from_env())\n"
-            "ready = time.perf_counter() - t\n"
-            "day = dt.date.fromisoformat(sys.argv[2])\n"
-            "out = {f'{d}.{k}': b._run_task(d, k, day) for d, k in json.loads(sys.argv[3])}\n"
-            "out['_imports_and_engine_s'] = ready\n"
+def _worker(mode: str, day: dt.date, chain: list[tuple[str, str]], log: Path) -> dict:
+    """In the worker process: the chain's tasks as ``mode`` runs them; each task's seconds, by ``<dag_id>.<task_id>``."""
+    importlib.import_module("airflow.dag_processing.dagbag")  # what a LocalExecutor worker has imported
+    if mode == "preloaded":
+        importlib.import_module("interaction_lake.airflow_preload")
+    if mode != "warm":
+        return {f"{dag_id}.{task_id}": _forked(dag_id, task_id, day, log) for dag_id, task_id in chain}
+    from interaction_lake.config import Settings
+    from interaction_lake.engine import get_spark
+
+    for name in ("interaction_lake.orchestration", "interaction_lake.quality.gate", "great_expectations", "jobs.bronze.land",
+                 "jobs.bronze.gate", "jobs.silver.build", "jobs.silver.gate", "jobs.gold.build"):
+        importlib.import_module(name)
+    get_spark(Settings.from_env())
+    return {f"{dag_id}.{task_id}": {**_run_task(dag_id, task_id, day), "process_s": None} for dag_id, task_id in chain}
+
+
+def _run(mode: str, day: dt.date, chain: list[tuple[str, str]], lake: Path, log: Path) -> dict:
+    """``_worker`` in a fresh child process on ``lake``."""
+    code = ("import json, sys, datetime as dt; sys.path.insert(0, sys.argv[1]); import airflow_tasks as b\n"
+            "out = b._worker(sys.argv[2], dt.date.fromisoformat(sys.argv[3]), json.loads(sys.argv[4]), b.Path(sys.argv[5]))\n"
             "print('RESULT', json.dumps(out))\n")
-    done = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(day), json.dumps(tasks)],
-                          capture_output=True, text=True, env=os.environ.copy())
+    done = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), mode, str(day), json.dumps(chain), str(log)],
+                          capture_output=True, text=True, env={**os.environ, "INTERACTION_LAKE_LAKE_ROOT": str(lake)})
     if done.returncode:
-        raise SystemExit(f"the warm run failed: {done.stderr.strip().splitlines()[-1:]}")
+        raise SystemExit(f"the {mode} run failed: {done.stderr.strip().splitlines()[-1:]} (log: {log})")
     return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[len("RESULT "):])
 
 
-def _deliver(sent: Path, landing: Path, day: str) -> None:
-    for folder in sent.glob(f"*/{day}"):
-        shutil.copytree(folder, landing / folder.parent.name / day)
+def _summary(runs: dict[str, list[dict]]) -> dict:
+    """Per task the median seconds of each way, and each forked way's start-up (its median less the warm one's)."""
+    def seconds(result: dict) -> float:
+        return result["process_s"] if result["process_s"] is not None else result["total_s"]
+
+    tasks = list(runs["warm"][0])
+    median = {mode: {task: statistics.median(seconds(run[task]) for run in results) for task in tasks}
+              for mode, results in runs.items()}
+    summary = {"warm_total_s": round(sum(median["warm"].values()), 3)}
+    for mode in ("forked", "preloaded"):
+        rows = {task: {"median_s": round(median[mode][task], 3), "warm_median_s": round(median["warm"][task], 3),
+                       "start_up_s": round(median[mode][task] - median["warm"][task], 3),
+                       "dag_parse_median_s": round(statistics.median(run[task]["parse_s"] for run in runs[mode]), 3),
+                       "imported": runs[mode][-1][task]["imported"]} for task in tasks}
+        total = sum(r["median_s"] for r in rows.values())
+        start_up = sum(r["start_up_s"] for r in rows.values())
+        summary[mode] = {"tasks": rows, "total_s": round(total, 3), "start_up_total_s": round(start_up, 3),
+                         "start_up_share": round(start_up / total, 4)}
+    return summary
+
+
+def _print(summary: dict, repeat: int) -> None:
+    print(f"medians of {repeat} run(s), seconds")
+    print(f"{'task':34} {'warm':>6} {'forked':>7} {'start-up':>9} {'preloaded':>10} {'start-up':>9}")
+    forked, preloaded = summary["forked"]["tasks"], summary["preloaded"]["tasks"]
+    for task, row in forked.items():
+        print(f"{task:34} {row['warm_median_s']:6.2f} {row['median_s']:7.2f} {row['start_up_s']:9.2f} "
+              f"{preloaded[task]['median_s']:10.2f} {preloaded[task]['start_up_s']:9.2f}")
+    day = {mode: summary[mode] for mode in ("forked", "preloaded")}
+    print(f"{'day':34} {summary['warm_total_s']:6.2f} {day['forked']['total_s']:7.2f} {day['forked']['start_up_total_s']:9.2f} "
+          f"{day['preloaded']['total_s']:10.2f} {day['preloaded']['start_up_total_s']:9.2f}")
+    print(f"start-up: {summary['forked']['start_up_share']:.0%} of the day's task time forked from a worker that imported "
+          f"Airflow only, {summary['preloaded']['start_up_share']:.0%} with the preload")
 
 
 def main() -> None:
+    # here, not at the top: the workers import this file, and a LocalExecutor worker has imported nothing of the project
+    from interaction_lake.generator.deliveries import days_of, deliver
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sent", type=Path, help="day folders as interaction-lake generate writes them (<source>/<date>/)")
     parser.add_argument("--customers", type=int, default=5000, help="without --sent: the generated bank's customers")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each way, in turn (medians are reported)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "airflow-tasks.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
@@ -141,41 +186,32 @@ def main() -> None:
             sent = work / "sent"
             subprocess.run([sys.executable, "-m", "interaction_lake", "generate", "--customers", str(args.customers),
                             "--days", "2", "--start", "2026-11-01", "--out", str(sent)], check=True, stdout=subprocess.DEVNULL)
-        days = sorted({folder.name for folder in sent.glob("*/20*")})[:2]
+        days = days_of(sent)[:2]
+        if len(days) < 2:
+            parser.error(f"{sent} holds {len(days)} day folder(s) (<source>/<date>/); the benchmark needs two")
         first, second = days
         landing = work / "landing"
         landing.mkdir()
         os.environ.update({"INTERACTION_LAKE_PSEUDONYM_SECRET": os.environ.get("INTERACTION_LAKE_PSEUDONYM_SECRET", "bench"),
-                           "INTERACTION_LAKE_LANDING_ROOT": str(landing), "INTERACTION_LAKE_LAKE_ROOT": str(work / "warm"),
-                           "INTERACTION_LAKE_PROGRESS": "0"})
-        _deliver(sent, landing, first)
+                           "INTERACTION_LAKE_LANDING_ROOT": str(landing), "INTERACTION_LAKE_PROGRESS": "0"})
+        deliver(sent, landing, first)
         chain = _chain()
-        _warm(dt.date.fromisoformat(first), chain)  # the initial load, into the warm lake; then copied for the forked run
-        shutil.copytree(work / "warm", work / "forked")
-        _deliver(sent, landing, second)
+        _run("warm", dt.date.fromisoformat(first), chain, work / "first_day", work / "tasks.log")  # the initial load
+        deliver(sent, landing, second)
         day = dt.date.fromisoformat(second)
-
-        importlib.import_module("airflow.dag_processing.dagbag")  # what a LocalExecutor worker imported before it forks
-
-        warm = _warm(day, chain)
-        os.environ["INTERACTION_LAKE_LAKE_ROOT"] = str(work / "forked")
-        forked = {f"{dag_id}.{task_id}": _forked(dag_id, task_id, day, work / "tasks.log") for dag_id, task_id in chain}
-    rows = {name: {"forked_s": round(forked[name]["process_s"], 3), "warm_s": round(warm[name]["total_s"], 3),
-                   "start_up_s": round(forked[name]["process_s"] - warm[name]["total_s"], 3),
-                   "dag_parse_s": round(forked[name]["parse_s"], 3)} for name in forked}
-    total = sum(r["forked_s"] for r in rows.values())
-    start_up = sum(r["start_up_s"] for r in rows.values())
-    result = {"day": second, "sent": str(args.sent or f"generated, {args.customers} customers"), "tasks": rows,
-              "forked_total_s": round(total, 3), "warm_total_s": round(sum(r["warm_s"] for r in rows.values()), 3),
-              "start_up_total_s": round(start_up, 3), "start_up_share": round(start_up / total, 4),
-              "warm_process_imports_and_engine_s": round(warm["_imports_and_engine_s"], 3)}
-    print(f"{'task':34} {'own process':>11} {'warm':>7} {'start-up':>9} {'DAG parse':>9}")
-    for name, r in rows.items():
-        print(f"{name:34} {r['forked_s']:11.2f} {r['warm_s']:7.2f} {r['start_up_s']:9.2f} {r['dag_parse_s']:9.2f}")
-    print(f"{'day':34} {total:11.2f} {result['warm_total_s']:7.2f} {start_up:9.2f}   start-up {start_up / total:.0%} of the tasks' time")
+        runs: dict[str, list[dict]] = {"warm": [], "forked": [], "preloaded": []}
+        for repetition in range(args.repeat):
+            for mode, results in runs.items():
+                lake = work / f"{mode}_{repetition}"
+                shutil.copytree(work / "first_day", lake)
+                results.append(_run(mode, day, chain, lake, work / "tasks.log"))
+                shutil.rmtree(lake)
+    summary = _summary(runs)
+    _print(summary, args.repeat)
+    result = {"day": second, "sent": str(args.sent or f"generated, {args.customers} customers"), "repeat": args.repeat,
+              **summary, "runs": runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
-
 
 if __name__ == "__main__":
     main()

@@ -134,6 +134,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     from interaction_lake.config import Settings
     from interaction_lake.engine import embedded_server_pid, get_spark, renewed, running
     from interaction_lake.generator import SOURCES  # the generator's sources: the bank it simulates
+    from interaction_lake.generator.deliveries import days_of, deliver
     from jobs.bronze.gate import gate_bronze_sources
     from jobs.bronze.land import land_sources
     from interaction_lake.quality.gate import GateBlocked, GateFailed, render_pending_data_docs
@@ -176,9 +177,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     startup_s = time.perf_counter() - started
 
     days = []
-    for day in sorted({p.name for p in sent.glob("*/*") if p.is_dir()}):
-        for folder in sent.glob(f"*/{day}"):
-            shutil.copytree(folder, settings.landing_root / folder.parent.name / day)
+    for day in days_of(sent):
+        deliver(sent, settings.landing_root, day)
         run = f"bench-{day}"
         figures: dict = {"day": day}
         if days and owned:  # as a scheduler's task processes would, each day starts on a fresh engine (engine.renewed)

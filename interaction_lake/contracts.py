@@ -16,6 +16,7 @@ walk names the whole walk's reason, is property-tested (tests/unit/interaction_l
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import os
@@ -531,14 +532,36 @@ def spark_type(spec: dict[str, Any]) -> T.DataType:
     raise ContractError(f"unsupported JSON type {kind!r}")
 
 
+# Digests of schema texts found valid against the JSON Schema metaschema. The check is a function of the text alone, and
+# it is most of the cost of reading the registry (0.1 s of a process's start): a process forked from one that checked
+# the same texts (interaction_lake.airflow_preload) skips it; a text edited since is checked again.
+_VALID_TEXTS: set[bytes] = set()
+
+
+def _checked(text: str) -> dict[str, Any]:
+    """A schema document from its text, checked against the metaschema (``SchemaError`` if it is not a valid schema)."""
+    document = json.loads(text)
+    digest = hashlib.sha256(text.encode()).digest()
+    if digest not in _VALID_TEXTS:
+        Draft202012Validator.check_schema(document)
+        _VALID_TEXTS.add(digest)
+    return document
+
+
+def check_schema_texts() -> None:
+    """Check every schema under ``schemas/`` against the metaschema and remember the verdicts by text, reading nothing
+    into the registry: what a process that forks the pipeline's processes does first (interaction_lake.airflow_preload)."""
+    for path in sorted(SCHEMAS_DIR.rglob("*.json")):
+        _checked(path.read_text())
+
+
 @cache
 def _registry() -> tuple[Registry, dict[str, dict[str, Any]]]:
     if not SCHEMAS_DIR.is_dir():
         raise ContractError(f"schema directory {SCHEMAS_DIR} not found (INTERACTION_LAKE_SCHEMAS_DIR)")
     documents = {}
     for path in sorted(SCHEMAS_DIR.rglob("*.json")):
-        document = json.loads(path.read_text())
-        Draft202012Validator.check_schema(document)
+        document = _checked(path.read_text())
         documents[document["$id"]] = document
     registry = Registry().with_resources((uri, Resource.from_contents(doc)) for uri, doc in documents.items())
     return registry, documents

@@ -108,3 +108,21 @@ def _stop(group: subprocess.Popen) -> None:
             except ProcessLookupError:
                 return
             time.sleep(0.5)
+
+
+def forkserver(home: Path) -> dict[str, str] | None:
+    """The ``multiprocessing`` forkserver of the scheduler that :func:`airflow_ui` started in ``home`` (its command line
+    and the shared libraries it has mapped), or None while it has none: it starts with the first task."""
+    for process in Path("/proc").iterdir():
+        if not process.name.isdigit():
+            continue
+        try:
+            command = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if "multiprocessing.forkserver" not in command:
+                continue
+            if f"AIRFLOW_HOME={home}".encode() not in (process / "environ").read_bytes().split(b"\0"):
+                continue
+            return {"command": command, "maps": (process / "maps").read_text()}
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return None

@@ -4,6 +4,7 @@ on a PostgreSQL metadata database (Debian's server on loopback), started by ``ma
 1. Unpaused, the landing DAGs get their daily run at once and land in parallel; their bronze Assets fire the silver
    DAG, whose Asset fires the marts: the marts equal those built from the same files without Airflow. The UI's
    login works and every DAG parses; a run past its Deadline Alert (Airflow 3's successor of SLAs) alerts a webhook.
+   The task processes were forked from the scheduler's forkserver, which preloaded what they import.
 2. Two more days of counter files arrive; ``airflow backfill create`` of its landing DAG over those days gives the
    marts built from all the files.
 3. A file that fails counter's bronze gate: the task fails once, and neither silver nor the marts run. These tasks use
@@ -28,11 +29,11 @@ from jobs.bronze.land import land_source
 from jobs.gold.build import build_gold
 from jobs.silver.build import build_silver
 from tests.conftest import REPO
-from tests.integration.dags.airflow_server import airflow_ui, cli_environment, wait_for
+from tests.integration.dags.airflow_server import airflow_ui, cli_environment, forkserver, wait_for
 from tests.integration.dags.faults import deliver_a_file_the_bronze_gate_fails
 from tests.integration.dags.test_chain import SECRET, START, gold
 from tests.integration.servers import postgres, smtp_and_webhook
-from tests.integration.deliveries import days_of, deliver
+from interaction_lake.generator.deliveries import days_of, deliver
 
 pytestmark = pytest.mark.spark  # the backfill's tasks run Apache Spark
 LANDING_DAGS = [f"land_{s}" for s in SOURCES]
@@ -89,6 +90,11 @@ def test_the_scheduler_runs_the_chain_backfills_and_stops_at_a_failed_gate(spark
             wait_for(lambda: [a for _, b in received.posts for a in b["alerts"]
                               if a["kind"] == "deadline_missed" and a["dag_id"] == "marts" and a["run_id"] in marts_runs],
                      120, "a deadline alert of the marts")
+            # The tasks were forked from a worker of the scheduler's forkserver, which had imported what they need
+            # (interaction_lake/airflow_preload.py): the Spark Connect client's Arrow and the contracts' validator.
+            preloading = forkserver(home)
+            assert preloading and "interaction_lake.airflow_preload" in preloading["command"], preloading
+            assert "/pyarrow/libarrow.so" in preloading["maps"] and "jsonschema_rs" in preloading["maps"]
         assert {(r["dag_id"], r["state"]) for r in runs(db)} == {(dag, "success") for dag in (*LANDING_DAGS, "silver", "marts")}
         assert {r["run_type"] for r in runs(db, "dag_id = 'silver' OR dag_id = 'marts'")} == {"asset_triggered"}
         with db.connect() as c:  # each landing DAG's first run (a run that crosses midnight UTC also gets the new day's)

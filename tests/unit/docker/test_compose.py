@@ -68,6 +68,9 @@ def test_the_deployment_has_every_part(config):
     scheduler = services["airflow-scheduler"]["environment"]
     assert scheduler["INTERACTION_LAKE_ENGINE"] == "spark" and scheduler["INTERACTION_LAKE_SPARK_REMOTE"] == "sc://spark-connect:15002"
     assert scheduler["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+    # the task processes are forked with what they import already imported (interaction_lake/airflow_preload.py)
+    assert scheduler["AIRFLOW__SCHEDULER__MP_START_METHOD"] == "forkserver"
+    assert (REPO / (scheduler["AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD"].replace(".", "/") + ".py")).is_file()
     assert services["spark-worker"]["deploy"]["replicas"] >= 2
     for name in ("airflow-scheduler", "spark-connect", "spark-worker"):
         assert any(v["target"] == "/data/lake" for v in services[name]["volumes"]), name

@@ -119,6 +119,55 @@ def test_contract_files_are_valid_json_schema():
         Draft202012Validator.check_schema(json.loads(path.read_text()))
 
 
+def _value_replaced(document, path: list, value):
+    """``document`` with the value at ``path`` (keys and indexes, each taken modulo the container's size) replaced."""
+    changed = copy.deepcopy(document)
+    parent, key = None, None
+    node = changed
+    for step in path:
+        if not isinstance(node, (dict, list)) or not node:
+            break
+        parent, key = node, (list(node)[step % len(node)] if isinstance(node, dict) else step % len(node))
+        node = node[key]
+    if parent is None:
+        return value
+    parent[key] = value
+    return changed
+
+
+SCHEMA_TEXTS = sorted(path.read_text() for path in contracts.SCHEMAS_DIR.rglob("*.json"))
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-3, 5) | st.sampled_from(
+    ["", "string", "integer", "object", "date-time", "^[A-Z]{3}$", "(", "#/$defs/x", "a{2,1}"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
+        ["type", "pattern", "enum", "required", "properties", "items", "minimum", "format", "$ref", "const"]), inner, max_size=3),
+    max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(base=st.sampled_from(SCHEMA_TEXTS), path=st.lists(st.integers(0, 50), min_size=1, max_size=6), value=JSON_VALUES,
+       again=st.booleans())
+def test_the_remembered_metaschema_check_agrees_with_checking_every_time(base, path, value, again):
+    """The registry checks each schema text against the metaschema once per text (a forked process inherits the verdicts,
+    interaction_lake.airflow_preload): for the real contracts and for edits of them -- valid or not, checked once or
+    twice, after the real texts' verdicts are remembered -- it accepts and refuses exactly what a check every time does."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    contracts.check_schema_texts()  # the real texts' verdicts remembered, as after the preload
+    text = json.dumps(_value_replaced(json.loads(base), path, value), indent=2)
+    try:
+        Draft202012Validator.check_schema(json.loads(text))
+        valid = True
+    except SchemaError:
+        valid = False
+    for _ in range(2 if again else 1):
+        if valid:
+            assert contracts._checked(text) == json.loads(text)
+        else:
+            with pytest.raises(SchemaError):
+                contracts._checked(text)
+
+
 def test_unknown_source_is_a_contract_error():
     with pytest.raises(contracts.ContractError):
         contracts.contracts("telex")

@@ -19,7 +19,7 @@ from jobs.bronze.land import land_source
 from jobs.gold.build import build_gold, mart_table
 from jobs.silver.build import build_silver
 from jobs.silver.gate import gate_silver
-from tests.integration.deliveries import days_of, deliver
+from interaction_lake.generator.deliveries import days_of, deliver
 
 pytestmark = pytest.mark.integration
 CHARTS = ("value-tier-pyramid", "pareto-80-20", "satisfaction-by-channel", "satisfaction-by-branch", "call-abandonment",

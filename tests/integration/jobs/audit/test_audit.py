@@ -19,7 +19,7 @@ from jobs.audit.trace import trace
 from jobs.bronze.land import land_source
 from jobs.gold.build import build_gold, mart_table
 from jobs.silver.build import build_silver
-from tests.integration.deliveries import days_of, deliver
+from interaction_lake.generator.deliveries import days_of, deliver
 
 
 def rows(path: Path) -> list[dict]:

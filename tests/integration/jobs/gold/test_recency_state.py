@@ -19,7 +19,7 @@ from jobs.gold.build import published_month, build_gold, mart_table, recency_tab
 from jobs.gold.customer_value import last_interactions
 from jobs.gold.measures import add_months
 from jobs.silver.build import build_silver
-from tests.integration.deliveries import days_of, deliver
+from interaction_lake.generator.deliveries import days_of, deliver
 
 D = dt.date
 SCHEMA = "customer_key string, interaction_date date"

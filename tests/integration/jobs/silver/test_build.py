@@ -20,7 +20,7 @@ from jobs.bronze.land import land_source
 from jobs.silver.build import build_silver, fact_quarantine_table, fact_table, silver_events_table
 from jobs.silver.lifecycles import FACTS
 from tests.integration.conformance.lakes import differences
-from tests.integration.deliveries import days_of, deliver
+from interaction_lake.generator.deliveries import days_of, deliver
 
 FACT = {fact.name: fact for fact in FACTS}
 
