@@ -21,12 +21,12 @@ from deltalake import DeltaTable
 from interaction_lake import lake, lineage
 from interaction_lake.config import Settings
 from interaction_lake.generator import SOURCES, generate
+from interaction_lake.generator.deliveries import days_of, deliver
 from jobs.bronze.land import land_source
 from jobs.gold.build import MARTS, build_gold, mart_table
 from jobs.silver.build import build_silver
 from tests.integration.dags.faults import deliver_a_file_the_bronze_gate_fails
 from tests.integration.servers import smtp_and_webhook
-from interaction_lake.generator.deliveries import days_of, deliver
 
 START = dt.date(2026, 11, 2)
 SECRET = "chain-test-pseudonym-secret"  # one secret for both lakes, so their pseudonymised keys compare

@@ -25,6 +25,7 @@ from deltalake import DeltaTable
 from interaction_lake import lake
 from interaction_lake.config import Settings
 from interaction_lake.generator import SOURCES, generate
+from interaction_lake.generator.deliveries import days_of, deliver
 from jobs.bronze.land import land_source
 from jobs.gold.build import build_gold
 from jobs.silver.build import build_silver
@@ -33,7 +34,6 @@ from tests.integration.dags.airflow_server import airflow_ui, cli_environment, f
 from tests.integration.dags.faults import deliver_a_file_the_bronze_gate_fails
 from tests.integration.dags.test_chain import SECRET, START, gold
 from tests.integration.servers import postgres, smtp_and_webhook
-from interaction_lake.generator.deliveries import days_of, deliver
 
 pytestmark = pytest.mark.spark  # the backfill's tasks run Apache Spark
 LANDING_DAGS = [f"land_{s}" for s in SOURCES]

@@ -107,3 +107,26 @@ def test_the_landing_anchors_read_the_records_landing_accepts_from_the_same_file
     assert len(landed) == 1 and landed.pop() > 0, anchors  # one process or a process per source: the same records
     for name in names:
         assert anchors[name]["anchor_over_landing"] == round(anchors[name]["events_per_s"] / 1000.0, 1)
+
+
+def test_the_airflow_task_benchmark_runs_the_day_three_ways_and_preloaded_tasks_import_no_heavy_library(tmp_path):
+    """bench/airflow_tasks.py (``make bench-airflow``) on a small bank, once: every task of an ordinary day succeeds in
+    each way (a failed task ends the script), and each task forked from a worker with Airflow only imports pandas, numpy,
+    the OpenLineage client and the project itself, where a task forked from the preloaded worker imports none of them
+    (interaction_lake/airflow_preload.py)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = tmp_path / "airflow-tasks.json"
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "airflow_tasks.py"), "--customers", "80", "--repeat", "1",
+                           "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    forked, preloaded = result["forked"]["tasks"], result["preloaded"]["tasks"]
+    assert len(forked) == 2 * len(SOURCES) + 4 and set(preloaded) == set(forked)
+    heavy = {"numpy", "pandas", "openlineage", "interaction_lake"}
+    assert all(heavy <= set(task["imported"]) for task in forked.values()), forked
+    assert all(not heavy & set(task["imported"]) for task in preloaded.values()), preloaded
+    assert 0 < result["preloaded"]["total_s"] and 0 < result["forked"]["total_s"]

@@ -13,13 +13,13 @@ import pytest
 from deltalake import DeltaTable
 
 from interaction_lake.generator import SOURCES, generate
+from interaction_lake.generator.deliveries import days_of, deliver
 from jobs.bronze.gate import gate_bronze
 from tests.integration.browser import browser  # noqa: F401 (a fixture)
 from jobs.bronze.land import land_source
 from jobs.gold.build import build_gold, mart_table
 from jobs.silver.build import build_silver
 from jobs.silver.gate import gate_silver
-from interaction_lake.generator.deliveries import days_of, deliver
 
 pytestmark = pytest.mark.integration
 CHARTS = ("value-tier-pyramid", "pareto-80-20", "satisfaction-by-channel", "satisfaction-by-branch", "call-abandonment",

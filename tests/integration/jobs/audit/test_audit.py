@@ -15,11 +15,11 @@ from deltalake import DeltaTable
 from interaction_lake.cli import main
 from interaction_lake.config import Settings
 from interaction_lake.generator import SOURCES, generate
+from interaction_lake.generator.deliveries import days_of, deliver
 from jobs.audit.trace import trace
 from jobs.bronze.land import land_source
 from jobs.gold.build import build_gold, mart_table
 from jobs.silver.build import build_silver
-from interaction_lake.generator.deliveries import days_of, deliver
 
 
 def rows(path: Path) -> list[dict]:

@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from interaction_lake import lake
 from interaction_lake.generator import SOURCES, generate
+from interaction_lake.generator.deliveries import days_of, deliver
 from interaction_lake.marts_config import MartsConfig
 from jobs.bronze.land import land_source
 from jobs.gold.build import FROM_VALUES, MARTS, MONTHLY_MARTS, build_gold, mart_table
 from jobs.gold.customer_value import score_customers
 from jobs.silver.build import build_silver, read_fact
-from interaction_lake.generator.deliveries import days_of, deliver
 
 
 def rows(path: Path) -> list[dict]:

@@ -13,13 +13,13 @@ from deltalake import DeltaTable
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from interaction_lake.generator import SOURCES, generate
+from interaction_lake.generator.deliveries import days_of, deliver
 from interaction_lake.marts_config import MartsConfig
 from jobs.bronze.land import land_source
 from jobs.gold.build import published_month, build_gold, mart_table, recency_table
 from jobs.gold.customer_value import last_interactions
 from jobs.gold.measures import add_months
 from jobs.silver.build import build_silver
-from interaction_lake.generator.deliveries import days_of, deliver
 
 D = dt.date
 SCHEMA = "customer_key string, interaction_date date"

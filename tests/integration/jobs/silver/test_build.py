@@ -15,12 +15,12 @@ from pyspark.sql import functions as F
 
 from interaction_lake import contracts, lake
 from interaction_lake.generator import SOURCES, generate
+from interaction_lake.generator.deliveries import days_of, deliver
 from interaction_lake.privacy import pseudonym_py, secret_for
 from jobs.bronze.land import land_source
 from jobs.silver.build import build_silver, fact_quarantine_table, fact_table, silver_events_table
 from jobs.silver.lifecycles import FACTS
 from tests.integration.conformance.lakes import differences
-from interaction_lake.generator.deliveries import days_of, deliver
 
 FACT = {fact.name: fact for fact in FACTS}
 
