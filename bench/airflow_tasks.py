@@ -39,18 +39,16 @@ import types
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DAGS = REPO / "dags"
-DAG_FILE = {"silver": "silver.py", "marts": "marts.py"}  # the landing DAGs: landing.py
 
 
-def _chain() -> list[tuple[str, str]]:
-    """(dag_id, task_id) of a day's tasks in the order the Assets run them: each enabled source's landing DAG (the
-    registry, asked in a child: this process imports nothing of the project, as a LocalExecutor worker), then silver's
-    and the marts'."""
-    code = "from interaction_lake import sources; print(' '.join(sources.enabled()))"
-    names = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    return ([(f"land_{source}", task) for source in names for task in ("land", "gate_bronze")]
-            + [("silver", "build_silver"), ("silver", "gate_silver"), ("marts", "build_marts"), ("marts", "data_docs")])
+def _chain() -> list[tuple[str, str, str]]:
+    """(dag_id, task_id, DAG file) of a day's tasks in the order the Assets run them, from the DAGs themselves
+    (``interaction_lake.airflow_run``: each enabled source's landing DAG, then silver's and the marts'; each DAG's tasks
+    in their order), asked in a child: this process stays free of Airflow and the project, as a LocalExecutor worker."""
+    code = ("import json; from interaction_lake.airflow_run import chain_order, load_dags; dags = load_dags(); "
+            "print(json.dumps([(d, t.task_id, dags[d].fileloc) for d in chain_order(dags) for t in dags[d].topological_sort()]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [tuple(task) for task in json.loads(done.stdout.strip().splitlines()[-1])]
 
 
 def _context(dag, task, day: dt.date) -> dict:
@@ -60,12 +58,12 @@ def _context(dag, task, day: dt.date) -> dict:
             "dag_run": types.SimpleNamespace(run_after=logical, logical_date=logical), "ti": types.SimpleNamespace(try_number=1)}
 
 
-def _run_task(dag_id: str, task_id: str, day: dt.date) -> dict:
+def _run_task(dag_id: str, task_id: str, dag_file: str, day: dt.date) -> dict:
     """Parse the task's DAG file and call its callable, as a task process does; the seconds of each part."""
     started = time.perf_counter()
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS / DAG_FILE.get(dag_id, "landing.py")))
+    bag = DagBag(dag_folder=dag_file)
     dag = bag.dags[dag_id]
     task = dag.get_task(task_id)
     parsed = time.perf_counter()
@@ -73,7 +71,7 @@ def _run_task(dag_id: str, task_id: str, day: dt.date) -> dict:
     return {"parse_s": parsed - started, "callable_s": time.perf_counter() - parsed, "total_s": time.perf_counter() - started}
 
 
-def _forked(dag_id: str, task_id: str, day: dt.date, log: Path) -> dict:
+def _forked(dag_id: str, task_id: str, dag_file: str, day: dt.date, log: Path) -> dict:
     """``_run_task`` in a child forked from this process (the worker), timed from the fork to the end of the engine's stop."""
     read, write = os.pipe()
     started = time.perf_counter()
@@ -85,7 +83,7 @@ def _forked(dag_id: str, task_id: str, day: dt.date, log: Path) -> dict:
             os.dup2(out.fileno(), 2)
         try:
             before = set(sys.modules)
-            result = _run_task(dag_id, task_id, day)
+            result = _run_task(dag_id, task_id, dag_file, day)
             result["imported"] = sorted({name.partition(".")[0] for name in set(sys.modules) - before})
         except BaseException as error:  # noqa: BLE001 -- reported to the parent, which stops
             result = {"error": f"{type(error).__name__}: {error}"}
@@ -105,24 +103,23 @@ def _forked(dag_id: str, task_id: str, day: dt.date, log: Path) -> dict:
     return result
 
 
-def _worker(mode: str, day: dt.date, chain: list[tuple[str, str]], log: Path) -> dict:
-    """In the worker process: the chain's tasks as ``mode`` runs them; each task's seconds, by ``<dag_id>.<task_id>``."""
+def _worker(mode: str, day: dt.date, chain: list[tuple[str, str, str]], log: Path) -> dict:
+    """In the worker process: the chain's tasks as ``mode`` runs them; each task's seconds, by ``<dag_id>.<task_id>``.
+    The warm process imports what the preload does (every task body and what they load) and starts its engine first."""
     importlib.import_module("airflow.dag_processing.dagbag")  # what a LocalExecutor worker has imported
-    if mode == "preloaded":
+    if mode != "forked":
         importlib.import_module("interaction_lake.airflow_preload")
     if mode != "warm":
-        return {f"{dag_id}.{task_id}": _forked(dag_id, task_id, day, log) for dag_id, task_id in chain}
+        return {f"{dag_id}.{task_id}": _forked(dag_id, task_id, dag_file, day, log) for dag_id, task_id, dag_file in chain}
     from interaction_lake.config import Settings
     from interaction_lake.engine import get_spark
 
-    for name in ("interaction_lake.orchestration", "interaction_lake.quality.gate", "great_expectations", "jobs.bronze.land",
-                 "jobs.bronze.gate", "jobs.silver.build", "jobs.silver.gate", "jobs.gold.build"):
-        importlib.import_module(name)
     get_spark(Settings.from_env())
-    return {f"{dag_id}.{task_id}": {**_run_task(dag_id, task_id, day), "process_s": None} for dag_id, task_id in chain}
+    return {f"{dag_id}.{task_id}": {**_run_task(dag_id, task_id, dag_file, day), "process_s": None}
+            for dag_id, task_id, dag_file in chain}
 
 
-def _run(mode: str, day: dt.date, chain: list[tuple[str, str]], lake: Path, log: Path) -> dict:
+def _run(mode: str, day: dt.date, chain: list[tuple[str, str, str]], lake: Path, log: Path) -> dict:
     """``_worker`` in a fresh child process on ``lake``."""
     code = ("import json, sys, datetime as dt; sys.path.insert(0, sys.argv[1]); import airflow_tasks as b\n"
             "out = b._worker(sys.argv[2], dt.date.fromisoformat(sys.argv[3]), json.loads(sys.argv[4]), b.Path(sys.argv[5]))\n"
