@@ -6,7 +6,9 @@ time, as production would, and times per day: landing, the bronze gate, the silv
 gate, the gold build, the gold gate and the day's Data Docs (rendered once a day, as the marts DAG does).
 It prints the per-day table, the days 1 / 10 / 30 flatness
 check (does day N+1 cost more as history grows?), landing throughput, the share of time in gates and
-peak memory, and writes everything as JSON. The embedded engine's server runs in a child process started each day
+peak memory, and writes everything as JSON. Each day is bracketed by a host-speed probe (``probe_host_speed``: fixed
+work in this process and in the engine), so day-over-day ratios are also given at one host speed: the machines are
+shared, and a later day can meet a busier host. The embedded engine's server runs in a child process started each day
 (as a scheduler's process per task would have it; ``--engine-in-process`` keeps it in this process): a day's CPU
 and peak memory are this process's and the server's together. With
 ``--compare-classic`` it then has both engines copy the same landing files into a table
@@ -30,6 +32,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,10 +60,13 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def reset_day_peak() -> None:
-    """Start measuring a new day's peak (Linux: writing 5 to clear_refs resets the process's VmHWM)."""
+def reset_day_peak(pid: int | str | None = "self") -> None:
+    """Start measuring a new day's peak of a process, this one by default (Linux: writing 5 to clear_refs resets the
+    process's VmHWM)."""
+    if pid is None:
+        return
     try:
-        with open("/proc/self/clear_refs", "w") as handle:
+        with open(f"/proc/{pid}/clear_refs", "w") as handle:
             handle.write("5")
     except OSError:
         pass  # not Linux, or not allowed: day_peak_mb() then reports the peak so far
@@ -88,6 +94,36 @@ def process_cpu_s(pid: int | None) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError, TypeError):
         return 0.0
+
+
+# The host-speed probe's fixed work: JSON lines made and parsed in this process and a grouped count with a sort in the engine
+# (the two kinds of work a day is made of), each sized to take about a third of a second on the project's 2-core
+# machines: long enough to average over a moment's noise, short beside a day.
+PROBE_LINES = 30_000
+PROBE_ROWS = 12_000_000
+
+
+def probe_host_speed(spark) -> dict[str, float]:
+    """Time a fixed piece of work that does not depend on the lake: this process parsing ``PROBE_LINES`` JSON lines, and
+    the engine grouping and sorting ``PROBE_ROWS`` generated rows. The machines are shared: one day's run can meet a
+    host twice as busy as another's, so a ratio of two days' seconds is also taken over the ratio of their probes
+    (``summarise``: ``..._host_adjusted``), the anchor measured in the same run."""
+    from pyspark.sql import functions as F
+
+    started = time.perf_counter()
+    total = 0
+    for i in range(PROBE_LINES):  # each line made and parsed in turn: nothing is kept, so the day's memory is not swayed
+        line = json.dumps({"event_id": f"e{i:08d}", "customer_id": f"c{i % 9973}",
+                           "amount": {"value": f"{i % 1000}.{i % 100:02d}", "currency": "EUR"},
+                           "occurred_at": f"2026-10-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z"})
+        record = json.loads(line)
+        total += len(record["customer_id"]) + int(record["amount"]["value"].split(".")[0])
+    python_s = time.perf_counter() - started
+    started = time.perf_counter()
+    keys = spark.range(0, PROBE_ROWS, 1, 2).select((F.col("id") * 7919 % 100_003).alias("k"))
+    keys.groupBy("k").count().orderBy(F.desc("count"), "k").limit(3).collect()
+    engine_s = time.perf_counter() - started
+    return {"python_s": python_s, "engine_s": engine_s, "total_s": python_s + engine_s}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -186,8 +222,10 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             spark = renewed(settings, own_process=own_process)
             spark.range(1).collect()
             figures["engine_renewed_s"] = time.perf_counter() - t
-        reset_day_peak()
+        before = probe_host_speed(spark)  # outside the day's figures: its time, CPU and memory are not the day's
         server = embedded_server_pid()  # None where the engine runs in this process (or is Apache Spark's JVM)
+        reset_day_peak()
+        reset_day_peak(server)  # the server is started each day, but the probe has just run in it
         # this process's CPU and the server's, engine threads included: less swayed than wall time by a busy host
         cpu = time.process_time() + process_cpu_s(server)
         t = time.perf_counter()
@@ -230,6 +268,10 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         # server is a process of its own (started for this day), its peak too -- their sum bounds the two together
         figures["server_peak_memory_mb"] = process_peak_mb(server)
         figures["peak_memory_mb"] = day_peak_mb() + figures["server_peak_memory_mb"]
+        after = probe_host_speed(spark)  # the host's speed at both ends of the day, averaged (each kept: a server grown by the
+        # day's work must not be what slows the second)
+        figures["host_probe_s"] = {**{part: (before[part] + after[part]) / 2 for part in before},
+                                   "before_s": before["total_s"], "after_s": after["total_s"]}
         days.append(figures)
         print(f"  {day}: {landed} events, {figures['total_s']:.1f} s" + (f"; {len(failed)} gate(s) FAILED" if failed else ""), flush=True)
         result = {"events": records, "customers": customers, "days": args.days, "days_done": len(days), "engine": settings.engine,
@@ -263,7 +305,8 @@ def summarise(days: list[dict]) -> dict:
 
     ``last_over_day2_per_event`` compares the last flatness day with day 2 (day 1 is the initial load);
     ``..._without_gold`` leaves out the gold build, which by design recomputes the month to date and so
-    grows within a month and falls back on the 1st (bench/README.md)."""
+    grows within a month and falls back on the 1st (bench/README.md); ``..._host_adjusted`` takes each day's
+    seconds over its host-speed probe's first."""
     landed = sum(d["events_landed"] for d in days)
     land_s = sum(d["land_s"] for d in days)
     total_s = sum(d["total_s"] for d in days)
@@ -274,13 +317,31 @@ def summarise(days: list[dict]) -> dict:
 
     flat = {str(n): {"total_s": d["total_s"], "seconds_per_1k_events": per_1k(d, d["total_s"]),
                      "cpu_seconds_per_1k_events": per_1k(d, d.get("cpu_s", 0.0)),
-                     "stages_per_1k_events": {stage: per_1k(d, d[stage]) for stage in STAGES}}
+                     "stages_per_1k_events": {stage: per_1k(d, d[stage]) for stage in STAGES},
+                     "host_probe_s": d.get("host_probe_s", {}).get("total_s")}
             for n in FLATNESS_DAYS if n <= len(days) for d in [days[n - 1]]}
     first, last = flat.get("2"), flat.get(str(max(n for n in FLATNESS_DAYS if n <= len(days))))
 
     def without_gold(f: dict) -> float:
         return sum(v for stage, v in f["stages_per_1k_events"].items() if stage != "gold_s")
 
+    def host_adjusted(later: str, earlier: str) -> float | None:
+        """Day ``later`` over day ``earlier`` per event, each day's seconds over its host-speed probe's (``probe_host_speed``):
+        the ratio had both days met the host equally busy."""
+        a, b = flat.get(later), flat.get(earlier)
+        if not (a and b and a["host_probe_s"] and b["host_probe_s"]):
+            return None
+        return (a["seconds_per_1k_events"] / a["host_probe_s"]) / (b["seconds_per_1k_events"] / b["host_probe_s"])
+
+    def per_event(d: dict) -> float:
+        return per_1k(d, d["total_s"])
+
+    def per_event_at_host_speed(d: dict) -> float | None:
+        probe = d.get("host_probe_s", {}).get("total_s")
+        return per_event(d) / probe if probe else None
+
+    weeks = {"per_event": late_over_early(days, per_event), "per_event_host_adjusted": late_over_early(days, per_event_at_host_speed),
+             "peak_memory": late_over_early(days, lambda d: d["peak_memory_mb"])}
     return {"landing_events_per_s": landed / land_s if land_s else None, "end_to_end_s": total_s,
             "mean_day_s": total_s / len(days), "gate_share": gates_s / total_s if total_s else None,
             # the days' peaks (reset_day_peak resets the kernel's high-water mark, which getrusage reads too)
@@ -288,11 +349,29 @@ def summarise(days: list[dict]) -> dict:
             "peak_memory_last_over_day5": days[-1]["peak_memory_mb"] / days[4]["peak_memory_mb"] if len(days) >= 5 else None,
             "last_over_day2_per_event": (last["seconds_per_1k_events"] / first["seconds_per_1k_events"]) if first and last else None,
             "last_over_day2_per_event_without_gold": (without_gold(last) / without_gold(first)) if first and last else None,
+            "last_over_day2_per_event_host_adjusted": host_adjusted(str(max(n for n in FLATNESS_DAYS if n <= len(days))), "2"),
+            "day40_over_day10_per_event_host_adjusted": host_adjusted("40", "10"),
+            # the probe's own ratio: how much slower (>1) or faster the host was on the last day than on day 2
+            "host_probe_last_over_day2": (last["host_probe_s"] / first["host_probe_s"])
+            if first and last and first["host_probe_s"] and last["host_probe_s"] else None,
             "day40_over_day10_per_event": (flat["40"]["seconds_per_1k_events"] / flat["10"]["seconds_per_1k_events"]) if "40" in flat else None,
+            "last_week_over_first_week": weeks,
             "last_over_day2_cpu_per_event": (last["cpu_seconds_per_1k_events"] / first["cpu_seconds_per_1k_events"])
             if first and last and first["cpu_seconds_per_1k_events"] else None,
             "day40_over_day10_cpu_per_event": (flat["40"]["cpu_seconds_per_1k_events"] / flat["10"]["cpu_seconds_per_1k_events"])
             if "40" in flat and flat["10"]["cpu_seconds_per_1k_events"] else None}
+
+
+def late_over_early(days: list[dict], value) -> float | None:
+    """The median of the last seven days' ``value`` over that of days 2-8 (day 1 is the initial load): one day against
+    one day, as the issue's ratios are put, with less of a single day's noise. None for runs under 15 days (the weeks
+    would overlap) or where a day has no value."""
+    if len(days) < 15:
+        return None
+    early, late = [value(d) for d in days[1:8]], [value(d) for d in days[-7:]]
+    if any(v is None for v in (*early, *late)) or not statistics.median(early):
+        return None
+    return statistics.median(late) / statistics.median(early)
 
 
 def print_report(r: dict) -> None:
@@ -320,19 +399,31 @@ def print_report(r: dict) -> None:
               + (" (each day starts on a fresh embedded engine" + (" in a process of its own, counted" if apart else "")
                  + ": engine.renewed)" if renewed else ""))
     print("flatness (the cost of one more day as history grows), seconds per 1000 events:")
-    print("  " + "  ".join(f"{h:>11}" for h in ("day", "total", *(s.removesuffix("_s").replace("_", " ") for s in STAGES), "cpu")))
+    print("  " + "  ".join(f"{h:>11}" for h in ("day", "total", *(s.removesuffix("_s").replace("_", " ") for s in STAGES), "cpu",
+                                                 "host probe")))
     for n, f in r["flatness"].items():
         print("  " + "  ".join(f"{v:>11}" for v in (n, f"{f['seconds_per_1k_events']:.2f}",
                                                      *(f"{f['stages_per_1k_events'][s]:.2f}" for s in STAGES),
-                                                     f"{f['cpu_seconds_per_1k_events']:.2f}")))
+                                                     f"{f['cpu_seconds_per_1k_events']:.2f}",
+                                                     f"{f['host_probe_s']:.2f} s" if f.get("host_probe_s") else "-")))
     if r["last_over_day2_per_event"] is not None:
         print(f"  last day / day 2 (the first day without the initial load), per event: {r['last_over_day2_per_event']:.2f}x; "
               f"without the gold build (month to date by design): {r['last_over_day2_per_event_without_gold']:.2f}x")
+    if r.get("last_over_day2_per_event_host_adjusted") is not None:
+        print(f"  the same at day 2's host speed (each day over its host-speed probe; the probe read "
+              f"{r['host_probe_last_over_day2']:.2f}x day 2's): {r['last_over_day2_per_event_host_adjusted']:.2f}x")
+    weeks = r.get("last_week_over_first_week") or {}
+    if weeks.get("per_event") is not None:
+        print(f"  medians of the last seven days over days 2-8: per event {weeks['per_event']:.2f}x"
+              + (f", at one host speed {weeks['per_event_host_adjusted']:.2f}x" if weeks.get("per_event_host_adjusted") else "")
+              + f"; peak memory {weeks['peak_memory']:.2f}x")
     if r.get("last_over_day2_cpu_per_event") is not None:
         print(f"  the same in CPU seconds of this process (engine included): {r['last_over_day2_cpu_per_event']:.2f}x")
     if r.get("day40_over_day10_per_event") is not None:
         print(f"  day 40 / day 10 (the same day of the next month, a month more history), per event: {r['day40_over_day10_per_event']:.2f}x"
-              f" (CPU: {r['day40_over_day10_cpu_per_event']:.2f}x)")
+              f" (CPU: {r['day40_over_day10_cpu_per_event']:.2f}x"
+              + (f"; at day 10's host speed: {r['day40_over_day10_per_event_host_adjusted']:.2f}x"
+                 if r.get("day40_over_day10_per_event_host_adjusted") is not None else "") + ")")
 
 
 def side_by_side(args: argparse.Namespace, sent: Path, work: Path, customers: int) -> int:

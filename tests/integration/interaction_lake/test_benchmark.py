@@ -32,6 +32,9 @@ def test_the_benchmark_delivers_day_by_day_and_its_figures_reconcile(tmp_path, c
     quarantined = DeltaTable(str(lake.landing_quarantine_table(work / "lake"))).to_pyarrow_table().num_rows
     assert landed + quarantined == result["events"]  # every generated record landed or was quarantined, once
     assert set(result["flatness"]) == {"1", "2"} and result["last_over_day2_per_event"] == 1.0
+    # each day's host-speed probe ran, in this process and in the engine, and the last day (day 2) is day 2 at any speed
+    assert all(d["host_probe_s"]["python_s"] > 0 and d["host_probe_s"]["engine_s"] > 0 for d in result["per_day"])
+    assert result["last_over_day2_per_event_host_adjusted"] == 1.0 and "day 2's host speed" in printed
     assert set(result["flatness"]["2"]["stages_per_1k_events"]) == {"land_s", "bronze_gate_s", "silver_s", "silver_gate_s", "gold_s",
                                                                     "gold_gate_s", "data_docs_s"}
     assert result["peak_memory_mb"] > 0 and "flatness" in printed and "landing:" in printed
