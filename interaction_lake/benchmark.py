@@ -320,25 +320,26 @@ def summarise(days: list[dict]) -> dict:
                      "stages_per_1k_events": {stage: per_1k(d, d[stage]) for stage in STAGES},
                      "host_probe_s": d.get("host_probe_s", {}).get("total_s")}
             for n in FLATNESS_DAYS if n <= len(days) for d in [days[n - 1]]}
-    first, last = flat.get("2"), flat.get(str(max(n for n in FLATNESS_DAYS if n <= len(days))))
+    last_day = max(n for n in FLATNESS_DAYS if n <= len(days))
+    first, last = flat.get("2"), flat.get(str(last_day))
 
     def without_gold(f: dict) -> float:
         return sum(v for stage, v in f["stages_per_1k_events"].items() if stage != "gold_s")
-
-    def host_adjusted(later: str, earlier: str) -> float | None:
-        """Day ``later`` over day ``earlier`` per event, each day's seconds over its host-speed probe's (``probe_host_speed``):
-        the ratio had both days met the host equally busy."""
-        a, b = flat.get(later), flat.get(earlier)
-        if not (a and b and a["host_probe_s"] and b["host_probe_s"]):
-            return None
-        return (a["seconds_per_1k_events"] / a["host_probe_s"]) / (b["seconds_per_1k_events"] / b["host_probe_s"])
 
     def per_event(d: dict) -> float:
         return per_1k(d, d["total_s"])
 
     def per_event_at_host_speed(d: dict) -> float | None:
+        """A day's seconds per 1,000 events over its host-speed probe's (``probe_host_speed``), None without a probe."""
         probe = d.get("host_probe_s", {}).get("total_s")
         return per_event(d) / probe if probe else None
+
+    def host_adjusted(later: int, earlier: int) -> float | None:
+        """Day ``later`` over day ``earlier`` at one host speed: the ratio had both days met the host equally busy."""
+        if max(later, earlier) > len(days):
+            return None
+        a, b = per_event_at_host_speed(days[later - 1]), per_event_at_host_speed(days[earlier - 1])
+        return a / b if a is not None and b else None
 
     weeks = {"per_event": late_over_early(days, per_event), "per_event_host_adjusted": late_over_early(days, per_event_at_host_speed),
              "peak_memory": late_over_early(days, lambda d: d["peak_memory_mb"])}
@@ -349,8 +350,8 @@ def summarise(days: list[dict]) -> dict:
             "peak_memory_last_over_day5": days[-1]["peak_memory_mb"] / days[4]["peak_memory_mb"] if len(days) >= 5 else None,
             "last_over_day2_per_event": (last["seconds_per_1k_events"] / first["seconds_per_1k_events"]) if first and last else None,
             "last_over_day2_per_event_without_gold": (without_gold(last) / without_gold(first)) if first and last else None,
-            "last_over_day2_per_event_host_adjusted": host_adjusted(str(max(n for n in FLATNESS_DAYS if n <= len(days))), "2"),
-            "day40_over_day10_per_event_host_adjusted": host_adjusted("40", "10"),
+            "last_over_day2_per_event_host_adjusted": host_adjusted(last_day, 2),
+            "day40_over_day10_per_event_host_adjusted": host_adjusted(40, 10),
             # the probe's own ratio: how much slower (>1) or faster the host was on the last day than on day 2
             "host_probe_last_over_day2": (last["host_probe_s"] / first["host_probe_s"])
             if first and last and first["host_probe_s"] and last["host_probe_s"] else None,
