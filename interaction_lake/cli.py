@@ -241,6 +241,22 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repair_duplicates(args: argparse.Namespace) -> int:
+    from jobs.maintenance.duplicates import repair_duplicates
+
+    settings = _settings(args)
+    if not lake.exists(lake.landing_ledger_table(settings.lake_root)):
+        raise UsageError(f"no lake at {settings.lake_root} (pass --lake)")
+    found = repair_duplicates(settings.lake_root, args.run_id or default_run_id(), dry_run=args.dry_run)
+    for table in found:
+        fate = "" if not table.copies else " (to remove: run without --dry-run)" if args.dry_run else ", removed"
+        print(f"  {table.table:32} {table.rows:>9,} row(s), {table.copies:>9,} copies{fate}")
+    copies = sum(t.copies for t in found)
+    print(f"{copies:,} copies in {sum(1 for t in found if t.copies)} table(s)" + (" found" if args.dry_run else " removed") if copies
+          else "no table holds a copy of a row: nothing to repair")
+    return 0
+
+
 def cmd_rotate_key(args: argparse.Namespace) -> int:
     from interaction_lake.engine import get_spark
     from interaction_lake.quality.gate import GateFailed
@@ -475,6 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
     rk.add_argument("--run-id", help="run id recorded in lineage and commits")
     paths(rk)
     rk.set_defaults(func=cmd_rotate_key)
+    rd = sub.add_parser("repair-duplicates", help="remove the copies of rows that concurrent compactions left in _system's tables and the "
+                                                  "quarantines before compactions took a lock (docs/operations.md)")
+    rd.add_argument("--dry-run", action="store_true", help="count the copies, change nothing")
+    rd.add_argument("--run-id", help="run id recorded in the repair's commits")
+    paths(rd)
+    rd.set_defaults(func=cmd_repair_duplicates)
     from interaction_lake.cli_audit import add_parser as add_audit
     from interaction_lake.cli_quality import add_parser as add_quality
     from interaction_lake.cli_serve import add_parser as add_serve

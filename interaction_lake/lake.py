@@ -340,6 +340,18 @@ def compacted_on_append(path: Path) -> bool:
     return where.parent.name == SYSTEM or where in (landing_quarantine_table(root), silver_quarantine_table(root))
 
 
+@contextlib.contextmanager
+def compactions_held(paths: list[Path]) -> Iterator[None]:
+    """Hold the ``compact`` locks of these tables (``compact``) while inside, waiting for a compaction under way: for a
+    writer that deletes rows from tables compacted on append (erasure), whose DELETE a compaction committed meanwhile
+    would fail (Delta refuses a delete of rows another commit rewrote; found by hand on delta-rs). Taken in one order,
+    after the caller's job locks, as every compaction takes its one lock: none deadlocks another."""
+    with contextlib.ExitStack() as held:
+        for path in sorted({location(p) for p in paths}, key=str):
+            held.enter_context(_table_lock(path, "compact"))
+        yield
+
+
 def overwrite(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tuple[str, ...] = ()) -> None:
     """Replace the table's contents (and schema) in one commit: a table rebuilt whole from its inputs."""
     _overwrite(df, path, metadata, partition_by, creation_options(df, path, partition_by))
@@ -453,28 +465,41 @@ def compact_if_due(spark: SparkSession, path: Path, since: int | None, metadata:
     result: a failure (a conflicting writer, an erasure, wins) is logged and the next due compaction tries again."""
     if since is None or (version(path) if now is None else now) // COMPACT_EVERY == since // COMPACT_EVERY:
         return False
+    from interaction_lake.locks import LockTimeout
+
     try:
-        compact(spark, path, {**metadata, "step": "compact"})
+        compact(spark, path, {**metadata, "step": "compact"}, wait=False)
+    except LockTimeout:  # two appenders found the same compaction due: the other run is doing it
+        log.info("compaction of %s left to the run compacting it now", path)
+        return False
     except Exception as error:
         log.warning("compaction of %s skipped: %s", path, error)
         return False
     return True
 
 
-def compact(spark: SparkSession, path: Path, metadata: dict[str, str]) -> None:
+def compact(spark: SparkSession, path: Path, metadata: dict[str, str], wait: bool = True) -> None:
     """Rewrite the table's small files as one (Delta OPTIMIZE: ``dataChange=false``, same rows, same version
     history): the engine's ``OPTIMIZE`` where it has one, else delta-rs' (``capabilities.delta_sql_maintenance``).
-    A concurrent append is not a conflict (the compaction only removes files it rewrote)."""
+    A concurrent append is not a conflict (the compaction only removes files it rewrote).
+
+    A concurrent compaction would be, and delta-rs does not refuse it: since its PR #3982 (1.6.6 here) a commit whose
+    removes are ``dataChange=false`` passes its conflict check even when the winning commit removed the same files, so
+    two compactions of one version both commit, and every row they rewrote is in the table twice (the landing ledger
+    of a 60-day benchmark held each early row 64 times: bench/README.md). So a compaction holds the table's
+    ``compact`` lock from reading the table to its commit; ``wait=False``: ``locks.LockTimeout`` at once if another
+    run holds it."""
     from deltalake import CommitProperties, DeltaTable
 
     from interaction_lake import capabilities
 
-    if capabilities.delta_sql_maintenance(spark):  # its commit carries the metadata (delta-spark honours the setting)
-        with _user_metadata(spark, metadata), committing(spark, path):
-            spark.sql(f"OPTIMIZE delta.`{path}`").collect()
-        return
-    DeltaTable(str(path)).optimize.compact(
-        commit_properties=CommitProperties(custom_metadata={"userMetadata": json.dumps(metadata, sort_keys=True)}))
+    with _table_lock(location(path), "compact", timeout_seconds=None if wait else 0):
+        if capabilities.delta_sql_maintenance(spark):  # its commit carries the metadata (delta-spark honours the setting)
+            with _user_metadata(spark, metadata), committing(spark, path):
+                spark.sql(f"OPTIMIZE delta.`{path}`").collect()
+            return
+        DeltaTable(str(path)).optimize.compact(
+            commit_properties=CommitProperties(custom_metadata={"userMetadata": json.dumps(metadata, sort_keys=True)}))
 
 
 def add_new_columns(spark: SparkSession, df: DataFrame, path: Path, metadata: dict[str, str]) -> list[str]:
@@ -703,12 +728,12 @@ def creating(path: Path) -> Iterator[bool]:
         yield not exists(path)
 
 
-def _table_lock(where: Path, kind: str) -> contextlib.AbstractContextManager[None]:
-    """The lake lock ``<kind>-<the table's path under its lake root>``."""
+def _table_lock(where: Path, kind: str, timeout_seconds: float | None = None) -> contextlib.AbstractContextManager[None]:
+    """The lake lock ``<kind>-<the table's path under its lake root>`` (``locks.exclusive``)."""
     from interaction_lake import locks
 
     root = lake_root_of(where)
-    return locks.exclusive(root, f"{kind}-" + str(where.relative_to(root)).replace("/", "-"))
+    return locks.exclusive(root, f"{kind}-" + str(where.relative_to(root)).replace("/", "-"), timeout_seconds)
 
 
 @contextlib.contextmanager

@@ -77,6 +77,12 @@ def all_of(lake_root: Path, names: list[str], timeout_seconds: float | None = No
         yield
 
 
+def every_job(lake_root: Path, sources: tuple[str, ...] | list[str]) -> contextlib.AbstractContextManager[None]:
+    """The lake's gold lock and each source's landing and silver locks, in that order (``all_of``): no job writes while
+    inside (erasure, repairs)."""
+    return all_of(lake_root, ["gold", *(f"land_{s}" for s in sources), *(f"silver_{s}" for s in sources)])
+
+
 def _holder() -> str:
     return f"pid {os.getpid()} on {socket.gethostname()} since {dt.datetime.now(dt.timezone.utc).isoformat()}"
 

@@ -33,7 +33,6 @@ Tables created before file statistics were limited (``lake.creation_options``; m
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import re
@@ -184,8 +183,9 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
     view = f"erasure_{uuid.uuid4().hex[:12]}"
     source.createOrReplaceTempView(view)
     # Hold every writer's lock: no run may append the customer's rows back between DELETE and VACUUM, and no run
-    # is using a staging folder, so every one left is a killed run's and can go.
-    with _every_lock(root):
+    # is using a staging folder, so every one left is a killed run's and can go. Nor may a compaction of a table every
+    # run appends to (the gates, which hold none of these locks, compact their results) fail a DELETE by rewriting its rows.
+    with locks.every_job(root, registry.known()), lake.compactions_held([path for path, _ in _targets(root) if lake.compacted_on_append(path)]):
         journal = Journal.open(root, request_id, key)
         report.resumed = journal.resumed
         try:
@@ -316,11 +316,6 @@ def _remove_quality_documents(root: Path, reference: str, key: str) -> list[str]
                     path.unlink()
                     removed.append(str(path.relative_to(root)) if path.is_relative_to(root) else str(path))
     return removed
-
-
-def _every_lock(root: Path) -> contextlib.AbstractContextManager[None]:
-    """The gold, landing and silver locks of the lake, in a fixed order (no deadlock with single-lock runs)."""
-    return locks.all_of(root, ["gold", *(f"land_{s}" for s in registry.known()), *(f"silver_{s}" for s in registry.known())])
 
 
 def vacuum(spark: SparkSession, path: Path, retain_hours: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,31 @@ def test_jobs_run_at_once_each_on_a_session_of_its_own_and_append_to_a_new_share
     assert len({session for session, _ in done}) == 2 and id(spark) not in {session for session, _ in done}
     assert sorted(r["i"] for r in lake.read(spark, table).collect()) == list(range(6))
     assert "mine" not in [t.name for t in spark.catalog.listTables() if t.isTemporary]  # the caller's session untouched
+
+
+def test_compactions_of_one_table_at_once_take_turns_and_keep_each_row_once(spark, tmp_path):
+    """delta-rs commits two compactions of one version, each with a copy of the rows (test_lake.py shows it): ``lake.compact``
+    makes them take turns, whichever engine compacts. Several appenders finding a compaction due at once is a daily
+    event (sources land in parallel, each appending to the ledger)."""
+    path = lake.table_path(tmp_path / "lake", lake.SYSTEM, "t")
+    for n in range(6):
+        spark.createDataFrame([(n, "a")], "k long, v string").write.format("delta").mode("append").save(str(path))
+    for round_ in range(3):  # a compacted table is compacted again: each round rewrites the files of the last
+        start = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def compact():
+            start.wait()
+            try:
+                lake.compact(spark, path, {"job": "test", "step": "compact"})
+            except BaseException as error:  # noqa: BLE001 -- reported below, with the rows
+                errors.append(error)
+
+        threads = [threading.Thread(target=compact) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        spark.createDataFrame([(6 + round_, "a")], "k long, v string").write.format("delta").mode("append").save(str(path))
+        assert (_rows(spark.read.format("delta").load(str(path))), errors) == ([(n, "a") for n in range(7 + round_)], []), round_
+    assert [h["operation"] for h in DeltaTable(str(path)).history()].count("OPTIMIZE") >= 3

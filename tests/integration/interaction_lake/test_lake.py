@@ -51,6 +51,34 @@ def test_data_tables_are_not_compacted_behind_the_jobs_back(spark, tmp_path, mon
     assert not [h for h in DeltaTable(str(path)).history() if h["operation"] == "OPTIMIZE"]
 
 
+def test_delta_rs_commits_two_compactions_of_one_version_each_with_a_copy_of_the_rows(tmp_path):
+    """Why ``lake.compact`` holds the table's compact lock. If this fails, delta-rs refuses the second compaction again
+    (its PR #3982 let removes with dataChange=false through the conflict check); the lock then only saves the work."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    for n in range(4):
+        write_deltalake(str(tmp_path), pa.table({"k": [n]}), mode="append")
+    first, second = DeltaTable(str(tmp_path)), DeltaTable(str(tmp_path))  # two runs that found the compaction due
+    first.optimize.compact()
+    second.optimize.compact()
+    assert sorted(DeltaTable(str(tmp_path)).to_pyarrow_table().column("k").to_pylist()) == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_an_appender_leaves_a_due_compaction_to_the_run_compacting_the_table(spark, tmp_path, monkeypatch):
+    """Two appenders finding the same compaction due: the second does not wait for the first, nor compact after it."""
+    monkeypatch.setattr(lake, "COMPACT_EVERY", 3)
+    path = lake.table_path(tmp_path / "lake", lake.SYSTEM, "quality_results")
+    append = lambda i: lake.append(spark.createDataFrame([(i, "2026-11-02", None)], SCHEMA), path, {"job": "test", "run_id": f"r{i}"})  # noqa: E731
+    for i in range(3):
+        append(i)
+    with lake.compactions_held([path]):  # another run is compacting it
+        append(3)  # version 3 reaches a multiple of 3: due, and left
+        assert [h["operation"] for h in DeltaTable(str(path)).history()].count("OPTIMIZE") == 0
+    assert lake.compact_if_due(spark, path, 2, {"job": "test", "run_id": "r3"}) and len(DeltaTable(str(path)).file_uris()) == 1
+    assert sorted(r["id"] for r in DeltaTable(str(path)).to_pyarrow_table().to_pylist()) == [0, 1, 2, 3]
+
+
 def test_a_compaction_changes_no_partition(spark, tmp_path):
     path = tmp_path / "lake" / "silver" / "events"
     for day in ("2026-11-02", "2026-11-02", "2026-11-03"):
