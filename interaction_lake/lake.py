@@ -483,7 +483,7 @@ def compact(spark: SparkSession, path: Path, metadata: dict[str, str], wait: boo
     history): the engine's ``OPTIMIZE`` where it has one, else delta-rs' (``capabilities.delta_sql_maintenance``).
     A concurrent append is not a conflict (the compaction only removes files it rewrote).
 
-    A concurrent compaction would be, and delta-rs does not refuse it: since its PR #3982 (1.6.6 here) a commit whose
+    A concurrent compaction would be, and delta-rs does not refuse it: since its PR #3982 (deltalake 1.6.6 here) a commit whose
     removes are ``dataChange=false`` passes its conflict check even when the winning commit removed the same files, so
     two compactions of one version both commit, and every row they rewrote is in the table twice (the landing ledger
     of a 60-day benchmark held each early row 64 times: bench/README.md). So a compaction holds the table's
