@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -267,20 +268,13 @@ def test_compactions_of_one_table_at_once_take_turns_and_keep_each_row_once(spar
         spark.createDataFrame([(n, "a")], "k long, v string").write.format("delta").mode("append").save(str(path))
     for round_ in range(3):  # a compacted table is compacted again: each round rewrites the files of the last
         start = threading.Barrier(4)
-        errors: list[BaseException] = []
 
-        def compact():
+        def compact(_):
             start.wait()
-            try:
-                lake.compact(spark, path, {"job": "test", "step": "compact"})
-            except BaseException as error:  # noqa: BLE001 -- reported below, with the rows
-                errors.append(error)
+            lake.compact(spark, path, {"job": "test", "step": "compact"})
 
-        threads = [threading.Thread(target=compact) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        with ThreadPoolExecutor(4) as pool:
+            errors = [e for e in (f.exception() for f in [pool.submit(compact, n) for n in range(4)]) if e]
         spark.createDataFrame([(6 + round_, "a")], "k long, v string").write.format("delta").mode("append").save(str(path))
         assert (_rows(spark.read.format("delta").load(str(path))), errors) == ([(n, "a") for n in range(7 + round_)], []), round_
     assert [h["operation"] for h in DeltaTable(str(path)).history()].count("OPTIMIZE") >= 3
