@@ -252,8 +252,10 @@ def cmd_repair_duplicates(args: argparse.Namespace) -> int:
         fate = "" if not table.copies else " (to remove: run without --dry-run)" if args.dry_run else ", removed"
         print(f"  {table.table:32} {table.rows:>9,} row(s), {table.copies:>9,} copies{fate}")
     copies = sum(t.copies for t in found)
-    print(f"{copies:,} copies in {sum(1 for t in found if t.copies)} table(s)" + (" found" if args.dry_run else " removed") if copies
-          else "no table holds a copy of a row: nothing to repair")
+    if copies:
+        print(f"{copies:,} copies in {sum(1 for t in found if t.copies)} table(s) " + ("found" if args.dry_run else "removed"))
+    else:
+        print("no table holds a copy of a row: nothing to repair")
     return 0
 
 

@@ -340,16 +340,25 @@ def compacted_on_append(path: Path) -> bool:
     return where.parent.name == SYSTEM or where in (landing_quarantine_table(root), silver_quarantine_table(root))
 
 
-@contextlib.contextmanager
-def compactions_held(paths: list[Path]) -> Iterator[None]:
+def appended_tables(lake_root: Path) -> list[Path]:
+    """The lake's tables that ``append`` compacts (``compacted_on_append``), those that exist, in path order."""
+    root = location(lake_root)
+    system = [root / SYSTEM / name for name in storage.names(root / SYSTEM)]
+    candidates = [*system, landing_quarantine_table(root), silver_quarantine_table(root)]
+    return sorted((p for p in candidates if compacted_on_append(p) and exists(p)), key=str)
+
+
+def compactions_held(paths: list[Path]) -> contextlib.AbstractContextManager[None]:
     """Hold the ``compact`` locks of these tables (``compact``) while inside, waiting for a compaction under way: for a
     writer that deletes rows from tables compacted on append (erasure), whose DELETE a compaction committed meanwhile
     would fail (Delta refuses a delete of rows another commit rewrote; found by hand on delta-rs). Taken in one order,
     after the caller's job locks, as every compaction takes its one lock: none deadlocks another."""
-    with contextlib.ExitStack() as held:
-        for path in sorted({location(p) for p in paths}, key=str):
-            held.enter_context(_table_lock(path, "compact"))
-        yield
+    from interaction_lake import locks
+
+    wheres = sorted({location(p) for p in paths}, key=str)
+    if not wheres:
+        return contextlib.nullcontext()
+    return locks.all_of(lake_root_of(wheres[0]), [_table_lock_name(where, "compact") for where in wheres])
 
 
 def overwrite(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tuple[str, ...] = ()) -> None:
@@ -729,11 +738,15 @@ def creating(path: Path) -> Iterator[bool]:
 
 
 def _table_lock(where: Path, kind: str, timeout_seconds: float | None = None) -> contextlib.AbstractContextManager[None]:
-    """The lake lock ``<kind>-<the table's path under its lake root>`` (``locks.exclusive``)."""
+    """The table's lake lock ``_table_lock_name`` (``locks.exclusive``)."""
     from interaction_lake import locks
 
-    root = lake_root_of(where)
-    return locks.exclusive(root, f"{kind}-" + str(where.relative_to(root)).replace("/", "-"), timeout_seconds)
+    return locks.exclusive(lake_root_of(where), _table_lock_name(where, kind), timeout_seconds)
+
+
+def _table_lock_name(where: Path, kind: str) -> str:
+    """``<kind>-<the table's path under its lake root>``, its slashes as dashes."""
+    return f"{kind}-" + str(where.relative_to(lake_root_of(where))).replace("/", "-")
 
 
 @contextlib.contextmanager

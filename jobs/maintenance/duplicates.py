@@ -50,20 +50,13 @@ def distinct_rows(table: pa.Table) -> pa.Table:
     return table.take(first.column(f"{_ORDER}_min").sort())
 
 
-def appended_tables(lake_root: Path) -> list[Path]:
-    """The lake's tables that ``lake.append`` compacts, those that exist."""
-    root = storage.location(lake_root)
-    system = [root / lake.SYSTEM / name for name in storage.names(root / lake.SYSTEM)]
-    candidates = [*system, lake.landing_quarantine_table(root), lake.silver_quarantine_table(root)]
-    return sorted((p for p in candidates if lake.compacted_on_append(p) and lake.exists(p)), key=str)
-
-
 def repair_duplicates(lake_root: Path, run_id: str, dry_run: bool = False) -> list[Deduplicated]:
-    """Find (and unless ``dry_run``, remove) the copies in each table ``appended_tables`` lists; one entry per table."""
+    """Find (and unless ``dry_run``, remove) the copies in each table ``lake.appended_tables`` lists; one entry per
+    table."""
     from deltalake import CommitProperties, DeltaTable, write_deltalake
 
     root = storage.location(lake_root)
-    tables = appended_tables(root)
+    tables = lake.appended_tables(root)
     found = []
     with contextlib.nullcontext() if dry_run else _no_writer(root, tables):
         for path in tables:
@@ -71,9 +64,9 @@ def repair_duplicates(lake_root: Path, run_id: str, dry_run: bool = False) -> li
             rows = lake.arrow(table)
             distinct = distinct_rows(rows)
             found.append(Deduplicated(str(path.relative_to(root)), rows.num_rows, distinct.num_rows))
-            if dry_run or distinct.num_rows == rows.num_rows:
+            if dry_run or not found[-1].copies:
                 continue
-            meta = {**lake.commit_metadata(JOB, run_id), "step": "deduplicate", "copies_removed": str(rows.num_rows - distinct.num_rows)}
+            meta = {**lake.commit_metadata(JOB, run_id), "step": "deduplicate", "copies_removed": str(found[-1].copies)}
             write_deltalake(table, distinct, mode="overwrite", partition_by=list(table.metadata().partition_columns) or None,
                             commit_properties=CommitProperties(custom_metadata={"userMetadata": json.dumps(meta, sort_keys=True)}))
     return found
