@@ -378,12 +378,20 @@ def _overwrite(df: DataFrame, path: Path, metadata: dict[str, str], partition_by
 NO_STATISTICS = {"delta.dataSkippingNumIndexedCols": "0"}
 
 
-def stage(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tuple[str, ...] = ()) -> None:
-    """Write ``df`` as a new table a run judges and then deletes (gold's staged marts): as ``overwrite``, but its log
-    keeps no column statistics at all (a row count only) -- nothing reads them, so its log holds no one's values
-    while it lives, and no plan is analysed to list the columns that may keep them (``creation_options``: ~70 ms a
-    table on the embedded engine, each day)."""
-    _overwrite(df, path, metadata, partition_by, {} if exists(path) else NO_STATISTICS)
+def stage(df: DataFrame, path: Path, metadata: dict[str, str], partition_by: tuple[str, ...] = (), like: Path | None = None) -> None:
+    """Write ``df`` as a new table a run judges and then publishes into the table ``like`` (gold's staged marts), as
+    ``overwrite`` does. Its files keep the statistics ``like`` keeps, so that publishing can commit them as they are
+    (``adoption.adopt``); without ``like``, or while it does not exist, none at all (a row count only), and no plan is
+    analysed to list the columns that may keep them (``creation_options``: ~70 ms a table on the embedded engine).
+    Either way its log holds no one's values while it lives (``creation_options`` says why)."""
+    kept = _statistics_kept(like) if like is not None and exists(like) else None
+    _overwrite(df, path, metadata, partition_by, {} if exists(path) else NO_STATISTICS if kept is None else {STATS_COLUMNS: kept})
+
+
+def _statistics_kept(path: Path) -> str | None:
+    from deltalake import DeltaTable
+
+    return DeltaTable(str(location(path))).metadata().configuration.get(STATS_COLUMNS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -435,18 +443,18 @@ def holds_shape(schema: T.StructType, path: Path, partition_by: tuple[str, ...],
     if not exists(path):
         return False
     table = DeltaTable(str(path))
-    wanted = [(f.name, json.dumps(_shape(f.dataType.jsonValue()), sort_keys=True)) for f in schema]
-    current = [(c["name"], json.dumps(_shape(c["type"]), sort_keys=True)) for c in json.loads(table.schema().to_json())["fields"]]
+    wanted = [(f.name, json.dumps(type_shape(f.dataType.jsonValue()), sort_keys=True)) for f in schema]
+    current = [(c["name"], json.dumps(type_shape(c["type"]), sort_keys=True)) for c in json.loads(table.schema().to_json())["fields"]]
     same = wanted == current if ordered else sorted(wanted) == sorted(current)
     return same and list(table.metadata().partition_columns) == list(partition_by)
 
 
-def _shape(data_type):
+def type_shape(data_type):
     """A Delta/Spark JSON type without nullability (engines infer ``containsNull`` differently for the same column)."""
     if isinstance(data_type, dict):
-        return {k: _shape(v) for k, v in data_type.items() if k not in ("containsNull", "valueContainsNull", "nullable", "metadata")}
+        return {k: type_shape(v) for k, v in data_type.items() if k not in ("containsNull", "valueContainsNull", "nullable", "metadata")}
     if isinstance(data_type, list):
-        return [_shape(v) for v in data_type]
+        return [type_shape(v) for v in data_type]
     return data_type
 
 

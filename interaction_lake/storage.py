@@ -15,6 +15,7 @@ hadoop-aws's S3A (``spark_conf``, pinned in ``jars.lock``), so a table's address
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -119,6 +120,25 @@ def create_exclusive(path: Path, data: bytes) -> bool:
     except FileExistsError:
         return False
     return True  # no listing cache to refresh: location() turns s3fs' off
+
+
+def adopt(source: Path, destination: Path) -> None:
+    """Make the file ``source`` also be ``destination`` without its bytes passing through this process: a hard link on
+    disk (a copy where the two are on different file systems), a server-side copy on an object store. Fails if
+    ``destination`` exists."""
+    if is_local(destination):
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, destination)
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            with open(source, "rb") as data, open(destination, "xb") as copy:
+                shutil.copyfileobj(data, copy)
+        return
+    if destination.exists():
+        raise FileExistsError(str(destination))
+    destination.fs.copy(source.path, destination.path)
 
 
 def upload_tree(local: Path, target: Path, files: list[Path]) -> None:

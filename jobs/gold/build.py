@@ -59,7 +59,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_lake import business_calendar, concurrently, glossary, lake, lineage, locks, storage
+from interaction_lake import adoption, business_calendar, concurrently, glossary, lake, lineage, locks, storage
 from interaction_lake.faults import crash_point
 from interaction_lake.marts_config import MartsConfig
 from interaction_lake.storage import location
@@ -222,7 +222,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         frame = marts[name]
         if name in FROM_VALUES and "customer_value" in staged:  # rather than compute every customer's month again
             frame = from_values(staged["customer_value"].drop(*PERIOD_STATUS))[name]
-        lake.stage(frame, staging / name, {**_own(meta, name, report), "step": "staged"}, _partitioning(name))
+        lake.stage(frame, staging / name, {**_own(meta, name, report), "step": "staged"}, _partitioning(name), like=mart_table(root, name))
         staged[name] = lake.read(spark, staging / name)
 
     # customer_value beside the marts of other facts, then the marts derived from its staged rows; two at a time
@@ -258,7 +258,7 @@ def _build_gold(spark: SparkSession, settings, run_id: str, config: MartsConfig 
         path = mart_table(root, name)
         with lineage.job_run(root, f"gold.{name}", inputs=lineage.mart_sources(root, name), outputs=[path], parent=run.as_parent(),
                              output_facets={path: functools.partial(lineage.mart_facets, root, name)}):
-            _publish(staged[name], path, report.first_months.get(name, months[0]), _own(meta, name, report), full)
+            _publish(staged[name], path, report.first_months.get(name, months[0]), _own(meta, name, report), full, staging / name)
         report.rows[name] = staged[name].count()
         crash_point("gold_mid_publish")
 
@@ -613,10 +613,12 @@ def _partitioning(mart: str) -> tuple[str, ...]:
     return () if mart in SNAPSHOT_MARTS else ("month",)
 
 
-def _publish(frame: DataFrame, path: Path, first_month: dt.date, metadata: dict[str, str], full: bool) -> None:
+def _publish(frame: DataFrame, path: Path, first_month: dt.date, metadata: dict[str, str], full: bool,
+             staged: Path | None = None) -> None:
     """Replace a monthly table's months from ``first_month`` on; the whole table when it is new, on a full
-    rebuild, or for a snapshot (unpartitioned) table. A mart is first defined from the glossary (``definition``); the
-    build's own state (``_state/``) takes the frame's schema as it comes."""
+    rebuild, or for a snapshot (unpartitioned) table. A mart is first defined from the glossary (``definition``), then
+    given its ``staged`` table's files as they are where it can be (``adoption.adopt``), else ``frame``'s rows written
+    again; the build's own state (``_state/``) takes the frame's schema as it comes."""
     partition = _partitioning(path.name)
     everything = not partition or full or not lake.exists(path)
     if path.name in glossary.marts():
@@ -624,7 +626,9 @@ def _publish(frame: DataFrame, path: Path, first_month: dt.date, metadata: dict[
     elif everything:
         lake.overwrite(frame, path, metadata, partition)
         return
-    lake.replace(frame, path, metadata, None if everything else f"month >= DATE'{first_month.isoformat()}'")
+    first = None if everything else ("month", first_month.isoformat())
+    if staged is None or not adoption.adopt(frame, staged, path, metadata, first):
+        lake.replace(frame, path, metadata, first and f"month >= DATE'{first[1]}'")
 
 
 def definition(mart: str) -> lake.Definition:

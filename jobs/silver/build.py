@@ -486,8 +486,18 @@ def versions_held(spark: SparkSession, target: Path, events: DataFrame, facts: l
     them."""
     if not lake.exists(target):
         return []
+    # First which of the arriving ids silver holds, and on which dates, from two narrow columns: most days hold none,
+    # and joining every stored row with the arriving events took twice as long, growing with the table (a day's
+    # callcentre events against the 1M month's: 0.09 s against 0.045). Then those rows only, from their dates' partitions.
+    stored = lake.read(spark, target)
+    dates = {r.event_date for r in stored.select("event_id", "event_date").join(events.select("event_id"), "event_id", "left_semi")
+             .select("event_date").distinct().collect()}
+    if not dates:
+        return []
+    known = F.col("event_date").isin(*sorted(dates - {None}))
+    on_dates = known | F.col("event_date").isNull() if None in dates else known
     arriving = events.select("event_id", F.col(CONTENT).alias("_arriving"))
-    held = lake.read(spark, target).join(arriving, "event_id")
+    held = stored.where(on_dates).join(arriving, "event_id")
     if CONTENT in held.columns:  # an exact re-send changes nothing, and touches no fact
         held = held.where(~F.col(CONTENT).eqNullSafe(F.col("_arriving")))
     columns = [F.col("event_id"), F.col("event_date"), F.col(CONTENT) if CONTENT in held.columns else F.lit(None).cast("string").alias(CONTENT)]

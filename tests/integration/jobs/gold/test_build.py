@@ -142,6 +142,18 @@ def test_one_query_tells_each_fact_s_rows_and_dates_as_asking_each_fact_does(spa
     assert {name for name, span in spans.items() if span.rows} >= {"counter_visit", "call", "product_holding", "customer_dim"}
 
 
+def test_after_its_first_day_a_mart_is_published_by_committing_its_staged_files(daily_lake):
+    """``adoption.adopt``: a mart's staged files become its files in one delta-rs commit, not written again by the
+    engine (its first publication is, its staging having no mart to take statistics from); the incremental builds
+    equal a full rebuild (``test_daily_incremental_gold_equals_a_full_rebuild``)."""
+    settings, _ = daily_lake
+    for name in MARTS:
+        data = [h for h in DeltaTable(str(mart_table(settings.lake_root, name))).history()
+                if h["operation"] == "WRITE" and json.loads(h["userMetadata"])["run_id"].startswith("daily-")]
+        engines = [h["engineInfo"].split(":")[0] for h in sorted(data, key=lambda h: h["version"])]
+        assert engines[1:] and set(engines[1:]) == {"delta-rs"}, (name, engines)
+
+
 def test_each_run_replaces_the_months_its_data_touches_and_says_so(daily_lake):
     settings, reports = daily_lake
     assert [r.first_month for r in reports[:3]] == [dt.date(2026, 11, 1)] * 3
