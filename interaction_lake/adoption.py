@@ -58,7 +58,7 @@ def adopt(staged: DataFrame, staging: Path, path: Path, metadata: dict[str, str]
     if staged_meta.get("configuration", {}).get(lake.STATS_COLUMNS) != details.configuration.get(lake.STATS_COLUMNS):
         return _refused(path, "its statistics columns differ")
     schema = json.loads(table.schema().to_json())["fields"]
-    if _columns(json.loads(staged_meta["schemaString"])["fields"]) != _columns(schema):
+    if sorted(lake.column_shapes(json.loads(staged_meta["schemaString"])["fields"])) != sorted(lake.column_shapes(schema)):
         return _refused(path, "its columns differ")
     if any("://" in a["path"] or a["path"].startswith("/") or a.get("deletionVector") or not a.get("stats") for a in adds):
         return _refused(path, "a staged file is outside its folder, or has no statistics")
@@ -77,11 +77,6 @@ def adopt(staged: DataFrame, staging: Path, path: Path, metadata: dict[str, str]
             mode="overwrite", schema=table.schema(), partition_by=partitions or None,
             partition_filters=[(first[0], ">=", first[1])] if first else None, commit_properties=commit)
     return True
-
-
-def _columns(fields: list[dict]) -> list[tuple[str, str]]:
-    """A schema's columns as (name, type without nullability or metadata), in name order."""
-    return sorted((f["name"], json.dumps(lake.type_shape(f["type"]), sort_keys=True)) for f in fields)
 
 
 def _refused(path: Path, why: str) -> bool:

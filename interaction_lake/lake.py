@@ -348,6 +348,19 @@ def appended_tables(lake_root: Path) -> list[Path]:
     return sorted((p for p in candidates if compacted_on_append(p) and exists(p)), key=str)
 
 
+@contextlib.contextmanager
+def writers_held(lake_root: Path, sources: tuple[str, ...] | list[str]) -> Iterator[list[Path]]:
+    """While inside, no job writes and no run compacts a table every run appends to (erasure, repairs): every job's
+    lock (``locks.every_job``), then the compaction locks (``compactions_held``) of the tables ``appended_tables``
+    lists once those are held -- which it yields. A gate, which takes no job lock, may still append its results."""
+    from interaction_lake import locks
+
+    with locks.every_job(lake_root, sources):
+        tables = appended_tables(lake_root)
+        with compactions_held(tables):
+            yield tables
+
+
 def compactions_held(paths: list[Path]) -> contextlib.AbstractContextManager[None]:
     """Hold the ``compact`` locks of these tables (``compact``) while inside, waiting for a compaction under way: for a
     writer that deletes rows from tables compacted on append (erasure), whose DELETE a compaction committed meanwhile
@@ -443,18 +456,22 @@ def holds_shape(schema: T.StructType, path: Path, partition_by: tuple[str, ...],
     if not exists(path):
         return False
     table = DeltaTable(str(path))
-    wanted = [(f.name, json.dumps(type_shape(f.dataType.jsonValue()), sort_keys=True)) for f in schema]
-    current = [(c["name"], json.dumps(type_shape(c["type"]), sort_keys=True)) for c in json.loads(table.schema().to_json())["fields"]]
+    wanted, current = column_shapes(schema.jsonValue()["fields"]), column_shapes(json.loads(table.schema().to_json())["fields"])
     same = wanted == current if ordered else sorted(wanted) == sorted(current)
     return same and list(table.metadata().partition_columns) == list(partition_by)
 
 
-def type_shape(data_type):
+def column_shapes(fields: list[dict]) -> list[tuple[str, str]]:
+    """A Delta/Spark JSON schema's columns as (name, type without nullability or metadata), in their order."""
+    return [(f["name"], json.dumps(_shape(f["type"]), sort_keys=True)) for f in fields]
+
+
+def _shape(data_type):
     """A Delta/Spark JSON type without nullability (engines infer ``containsNull`` differently for the same column)."""
     if isinstance(data_type, dict):
-        return {k: type_shape(v) for k, v in data_type.items() if k not in ("containsNull", "valueContainsNull", "nullable", "metadata")}
+        return {k: _shape(v) for k, v in data_type.items() if k not in ("containsNull", "valueContainsNull", "nullable", "metadata")}
     if isinstance(data_type, list):
-        return [type_shape(v) for v in data_type]
+        return [_shape(v) for v in data_type]
     return data_type
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from interaction_lake import lake, locks, storage
+from interaction_lake import lake, storage
 from interaction_lake import sources as registry
 
 JOB = "repair_duplicates"
@@ -56,9 +56,10 @@ def repair_duplicates(lake_root: Path, run_id: str, dry_run: bool = False) -> li
     from deltalake import CommitProperties, DeltaTable, write_deltalake
 
     root = storage.location(lake_root)
-    tables = lake.appended_tables(root)
     found = []
-    with contextlib.nullcontext() if dry_run else _no_writer(root, tables):
+    # A gate's append meanwhile stays: the rewrite removes only the files it read (delta-rs keeps a concurrent append
+    # beside an overwrite; checked by hand).
+    with contextlib.nullcontext(lake.appended_tables(root)) if dry_run else lake.writers_held(root, registry.known()) as tables:
         for path in tables:
             table = DeltaTable(str(path))
             rows = lake.arrow(table)
@@ -71,11 +72,3 @@ def repair_duplicates(lake_root: Path, run_id: str, dry_run: bool = False) -> li
                             commit_properties=CommitProperties(custom_metadata={"userMetadata": json.dumps(meta, sort_keys=True)}))
     return found
 
-
-@contextlib.contextmanager
-def _no_writer(root: Path, tables: list[Path]):
-    """Every job's lock, then the tables' compaction locks: no job appends to them, no run compacts them while inside.
-    A gate, which takes no job lock, may still append its results meanwhile: that file stays, since the rewrite removes
-    only the files it read (delta-rs keeps a concurrent append beside an overwrite; checked by hand)."""
-    with locks.every_job(root, registry.known()), lake.compactions_held(tables):
-        yield

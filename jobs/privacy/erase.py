@@ -43,7 +43,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from interaction_lake import lake, locks, storage
+from interaction_lake import lake, storage
 from interaction_lake.config import Settings, env_number
 from interaction_lake.faults import crash_point
 from interaction_lake import sources as registry
@@ -185,7 +185,7 @@ def erase_customer(spark: SparkSession, settings: Settings, reference: str, requ
     # Hold every writer's lock: no run may append the customer's rows back between DELETE and VACUUM, and no run
     # is using a staging folder, so every one left is a killed run's and can go. Nor may a compaction of a table every
     # run appends to (the gates, which hold none of these locks, compact their results) fail a DELETE by rewriting its rows.
-    with locks.every_job(root, registry.known()), lake.compactions_held(lake.appended_tables(root)):
+    with lake.writers_held(root, registry.known()):
         journal = Journal.open(root, request_id, key)
         report.resumed = journal.resumed
         try:
