@@ -115,8 +115,14 @@ def _worker(mode: str, day: dt.date, chain: list[tuple[str, str, str]], log: Pat
     from interaction_lake.engine import get_spark
 
     get_spark(Settings.from_env())
-    return {f"{dag_id}.{task_id}": {**_run_task(dag_id, task_id, dag_file, day), "process_s": None}
-            for dag_id, task_id, dag_file in chain}
+    results = {}
+    for dag_id, task_id, dag_file in chain:
+        try:
+            results[f"{dag_id}.{task_id}"] = {**_run_task(dag_id, task_id, dag_file, day), "process_s": None}
+        except BaseException:
+            print(f"task {dag_id}.{task_id} failed", file=sys.stderr)  # the traceback follows: _run reports its end
+            raise
+    return results
 
 
 def _run(mode: str, day: dt.date, chain: list[tuple[str, str, str]], lake: Path, log: Path) -> dict:
@@ -127,8 +133,15 @@ def _run(mode: str, day: dt.date, chain: list[tuple[str, str, str]], lake: Path,
     done = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), mode, str(day), json.dumps(chain), str(log)],
                           capture_output=True, text=True, env={**os.environ, "INTERACTION_LAKE_LAKE_ROOT": str(lake)})
     if done.returncode:
-        raise SystemExit(f"the {mode} run failed: {done.stderr.strip().splitlines()[-1:]} (log: {log})")
+        raise SystemExit(failure(mode, done.returncode, done.stderr))
     return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[len("RESULT "):])
+
+
+def failure(mode: str, returncode: int, stderr: str) -> str:
+    """What a failed worker run is reported as: the end of its traceback, whole. An engine error's text spans lines
+    (a gRPC status's ends with ``>``), and the test suite reruns a test once for the embedded engine's known transport
+    fault only when the fault's own text is in the failure (``only_rerun`` in pyproject.toml)."""
+    return f"the {mode} run failed (exit code {returncode}):\n" + "\n".join(stderr.strip().splitlines()[-40:])
 
 
 def _summary(runs: dict[str, list[dict]]) -> dict:

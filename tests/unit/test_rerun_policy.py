@@ -67,3 +67,24 @@ def test_any_other_failure_fails_at_once(tmp_path):
         assert 1 == 2, "internal error: task context not found for operation"
     """)
     assert "2 failed" in summary and "rerun" not in summary, summary
+
+
+def test_the_fault_in_a_child_process_is_rerun_once_as_reported_by_the_airflow_task_benchmark(tmp_path):
+    """A test that runs the pipeline in a child process fails with the child's report: bench/airflow_tasks.py reports a
+    failed worker with the end of its traceback (``failure``), which holds the fault's own text."""
+    traceback = "\n".join(["Traceback (most recent call last):", *[f'  File "x.py", line {n}, in f' for n in range(60)],
+                           f"pyspark.errors.exceptions.connect.SparkConnectGrpcException: {SEEN}"])
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        from airflow_tasks import failure
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    report = failure("warm", 1, traceback + "\n")
+    summary = _run(tmp_path, PRELUDE + f"""
+    def test_child():
+        fails_first_time("child", AssertionError({report!r}))
+
+    def test_child_failing_otherwise():
+        fails_first_time("other", AssertionError({failure("warm", 1, traceback.replace("context not found", "is paused"))!r}))
+    """)
+    assert "1 failed, 1 passed" in summary and "1 rerun" in summary, summary
