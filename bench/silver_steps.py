@@ -39,7 +39,7 @@ def _timed(totals: dict, lock: threading.Lock, owner, name: str, label=lambda ar
         try:
             return original(*args, **kwargs)
         finally:
-            key = f"{name}:{label(args)}" if label(args) else name
+            key = ":".join(filter(None, (name, label(args))))
             with lock:
                 totals[key] += time.perf_counter() - started
 

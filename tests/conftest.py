@@ -36,6 +36,16 @@ _hypothesis_settings.register_profile("explore", derandomize=False)
 _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+def bench_script(name: str):
+    """A script of ``bench/`` as a module (the folder is not a package: the scripts run as files)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         layer = Path(item.fspath).relative_to(TESTS).parts[0]

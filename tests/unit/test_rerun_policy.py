@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import bench_script
+
 REPO = Path(__file__).resolve().parents[2]
 # The error as the CI run of 2026-12-03 printed it (str() of pyspark's exception wrapping the gRPC call).
 SEEN = ('<_MultiThreadedRendezvous of RPC that terminated with:\n\tstatus = StatusCode.INTERNAL\n'
@@ -74,11 +76,7 @@ def test_the_fault_in_a_child_process_is_rerun_once_as_reported_by_the_airflow_t
     failed worker with the end of its traceback (``failure``), which holds the fault's own text."""
     traceback = "\n".join(["Traceback (most recent call last):", *[f'  File "x.py", line {n}, in f' for n in range(60)],
                            f"pyspark.errors.exceptions.connect.SparkConnectGrpcException: {SEEN}"])
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        from airflow_tasks import failure
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+    failure = bench_script("airflow_tasks").failure
     report = failure("warm", 1, traceback + "\n")
     summary = _run(tmp_path, PRELUDE + f"""
     def test_child():

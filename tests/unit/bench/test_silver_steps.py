@@ -4,21 +4,15 @@ hours later), and its growth table compares the ordinary days' first and last ha
 from __future__ import annotations
 
 import inspect
-import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import bench_script
 
 
 @pytest.fixture(scope="module")
 def silver_steps():
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        import silver_steps
-    finally:
-        sys.path.remove(str(REPO / "bench"))
-    return silver_steps
+    return bench_script("silver_steps")
 
 
 def test_every_timed_step_is_a_function_of_silver_and_each_label_reads_the_argument_it_names(silver_steps):
