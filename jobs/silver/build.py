@@ -307,7 +307,7 @@ def _build_one(spark: SparkSession, settings: Settings, source: str, run_id: str
         upsert(spark, good, fact_table(settings.lake_root, fact), dataclasses.replace(fact, versioned=fact.versioned or moved),
                keys, {**meta, "table": fact.name},
                partitions=partition_range(fact, dates[0] - span, dates[-1] + span),
-               retire=broken.drop(RULE, RULE_DETAIL) if report.facts_quarantined[fact.name] else None)
+               retire=broken.drop(RULE, RULE_DETAIL) if report.facts_quarantined[fact.name] else None, keep=keep)
         quarantine_facts(spark, fact, rows, touched, settings.lake_root, run_id, report.facts_quarantined[fact.name],
                          {**meta, "table": "silver_facts"}, keep)
         crash_point("silver_after_fact")
@@ -397,10 +397,12 @@ def quarantine_facts(spark: SparkSession, fact: Fact, rows: DataFrame, touched: 
     target = fact_quarantine_table(lake_root)
     keyed = rows.withColumn("fact_key", fact_key(fact))
     stored = lake.read(spark, target)
-    held = (stored.where(F.col("fact") == fact.name).join(keyed.select("fact_key"), "fact_key", "left_semi")
+    held = (stored.where(F.col("fact") == fact.name).select("fact_key").join(keyed.select("fact_key"), "fact_key", "left_semi")
             if stored is not None else None)
     if not count and (held is None or not held.limit(1).count()):
         return  # nothing to add and nothing to mend: no commit
+    if held is not None:  # the recomputed facts the quarantine holds, found once: the check, the MERGE and the append read them
+        held = keep(held)
     broken = keyed.where(F.col(RULE).isNotNull()).withColumn(KEY, composite_key(fact.key_columns))
     # the events of the broken facts only: a day touches thousands of facts and breaks a few
     events = touched.join(broken.select(KEY), KEY, "left_semi").groupBy(KEY).agg(F.sort_array(F.collect_list(F.struct(
@@ -420,11 +422,10 @@ def quarantine_facts(spark: SparkSession, fact: Fact, rows: DataFrame, touched: 
     # that may be null by their type, which the engine will not write into the table's non-null ones
     quarantined = quarantined.withColumn("events", F.transform("events", lambda e: F.struct(*[e[f].alias(f) for f in fields])))
     if held is not None:
-        held_keys = held.select("fact_key")
         # Every recomputed fact the quarantine holds is in the MERGE's source: one that now breaks no rule deletes its row.
-        mended = (keyed.where(F.col(RULE).isNull()).join(held_keys, "fact_key", "left_semi")
+        mended = (keyed.where(F.col(RULE).isNull()).join(held, "fact_key", "left_semi")
                   .select(F.lit(fact.name).alias("fact"), "fact_key").withColumn("_mended", F.lit(True)))
-        source = (quarantined.join(held_keys, "fact_key", "left_semi").withColumn("_mended", F.lit(False))
+        source = (quarantined.join(held, "fact_key", "left_semi").withColumn("_mended", F.lit(False))
                   .unionByName(mended, allowMissingColumns=True))
         columns = FACT_QUARANTINE_SCHEMA.fieldNames()
         changes = (" OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in ("rule", "detail", "customer_key", "fact_date"))
@@ -439,8 +440,8 @@ def quarantine_facts(spark: SparkSession, fact: Fact, rows: DataFrame, touched: 
                     f"WHEN MATCHED AND ({changes}) THEN UPDATE SET {', '.join(f't.`{c}` = s.`{c}`' for c in columns)}",
                     target, meta)
             crash_point("silver_between_fact_quarantine_merge_and_insert")
-        # read after the MERGE, which deleted only mended facts: none of these
-        quarantined = quarantined.join(held_keys, "fact_key", "left_anti")
+        # held before the MERGE, which deleted only mended facts: none of these
+        quarantined = quarantined.join(held, "fact_key", "left_anti")
     if count and quarantined.limit(1).count():  # facts quarantined for the first time
         with locks.exclusive(lake_root, FACT_QUARANTINE_LOCK):
             lake.append(quarantined, target, meta)
@@ -635,16 +636,14 @@ def partition_range(fact: Fact, first: dt.date, last: dt.date) -> tuple[dt.date,
     return first, last
 
 
-def _holding_partitions(fact: Fact, stored: DataFrame, keyed: DataFrame) -> str:
-    """For a fact of a long span, a MERGE condition naming the partitions (among ``stored``) that hold a row of one of
-    ``keyed``'s keys: a MERGE can match a stored row in no other, and the engine then reads those partitions instead of
-    the whole span's (a year's for complaints, every day for a lake younger than that). Found from the key and
-    partition columns alone. Empty ("") for a fact of a day's span, whose range is narrow already, and when no row is
-    stored (no MERGE then)."""
+def _holding_partitions(fact: Fact, matched: DataFrame) -> str:
+    """For a fact of a long span, a MERGE condition naming the partitions that hold ``matched`` (stored rows of the
+    source's keys): a MERGE can match a stored row in no other, and the engine then reads those partitions instead of
+    the whole span's (a year's for complaints, every day for a lake younger than that). Empty ("") for a fact of a
+    day's span, whose range is narrow already, and when no row is stored (no MERGE then)."""
     if fact.partition is None or fact.span_days <= 1:
         return ""
-    held = sorted({r[0] for r in stored.select(fact.partition, composite_key(fact.keys)).join(keyed.select(KEY), KEY, "left_semi")
-                   .select(fact.partition).distinct().collect()})
+    held = sorted({r[0] for r in matched.select(fact.partition).distinct().collect()})
     if not held or not all(type(day) is dt.date for day in held):
         return ""
     days = ", ".join(f"DATE'{day.isoformat()}'" for day in held)
@@ -652,7 +651,8 @@ def _holding_partitions(fact: Fact, stored: DataFrame, keyed: DataFrame) -> str:
 
 
 def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched: DataFrame, metadata: dict[str, str],
-           partitions: tuple[dt.date, dt.date] | None = None, retire: DataFrame | None = None, split: bool = True) -> None:
+           partitions: tuple[dt.date, dt.date] | None = None, retire: DataFrame | None = None, split: bool = True,
+           keep: Callable[[DataFrame], DataFrame] = lambda frame: frame) -> None:
     """Replace the rows of the touched keys with their recomputation; delete the rows of ``retire`` (same columns:
     recomputed facts that may no longer be stored).
 
@@ -663,7 +663,8 @@ def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched
     visits and calls are new -- are appended after it, as ``merge_events`` does with events: a MERGE costs ~0.5 s a
     fact where the append costs a tenth of it. The result is the one MERGE's (``split=False``, the reference: the
     differential test in tests/integration/jobs/silver/test_build.py); a run killed between the two commits is
-    finished by its retry, whose recomputed rows then find the MERGEd ones equal and append the rest."""
+    finished by its retry, whose recomputed rows then find the MERGEd ones equal and append the rest. ``keep``
+    (``lake.keeping``) computes the stored keys among the source's once for the queries that use them."""
     if not lake.exists(path):
         _write_new(rows, path, metadata, fact.partition)
         return
@@ -693,9 +694,13 @@ def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched
         stored = lake.read(spark, path)
         if partitions:
             stored = stored.where(F.col(fact.partition).between(F.lit(partitions[0]), F.lit(partitions[1])))
-        stored_keys = stored.select(composite_key(fact.keys)).distinct()
         keyed = source.withColumn(KEY, composite_key(fact.keys))
-        on += _holding_partitions(fact, stored, keyed)
+        # the stored rows' keys (and partitions) among the source's, found once: the split, the partitions named and
+        # the append each read them, and the long-span facts' range is the whole table (a year of complaints)
+        matched = keep(stored.select(*([fact.partition] if fact.partition else []), composite_key(fact.keys))
+                       .join(keyed.select(KEY), KEY, "left_semi"))
+        on += _holding_partitions(fact, matched)
+        stored_keys = matched.select(KEY).distinct()
         new = keyed.where(~F.col("_retire")).join(stored_keys, KEY, "left_anti").drop(KEY, "_retire")
         source = keyed.join(stored_keys, KEY, "left_semi").drop(KEY)
     if not split or source.limit(1).count():
@@ -708,6 +713,7 @@ def upsert(spark: SparkSession, rows: DataFrame, path: Path, fact: Fact, touched
             path, metadata,
         )
         crash_point("silver_between_fact_merge_and_insert")
-    # read after the MERGE, which changed no key's presence among these rows (it deletes only retired keys, inserts none)
+    # the keys stored before the MERGE, which changed no key's presence among these rows (it deletes only retired
+    # keys, inserts none)
     if new is not None and new.limit(1).count():
         lake.append(new, path, {**metadata, "step": "insert"}, (fact.partition,) if fact.partition else ())
