@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser postgres jars demo report airflow-demo airflow-ui test test-unit test-embedded test-spark lint bench bench-airflow bench-engine bench-silver bench-startup compose-config clean
+.PHONY: install browser postgres jars demo report airflow-demo airflow-ui test test-unit test-embedded test-spark lint bench bench-airflow bench-engine bench-silver bench-gold bench-startup compose-config clean
 
 # With the deployment's additions (the PostgreSQL driver of Airflow's metadata database), so the tests run what it runs.
 # Compiled to bytecode at install (uv does not by default): where PYTHONDONTWRITEBYTECODE is set, as on the project's
@@ -102,7 +102,10 @@ bench-airflow: install  ## an ordinary day's Airflow tasks each in a process of 
 	$(BIN)/python bench/airflow_tasks.py $(if $(SENT),--sent $(SENT))
 
 bench-silver: install  ## EVENTS (1M) over DAYS (30) with silver's steps timed day by day: which steps grow with the month (bench/results/silver-steps.json; SENT=<day folders> runs those instead)
-	$(BIN)/python bench/silver_steps.py $(if $(SENT),--sent $(SENT),--events $(EVENTS)) --days $(or $(DAYS),30)
+	$(BIN)/python bench/stage_steps.py --stage silver $(if $(SENT),--sent $(SENT),--events $(EVENTS)) --days $(or $(DAYS),30)
+
+bench-gold: install  ## the same with gold's steps timed (per mart staged and published; bench/results/gold-steps.json)
+	$(BIN)/python bench/stage_steps.py --stage gold $(if $(SENT),--sent $(SENT),--events $(EVENTS)) --days $(or $(DAYS),30)
 
 bench-engine: install  ## measure the embedded engine vs classic local Spark (docs/adr/0001-engine.md)
 	$(BIN)/python bench/engine_probe.py
