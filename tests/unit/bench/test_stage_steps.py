@@ -37,17 +37,13 @@ def test_every_timed_step_is_a_function_of_gold_and_each_label_reads_the_argumen
     assert inspect.isfunction(lineage.JobRun.emit)
 
 
-def test_each_stage_times_a_day_per_build_of_that_stage(stage_steps, tmp_path, monkeypatch):
+def test_instrumenting_gold_times_a_day_per_build(stage_steps, tmp_path, monkeypatch):
     """Instrumenting a stage wraps its build: each call is one day's entry, with its wall seconds, written to ``out``."""
     import jobs.gold.build as gold
-    import jobs.silver.build as silver
     from interaction_lake import lake, lineage
 
-    for module, names in ((silver, (*stage_steps.SILVER_STEPS, "upsert", "quarantine_facts", "build_silver")),
-                          (gold, (*stage_steps.GOLD_STEPS, "_publish", "build_gold"))):
-        for name in names:  # restored after the test: instrumenting replaces them for the process
-            monkeypatch.setattr(module, name, getattr(module, name))
-    for owner, names in ((lake, ("sql_write", "append", "compact_if_due", "stage")), (lineage.JobRun, ("emit",))):
+    # what instrumenting gold replaces for the process, restored after the test
+    for owner, names in ((gold, (*stage_steps.GOLD_STEPS, "_publish")), (lake, ("stage",)), (lineage.JobRun, ("emit",))):
         for name in names:
             monkeypatch.setattr(owner, name, getattr(owner, name))
 
