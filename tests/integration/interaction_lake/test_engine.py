@@ -172,6 +172,45 @@ def test_a_renewed_embedded_engine_is_a_new_server_that_reads_the_same_lake(tmp_
                                                          "rows_after": [0, 1, 2, 3, 4]}
 
 
+COLLECTED = """
+import gc, json, sys, weakref
+from pyspark.sql.connect.client.reattach import ExecutePlanResponseReattachableIterator as Reattach
+from pyspark.sql.connect.client.core import SparkConnectClient
+from pyspark.sql.connect.session import SparkSession
+from interaction_lake.config import Settings
+from interaction_lake import engine
+settings = Settings().with_paths(lake_root=sys.argv[1] + '/lake', landing_root=sys.argv[1] + '/landing')
+spark = engine.get_spark(settings)
+spark.range(1).collect()
+held, gone = spark, []
+for _ in range(3):
+    gone.append(weakref.ref(spark))
+    spark = engine.renewed(settings)
+    spark.range(1).collect()
+pool = Reattach._release_thread_pool_instance  # the pool every Connect client shares, made by the last query
+del held
+gc.collect()
+print(json.dumps({'sessions': sum(isinstance(o, SparkSession) for o in gc.get_objects()),
+                  'clients': sum(isinstance(o, SparkConnectClient) for o in gc.get_objects()),
+                  'stopped_collected': all(ref() is None for ref in gone),
+                  'pool_kept': pool is not None and Reattach._release_thread_pool_instance is pool,
+                  'rows': spark.range(3).count()}))
+"""
+
+
+def test_stopped_sessions_are_collected_without_shutting_the_live_session_s_shared_pool(tmp_path):
+    """A process that renews its engine day after day does not keep its stopped sessions (and their clients and
+    channels), and collecting one leaves the thread pool all Connect clients share running for the live session: a
+    collected session closes its client again, which would shut that pool down under whatever runs (engine._disarm)."""
+    import json
+
+    out = subprocess.run([sys.executable, "-c", COLLECTED, str(tmp_path)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "INTERACTION_LAKE_ENGINE": "embedded"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1]) == {"sessions": 1, "clients": 1, "stopped_collected": True, "pool_kept": True,
+                                                         "rows": 3}
+
+
 def test_the_engine_s_server_process_does_not_outlive_a_killed_parent():
     """A process killed outright (SIGKILL: no clean-up runs) leaves no engine server behind: the server serves until its
     standard input, held by its parent, closes."""
