@@ -102,10 +102,10 @@ bench-airflow: install  ## an ordinary day's Airflow tasks each in a process of 
 	$(BIN)/python bench/airflow_tasks.py $(if $(SENT),--sent $(SENT))
 
 bench-silver: install  ## EVENTS (1M) over DAYS (30) with silver's steps timed day by day: which steps grow with the month (bench/results/silver-steps.json; SENT=<day folders> runs those instead)
-	$(BIN)/python bench/stage_steps.py --stage silver $(if $(SENT),--sent $(SENT),--events $(EVENTS)) --days $(or $(DAYS),30)
+	$(BIN)/python bench/stage_steps.py --stage silver $(if $(SENT),--sent $(SENT),--events $(EVENTS)) --days $(or $(DAYS),30) $(if $(MEMORY),--memory)
 
-bench-gold: install  ## the same with gold's steps timed (per mart staged and published; bench/results/gold-steps.json)
-	$(BIN)/python bench/stage_steps.py --stage gold $(if $(SENT),--sent $(SENT),--events $(EVENTS)) --days $(or $(DAYS),30)
+bench-gold: install  ## the same with gold's steps timed (per mart staged and published; bench/results/gold-steps.json); MEMORY=1 also samples the engine server's memory per step
+	$(BIN)/python bench/stage_steps.py --stage gold $(if $(SENT),--sent $(SENT),--events $(EVENTS)) --days $(or $(DAYS),30) $(if $(MEMORY),--memory)
 
 bench-engine: install  ## measure the embedded engine vs classic local Spark (docs/adr/0001-engine.md)
 	$(BIN)/python bench/engine_probe.py

@@ -66,3 +66,40 @@ def test_growth_compares_the_first_and_last_ordinary_days_and_leaves_out_the_ini
     assert rows["upsert:call"] == (1.0, 1.0)
     short = stage_steps.growth([{"a": 9.0}, {"a": 1.0}, {"a": 3.0}])
     assert short == [("a", 1.0, 3.0)]
+    sampled = [{"a": 1.0, "_server_mb": {"_build": mb}} for mb in (900.0, 400.0, 500.0)]  # memory: a table of its own
+    assert stage_steps.growth(sampled) == [("a", 1.0, 1.0)]
+    assert stage_steps.memory_growth(sampled) == [("_build", 400.0, 500.0)]
+
+
+def test_the_memory_sampler_gives_each_step_the_most_the_process_held_while_it_ran(stage_steps):
+    """A step that holds 200 MB for a moment peaks ~200 MB above what the process held at the start; a step that ran
+    before it, holding nothing, does not; the build's peak is the highest of all."""
+    import collections
+    import os
+    import threading
+    import time
+    import types
+
+    lock, running, totals = threading.Lock(), collections.Counter(), collections.defaultdict(float)
+
+    def light():
+        time.sleep(0.2)
+
+    def heavy():
+        held = bytearray(200 * 1024 * 1024)  # zero-filled: resident once written
+        held[:: 4096] = b"x" * len(held[:: 4096])
+        time.sleep(0.2)
+        return len(held)
+
+    steps = types.SimpleNamespace(light=light, heavy=heavy)
+    for name in ("light", "heavy"):
+        stage_steps._timed(totals, lock, steps, name, running=running)
+    sampler = stage_steps.ServerSampler(lock, running, every_s=0.01)
+    sampler.start(os.getpid())
+    steps.light()
+    assert steps.heavy() == 200 * 1024 * 1024
+    peaks = sampler.stop()
+    assert peaks["heavy"] - peaks["_start"] > 150
+    assert peaks["light"] - peaks["_start"] < 50
+    assert peaks["_build"] == max(peaks.values())
+    assert set(totals) == {"light", "heavy"} and not +running  # every call counted out again
