@@ -11,9 +11,10 @@ each step's mean over days 2-6 and over the last five days (``growth``). Nothing
 host (compare steps within one run).
 
 ``--memory`` also samples the embedded engine's server's resident memory every 20 ms while the stage builds and records,
-per step, the most it held while that step ran (``_server_mb``, MB; nested steps share their parent's samples; ``_start``:
-what it held when the build began, ``_build``: the build's peak): which
-step the day's peak is in, and whether that step's peak grows with the month. Printed as a second table.
+per step, the most it held while that step ran (``_server_mb``, MB; nested steps share their parent's samples;
+``_start``: what it held when the build began; ``_build``: the build's peak): which step the day's peak is in, and
+whether that step's peak grows with the month. Printed as a second table (each step's mean over the days it was
+sampled on: a step shorter than 20 ms may have none).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ GOLD_STEPS = ("blocked_tables", "_first_changed_date", "_last_progress", "_fact_
               "published_month", "compute", "evaluate_stage", "render_stage_data_docs")
 
 
-def _timed(totals: dict, lock: threading.Lock, owner, name: str, label=lambda args: "", running: collections.Counter | None = None) -> None:
+def _timed(totals: dict, lock: threading.Lock, owner, name: str, label=lambda args: "",
+           running: collections.Counter | None = None) -> None:
     """Wrap ``owner.name`` so each call adds its seconds to ``totals["name[:label]"]`` (and counts itself in ``running``
     while it runs, where the server's memory is sampled)."""
     original = getattr(owner, name)
@@ -139,28 +141,33 @@ def instrument(stage: str, out: Path, memory: bool = False) -> list[dict]:
         try:
             return whole(*args, **kwargs)
         finally:
-            days.append({"_wall": time.perf_counter() - started, **totals, **({"_server_mb": sampler.stop()} if sampler else {})})
+            memory = {"_server_mb": sampler.stop()} if sampler else {}
+            days.append({"_wall": time.perf_counter() - started, **totals, **memory})
             out.write_text(json.dumps(days, indent=1))
 
     setattr(build, entry, timed_build)  # the bench imports it from the module when it runs
     return days
 
 
-def growth(days: list[dict]) -> list[tuple[str, float, float]]:
+def growth(days: list[dict], only_sampled: bool = False) -> list[tuple[str, float, float]]:
     """(step, mean seconds over days 2-6, over the last five days), the steps of most late seconds first; a shorter run's
-    halves after day 1 (day 1 is the initial load)."""
+    halves after day 1 (day 1 is the initial load). A day without the step counts 0, or, ``only_sampled``, not at all."""
     ordinary = days[1:]
     half = min(5, len(ordinary) // 2)
     early, late = ordinary[:half], ordinary[-half:]
+
+    def mean(window: list[dict], step: str) -> float:
+        values = [d[step] for d in window if step in d] if only_sampled else [d.get(step, 0.0) for d in window]
+        return statistics.mean(values) if values else 0.0
+
     steps = {step for day in days for step, value in day.items() if isinstance(value, float)}
-    rows = [(step, statistics.mean(d.get(step, 0.0) for d in early), statistics.mean(d.get(step, 0.0) for d in late))
-            for step in steps]
-    return sorted(rows, key=lambda row: -row[2])
+    return sorted(((step, mean(early, step), mean(late, step)) for step in steps), key=lambda row: -row[2])
 
 
 def memory_growth(days: list[dict]) -> list[tuple[str, float, float]]:
-    """``growth`` of each step's peak of the server's memory (``_server_mb``), the steps of the highest late peak first."""
-    return growth([day.get("_server_mb", {}) for day in days])
+    """``growth`` of each step's peak of the server's memory (``_server_mb``, MB), the steps of the highest late peak
+    first; a step's means are over the days it was sampled on (a missing peak is no sample, not 0 MB)."""
+    return growth([day.get("_server_mb", {}) for day in days], only_sampled=True)
 
 
 def main() -> int:

@@ -69,6 +69,8 @@ def test_growth_compares_the_first_and_last_ordinary_days_and_leaves_out_the_ini
     sampled = [{"a": 1.0, "_server_mb": {"_build": mb}} for mb in (900.0, 400.0, 500.0)]  # memory: a table of its own
     assert stage_steps.growth(sampled) == [("a", 1.0, 1.0)]
     assert stage_steps.memory_growth(sampled) == [("_build", 400.0, 500.0)]
+    gaps = [{"_server_mb": {"_build": 900.0}}, {"_server_mb": {"_build": 400.0, "quick": 300.0}}, {"_server_mb": {"_build": 500.0}}]
+    assert dict((step, (early, late)) for step, early, late in stage_steps.memory_growth(gaps))["quick"] == (300.0, 0.0)
 
 
 def test_the_memory_sampler_gives_each_step_the_most_the_process_held_while_it_ran(stage_steps):
