@@ -132,7 +132,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--events", type=int, help="size the sample bank to about this many landing records in all")
     size.add_argument("--customers", type=int, help="size the sample bank by customers instead (default 20000)")
-    parser.add_argument("--days", type=int, default=30, help="days the events are spread over, run one by one (default: 30)")
+    parser.add_argument("--days", type=int, help="days the events are spread over, run one by one (default: 30); with --sent, "
+                                                 "the first this many day folders there (default: all of them)")
     parser.add_argument("--seed", type=int, default=1, help="the generator's seed (default: 1)")
     parser.add_argument("--start", type=dt.date.fromisoformat,
                         help="first day (default: the 1st of the month DAYS + 2 days ago: events dated in the future would fail "
@@ -184,6 +185,11 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     from jobs.silver.build import build_silver
     from jobs.silver.gate import gate_silver
 
+    if args.sent:  # the day folders already sent: the first --days of them, or every one
+        sent_days = days_of(args.sent)[: args.days] if args.days else days_of(args.sent)
+        args.days = len(sent_days)
+    else:
+        args.days = args.days or 30
     if args.start is None:  # in the past (future events fail the bronze gate), on a month's 1st (one holdings snapshot, day 1)
         args.start = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=args.days + 2)).replace(day=1)
     customers = args.customers or 20000
@@ -219,7 +225,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     startup_s = time.perf_counter() - started
 
     days = []
-    for day in days_of(sent):
+    for day in sent_days if args.sent else days_of(sent):
         deliver(sent, settings.landing_root, day)
         run = f"bench-{day}"
         figures: dict = {"day": day}

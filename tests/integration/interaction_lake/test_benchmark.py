@@ -51,9 +51,9 @@ def test_the_benchmark_delivers_day_by_day_and_its_figures_reconcile(tmp_path, c
     assert all(d["engine_servers"] == 6 * int(owned) for d in result["per_day"])
     assert engine.running()
     assert DeltaTable(str(lake.table_path(work / "lake", "gold", "customer_value"))).to_pyarrow_table().num_rows > 0
-    # the files already sent, run again: the bank is the one they were generated for, whatever --events would size; a
-    # day's stages on one engine (--engine-per-day), the same work done. In a process of its own: the bench renews only
-    # an engine it started, and this process's may be the tests' session
+    # the files already sent, run again: the bank is the one they were generated for, whatever --events would size; only
+    # the first --days of their day folders; a day's stages on one engine (--engine-per-day), the same work done. In a
+    # process of its own: the bench renews only an engine it started, and this process's may be the tests' session
     again = tmp_path / "again.json"
     code = "import sys; from interaction_lake.cli import main; sys.exit(main(sys.argv[1:]))"
     done = subprocess.run([sys.executable, "-c", code, "bench", "--sent", str(work / "sent"), "--days", "1", "--start", "2026-10-01",
@@ -62,8 +62,9 @@ def test_the_benchmark_delivers_day_by_day_and_its_figures_reconcile(tmp_path, c
     assert done.returncode == 0, done.stderr[-3000:]
     rerun = json.loads(again.read_text())
     assert rerun["customers"] == 300 and result["customers"] == 300
-    assert [d["engine_servers"] for d in rerun["per_day"]] == [1, 1]
-    assert [d["events_landed"] for d in rerun["per_day"]] == [d["events_landed"] for d in result["per_day"]]
+    assert rerun["days"] == 1 and [d["day"] for d in rerun["per_day"]] == ["2026-10-01"]
+    assert [d["engine_servers"] for d in rerun["per_day"]] == [1]
+    assert [d["events_landed"] for d in rerun["per_day"]] == [result["per_day"][0]["events_landed"]]
     assert all(d["gates_failed"] == [] and d["cpu_s"] > 0 for d in rerun["per_day"])
 
 
