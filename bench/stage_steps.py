@@ -29,6 +29,8 @@ import threading
 import time
 from pathlib import Path
 
+from interaction_lake.benchmark import process_resident_mb
+
 REPO = Path(__file__).resolve().parents[1]
 
 # each stage's steps called through its module's globals, so wrapping the module's name times every call
@@ -62,15 +64,6 @@ def _timed(totals: dict, lock: threading.Lock, owner, name: str, label=lambda ar
     setattr(owner, name, timed)
 
 
-def resident_mb(pid: int | None) -> float:
-    """A process's resident memory now (VmRSS), 0 if there is none or it cannot be read."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
-    except (OSError, StopIteration, TypeError):
-        return 0.0
-
-
 class ServerSampler:
     """Samples the engine's server's resident memory while a build runs; each sample raises the peak of every step
     running then (``running``: step -> calls in progress)."""
@@ -82,7 +75,7 @@ class ServerSampler:
         self._thread: threading.Thread | None = None
 
     def start(self, pid: int | None) -> None:
-        self.peaks, self._stop = {"_start": resident_mb(pid)}, threading.Event()  # what earlier stages left
+        self.peaks, self._stop = {"_start": process_resident_mb(pid)}, threading.Event()  # what earlier stages left
         self._thread = threading.Thread(target=self._sample, args=(pid,), daemon=True)
         self._thread.start()
 
@@ -94,7 +87,7 @@ class ServerSampler:
 
     def _sample(self, pid: int | None) -> None:
         while not self._stop.wait(self.every_s):
-            mb = resident_mb(pid)
+            mb = process_resident_mb(pid)
             with self.lock:
                 for key in ("_build", *(k for k, n in self.running.items() if n > 0)):
                     self.peaks[key] = max(self.peaks.get(key, 0.0), mb)
