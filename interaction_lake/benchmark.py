@@ -11,7 +11,7 @@ work in this process and in the engine), so day-over-day ratios are also given a
 shared, and a later day can meet a busier host. The embedded engine's server runs in a child process started afresh
 before each stage (as Airflow's process per task has it; ``--engine-per-day``: one a day; ``--engine-in-process``: in
 this process, renewed each day): a day's CPU and peak memory are this process's and its servers' together, the day's
-peak the highest of its stages' (``server_peak_memory_mb_by_stage``). With
+peak the highest of its stages' for each (``server_peak_memory_mb_by_stage``, ``process_peak_memory_mb_by_stage``). With
 ``--compare-classic`` it then has both engines copy the same landing files into a table
 (bench/engine_probe.py, one process per engine). ``--engine both`` runs the same days through the embedded engine and
 through Apache Spark with delta-spark (one process each, Delta on both) and prints them side by side.
@@ -254,12 +254,13 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         reset_day_peak()
         reset_day_peak(server)  # the server is fresh, but the probe has just run in it
         server_peaks: dict[str, float] = {}
+        process_peaks: dict[str, float] = {}  # this process's, likewise stage by stage
         stopped_servers_cpu, server_cpu_at_start = 0.0, process_cpu_s(server)  # the day's stopped servers'; the live one's
         figures["engine_servers"] = int(server is not None)  # server processes the day ran on
 
-        def server_peak(stage: str) -> None:  # the server's peak in the stage just run; the next stage's measured afresh
+        def stage_peaks(stage: str) -> None:  # this process's and the server's peaks in the stage just run; the next's afresh
             nonlocal spark, server, stopped_servers_cpu, server_cpu_at_start
-            server_peaks[stage] = process_peak_mb(server)
+            server_peaks[stage], process_peaks[stage] = process_peak_mb(server), day_peak_mb()
             if not args.engine_per_day and owned and stage != "data_docs":  # the next stage on an engine of its own
                 stopped_servers_cpu += process_cpu_s(server) - server_cpu_at_start
                 spark = fresh_engine(figures)
@@ -267,6 +268,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                 server_cpu_at_start = process_cpu_s(server)
                 figures["engine_servers"] += int(server is not None)
             reset_day_peak(server)
+            reset_day_peak()
         # this process's CPU and the server's, engine threads included: less swayed than wall time by a busy host
         cpu = time.process_time()
         t = time.perf_counter()
@@ -274,20 +276,20 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         delivered = dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(1), dt.timezone.utc)
         landed = sum(r.records_landed for r in land_sources(settings, list(SOURCES), run, spark=spark, ingested_at=delivered))
         figures["land_s"], figures["events_landed"] = time.perf_counter() - t, landed
-        server_peak("land")
+        stage_peaks("land")
         failed: list[str] = []  # a failed gate holds data back, so that day's later stages do less: say so
         t = time.perf_counter()
         failed += [o.summary() for o in gate_bronze_sources(spark, settings, SOURCES, run) if not o.passed]
         figures["bronze_gate_s"] = time.perf_counter() - t
-        server_peak("bronze_gate")
+        stage_peaks("bronze_gate")
         t = time.perf_counter()
         build_silver(spark, settings, run)
         figures["silver_s"] = time.perf_counter() - t
-        server_peak("silver")
+        stage_peaks("silver")
         t = time.perf_counter()
         failed += [o.summary() for o in gate_silver(spark, settings, run) if not o.passed]
         figures["silver_gate_s"] = time.perf_counter() - t
-        server_peak("silver_gate")
+        stage_peaks("silver_gate")
         t = time.perf_counter()
         gold_gates = []
         try:
@@ -297,7 +299,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         except (GateBlocked, NothingToBuild) as error:
             failed.append(f"gold not built: {error}")
         gold_total = time.perf_counter() - t
-        server_peak("gold")  # its gate's queries included
+        stage_peaks("gold")  # its gate's queries included
         failed += [o.summary() for o in gold_gates if not o.passed]
         figures["gold_gate_s"] = sum(o.seconds for o in gold_gates)
         figures["gold_s"] = gold_total - figures["gold_gate_s"]
@@ -305,7 +307,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         t = time.perf_counter()  # the day's Data Docs, rendered once (gates that pass leave them), as the marts DAG does
         render_pending_data_docs(spark, settings.lake_root)
         figures["data_docs_s"] = time.perf_counter() - t
-        server_peak("data_docs")
+        stage_peaks("data_docs")
         work_s = figures["land_s"] + figures["silver_s"] + figures["gold_s"] + figures["data_docs_s"]
         gates_s = figures["bronze_gate_s"] + figures["silver_gate_s"] + figures["gold_gate_s"]
         figures["total_s"], figures["gate_share"] = work_s + gates_s, gates_s / (work_s + gates_s)
@@ -315,7 +317,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         # server is a process of its own, the highest of its stages' peaks too -- their sum bounds the two together
         figures["server_peak_memory_mb"] = max(server_peaks.values())
         figures["server_peak_memory_mb_by_stage"] = server_peaks  # where in the day the server's peak is
-        figures["peak_memory_mb"] = day_peak_mb() + figures["server_peak_memory_mb"]
+        figures["process_peak_memory_mb_by_stage"] = process_peaks
+        figures["peak_memory_mb"] = max(process_peaks.values()) + figures["server_peak_memory_mb"]
         after = probe_host_speed(spark)  # the host's speed at both ends of the day, averaged (each kept: a server grown by the
         # day's work must not be what slows the second)
         figures["host_probe_s"] = {**{part: (before[part] + after[part]) / 2 for part in before},
@@ -448,9 +451,10 @@ def print_report(r: dict) -> None:
               + (" (each " + ("day" if any(d.get("engine_servers") == 1 for d in r["per_day"]) else "stage")
                  + " starts on a fresh embedded engine" + (" in a process of its own, counted" if apart else "")
                  + ": engine.renewed)" if renewed else ""))
-        held = collections.Counter(max(by, key=by.get) for d in r["per_day"] if (by := d.get("server_peak_memory_mb_by_stage")))
-        if held:  # where to look first when the peak grows
-            print("  the engine server's peak of a day was in: " + ", ".join(f"{stage} ({n} days)" for stage, n in held.most_common()))
+        for whose, key in (("the engine server's", "server_peak_memory_mb_by_stage"), ("this process's", "process_peak_memory_mb_by_stage")):
+            held = collections.Counter(max(by, key=by.get) for d in r["per_day"] if (by := d.get(key)))
+            if held:  # where to look first when the peak grows
+                print(f"  {whose} peak of a day was in: " + ", ".join(f"{stage} ({n} days)" for stage, n in held.most_common()))
     print("flatness (the cost of one more day as history grows), seconds per 1000 events:")
     print("  " + "  ".join(f"{h:>11}" for h in ("day", "total", *(s.removesuffix("_s").replace("_", " ") for s in STAGES), "cpu",
                                                  "host probe")))

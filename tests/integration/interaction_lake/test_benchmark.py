@@ -48,6 +48,11 @@ def test_the_benchmark_delivers_day_by_day_and_its_figures_reconcile(tmp_path, c
     # ... measured stage by stage, each stage on a server of its own: the day's peak is the highest of its stages'
     assert all(set(d["server_peak_memory_mb_by_stage"]) == {"land", "bronze_gate", "silver", "silver_gate", "gold", "data_docs"}
                and max(d["server_peak_memory_mb_by_stage"].values()) == d["server_peak_memory_mb"] for d in result["per_day"])
+    # ... and this process's too: the day's peak is the highest of this process's stages' and of the server's
+    assert all(set(d["process_peak_memory_mb_by_stage"]) == set(d["server_peak_memory_mb_by_stage"])
+               and min(d["process_peak_memory_mb_by_stage"].values()) > 0
+               and d["peak_memory_mb"] == max(d["process_peak_memory_mb_by_stage"].values()) + d["server_peak_memory_mb"]
+               for d in result["per_day"])
     assert all(d["engine_servers"] == 6 * int(owned) for d in result["per_day"])
     assert engine.running()
     assert DeltaTable(str(lake.table_path(work / "lake", "gold", "customer_value"))).to_pyarrow_table().num_rows > 0
